@@ -1,0 +1,28 @@
+import type { AuditStore } from "./audit-store.js";
+import type { StorageBackend } from "./storage-backend.js";
+
+/**
+ * What a storage adapter package exports as `backendDefinition`, so that a configuration's
+ * `[storage] type = "…"` can be turned into a running backend without the server importing
+ * every adapter.
+ */
+export interface BackendDefinition<TConfig = unknown, TBackend extends StorageBackend = StorageBackend> {
+  /** The `type` value that selects this backend ("sqlite", "postgresql"). */
+  readonly type: string;
+  /** The npm package that exports this definition. */
+  readonly packageName: string;
+  /**
+   * Validates the backend's configuration table (`[storage.<type>]`) and returns typed
+   * options. Throws a `ConfigError` naming the option at fault. `env` supplies variables such
+   * as a password named by `password_env`.
+   */
+  parseConfig(table: unknown, env?: Record<string, string | undefined>): TConfig;
+  /** Opens the backend (creating its schema when needed). */
+  create(config: TConfig): Promise<TBackend>;
+}
+
+/** A backend that also keeps the audit log in its own database. */
+export interface AuditingBackend extends StorageBackend {
+  /** The audit store that lives beside this backend's data. */
+  readonly audit: AuditStore;
+}

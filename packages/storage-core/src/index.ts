@@ -1,0 +1,18 @@
+export type { StorageBackend, Transaction, TransactionOptions, ScanEntry, HealthStatus } from "./storage-backend.js";
+export { StorageError, StorageErrorCode, InvalidKeyError, ValueTooLargeError } from "./storage-error.js";
+export type { StorageErrorOptions } from "./storage-error.js";
+export { validateKey, validatePrefix, validateValue, MAX_KEY_BYTES, DEFAULT_MAX_VALUE_BYTES } from "./validate-key.js";
+export { compareKeys, prefixSuccessor } from "./key-order.js";
+export { listChildren, runSkipScan, runSkipScanAsync } from "./list-children.js";
+export type { KeySeek } from "./list-children.js";
+export type { AuditEntry, AuditRecord, AuditQuery, AuditStore } from "./audit-store.js";
+export { normalizeAuditEntry, auditQueryLimit, AUDIT_QUERY_DEFAULT_LIMIT, AUDIT_QUERY_MAX_LIMIT } from "./audit-store.js";
+export type { BackendDefinition, AuditingBackend } from "./backend-definition.js";
+export { BackendRegistry, KNOWN_BACKEND_PACKAGES } from "./backend-registry.js";
+export type { BackendRegistryOptions, ModuleImporter } from "./backend-registry.js";
+export { ConfigError } from "./config-error.js";
+export type { ConfigErrorCode } from "./config-error.js";
+export { ConfigReader } from "./config-reader.js";
+export { parseDuration } from "./parse-duration.js";
+export { withRetries } from "./with-retries.js";
+export type { RetryOptions } from "./with-retries.js";
