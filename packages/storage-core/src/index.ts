@@ -1,7 +1,7 @@
 export type { StorageBackend, Transaction, TransactionOptions, ScanEntry, HealthStatus } from "./storage-backend.js";
 export { StorageError, StorageErrorCode, InvalidKeyError, ValueTooLargeError } from "./storage-error.js";
 export type { StorageErrorOptions } from "./storage-error.js";
-export { validateKey, validatePrefix, validateValue, MAX_KEY_BYTES, DEFAULT_MAX_VALUE_BYTES } from "./validate-key.js";
+export { validateKey, validatePrefix, validateValue, validateListPage, MAX_KEY_BYTES, DEFAULT_MAX_VALUE_BYTES } from "./validate-key.js";
 export { compareKeys, prefixSuccessor } from "./key-order.js";
 export { listChildren, runSkipScan, runSkipScanAsync } from "./list-children.js";
 export type { KeySeek } from "./list-children.js";

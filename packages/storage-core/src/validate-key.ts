@@ -58,3 +58,15 @@ function keyProblem(key: unknown, isPrefix: boolean): string | null {
   }
   return null;
 }
+
+/**
+ * Checks the arguments of `listPage`: a valid prefix, a string cursor and a whole-number limit.
+ * The cursor is only compared, never stored, so it needs no key rules.
+ */
+export function validateListPage(prefix: unknown, after: unknown, limit: unknown, backend?: string): asserts prefix is string {
+  validatePrefix(prefix, backend);
+  if (typeof after !== "string") throw new TypeError(`${backend ? `${backend}: ` : ""}listPage: after must be a string`);
+  if (typeof limit !== "number" || !Number.isInteger(limit)) {
+    throw new TypeError(`${backend ? `${backend}: ` : ""}listPage: limit must be a whole number`);
+  }
+}

@@ -1,0 +1,44 @@
+import Database from "better-sqlite3";
+import { SqliteStatements } from "./sqlite-statements.js";
+
+/**
+ * Read-only connections to a database file, for read-only transactions: each such transaction
+ * holds its own connection (and so its own WAL snapshot) for as long as its callback runs,
+ * without holding up writers or plain reads.
+ */
+export class ReaderPool {
+  readonly #idle: SqliteStatements[] = [];
+  readonly #all: SqliteStatements[] = [];
+  readonly #waiting: Array<(reader: SqliteStatements) => void> = [];
+
+  constructor(
+    readonly open: () => Database.Database,
+    readonly max: number,
+  ) {}
+
+  /** A connection for the caller's exclusive use; give it back with {@link release}. */
+  acquire(): Promise<SqliteStatements> {
+    const idle = this.#idle.pop();
+    if (idle) return Promise.resolve(idle);
+    if (this.#all.length < this.max) {
+      const reader = new SqliteStatements(this.open(), false);
+      this.#all.push(reader);
+      return Promise.resolve(reader);
+    }
+    return new Promise((resolve) => this.#waiting.push(resolve));
+  }
+
+  /** Returns a connection taken with {@link acquire}. */
+  release(reader: SqliteStatements): void {
+    const next = this.#waiting.shift();
+    if (next) next(reader);
+    else this.#idle.push(reader);
+  }
+
+  /** Closes every connection (callers have finished with them). */
+  close(): void {
+    for (const reader of this.#all) reader.db.close();
+    this.#all.length = 0;
+    this.#idle.length = 0;
+  }
+}

@@ -1,0 +1,303 @@
+import { AsyncLocalStorage } from "node:async_hooks";
+import { randomBytes } from "node:crypto";
+import { existsSync, renameSync, rmSync } from "node:fs";
+import { performance } from "node:perf_hooks";
+import Database from "better-sqlite3";
+import {
+  StorageError,
+  StorageErrorCode,
+  prefixSuccessor,
+  validateKey,
+  validateListPage,
+  validatePrefix,
+  validateValue,
+  withRetries,
+  type AuditingBackend,
+  type HealthStatus,
+  type ScanEntry,
+  type Transaction,
+  type TransactionOptions,
+} from "@egide/storage-core";
+import { ReaderPool } from "./reader-pool.js";
+import { SqliteAuditStore } from "./sqlite-audit-store.js";
+import { SQLITE_TYPE, toStorageError } from "./sqlite-errors.js";
+import { resolveSqliteOptions, type ResolvedSqliteOptions, type SqliteOptions } from "./sqlite-options.js";
+import { migrateSqliteSchema } from "./sqlite-schema.js";
+import { SqliteStatements } from "./sqlite-statements.js";
+import { SqliteTransaction } from "./sqlite-transaction.js";
+import { WriteQueue } from "./write-queue.js";
+
+// Which backend's transaction the current async context is inside, to turn a re-entrant call
+// (which would wait for itself forever) into an error.
+const insideTransaction = new AsyncLocalStorage<SqliteBackend>();
+
+/**
+ * Egide's SQLite storage backend (better-sqlite3).
+ *
+ * One writer connection serves every write and every read-write transaction, behind a FIFO
+ * {@link WriteQueue}; transactions start with `BEGIN IMMEDIATE`, so they take the write lock
+ * up front and never fail half-way on a lock upgrade. On a file, plain reads use a separate
+ * read-only connection (WAL lets it read while the writer writes), and read-only transactions
+ * take a connection of their own from a small pool. `:memory:` has a single connection, so
+ * there every operation goes through the queue.
+ */
+export class SqliteBackend implements AuditingBackend {
+  readonly type = SQLITE_TYPE;
+  /** The audit log, in this database's `egide_audit_log` table. */
+  readonly audit: SqliteAuditStore;
+  /** The options in force, defaults applied. */
+  readonly options: ResolvedSqliteOptions;
+
+  readonly #writer: SqliteStatements;
+  /** Plain reads outside transactions: the reader connection, or the writer for `:memory:`. */
+  readonly #reader: SqliteStatements;
+  readonly #readers: ReaderPool | undefined;
+  readonly #queue = new WriteQueue();
+  readonly #memory: boolean;
+  #closed = false;
+
+  /** Opens (creating if needed) the database and brings its schema up to date. */
+  static open(options: SqliteOptions): SqliteBackend {
+    return new SqliteBackend(resolveSqliteOptions(options));
+  }
+
+  private constructor(options: ResolvedSqliteOptions) {
+    this.options = options;
+    this.#memory = options.path === ":memory:" || options.path === "";
+    let writer: Database.Database | undefined;
+    try {
+      writer = new Database(options.path);
+      this.#configure(writer);
+      if (!this.#memory) {
+        const mode = writer.pragma(`journal_mode = ${options.journalMode}`, { simple: true }) as string;
+        if (mode.toUpperCase() !== options.journalMode) {
+          throw new Error(`could not set journal_mode to ${options.journalMode} (SQLite kept ${mode})`);
+        }
+      }
+      writer.pragma(`synchronous = ${options.synchronous}`);
+      migrateSqliteSchema(writer);
+      this.#writer = new SqliteStatements(writer, true);
+      if (this.#memory) {
+        this.#reader = this.#writer;
+      } else {
+        const openReader = () => {
+          const reader = new Database(options.path, { readonly: true, fileMustExist: true });
+          this.#configure(reader);
+          return reader;
+        };
+        this.#reader = new SqliteStatements(openReader(), false);
+        this.#readers = new ReaderPool(openReader, options.maxReaders);
+      }
+    } catch (error) {
+      writer?.close();
+      throw toStorageError(error, `opening ${options.path}`);
+    }
+    this.audit = new SqliteAuditStore({
+      read: (fn) => this.#read("audit query", (c) => fn(c.db)),
+      write: (fn) => this.#write("audit append", (c) => fn(c.db)),
+    });
+  }
+
+  async get(key: string): Promise<Buffer | null> {
+    validateKey(key, SQLITE_TYPE);
+    return this.#read("get", (c) => c.get(key));
+  }
+
+  async exists(key: string): Promise<boolean> {
+    validateKey(key, SQLITE_TYPE);
+    return this.#read("exists", (c) => c.exists(key));
+  }
+
+  async put(key: string, value: Uint8Array): Promise<void> {
+    validateKey(key, SQLITE_TYPE);
+    validateValue(value, this.options.maxValueBytes, SQLITE_TYPE);
+    return this.#write("put", (c) => c.put(key, value));
+  }
+
+  async delete(key: string): Promise<void> {
+    validateKey(key, SQLITE_TYPE);
+    return this.#write("delete", (c) => c.delete(key));
+  }
+
+  async list(prefix: string): Promise<string[]> {
+    return this.listPage(prefix, "", 0);
+  }
+
+  async listPage(prefix: string, after: string, limit: number): Promise<string[]> {
+    validateListPage(prefix, after, limit, SQLITE_TYPE);
+    return this.#read("list", (c) => c.list(prefix, after, limit));
+  }
+
+  /**
+   * Every key under `prefix` with its value, in key order, read in pages of 256 by keyset
+   * pagination. Not a snapshot: a key written during the scan may or may not appear, but every
+   * key present throughout appears exactly once. Use a read-only transaction for a snapshot.
+   */
+  async *scan(prefix: string): AsyncGenerator<ScanEntry> {
+    validatePrefix(prefix, SQLITE_TYPE);
+    const before = prefixSuccessor(prefix);
+    let from = prefix;
+    let inclusive = true;
+    for (;;) {
+      const page = await this.#read("scan", (c) => c.scanPage(from, inclusive, before));
+      for (const entry of page) yield entry;
+      if (page.length === 0) return;
+      from = (page[page.length - 1] as ScanEntry).key;
+      inclusive = false;
+    }
+  }
+
+  async transaction<T>(fn: (tx: Transaction) => Promise<T>, options: TransactionOptions = {}): Promise<T> {
+    this.#assertOpen();
+    this.#assertNotReentrant();
+    const readOnly = options.readOnly === true;
+    if (readOnly && this.#readers) return this.#readOnlyTransaction(fn);
+    // Within this process the queue serialises transactions; BUSY can only come from another
+    // process holding the file's write lock past busy_timeout, and is worth another try.
+    return withRetries(
+      () =>
+        this.#queue.runAsync(async () => {
+          this.#assertOpen();
+          const db = this.#writer.db;
+          const tx = new SqliteTransaction(this.#writer, readOnly, this.options.maxValueBytes);
+          try {
+            db.exec(readOnly ? "BEGIN DEFERRED" : "BEGIN IMMEDIATE");
+          } catch (error) {
+            throw toStorageError(error, "begin");
+          }
+          let result: T;
+          try {
+            result = await insideTransaction.run(this, () => fn(tx));
+          } catch (error) {
+            // The callback's own error reaches the caller unchanged.
+            tx.close();
+            if (db.inTransaction) db.exec("ROLLBACK");
+            throw error;
+          }
+          tx.close();
+          try {
+            db.exec("COMMIT");
+          } catch (error) {
+            if (db.inTransaction) db.exec("ROLLBACK");
+            throw toStorageError(error, "commit");
+          }
+          return result;
+        }),
+      { shouldRetry: (error) => StorageError.isInstance(error, StorageErrorCode.CONFLICT) },
+    );
+  }
+
+  /** Measures a trivial query; runs even while a transaction holds the writer. */
+  async health(): Promise<HealthStatus> {
+    const started = performance.now();
+    try {
+      this.#assertOpen();
+      this.#reader.db.prepare("SELECT 1").pluck().get();
+      return { status: "healthy", latencyMs: performance.now() - started };
+    } catch (error) {
+      return { status: "unhealthy", latencyMs: performance.now() - started, error: toStorageError(error, "health").message };
+    }
+  }
+
+  /**
+   * Writes a consistent copy of the live database to `destinationPath` with SQLite's online
+   * backup API, while reads and writes go on. The copy is written beside the destination and
+   * renamed into place only when complete, so a failed backup never leaves a partial file.
+   */
+  async backup(destinationPath: string): Promise<void> {
+    this.#assertOpen();
+    if (existsSync(destinationPath)) {
+      throw new StorageError(StorageErrorCode.INTERNAL, `backup destination ${destinationPath} already exists`, {
+        backend: SQLITE_TYPE,
+        retryable: false,
+      });
+    }
+    const temporary = `${destinationPath}.partial-${randomBytes(6).toString("hex")}`;
+    try {
+      // Back up through a connection that never holds uncommitted writes: the reader on a
+      // file (SQLite restarts the copy if another connection writes meanwhile), and the
+      // writer with the queue held for `:memory:`.
+      if (this.#memory) await this.#queue.runAsync(() => this.#writer.db.backup(temporary));
+      else await this.#reader.db.backup(temporary);
+      renameSync(temporary, destinationPath);
+    } catch (error) {
+      rmSync(temporary, { force: true });
+      throw toStorageError(error, "backup");
+    }
+  }
+
+  /** Waits for queued work, then closes every connection. Idempotent. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.#queue.drain();
+    this.#readers?.close();
+    if (this.#reader !== this.#writer) this.#reader.db.close();
+    this.#writer.db.close();
+  }
+
+  #read<T>(operation: string, fn: (connection: SqliteStatements) => T): Promise<T> {
+    // On a file the reader connection never waits; `:memory:` shares the writer's queue so
+    // that an open transaction's writes stay invisible until it commits.
+    if (this.#memory) return this.#write(operation, fn);
+    try {
+      this.#assertOpen();
+      return Promise.resolve(fn(this.#reader));
+    } catch (error) {
+      return Promise.reject(toStorageError(error, operation));
+    }
+  }
+
+  #write<T>(operation: string, fn: (connection: SqliteStatements) => T): Promise<T> {
+    try {
+      this.#assertOpen();
+      if (this.#queue.busy) this.#assertNotReentrant();
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return this.#queue
+      .run(() => {
+        this.#assertOpen();
+        return fn(this.#writer);
+      })
+      .catch((error: unknown) => {
+        throw toStorageError(error, operation);
+      });
+  }
+
+  async #readOnlyTransaction<T>(fn: (tx: Transaction) => Promise<T>): Promise<T> {
+    const readers = this.#readers as ReaderPool;
+    const connection = await readers.acquire();
+    const tx = new SqliteTransaction(connection, true, this.options.maxValueBytes);
+    try {
+      this.#assertOpen();
+      // A deferred transaction takes its snapshot at the first read, so read at once.
+      connection.db.exec("BEGIN DEFERRED");
+      connection.exists("");
+      return await fn(tx);
+    } finally {
+      tx.close();
+      if (connection.db.inTransaction) connection.db.exec("COMMIT");
+      readers.release(connection);
+    }
+  }
+
+  #configure(db: Database.Database): void {
+    db.pragma(`busy_timeout = ${Math.round(this.options.busyTimeoutMs)}`);
+    db.pragma(`cache_size = ${-this.options.cacheSizeKiB}`);
+  }
+
+  #assertOpen(): void {
+    if (this.#closed) throw new StorageError(StorageErrorCode.CLOSED, "backend is closed", { backend: SQLITE_TYPE });
+  }
+
+  #assertNotReentrant(): void {
+    if (insideTransaction.getStore() === this) {
+      throw new StorageError(
+        StorageErrorCode.INTERNAL,
+        "the backend was called inside its own transaction callback; use the transaction object passed to the callback",
+        { backend: SQLITE_TYPE, retryable: false },
+      );
+    }
+  }
+}

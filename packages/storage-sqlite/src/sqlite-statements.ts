@@ -1,0 +1,93 @@
+import type Database from "better-sqlite3";
+import { listChildren, runSkipScan, type KeySeek } from "@egide/storage-core";
+
+/** Rows per page of a scan. */
+export const SCAN_PAGE_SIZE = 256;
+
+/**
+ * The prepared statements of one connection, and the key-value operations built on them.
+ * The writer connection and every reader connection each hold one set.
+ */
+export class SqliteStatements {
+  readonly #get: Database.Statement<[string], Buffer>;
+  readonly #exists: Database.Statement<[string], number>;
+  readonly #put: Database.Statement<[string, Uint8Array, number, number]> | undefined;
+  readonly #delete: Database.Statement<[string]> | undefined;
+  // Four probes: inclusive or exclusive lower bound, with or without an upper bound.
+  readonly #seekFrom: Database.Statement<[string, string], string>;
+  readonly #seekAfter: Database.Statement<[string, string], string>;
+  readonly #seekFromOpen: Database.Statement<[string], string>;
+  readonly #seekAfterOpen: Database.Statement<[string], string>;
+  readonly #pages: Record<string, Database.Statement<unknown[], { key: string; value: Buffer }>> = {};
+  readonly #list: (prefix: string, after: string, limit: number) => string[];
+
+  constructor(readonly db: Database.Database, writable: boolean) {
+    this.#get = db.prepare<[string], Buffer>("SELECT value FROM egide_storage WHERE key = ?").pluck();
+    this.#exists = db.prepare<[string], number>("SELECT 1 FROM egide_storage WHERE key = ?").pluck();
+    if (writable) {
+      this.#put = db.prepare(
+        "INSERT INTO egide_storage (key, value, created_at, updated_at) VALUES (?, ?, ?, ?) " +
+          "ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+      );
+      this.#delete = db.prepare("DELETE FROM egide_storage WHERE key = ?");
+    }
+    const seek = (op: ">=" | ">", bounded: boolean) =>
+      db.prepare(`SELECT key FROM egide_storage WHERE key ${op} ?${bounded ? " AND key < ?" : ""} ORDER BY key LIMIT 1`).pluck();
+    this.#seekFrom = seek(">=", true) as Database.Statement<[string, string], string>;
+    this.#seekAfter = seek(">", true) as Database.Statement<[string, string], string>;
+    this.#seekFromOpen = seek(">=", false) as Database.Statement<[string], string>;
+    this.#seekAfterOpen = seek(">", false) as Database.Statement<[string], string>;
+    for (const op of [">=", ">"]) {
+      for (const bounded of [true, false]) {
+        this.#pages[`${op}${bounded}`] = db.prepare(
+          `SELECT key, value FROM egide_storage WHERE key ${op} ?${bounded ? " AND key < ?" : ""} ORDER BY key LIMIT ${SCAN_PAGE_SIZE}`,
+        );
+      }
+    }
+    const list = (prefix: string, after: string, limit: number) => runSkipScan(listChildren(prefix, after, limit), (probe) => this.#seek(probe));
+    // A listing is many probes: run them in one read transaction so they share a snapshot
+    // even when another process commits meanwhile. Inside an open transaction (the writer's),
+    // better-sqlite3 turns this into a savepoint, which is just as good.
+    const inTransaction = db.transaction(list);
+    this.#list = (prefix, after, limit) => inTransaction.deferred(prefix, after, limit);
+  }
+
+  get(key: string): Buffer | null {
+    return this.#get.get(key) ?? null;
+  }
+
+  exists(key: string): boolean {
+    return this.#exists.get(key) !== undefined;
+  }
+
+  put(key: string, value: Uint8Array): void {
+    const now = Date.now();
+    this.#put!.run(key, value, now, now);
+  }
+
+  delete(key: string): void {
+    this.#delete!.run(key);
+  }
+
+  list(prefix: string, after: string, limit: number): string[] {
+    return this.#list(prefix, after, limit);
+  }
+
+  /**
+   * Up to {@link SCAN_PAGE_SIZE} entries in key order from `from` (included when `inclusive`)
+   * up to `before` (excluded; no bound when null).
+   */
+  scanPage(from: string, inclusive: boolean, before: string | null): Array<{ key: string; value: Buffer }> {
+    const page = this.#pages[`${inclusive ? ">=" : ">"}${before !== null}`] as Database.Statement<unknown[], { key: string; value: Buffer }>;
+    return before === null ? page.all(from) : page.all(from, before);
+  }
+
+  #seek(probe: KeySeek): string | null {
+    const { from, inclusive, before } = probe;
+    const found =
+      before === null
+        ? (inclusive ? this.#seekFromOpen : this.#seekAfterOpen).get(from)
+        : (inclusive ? this.#seekFrom : this.#seekAfter).get(from, before);
+    return found ?? null;
+  }
+}
