@@ -157,7 +157,6 @@ export class SqliteBackend implements AuditingBackend {
     return withRetries(
       () =>
         this.#queue.runAsync(async () => {
-          this.#assertOpen();
           const db = this.#writer.db;
           const tx = new SqliteTransaction(this.#writer, readOnly, this.options.maxValueBytes);
           try {
@@ -214,16 +213,36 @@ export class SqliteBackend implements AuditingBackend {
     }
     const temporary = `${destinationPath}.partial-${randomBytes(6).toString("hex")}`;
     try {
-      // Back up through a connection that never holds uncommitted writes: the reader on a
-      // file (SQLite restarts the copy if another connection writes meanwhile), and the
-      // writer with the queue held for `:memory:`.
-      if (this.#memory) await this.#queue.runAsync(() => this.#writer.db.backup(temporary));
-      else await this.#reader.db.backup(temporary);
+      if (this.#memory) {
+        // One connection: hold the queue so no transaction is open (uncommitted) meanwhile.
+        await this.#queue.runAsync(() => this.#writer.db.backup(temporary));
+      } else {
+        // A reader pinned to one WAL snapshot: writers go on, and the copy is that snapshot
+        // (without the pin SQLite restarts the copy whenever another connection commits).
+        await this.#withSnapshot((reader) => reader.db.backup(temporary));
+      }
       renameSync(temporary, destinationPath);
     } catch (error) {
       rmSync(temporary, { force: true });
       throw toStorageError(error, "backup");
     }
+  }
+
+  /**
+   * The settings SQLite actually applied on the writer connection, for diagnostics and for
+   * checking that configuration reached the database.
+   */
+  pragmas(): { journalMode: string; synchronous: number; cacheSize: number; busyTimeoutMs: number; schemaVersion: number } {
+    this.#assertOpen();
+    const db = this.#writer.db;
+    const read = (name: string) => db.pragma(name, { simple: true });
+    return {
+      journalMode: String(read("journal_mode")).toUpperCase(),
+      synchronous: read("synchronous") as number,
+      cacheSize: read("cache_size") as number,
+      busyTimeoutMs: read("busy_timeout") as number,
+      schemaVersion: read("user_version") as number,
+    };
   }
 
   /** Waits for queued work, then closes every connection. Idempotent. */
@@ -256,27 +275,34 @@ export class SqliteBackend implements AuditingBackend {
       return Promise.reject(error);
     }
     return this.#queue
-      .run(() => {
-        this.#assertOpen();
-        return fn(this.#writer);
-      })
+      .run(() => fn(this.#writer))
       .catch((error: unknown) => {
         throw toStorageError(error, operation);
       });
   }
 
   async #readOnlyTransaction<T>(fn: (tx: Transaction) => Promise<T>): Promise<T> {
+    return this.#withSnapshot(async (connection) => {
+      const tx = new SqliteTransaction(connection, true, this.options.maxValueBytes);
+      try {
+        return await fn(tx);
+      } finally {
+        tx.close();
+      }
+    });
+  }
+
+  /** Runs `fn` with a pooled reader held in one read transaction (one WAL snapshot). */
+  async #withSnapshot<T>(fn: (connection: SqliteStatements) => Promise<T>): Promise<T> {
     const readers = this.#readers as ReaderPool;
     const connection = await readers.acquire();
-    const tx = new SqliteTransaction(connection, true, this.options.maxValueBytes);
     try {
       this.#assertOpen();
-      // A deferred transaction takes its snapshot at the first read, so read at once.
+      // A deferred transaction takes its snapshot at its first read, so read at once.
       connection.db.exec("BEGIN DEFERRED");
       connection.exists("");
-      return await fn(tx);
+      return await fn(connection);
     } finally {
-      tx.close();
       if (connection.db.inTransaction) connection.db.exec("COMMIT");
       readers.release(connection);
     }

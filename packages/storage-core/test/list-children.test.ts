@@ -1,0 +1,60 @@
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { compareKeys, listChildren, runSkipScan, runSkipScanAsync, type KeySeek } from "../src/index.js";
+
+/** The obvious O(n) listing, to check the skip-scan against. */
+function naiveList(keys: string[], prefix: string, after: string, limit: number): string[] {
+  const entries = new Set<string>();
+  for (const key of keys) {
+    if (!key.startsWith(prefix)) continue;
+    const rest = key.slice(prefix.length);
+    const slash = rest.indexOf("/");
+    entries.add(slash === -1 ? rest : rest.slice(0, slash + 1));
+  }
+  const sorted = [...entries].sort(compareKeys).filter((e) => after === "" || compareKeys(e, after) > 0);
+  return limit > 0 ? sorted.slice(0, limit) : sorted;
+}
+
+function seekIn(sorted: string[]) {
+  return (probe: KeySeek): string | null =>
+    sorted.find((k) => {
+      const lower = probe.inclusive ? compareKeys(k, probe.from) >= 0 : compareKeys(k, probe.from) > 0;
+      return lower && (probe.before === null || compareKeys(k, probe.before) < 0);
+    }) ?? null;
+}
+
+const segment = fc.constantFrom("a", "b", "ab", "a-", "a0", "é", "😀", "\uffff", "%", "_");
+const keyArb = fc.array(segment, { minLength: 1, maxLength: 4 }).map((s) => s.join("/"));
+const prefixArb = fc.oneof(
+  fc.constant(""),
+  fc.array(segment, { minLength: 1, maxLength: 2 }).map((s) => `${s.join("/")}/`),
+  segment,
+);
+
+describe("listChildren", () => {
+  it("matches a naive listing for every prefix, cursor and limit", () => {
+    fc.assert(
+      fc.property(fc.uniqueArray(keyArb, { maxLength: 30 }), prefixArb, fc.oneof(fc.constant(""), keyArb, prefixArb), fc.integer({ min: -1, max: 5 }), (keys, prefix, after, limit) => {
+        const sorted = [...keys].sort(compareKeys);
+        const listed = runSkipScan(listChildren(prefix, after, limit), seekIn(sorted));
+        expect(listed).toEqual(naiveList(keys, prefix, after, limit));
+      }),
+      { numRuns: 3000 },
+    );
+  });
+
+  it("probes once per child, not once per key", () => {
+    const keys = ["f/a", ...Array.from({ length: 500 }, (_, i) => `f/big/${i}`), "f/z"].sort(compareKeys);
+    let probes = 0;
+    const seek = seekIn(keys);
+    const listed = runSkipScan(listChildren("f/", "", 0), (p) => (probes++, seek(p)));
+    expect(listed).toEqual(["a", "big/", "z"]);
+    expect(probes).toBe(4);
+  });
+
+  it("runs the same way with an asynchronous probe", async () => {
+    const keys = ["x/1", "x/2/3", "y"];
+    const listed = await runSkipScanAsync(listChildren("x/", "", 0), async (p) => seekIn(keys)(p));
+    expect(listed).toEqual(["1", "2/"]);
+  });
+});
