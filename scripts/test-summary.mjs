@@ -1,0 +1,27 @@
+#!/usr/bin/env node
+// Adds up the vitest JSON reports of every package (written by each package's `test` script)
+// and prints one closing line, "N passed, N failed", for the whole workspace.
+import { existsSync, readFileSync, readdirSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
+let passed = 0;
+let failed = 0;
+let skipped = 0;
+for (const group of ["packages", "apps"]) {
+  if (!existsSync(join(root, group))) continue;
+  for (const name of readdirSync(join(root, group))) {
+    const report = join(root, group, name, "test-results.json");
+    if (!existsSync(report)) continue;
+    const result = JSON.parse(readFileSync(report, "utf8"));
+    passed += result.numPassedTests;
+    failed += result.numFailedTests;
+    skipped += result.numPendingTests + result.numTodoTests;
+    console.log(`${group}/${name}: ${result.numPassedTests} passed, ${result.numFailedTests} failed`);
+  }
+}
+// The packed-install check that runs before this summary is one more passing test.
+passed += Number(process.argv.includes("--with-packed-install"));
+console.log(`${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ""}`);
+process.exit(failed > 0 || skipped > 0 ? 1 : 0);
