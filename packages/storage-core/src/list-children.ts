@@ -35,6 +35,11 @@ export function* listChildren(prefix: string, after: string, limit: number): Gen
     const key = yield seek;
     if (key === null) break;
     const rest = key.slice(prefix.length);
+    if (rest === "") {
+      // A key equal to the prefix (list("fo") with a key "fo") is not its own child.
+      seek = { from: key, inclusive: false, before };
+      continue;
+    }
     const slash = rest.indexOf("/");
     const entry = slash === -1 ? rest : rest.slice(0, slash + 1);
     // An `after` inside a folder ("a/b") can land us in that folder, whose entry ("a/") sorts

@@ -8,6 +8,7 @@ function naiveList(keys: string[], prefix: string, after: string, limit: number)
   for (const key of keys) {
     if (!key.startsWith(prefix)) continue;
     const rest = key.slice(prefix.length);
+    if (rest === "") continue;
     const slash = rest.indexOf("/");
     entries.add(slash === -1 ? rest : rest.slice(0, slash + 1));
   }

@@ -10,6 +10,7 @@ export class ReaderPool {
   readonly #idle: SqliteStatements[] = [];
   readonly #all: SqliteStatements[] = [];
   readonly #waiting: Array<(reader: SqliteStatements) => void> = [];
+  #closed = false;
 
   constructor(
     readonly open: () => Database.Database,
@@ -30,15 +31,22 @@ export class ReaderPool {
 
   /** Returns a connection taken with {@link acquire}. */
   release(reader: SqliteStatements): void {
+    if (this.#closed) {
+      reader.db.close();
+      return;
+    }
     const next = this.#waiting.shift();
     if (next) next(reader);
     else this.#idle.push(reader);
   }
 
-  /** Closes every connection (callers have finished with them). */
+  /**
+   * Closes the idle connections now and each busy one when it is released, so a read-only
+   * transaction that is still running finishes normally.
+   */
   close(): void {
-    for (const reader of this.#all) reader.db.close();
-    this.#all.length = 0;
+    this.#closed = true;
+    for (const reader of this.#idle) reader.db.close();
     this.#idle.length = 0;
   }
 }

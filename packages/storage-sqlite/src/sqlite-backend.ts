@@ -54,6 +54,12 @@ export class SqliteBackend implements AuditingBackend {
   readonly #readers: ReaderPool | undefined;
   readonly #queue = new WriteQueue();
   readonly #memory: boolean;
+  /**
+   * Whether long-lived snapshots (read-only transactions, scans) may hold a reader connection:
+   * only under WAL. With a rollback journal a reader's SHARED lock blocks every commit, so
+   * there such work goes through the writer queue or reads in one statement instead.
+   */
+  readonly #pinnedSnapshots: boolean;
   #closed = false;
 
   /** Opens (creating if needed) the database and brings its schema up to date. */
@@ -64,6 +70,7 @@ export class SqliteBackend implements AuditingBackend {
   private constructor(options: ResolvedSqliteOptions) {
     this.options = options;
     this.#memory = options.path === ":memory:" || options.path === "";
+    this.#pinnedSnapshots = !this.#memory && options.journalMode === "WAL";
     let writer: Database.Database | undefined;
     try {
       writer = new Database(options.path);
@@ -86,7 +93,7 @@ export class SqliteBackend implements AuditingBackend {
           return reader;
         };
         this.#reader = new SqliteStatements(openReader(), false);
-        this.#readers = new ReaderPool(openReader, options.maxReaders);
+        if (this.#pinnedSnapshots) this.#readers = new ReaderPool(openReader, options.maxReaders);
       }
     } catch (error) {
       writer?.close();
@@ -129,21 +136,43 @@ export class SqliteBackend implements AuditingBackend {
   }
 
   /**
-   * Every key under `prefix` with its value, in key order, read in pages of 256 by keyset
-   * pagination. Not a snapshot: a key written during the scan may or may not appear, but every
-   * key present throughout appears exactly once. Use a read-only transaction for a snapshot.
+   * Every key under `prefix` with its value, in key order, as one consistent snapshot.
+   *
+   * On a file the scan holds a pooled reader connection in one read transaction and reads it in
+   * pages of 256 (keyset pagination), so memory stays flat and writers are not held up; the
+   * connection is released when the loop ends or breaks. An iterator that is abandoned without
+   * finishing or `return()` keeps its connection. On `:memory:` (whose data is in memory
+   * already) and under a rollback journal (where a long read would block every commit) the
+   * subtree is read in one statement.
    */
   async *scan(prefix: string): AsyncGenerator<ScanEntry> {
     validatePrefix(prefix, SQLITE_TYPE);
+    this.#assertOpen();
     const before = prefixSuccessor(prefix);
-    let from = prefix;
-    let inclusive = true;
-    for (;;) {
-      const page = await this.#read("scan", (c) => c.scanPage(from, inclusive, before));
-      for (const entry of page) yield entry;
-      if (page.length === 0) return;
-      from = (page[page.length - 1] as ScanEntry).key;
-      inclusive = false;
+    if (!this.#pinnedSnapshots) {
+      // One statement is one snapshot, and nothing in this process can interleave with it.
+      yield* await this.#read("scan", (c) => c.scanAll(prefix, before));
+      return;
+    }
+    const connection = await this.#beginSnapshot();
+    try {
+      let from = prefix;
+      let inclusive = true;
+      for (;;) {
+        this.#assertOpen();
+        let page: ScanEntry[];
+        try {
+          page = connection.scanPage(from, inclusive, before);
+        } catch (error) {
+          throw toStorageError(error, "scan");
+        }
+        for (const entry of page) yield entry;
+        if (page.length === 0) return;
+        from = (page[page.length - 1] as ScanEntry).key;
+        inclusive = false;
+      }
+    } finally {
+      this.#endSnapshot(connection);
     }
   }
 
@@ -213,13 +242,14 @@ export class SqliteBackend implements AuditingBackend {
     }
     const temporary = `${destinationPath}.partial-${randomBytes(6).toString("hex")}`;
     try {
-      if (this.#memory) {
-        // One connection: hold the queue so no transaction is open (uncommitted) meanwhile.
-        await this.#queue.runAsync(() => this.#writer.db.backup(temporary));
-      } else {
+      if (this.#pinnedSnapshots) {
         // A reader pinned to one WAL snapshot: writers go on, and the copy is that snapshot
         // (without the pin SQLite restarts the copy whenever another connection commits).
         await this.#withSnapshot((reader) => reader.db.backup(temporary));
+      } else {
+        // Copy through the writer with the queue held, so no transaction of ours is open
+        // (uncommitted) meanwhile.
+        await this.#queue.runAsync(() => this.#writer.db.backup(temporary));
       }
       renameSync(temporary, destinationPath);
     } catch (error) {
@@ -294,6 +324,16 @@ export class SqliteBackend implements AuditingBackend {
 
   /** Runs `fn` with a pooled reader held in one read transaction (one WAL snapshot). */
   async #withSnapshot<T>(fn: (connection: SqliteStatements) => Promise<T>): Promise<T> {
+    const connection = await this.#beginSnapshot();
+    try {
+      return await fn(connection);
+    } finally {
+      this.#endSnapshot(connection);
+    }
+  }
+
+  /** Takes a pooled reader and pins it to the current WAL snapshot. */
+  async #beginSnapshot(): Promise<SqliteStatements> {
     const readers = this.#readers as ReaderPool;
     const connection = await readers.acquire();
     try {
@@ -301,11 +341,16 @@ export class SqliteBackend implements AuditingBackend {
       // A deferred transaction takes its snapshot at its first read, so read at once.
       connection.db.exec("BEGIN DEFERRED");
       connection.exists("");
-      return await fn(connection);
-    } finally {
-      if (connection.db.inTransaction) connection.db.exec("COMMIT");
-      readers.release(connection);
+      return connection;
+    } catch (error) {
+      this.#endSnapshot(connection);
+      throw toStorageError(error, "begin snapshot");
     }
+  }
+
+  #endSnapshot(connection: SqliteStatements): void {
+    if (connection.db.inTransaction) connection.db.exec("COMMIT");
+    (this.#readers as ReaderPool).release(connection);
   }
 
   #configure(db: Database.Database): void {

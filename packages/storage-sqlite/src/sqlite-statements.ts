@@ -73,6 +73,13 @@ export class SqliteStatements {
     return this.#list(prefix, after, limit);
   }
 
+  /** Every entry from `from` (included) up to `before` (excluded; no bound when null). */
+  scanAll(from: string, before: string | null): Array<{ key: string; value: Buffer }> {
+    const sql = `SELECT key, value FROM egide_storage WHERE key >= ?${before === null ? "" : " AND key < ?"} ORDER BY key`;
+    const statement = this.db.prepare<unknown[], { key: string; value: Buffer }>(sql);
+    return before === null ? statement.all(from) : statement.all(from, before);
+  }
+
   /**
    * Up to {@link SCAN_PAGE_SIZE} entries in key order from `from` (included when `inclusive`)
    * up to `before` (excluded; no bound when null).

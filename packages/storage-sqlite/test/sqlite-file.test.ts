@@ -169,6 +169,16 @@ describe("online backup", () => {
     await Promise.all([copy.close(), backend.close()]);
   });
 
+  it("backs up a database in rollback-journal mode", async () => {
+    const backend = SqliteBackend.open({ path: temp.file(), journalMode: "DELETE" });
+    await backend.put("journal", Buffer.from("delete"));
+    const destination = temp.file("delete-mode-backup.sqlite");
+    await backend.backup(destination);
+    const copy = SqliteBackend.open({ path: destination, journalMode: "DELETE" });
+    expect(await copy.get("journal")).toEqual(Buffer.from("delete"));
+    await Promise.all([copy.close(), backend.close()]);
+  });
+
   it("refuses to overwrite an existing file", async () => {
     const backend = SqliteBackend.open({ path: temp.file() });
     const destination = temp.file("exists.sqlite");

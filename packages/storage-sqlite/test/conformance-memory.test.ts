@@ -1,0 +1,7 @@
+import { describeStorageConformance } from "@egide/storage-conformance";
+import { SqliteBackend } from "../src/index.js";
+
+describeStorageConformance({
+  name: "sqlite (:memory:)",
+  create: async () => SqliteBackend.open({ path: ":memory:" }),
+});
