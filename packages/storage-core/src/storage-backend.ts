@@ -77,7 +77,11 @@ export interface StorageBackend {
    */
   listPage(prefix: string, after: string, limit: number): Promise<string[]>;
 
-  /** Every key under `prefix` (the whole subtree) with its value, in key order, read in pages. */
+  /**
+   * Every key that starts with `prefix` (the whole subtree) with its value, in key order, as
+   * one consistent snapshot: a transaction is seen whole or not at all. Backends read it in
+   * pages where they can; end the loop (or `break`) so the snapshot is released.
+   */
   scan(prefix: string): AsyncIterable<ScanEntry>;
 
   /**
