@@ -1,60 +1,88 @@
 import { compareKeys, prefixSuccessor } from "./key-order.js";
 
 /**
- * One index probe of a skip-scan: the smallest key that is `>= from` (or `> from` when
- * `inclusive` is false) and `< before` (no upper bound when `before` is null), or null.
+ * One index probe of a skip-scan: up to `limit` keys in order that are `>= from` (or `> from`
+ * when `inclusive` is false) and `< before` (no upper bound when `before` is null).
  */
 export interface KeySeek {
   from: string;
   inclusive: boolean;
   before: string | null;
+  limit: number;
 }
 
+/** Keys fetched per probe by default: a flat folder lists in few queries, a folder costs one jump. */
+export const DEFAULT_SEEK_BATCH = 32;
+
 /**
- * Vault's list as a skip-scan over an ordered key index, so listing costs one index probe per
- * child instead of a walk over the whole subtree.
+ * Vault's list as a skip-scan over an ordered key index, so listing costs O(children) index
+ * probes instead of a walk over the whole subtree.
  *
- * The generator yields {@link KeySeek}s and must be sent the key each one finds; it returns the
+ * Each probe fetches a small batch of keys. Leaves in the batch are consumed in place; on
+ * meeting a folder the scan skips the rest of that folder's keys in the batch and, if the batch
+ * ends inside the folder, jumps past its whole subtree with the next probe
+ * (`>= prefixSuccessor(prefix + "folder/")`). So a flat folder of n keys takes about n/batch
+ * probes, and a folder with a million descendants costs one entry and at most one batch.
+ *
+ * The generator yields {@link KeySeek}s and must be sent the keys each one finds; it returns the
  * entries. Drivers run it synchronously (SQLite) or asynchronously (PostgreSQL) with
  * {@link runSkipScan} and {@link runSkipScanAsync}, so every backend lists by the same rules.
  *
  * @param prefix list the direct children of this prefix
  * @param after only entries strictly after this one in byte order ("" for all)
  * @param limit at most this many entries; `<= 0` for all
+ * @param batch keys fetched per probe (1 gives the pure skip-scan)
  */
-export function* listChildren(prefix: string, after: string, limit: number): Generator<KeySeek, string[], string | null> {
+export function* listChildren(
+  prefix: string,
+  after: string,
+  limit: number,
+  batch = DEFAULT_SEEK_BATCH,
+): Generator<KeySeek, string[], readonly string[]> {
   const before = prefixSuccessor(prefix);
   const entries: string[] = [];
+  const full = () => limit > 0 && entries.length >= limit;
   let seek: KeySeek;
-  if (after === "") seek = { from: prefix, inclusive: true, before };
+  if (after === "") seek = { from: prefix, inclusive: true, before, limit: batch };
   // After a folder, resume past its whole subtree.
-  else if (after.endsWith("/")) seek = { from: prefixSuccessor(prefix + after) as string, inclusive: true, before };
-  else seek = { from: prefix + after, inclusive: false, before };
+  else if (after.endsWith("/")) seek = { from: prefixSuccessor(prefix + after) as string, inclusive: true, before, limit: batch };
+  else seek = { from: prefix + after, inclusive: false, before, limit: batch };
 
-  while (limit <= 0 || entries.length < limit) {
-    const key = yield seek;
-    if (key === null) break;
-    const rest = key.slice(prefix.length);
-    if (rest === "") {
+  while (!full()) {
+    const keys = yield seek;
+    // The folder whose keys the batch is inside, if any: its remaining keys are skipped.
+    let folderEnd: string | null = null;
+    for (const key of keys) {
+      if (folderEnd !== null && compareKeys(key, folderEnd) < 0) continue;
+      folderEnd = null;
+      const rest = key.slice(prefix.length);
       // A key equal to the prefix (list("fo") with a key "fo") is not its own child.
-      seek = { from: key, inclusive: false, before };
-      continue;
+      if (rest === "") continue;
+      const slash = rest.indexOf("/");
+      const entry = slash === -1 ? rest : rest.slice(0, slash + 1);
+      // An `after` inside a folder ("a/b") can land us in that folder, whose entry ("a/")
+      // sorts before `after`: skip it.
+      if (after === "" || compareKeys(entry, after) > 0) {
+        entries.push(entry);
+        if (full()) break;
+      }
+      if (slash !== -1) folderEnd = prefixSuccessor(prefix + entry) as string;
     }
-    const slash = rest.indexOf("/");
-    const entry = slash === -1 ? rest : rest.slice(0, slash + 1);
-    // An `after` inside a folder ("a/b") can land us in that folder, whose entry ("a/") sorts
-    // before `after`: skip it.
-    if (after === "" || compareKeys(entry, after) > 0) entries.push(entry);
+    if (keys.length < seek.limit) break;
+    const last = keys[keys.length - 1] as string;
     seek =
-      slash === -1
-        ? { from: key, inclusive: false, before }
-        : { from: prefixSuccessor(prefix + entry) as string, inclusive: true, before };
+      folderEnd !== null
+        ? { from: folderEnd, inclusive: true, before, limit: batch }
+        : { from: last, inclusive: false, before, limit: batch };
   }
   return entries;
 }
 
 /** Runs {@link listChildren} with a synchronous index probe. */
-export function runSkipScan(scan: Generator<KeySeek, string[], string | null>, seek: (probe: KeySeek) => string | null): string[] {
+export function runSkipScan(
+  scan: Generator<KeySeek, string[], readonly string[]>,
+  seek: (probe: KeySeek) => readonly string[],
+): string[] {
   let step = scan.next();
   while (!step.done) step = scan.next(seek(step.value));
   return step.value;
@@ -62,8 +90,8 @@ export function runSkipScan(scan: Generator<KeySeek, string[], string | null>, s
 
 /** Runs {@link listChildren} with an asynchronous index probe. */
 export async function runSkipScanAsync(
-  scan: Generator<KeySeek, string[], string | null>,
-  seek: (probe: KeySeek) => Promise<string | null>,
+  scan: Generator<KeySeek, string[], readonly string[]>,
+  seek: (probe: KeySeek) => Promise<readonly string[]>,
 ): Promise<string[]> {
   let step = scan.next();
   while (!step.done) step = scan.next(await seek(step.value));

@@ -41,8 +41,16 @@ export function validateValue(value: unknown, maxBytes: number, backend?: string
   if (value.byteLength > maxBytes) throw new ValueTooLargeError(value.byteLength, maxBytes, { backend });
 }
 
+// The common case, checked in one pass: printable ASCII (one byte a character, so the length
+// is the byte length), with no empty, "." or ".." segment and no leading or trailing "/".
+// Anything else takes the full check below; this only ever accepts what that accepts.
+const PLAIN_KEY = /^[\x20-\x7e]+$/;
+// An empty, "." or ".." segment: a leading, trailing or doubled "/", or a dot segment.
+const BAD_SEGMENT = /(?:^|\/)\.{0,2}(?:\/|$)/;
+
 function keyProblem(key: unknown, isPrefix: boolean): string | null {
   if (typeof key !== "string") return "must be a string";
+  if (!isPrefix && key.length <= MAX_KEY_BYTES && PLAIN_KEY.test(key) && !BAD_SEGMENT.test(key)) return null;
   if (key.length === 0) return "must not be empty";
   if (LONE_SURROGATE.test(key)) return "must be well-formed UTF-8 (lone surrogate)";
   if (CONTROL.test(key)) return "must not contain control characters";

@@ -17,11 +17,13 @@ function naiveList(keys: string[], prefix: string, after: string, limit: number)
 }
 
 function seekIn(sorted: string[]) {
-  return (probe: KeySeek): string | null =>
-    sorted.find((k) => {
-      const lower = probe.inclusive ? compareKeys(k, probe.from) >= 0 : compareKeys(k, probe.from) > 0;
-      return lower && (probe.before === null || compareKeys(k, probe.before) < 0);
-    }) ?? null;
+  return (probe: KeySeek): string[] =>
+    sorted
+      .filter((k) => {
+        const lower = probe.inclusive ? compareKeys(k, probe.from) >= 0 : compareKeys(k, probe.from) > 0;
+        return lower && (probe.before === null || compareKeys(k, probe.before) < 0);
+      })
+      .slice(0, probe.limit);
 }
 
 const segment = fc.constantFrom("a", "b", "ab", "a-", "a0", "é", "😀", "\uffff", "%", "_");
@@ -33,24 +35,51 @@ const prefixArb = fc.oneof(
 );
 
 describe("listChildren", () => {
-  it("matches a naive listing for every prefix, cursor and limit", () => {
+  it("matches a naive listing for every prefix, cursor, limit and batch size", () => {
     fc.assert(
-      fc.property(fc.uniqueArray(keyArb, { maxLength: 30 }), prefixArb, fc.oneof(fc.constant(""), keyArb, prefixArb), fc.integer({ min: -1, max: 5 }), (keys, prefix, after, limit) => {
+      fc.property(fc.uniqueArray(keyArb, { maxLength: 30 }), prefixArb, fc.oneof(fc.constant(""), keyArb, prefixArb), fc.integer({ min: -1, max: 5 }), fc.integer({ min: 1, max: 6 }), (keys, prefix, after, limit, batch) => {
         const sorted = [...keys].sort(compareKeys);
-        const listed = runSkipScan(listChildren(prefix, after, limit), seekIn(sorted));
+        const listed = runSkipScan(listChildren(prefix, after, limit, batch), seekIn(sorted));
         expect(listed).toEqual(naiveList(keys, prefix, after, limit));
       }),
       { numRuns: 3000 },
     );
   });
 
-  it("probes once per child, not once per key", () => {
+  it("probes once per child with a batch of one, not once per key", () => {
     const keys = ["f/a", ...Array.from({ length: 500 }, (_, i) => `f/big/${i}`), "f/z"].sort(compareKeys);
     let probes = 0;
+    let rows = 0;
     const seek = seekIn(keys);
-    const listed = runSkipScan(listChildren("f/", "", 0), (p) => (probes++, seek(p)));
+    const listed = runSkipScan(listChildren("f/", "", 0, 1), (p) => {
+      probes++;
+      const found = seek(p);
+      rows += found.length;
+      return found;
+    });
     expect(listed).toEqual(["a", "big/", "z"]);
     expect(probes).toBe(4);
+    expect(rows).toBe(3);
+  });
+
+  it("reads a flat folder in batches and a deep folder in one batch plus a jump", () => {
+    const flat = Array.from({ length: 100 }, (_, i) => `flat/${String(i).padStart(3, "0")}`);
+    const deep = Array.from({ length: 10_000 }, (_, i) => `deep/x/${i}`);
+    const keys = [...flat, ...deep, "deep/y"].sort(compareKeys);
+    const count = (prefix: string) => {
+      let probes = 0;
+      let rows = 0;
+      const seek = seekIn(keys);
+      const listed = runSkipScan(listChildren(prefix, "", 0, 32), (p) => {
+        probes++;
+        const found = seek(p);
+        rows += found.length;
+        return found;
+      });
+      return { listed: listed.length, probes, rows };
+    };
+    expect(count("flat/")).toEqual({ listed: 100, probes: 4, rows: 100 });
+    expect(count("deep/")).toEqual({ listed: 2, probes: 2, rows: 33 });
   });
 
   it("runs the same way with an asynchronous probe", async () => {

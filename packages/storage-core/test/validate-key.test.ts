@@ -90,3 +90,29 @@ describe("validateValue", () => {
     expect(() => validateValue("secret", 10)).toThrow(TypeError);
   });
 });
+
+describe("validateKey's ASCII fast path", () => {
+  it("accepts exactly what the full check accepts", async () => {
+    const fc = (await import("fast-check")).default;
+    const { validatePrefix: fullCheckOfPrefix } = await import("../src/index.js");
+    // A key is valid iff it is a valid prefix whose last segment is complete, i.e. the full
+    // check as used for prefixes plus the last-segment rules, which the fast path also decides.
+    const ascii = fc.string({ unit: fc.constantFrom("a", "/", ".", " ", "~", "-", "0"), maxLength: 8 });
+    fc.assert(
+      fc.property(ascii, (key) => {
+        let fast = true;
+        try {
+          validateKey(key);
+        } catch {
+          fast = false;
+        }
+        const segments = key.split("/");
+        let full = key.length > 0 && !key.startsWith("/");
+        for (const s of segments) if (s === "" || s === "." || s === "..") full = false;
+        if (full) expect(() => fullCheckOfPrefix(key)).not.toThrow();
+        expect(fast).toBe(full);
+      }),
+      { numRuns: 20000 },
+    );
+  });
+});

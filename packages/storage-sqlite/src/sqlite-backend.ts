@@ -23,7 +23,7 @@ import { SqliteAuditStore } from "./sqlite-audit-store.js";
 import { SQLITE_TYPE, toStorageError } from "./sqlite-errors.js";
 import { resolveSqliteOptions, type ResolvedSqliteOptions, type SqliteOptions } from "./sqlite-options.js";
 import { migrateSqliteSchema } from "./sqlite-schema.js";
-import { SqliteStatements } from "./sqlite-statements.js";
+import { SCAN_PAGE_SIZE, SqliteStatements } from "./sqlite-statements.js";
 import { SqliteTransaction } from "./sqlite-transaction.js";
 import { WriteQueue } from "./write-queue.js";
 
@@ -105,34 +105,31 @@ export class SqliteBackend implements AuditingBackend {
     });
   }
 
-  async get(key: string): Promise<Buffer | null> {
-    validateKey(key, SQLITE_TYPE);
-    return this.#read("get", (c) => c.get(key));
+  get(key: string): Promise<Buffer | null> {
+    return this.#read("get", (c) => c.get(key), () => validateKey(key, SQLITE_TYPE));
   }
 
-  async exists(key: string): Promise<boolean> {
-    validateKey(key, SQLITE_TYPE);
-    return this.#read("exists", (c) => c.exists(key));
+  exists(key: string): Promise<boolean> {
+    return this.#read("exists", (c) => c.exists(key), () => validateKey(key, SQLITE_TYPE));
   }
 
-  async put(key: string, value: Uint8Array): Promise<void> {
-    validateKey(key, SQLITE_TYPE);
-    validateValue(value, this.options.maxValueBytes, SQLITE_TYPE);
-    return this.#write("put", (c) => c.put(key, value));
+  put(key: string, value: Uint8Array): Promise<void> {
+    return this.#write("put", (c) => c.put(key, value), () => {
+      validateKey(key, SQLITE_TYPE);
+      validateValue(value, this.options.maxValueBytes, SQLITE_TYPE);
+    });
   }
 
-  async delete(key: string): Promise<void> {
-    validateKey(key, SQLITE_TYPE);
-    return this.#write("delete", (c) => c.delete(key));
+  delete(key: string): Promise<void> {
+    return this.#write("delete", (c) => c.delete(key), () => validateKey(key, SQLITE_TYPE));
   }
 
-  async list(prefix: string): Promise<string[]> {
+  list(prefix: string): Promise<string[]> {
     return this.listPage(prefix, "", 0);
   }
 
-  async listPage(prefix: string, after: string, limit: number): Promise<string[]> {
-    validateListPage(prefix, after, limit, SQLITE_TYPE);
-    return this.#read("list", (c) => c.list(prefix, after, limit));
+  listPage(prefix: string, after: string, limit: number): Promise<string[]> {
+    return this.#read("list", (c) => c.list(prefix, after, limit), () => validateListPage(prefix, after, limit, SQLITE_TYPE));
   }
 
   /**
@@ -167,7 +164,7 @@ export class SqliteBackend implements AuditingBackend {
           throw toStorageError(error, "scan");
         }
         for (const entry of page) yield entry;
-        if (page.length === 0) return;
+        if (page.length < SCAN_PAGE_SIZE) return;
         from = (page[page.length - 1] as ScanEntry).key;
         inclusive = false;
       }
@@ -285,11 +282,15 @@ export class SqliteBackend implements AuditingBackend {
     this.#writer.db.close();
   }
 
-  #read<T>(operation: string, fn: (connection: SqliteStatements) => T): Promise<T> {
+  // #read and #write are the hot path: plain functions (not async) that run the statement at
+  // once and wrap the result, so a call costs one promise. `check` runs first and its error
+  // (a bad key, say) becomes the rejection.
+  #read<T>(operation: string, fn: (connection: SqliteStatements) => T, check?: () => void): Promise<T> {
     // On a file the reader connection never waits; `:memory:` shares the writer's queue so
     // that an open transaction's writes stay invisible until it commits.
-    if (this.#memory) return this.#write(operation, fn);
+    if (this.#memory) return this.#write(operation, fn, check);
     try {
+      check?.();
       this.#assertOpen();
       return Promise.resolve(fn(this.#reader));
     } catch (error) {
@@ -297,18 +298,18 @@ export class SqliteBackend implements AuditingBackend {
     }
   }
 
-  #write<T>(operation: string, fn: (connection: SqliteStatements) => T): Promise<T> {
+  #write<T>(operation: string, fn: (connection: SqliteStatements) => T, check?: () => void): Promise<T> {
     try {
+      check?.();
       this.#assertOpen();
-      if (this.#queue.busy) this.#assertNotReentrant();
+      if (!this.#queue.busy) return Promise.resolve(fn(this.#writer));
+      this.#assertNotReentrant();
     } catch (error) {
-      return Promise.reject(error);
+      return Promise.reject(toStorageError(error, operation));
     }
-    return this.#queue
-      .run(() => fn(this.#writer))
-      .catch((error: unknown) => {
-        throw toStorageError(error, operation);
-      });
+    return this.#queue.run(() => fn(this.#writer)).catch((error: unknown) => {
+      throw toStorageError(error, operation);
+    });
   }
 
   async #readOnlyTransaction<T>(fn: (tx: Transaction) => Promise<T>): Promise<T> {

@@ -1,7 +1,10 @@
 import { ConfigReader, DEFAULT_MAX_VALUE_BYTES } from "@egide/storage-core";
 
-/** SQLite journal modes Egide accepts. `OFF` is refused: it gives up atomic commits. */
-export const SQLITE_JOURNAL_MODES = ["WAL", "DELETE", "TRUNCATE", "PERSIST", "MEMORY"] as const;
+/**
+ * SQLite journal modes Egide accepts. `OFF` and `MEMORY` are refused: a process killed
+ * mid-commit leaves a corrupt database behind (seen in the crash test with `MEMORY`).
+ */
+export const SQLITE_JOURNAL_MODES = ["WAL", "DELETE", "TRUNCATE", "PERSIST"] as const;
 /** SQLite `synchronous` levels. */
 export const SQLITE_SYNCHRONOUS_LEVELS = ["OFF", "NORMAL", "FULL", "EXTRA"] as const;
 

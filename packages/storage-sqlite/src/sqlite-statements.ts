@@ -14,10 +14,7 @@ export class SqliteStatements {
   readonly #put: Database.Statement<[string, Uint8Array, number, number]> | undefined;
   readonly #delete: Database.Statement<[string]> | undefined;
   // Four probes: inclusive or exclusive lower bound, with or without an upper bound.
-  readonly #seekFrom: Database.Statement<[string, string], string>;
-  readonly #seekAfter: Database.Statement<[string, string], string>;
-  readonly #seekFromOpen: Database.Statement<[string], string>;
-  readonly #seekAfterOpen: Database.Statement<[string], string>;
+  readonly #seeks: Record<string, Database.Statement<unknown[], string>> = {};
   readonly #pages: Record<string, Database.Statement<unknown[], { key: string; value: Buffer }>> = {};
   readonly #list: (prefix: string, after: string, limit: number) => string[];
 
@@ -31,12 +28,13 @@ export class SqliteStatements {
       );
       this.#delete = db.prepare("DELETE FROM egide_storage WHERE key = ?");
     }
-    const seek = (op: ">=" | ">", bounded: boolean) =>
-      db.prepare(`SELECT key FROM egide_storage WHERE key ${op} ?${bounded ? " AND key < ?" : ""} ORDER BY key LIMIT 1`).pluck();
-    this.#seekFrom = seek(">=", true) as Database.Statement<[string, string], string>;
-    this.#seekAfter = seek(">", true) as Database.Statement<[string, string], string>;
-    this.#seekFromOpen = seek(">=", false) as Database.Statement<[string], string>;
-    this.#seekAfterOpen = seek(">", false) as Database.Statement<[string], string>;
+    for (const op of [">=", ">"]) {
+      for (const bounded of [true, false]) {
+        this.#seeks[`${op}${bounded}`] = db
+          .prepare<unknown[], string>(`SELECT key FROM egide_storage WHERE key ${op} ?${bounded ? " AND key < ?" : ""} ORDER BY key LIMIT ?`)
+          .pluck();
+      }
+    }
     for (const op of [">=", ">"]) {
       for (const bounded of [true, false]) {
         this.#pages[`${op}${bounded}`] = db.prepare(
@@ -89,12 +87,9 @@ export class SqliteStatements {
     return before === null ? page.all(from) : page.all(from, before);
   }
 
-  #seek(probe: KeySeek): string | null {
-    const { from, inclusive, before } = probe;
-    const found =
-      before === null
-        ? (inclusive ? this.#seekFromOpen : this.#seekAfterOpen).get(from)
-        : (inclusive ? this.#seekFrom : this.#seekAfter).get(from, before);
-    return found ?? null;
+  #seek(probe: KeySeek): string[] {
+    const { from, inclusive, before, limit } = probe;
+    const seek = this.#seeks[`${inclusive ? ">=" : ">"}${before !== null}`] as Database.Statement<unknown[], string>;
+    return before === null ? seek.all(from, limit) : seek.all(from, before, limit);
   }
 }

@@ -30,6 +30,7 @@ describe("parseSqliteConfig", () => {
     [{}, "storage.sqlite.path: is required"],
     [{ path: "" }, "storage.sqlite.path: is required"],
     [{ path: "x.db", journal_mode: "OFF" }, "storage.sqlite.journal_mode: must be one of"],
+    [{ path: "x.db", journal_mode: "MEMORY" }, "storage.sqlite.journal_mode: must be one of"],
     [{ path: "x.db", synchronous: "SOMETIMES" }, "storage.sqlite.synchronous: must be one of"],
     [{ path: "x.db", cache_size: "big" }, "storage.sqlite.cache_size: must be a whole number"],
     [{ path: "x.db", cache_size: 1 }, "storage.sqlite.cache_size: must be at least 64"],
