@@ -11,18 +11,36 @@ export interface KeySeek {
   limit: number;
 }
 
-/** Keys fetched per probe by default: a flat folder lists in few queries, a folder costs one jump. */
-export const DEFAULT_SEEK_BATCH = 32;
+/** How many keys each probe fetches (see {@link listChildren}). */
+export interface SeekBatch {
+  /** Keys fetched by the first probe, and by the probe after each folder jump. */
+  initial: number;
+  /** Probes that ran into leaves only double their batch, up to this size. */
+  max: number;
+}
+
+/**
+ * Batch sizes for a database across a network round trip: one probe answers a flat folder of up
+ * to 32 keys, and rows are cheap next to a round trip.
+ */
+export const NETWORK_SEEK_BATCH: SeekBatch = { initial: 32, max: 256 };
+
+/**
+ * Batch sizes for an in-process database: a probe costs microseconds, so folder-heavy listings
+ * fetch one key per probe, and runs of leaves grow the batch.
+ */
+export const IN_PROCESS_SEEK_BATCH: SeekBatch = { initial: 1, max: 64 };
 
 /**
  * Vault's list as a skip-scan over an ordered key index, so listing costs O(children) index
  * probes instead of a walk over the whole subtree.
  *
- * Each probe fetches a small batch of keys. Leaves in the batch are consumed in place; on
- * meeting a folder the scan skips the rest of that folder's keys in the batch and, if the batch
- * ends inside the folder, jumps past its whole subtree with the next probe
- * (`>= prefixSuccessor(prefix + "folder/")`). So a flat folder of n keys takes about n/batch
- * probes, and a folder with a million descendants costs one entry and at most one batch.
+ * Each probe fetches a batch of keys. Leaves in the batch are consumed in place; on meeting a
+ * folder the scan skips the rest of that folder's keys in the batch and, if the batch ends
+ * inside the folder, jumps past its whole subtree with the next probe
+ * (`>= prefixSuccessor(prefix + "folder/")`) and falls back to the initial batch size. A batch
+ * that ended on a leaf doubles the next one. So a flat folder of n keys takes O(log n) probes,
+ * and a folder with a million descendants costs one entry and at most one batch.
  *
  * The generator yields {@link KeySeek}s and must be sent the keys each one finds; it returns the
  * entries. Drivers run it synchronously (SQLite) or asynchronously (PostgreSQL) with
@@ -31,22 +49,23 @@ export const DEFAULT_SEEK_BATCH = 32;
  * @param prefix list the direct children of this prefix
  * @param after only entries strictly after this one in byte order ("" for all)
  * @param limit at most this many entries; `<= 0` for all
- * @param batch keys fetched per probe (1 gives the pure skip-scan)
+ * @param batch keys fetched per probe ({ initial: 1, max: 1 } is the pure skip-scan)
  */
 export function* listChildren(
   prefix: string,
   after: string,
   limit: number,
-  batch = DEFAULT_SEEK_BATCH,
+  batch: SeekBatch = NETWORK_SEEK_BATCH,
 ): Generator<KeySeek, string[], readonly string[]> {
   const before = prefixSuccessor(prefix);
   const entries: string[] = [];
   const full = () => limit > 0 && entries.length >= limit;
   let seek: KeySeek;
-  if (after === "") seek = { from: prefix, inclusive: true, before, limit: batch };
+  const first = batch.initial;
+  if (after === "") seek = { from: prefix, inclusive: true, before, limit: first };
   // After a folder, resume past its whole subtree.
-  else if (after.endsWith("/")) seek = { from: prefixSuccessor(prefix + after) as string, inclusive: true, before, limit: batch };
-  else seek = { from: prefix + after, inclusive: false, before, limit: batch };
+  else if (after.endsWith("/")) seek = { from: prefixSuccessor(prefix + after) as string, inclusive: true, before, limit: first };
+  else seek = { from: prefix + after, inclusive: false, before, limit: first };
 
   while (!full()) {
     const keys = yield seek;
@@ -72,8 +91,8 @@ export function* listChildren(
     const last = keys[keys.length - 1] as string;
     seek =
       folderEnd !== null
-        ? { from: folderEnd, inclusive: true, before, limit: batch }
-        : { from: last, inclusive: false, before, limit: batch };
+        ? { from: folderEnd, inclusive: true, before, limit: first }
+        : { from: last, inclusive: false, before, limit: Math.min(seek.limit * 2, batch.max) };
   }
   return entries;
 }

@@ -37,9 +37,9 @@ const prefixArb = fc.oneof(
 describe("listChildren", () => {
   it("matches a naive listing for every prefix, cursor, limit and batch size", () => {
     fc.assert(
-      fc.property(fc.uniqueArray(keyArb, { maxLength: 30 }), prefixArb, fc.oneof(fc.constant(""), keyArb, prefixArb), fc.integer({ min: -1, max: 5 }), fc.integer({ min: 1, max: 6 }), (keys, prefix, after, limit, batch) => {
+      fc.property(fc.uniqueArray(keyArb, { maxLength: 30 }), prefixArb, fc.oneof(fc.constant(""), keyArb, prefixArb), fc.integer({ min: -1, max: 5 }), fc.integer({ min: 1, max: 4 }), fc.integer({ min: 0, max: 3 }), (keys, prefix, after, limit, initial, growth) => {
         const sorted = [...keys].sort(compareKeys);
-        const listed = runSkipScan(listChildren(prefix, after, limit, batch), seekIn(sorted));
+        const listed = runSkipScan(listChildren(prefix, after, limit, { initial, max: initial * 2 ** growth }), seekIn(sorted));
         expect(listed).toEqual(naiveList(keys, prefix, after, limit));
       }),
       { numRuns: 3000 },
@@ -51,7 +51,7 @@ describe("listChildren", () => {
     let probes = 0;
     let rows = 0;
     const seek = seekIn(keys);
-    const listed = runSkipScan(listChildren("f/", "", 0, 1), (p) => {
+    const listed = runSkipScan(listChildren("f/", "", 0, { initial: 1, max: 1 }), (p) => {
       probes++;
       const found = seek(p);
       rows += found.length;
@@ -70,7 +70,7 @@ describe("listChildren", () => {
       let probes = 0;
       let rows = 0;
       const seek = seekIn(keys);
-      const listed = runSkipScan(listChildren(prefix, "", 0, 32), (p) => {
+      const listed = runSkipScan(listChildren(prefix, "", 0, { initial: 32, max: 32 }), (p) => {
         probes++;
         const found = seek(p);
         rows += found.length;
@@ -80,6 +80,18 @@ describe("listChildren", () => {
     };
     expect(count("flat/")).toEqual({ listed: 100, probes: 4, rows: 100 });
     expect(count("deep/")).toEqual({ listed: 2, probes: 2, rows: 33 });
+  });
+
+  it("grows the batch over runs of leaves and shrinks it after a folder", () => {
+    const keys = [...Array.from({ length: 100 }, (_, i) => `a/${String(i).padStart(3, "0")}`), "a/zz/deep", "a/zzz"].sort(compareKeys);
+    const limits: number[] = [];
+    const seek = seekIn(keys);
+    const listed = runSkipScan(listChildren("a/", "", 0, { initial: 1, max: 16 }), (p) => {
+      limits.push(p.limit);
+      return seek(p);
+    });
+    expect(listed).toHaveLength(102);
+    expect(limits.slice(0, 6)).toEqual([1, 2, 4, 8, 16, 16]);
   });
 
   it("runs the same way with an asynchronous probe", async () => {

@@ -1,5 +1,5 @@
 import type Database from "better-sqlite3";
-import { listChildren, runSkipScan, type KeySeek } from "@egide/storage-core";
+import { IN_PROCESS_SEEK_BATCH, listChildren, runSkipScan, type KeySeek } from "@egide/storage-core";
 
 /** Rows per page of a scan. */
 export const SCAN_PAGE_SIZE = 256;
@@ -42,7 +42,7 @@ export class SqliteStatements {
         );
       }
     }
-    const list = (prefix: string, after: string, limit: number) => runSkipScan(listChildren(prefix, after, limit), (probe) => this.#seek(probe));
+    const list = (prefix: string, after: string, limit: number) => runSkipScan(listChildren(prefix, after, limit, IN_PROCESS_SEEK_BATCH), (probe) => this.#seek(probe));
     // A listing is many probes: run them in one read transaction so they share a snapshot
     // even when another process commits meanwhile. Inside an open transaction (the writer's),
     // better-sqlite3 turns this into a savepoint, which is just as good.
