@@ -1,0 +1,104 @@
+import {
+  auditQueryLimit,
+  normalizeAuditEntry,
+  prefixSuccessor,
+  type AuditEntry,
+  type AuditQuery,
+  type AuditRecord,
+  type AuditStore,
+} from "@egide/storage-core";
+import type { ClientLease } from "./client-lease.js";
+import { POSTGRES_TYPE } from "./postgres-errors.js";
+import { quoteIdentifier } from "./postgres-schema.js";
+
+/** Runs `fn` on a leased client (the backend's deadline and error handling apply). */
+export type WithClient = <T>(operation: string, fn: (lease: ClientLease) => Promise<T>) => Promise<T>;
+
+interface AuditRow {
+  id: string;
+  timestamp: Date;
+  tenant_id: string | null;
+  operation: string;
+  path: string;
+  source_ip: string | null;
+  user_id: string | null;
+  request_id: string | null;
+  success: boolean;
+  error_message: string | null;
+  metadata: Record<string, unknown> | null;
+}
+
+/**
+ * The audit log in PostgreSQL's `egide_audit_log` table (the specification's columns and
+ * types: UUID, INET, JSONB). `append` resolves once the row is committed, so a failed audit
+ * write reaches the caller.
+ */
+export class PostgresAuditStore implements AuditStore {
+  readonly #table: string;
+
+  constructor(
+    schema: string,
+    readonly withClient: WithClient,
+    readonly operationTimeoutMs = 35_000,
+  ) {
+    this.#table = `${quoteIdentifier(schema)}.egide_audit_log`;
+  }
+
+  async append(entry: AuditEntry): Promise<AuditRecord> {
+    const row = normalizeAuditEntry(entry, POSTGRES_TYPE);
+    const text =
+      `INSERT INTO ${this.#table} (timestamp, tenant_id, operation, path, source_ip, user_id, request_id, success, error_message, metadata) ` +
+      "VALUES ($1, $2, $3, $4, $5::inet, $6, $7, $8, $9, $10::jsonb) RETURNING id";
+    const values = [
+      row.timestamp,
+      row.tenantId,
+      row.operation,
+      row.path,
+      row.sourceIp,
+      row.userId,
+      row.requestId,
+      row.success,
+      row.errorMessage,
+      row.metadata === null ? null : JSON.stringify(row.metadata),
+    ];
+    const result = await this.withClient("audit append", (lease) => lease.query<{ id: string }>({ text, values }, this.operationTimeoutMs, "audit append"));
+    return { id: Number(result.rows[0]?.id), ...row };
+  }
+
+  async query(filter: AuditQuery = {}): Promise<AuditRecord[]> {
+    const where: string[] = [];
+    const values: unknown[] = [];
+    const bind = (value: unknown) => {
+      values.push(value);
+      return `$${values.length}`;
+    };
+    if (filter.since) where.push(`timestamp >= ${bind(filter.since)}`);
+    if (filter.until) where.push(`timestamp < ${bind(filter.until)}`);
+    if (filter.tenantId !== undefined) where.push(`tenant_id = ${bind(filter.tenantId)}::uuid`);
+    if (filter.requestId !== undefined) where.push(`request_id = ${bind(filter.requestId)}::uuid`);
+    if (filter.operation !== undefined) where.push(`operation = ${bind(filter.operation)}`);
+    if (filter.success !== undefined) where.push(`success = ${bind(filter.success)}`);
+    if (filter.afterId !== undefined) where.push(`id > ${bind(filter.afterId)}`);
+    if (filter.pathPrefix) {
+      // A byte-order range, not LIKE: '%' and '_' in paths are literal characters.
+      where.push(`path COLLATE "C" >= ${bind(filter.pathPrefix)}`);
+      const upper = prefixSuccessor(filter.pathPrefix);
+      if (upper !== null) where.push(`path COLLATE "C" < ${bind(upper)}`);
+    }
+    const text = `SELECT * FROM ${this.#table}${where.length ? ` WHERE ${where.join(" AND ")}` : ""} ORDER BY id LIMIT ${auditQueryLimit(filter)}`;
+    const result = await this.withClient("audit query", (lease) => lease.query<AuditRow>({ text, values }, this.operationTimeoutMs, "audit query"));
+    return result.rows.map((row) => ({
+      id: Number(row.id),
+      timestamp: row.timestamp,
+      tenantId: row.tenant_id,
+      operation: row.operation,
+      path: row.path,
+      sourceIp: row.source_ip,
+      userId: row.user_id,
+      requestId: row.request_id,
+      success: row.success,
+      errorMessage: row.error_message,
+      metadata: row.metadata,
+    }));
+  }
+}

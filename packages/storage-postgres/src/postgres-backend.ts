@@ -1,0 +1,393 @@
+import { performance } from "node:perf_hooks";
+import pg from "pg";
+import {
+  NETWORK_SEEK_BATCH,
+  StorageError,
+  StorageErrorCode,
+  listChildren,
+  prefixSuccessor,
+  runSkipScanAsync,
+  validateKey,
+  validateListPage,
+  validatePrefix,
+  validateValue,
+  withRetries,
+  type AuditingBackend,
+  type HealthStatus,
+  type KeySeek,
+  type ScanEntry,
+  type Transaction,
+  type TransactionOptions,
+} from "@egide/storage-core";
+import { ClientLease, DeadlineExceeded, withDeadline } from "./client-lease.js";
+import { PostgresAuditStore } from "./postgres-audit-store.js";
+import { clientConfig, connectClient } from "./postgres-connection.js";
+import type { PgSsl } from "./postgres-ssl.js";
+import { POSTGRES_TYPE, isConnectionFailure, toStorageError } from "./postgres-errors.js";
+import { resolvePostgresOptions, type PostgresOptions, type ResolvedPostgresOptions } from "./postgres-options.js";
+import { migrateSchema } from "./postgres-schema.js";
+import { PostgresStatements } from "./postgres-statements.js";
+import { PostgresTransaction } from "./postgres-transaction.js";
+import { PreparedStatements } from "./prepared-statements.js";
+
+/** Rows per page of a scan. */
+export const POSTGRES_SCAN_PAGE_SIZE = 256;
+/** Longest a health probe may take, in ms. */
+const HEALTH_TIMEOUT_MS = 2000;
+
+/** Connection counts of the pool, for the metrics package. */
+export interface PoolStats {
+  /** Connections open. */
+  total: number;
+  /** Open connections not in use. */
+  idle: number;
+  /** Connections checked out by a call or transaction. */
+  active: number;
+  /** Calls waiting for a connection. */
+  waiting: number;
+}
+
+/**
+ * Egide's PostgreSQL storage backend (pg).
+ *
+ * Every call checks a client out of a `pg.Pool`, runs against a deadline, and destroys the
+ * client if anything went wrong. Read-write transactions are SERIALIZABLE and retried on
+ * serialization failures and deadlocks; read-only transactions, scans and multi-probe listings
+ * run in a REPEATABLE READ READ ONLY snapshot. No session state is used (tables are
+ * schema-qualified, settings are `SET LOCAL`, named statements can be switched off), so it
+ * works behind PgBouncer in transaction mode.
+ */
+export class PostgresBackend implements AuditingBackend {
+  readonly type = POSTGRES_TYPE;
+  /** The audit log, in this schema's `egide_audit_log` table. */
+  readonly audit: PostgresAuditStore;
+  /** The options in force, defaults applied (the password included: never log this object). */
+  readonly options: ResolvedPostgresOptions;
+
+  readonly #pool: pg.Pool;
+  readonly #sql: PostgresStatements;
+  readonly #prepared: PreparedStatements;
+  #closed = false;
+  #closing: Promise<void> | undefined;
+
+  /**
+   * Connects (settling the TLS mode), migrates the schema, and opens the pool.
+   * Rejects with a StorageError (`UNAVAILABLE` for an unreachable server).
+   */
+  static async open(options: PostgresOptions): Promise<PostgresBackend> {
+    const resolved = resolvePostgresOptions(options);
+    let connected: Awaited<ReturnType<typeof connectClient>>;
+    try {
+      connected = await withDeadline(connectClient(resolved), resolved.connectionTimeoutMs + 1000, "connect");
+    } catch (error) {
+      throw toStorageError(error, `connecting to ${resolved.host}:${resolved.port}`);
+    }
+    try {
+      await migrateSchema(connected.client, resolved.schema);
+    } catch (error) {
+      throw toStorageError(error, "migrating the schema");
+    } finally {
+      await connected.client.end().catch(() => undefined);
+    }
+    return new PostgresBackend(resolved, connected.ssl);
+  }
+
+  private constructor(options: ResolvedPostgresOptions, ssl: PgSsl) {
+    this.options = options;
+    this.#sql = new PostgresStatements(options.schema);
+    this.#prepared = new PreparedStatements(options.prepareThreshold);
+    this.#pool = new pg.Pool({
+      ...clientConfig(options, ssl),
+      min: options.poolMin,
+      max: options.poolMax,
+      idleTimeoutMillis: options.idleTimeoutMs,
+    });
+    // An idle client whose connection dies is reported here; the pool drops it. Without a
+    // listener the 'error' event would crash the process.
+    this.#pool.on("error", () => undefined);
+    this.audit = new PostgresAuditStore(options.schema, (operation, fn) => this.#checked(operation, fn), options.operationTimeoutMs);
+  }
+
+  get(key: string): Promise<Buffer | null> {
+    return this.#call("get", () => validateKey(key, POSTGRES_TYPE), async (lease) => {
+      const result = await this.query<{ value: Buffer }>(lease, this.#sql.get, [key], "get");
+      return result.rows[0]?.value ?? null;
+    });
+  }
+
+  exists(key: string): Promise<boolean> {
+    return this.#call("exists", () => validateKey(key, POSTGRES_TYPE), async (lease) => {
+      return (await this.query(lease, this.#sql.exists, [key], "exists")).rowCount === 1;
+    });
+  }
+
+  put(key: string, value: Uint8Array): Promise<void> {
+    const check = () => {
+      validateKey(key, POSTGRES_TYPE);
+      validateValue(value, this.options.maxValueBytes, POSTGRES_TYPE);
+    };
+    return this.#call("put", check, async (lease) => {
+      await this.query(lease, this.#sql.put, [key, asBuffer(value)], "put");
+    });
+  }
+
+  delete(key: string): Promise<void> {
+    return this.#call("delete", () => validateKey(key, POSTGRES_TYPE), async (lease) => {
+      await this.query(lease, this.#sql.delete, [key], "delete");
+    });
+  }
+
+  list(prefix: string): Promise<string[]> {
+    return this.listPage(prefix, "", 0);
+  }
+
+  async listPage(prefix: string, after: string, limit: number): Promise<string[]> {
+    validateListPage(prefix, after, limit, POSTGRES_TYPE);
+    this.#assertOpen();
+    // Most listings are answered by the first probe, one statement and so one snapshot. A
+    // listing that needs more probes is redone inside a read-only snapshot, so it never mixes
+    // states from before and after another transaction's commit.
+    const scan = listChildren(prefix, after, limit, NETWORK_SEEK_BATCH);
+    const probe = scan.next();
+    if (probe.done) return probe.value;
+    const firstKeys = await this.#withClient("list", (lease) => this.seek(lease, probe.value));
+    const next = scan.next(firstKeys);
+    if (next.done) return next.value;
+    return this.#snapshot("list", (lease) => this.listWith(lease, prefix, after, limit));
+  }
+
+  /**
+   * Every key under `prefix` with its value, in key order, as one REPEATABLE READ snapshot read
+   * in pages of 256 on one connection. The connection is released when the loop ends or
+   * breaks; an iterator abandoned without either keeps it.
+   */
+  async *scan(prefix: string): AsyncGenerator<ScanEntry> {
+    validatePrefix(prefix, POSTGRES_TYPE);
+    this.#assertOpen();
+    const before = prefixSuccessor(prefix);
+    const lease = await this.#lease("scan");
+    let ok = false;
+    try {
+      await lease.query({ text: this.#beginSql(true) }, this.options.operationTimeoutMs, "scan");
+      let from = prefix;
+      let inclusive = true;
+      for (;;) {
+        this.#assertOpen();
+        const text = this.#sql.page[`${inclusive}${before !== null}`] as string;
+        const values = before === null ? [from, POSTGRES_SCAN_PAGE_SIZE] : [from, before, POSTGRES_SCAN_PAGE_SIZE];
+        const page = await this.query<{ key: string; value: Buffer }>(lease, text, values, "scan");
+        for (const row of page.rows) yield { key: row.key, value: row.value };
+        if (page.rows.length < POSTGRES_SCAN_PAGE_SIZE) break;
+        from = (page.rows[page.rows.length - 1] as { key: string }).key;
+        inclusive = false;
+      }
+      await lease.query({ text: "COMMIT" }, this.options.operationTimeoutMs, "scan");
+      ok = true;
+    } catch (error) {
+      throw toStorageError(error, "scan");
+    } finally {
+      // A scan left early (break) still has its transaction open: destroy rather than reuse.
+      if (!ok) lease.markBroken();
+      lease.release();
+    }
+  }
+
+  async transaction<T>(fn: (tx: Transaction) => Promise<T>, options: TransactionOptions = {}): Promise<T> {
+    this.#assertOpen();
+    const readOnly = options.readOnly === true;
+    return withRetries(
+      async () => {
+        const lease = await this.#lease("transaction");
+        const tx = new PostgresTransaction(this, lease, readOnly);
+        try {
+          try {
+            await lease.query({ text: this.#beginSql(readOnly) }, this.options.operationTimeoutMs, "begin");
+          } catch (error) {
+            throw toStorageError(error, "begin");
+          }
+          let result: T;
+          try {
+            result = await fn(tx);
+          } catch (error) {
+            // The callback's own error reaches the caller unchanged; the client is destroyed,
+            // which rolls the transaction back without another round trip.
+            tx.close();
+            lease.markBroken();
+            throw error;
+          }
+          tx.close();
+          try {
+            await lease.query({ text: "COMMIT" }, this.options.operationTimeoutMs, "commit");
+          } catch (error) {
+            const failure = toStorageError(error, "commit");
+            // A serialization failure at COMMIT rolled back: safe to retry. A lost connection
+            // leaves the outcome unknown: never retry that (the callback may not be idempotent).
+            if (failure.code === StorageErrorCode.UNAVAILABLE) {
+              throw new StorageError(StorageErrorCode.UNAVAILABLE, `commit outcome unknown: ${failure.message}`, {
+                backend: POSTGRES_TYPE,
+                cause: error,
+                retryable: false,
+              });
+            }
+            throw failure;
+          }
+          return result;
+        } catch (error) {
+          lease.markBroken();
+          throw error;
+        } finally {
+          tx.close();
+          lease.release();
+        }
+      },
+      {
+        attempts: this.options.transactionAttempts,
+        maxDelayMs: 500,
+        shouldRetry: (error) =>
+          StorageError.isInstance(error) &&
+          (error.code === StorageErrorCode.CONFLICT || (error.code === StorageErrorCode.UNAVAILABLE && error.retryable && !(error instanceof DeadlineExceeded))),
+      },
+    );
+  }
+
+  /** A time-boxed `SELECT 1` with its latency; never throws and never hangs. */
+  async health(): Promise<HealthStatus> {
+    const started = performance.now();
+    try {
+      this.#assertOpen();
+      const timeout = Math.min(HEALTH_TIMEOUT_MS, this.options.operationTimeoutMs);
+      await withDeadline(
+        this.#withClient("health", (lease) => lease.query({ text: "SELECT 1" }, timeout, "health")),
+        timeout,
+        "health",
+      );
+      return { status: "healthy", latencyMs: performance.now() - started };
+    } catch (error) {
+      return { status: "unhealthy", latencyMs: performance.now() - started, error: toStorageError(error, "health").message };
+    }
+  }
+
+  /** Connection counts of the pool. */
+  poolStats(): PoolStats {
+    const total = this.#pool.totalCount;
+    const idle = this.#pool.idleCount;
+    return { total, idle, active: total - idle, waiting: this.#pool.waitingCount };
+  }
+
+  /** Waits for checked-out clients to come back, then closes every connection. Idempotent. */
+  close(): Promise<void> {
+    this.#closed = true;
+    this.#closing ??= this.#pool.end().catch(() => undefined);
+    return this.#closing;
+  }
+
+  /** @internal Runs a storage statement on a lease, named once it is used often enough. */
+  query<R extends pg.QueryResultRow>(lease: ClientLease, text: string, values: unknown[], operation: string): Promise<pg.QueryResult<R>> {
+    const name = this.#prepared.nameFor(text);
+    return lease.query<R>(name ? { text, values, name } : { text, values }, this.options.operationTimeoutMs, operation);
+  }
+
+  /** @internal One skip-scan probe. */
+  async seek(lease: ClientLease, probe: KeySeek): Promise<string[]> {
+    const text = this.#sql.seek[`${probe.inclusive}${probe.before !== null}`] as string;
+    const values = probe.before === null ? [probe.from, probe.limit] : [probe.from, probe.before, probe.limit];
+    const result = await this.query<{ key: string }>(lease, text, values, "list");
+    return result.rows.map((row) => row.key);
+  }
+
+  /** @internal A whole listing on one lease. */
+  listWith(lease: ClientLease, prefix: string, after: string, limit: number): Promise<string[]> {
+    return runSkipScanAsync(listChildren(prefix, after, limit, NETWORK_SEEK_BATCH), (probe) => this.seek(lease, probe));
+  }
+
+  /** @internal The statement SQL of this backend's schema. */
+  get statements(): PostgresStatements {
+    return this.#sql;
+  }
+
+  #beginSql(readOnly: boolean): string {
+    const isolation = readOnly ? "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY" : "BEGIN ISOLATION LEVEL SERIALIZABLE";
+    const timeout = this.options.statementTimeoutMs > 0 ? `; SET LOCAL statement_timeout = ${Math.round(this.options.statementTimeoutMs)}` : "";
+    return isolation + timeout;
+  }
+
+  /** Validates, then runs `fn` on a leased client; connection failures are tried once more. */
+  #call<T>(operation: string, check: () => void, fn: (lease: ClientLease) => Promise<T>): Promise<T> {
+    try {
+      check();
+      this.#assertOpen();
+    } catch (error) {
+      return Promise.reject(toStorageError(error, operation));
+    }
+    // Single statements are idempotent (get, exists, an upsert of the same value, a delete),
+    // so a connection that died under one (a restarted server, a terminated backend) is
+    // retried once on a fresh connection. A missed deadline is not: the server is slow or gone.
+    return withRetries(() => this.#withClient(operation, fn), {
+      attempts: 2,
+      baseDelayMs: 20,
+      shouldRetry: (error) =>
+        StorageError.isInstance(error, StorageErrorCode.UNAVAILABLE) && !(error instanceof DeadlineExceeded) && isConnectionFailure(error.cause),
+    });
+  }
+
+  #checked<T>(operation: string, fn: (lease: ClientLease) => Promise<T>): Promise<T> {
+    try {
+      this.#assertOpen();
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return this.#withClient(operation, fn);
+  }
+
+  async #withClient<T>(operation: string, fn: (lease: ClientLease) => Promise<T>): Promise<T> {
+    const lease = await this.#lease(operation);
+    try {
+      return await fn(lease);
+    } catch (error) {
+      lease.markBroken();
+      throw toStorageError(error, operation);
+    } finally {
+      lease.release();
+    }
+  }
+
+  /** Runs `fn` in a REPEATABLE READ READ ONLY snapshot on one client. */
+  async #snapshot<T>(operation: string, fn: (lease: ClientLease) => Promise<T>): Promise<T> {
+    return this.#withClient(operation, async (lease) => {
+      await lease.query({ text: this.#beginSql(true) }, this.options.operationTimeoutMs, operation);
+      const result = await fn(lease);
+      await lease.query({ text: "COMMIT" }, this.options.operationTimeoutMs, operation);
+      return result;
+    });
+  }
+
+  async #lease(operation: string): Promise<ClientLease> {
+    this.#assertOpen();
+    const pending = this.#pool.connect();
+    try {
+      return new ClientLease(await withDeadline(pending, this.options.connectionTimeoutMs + 1000, `${operation}: connect`));
+    } catch (error) {
+      // A connection that arrives after the deadline has nobody to use it.
+      pending.then((client) => client.release(true), () => undefined);
+      if (error instanceof DeadlineExceeded) throw error;
+      const failure = toStorageError(error, `${operation}: connect`);
+      if (failure.code === StorageErrorCode.INTERNAL && this.#closed) {
+        throw new StorageError(StorageErrorCode.CLOSED, "backend is closed", { backend: POSTGRES_TYPE });
+      }
+      // Anything that stops us getting a connection means the database is unavailable.
+      if (failure.code === StorageErrorCode.INTERNAL) {
+        throw new StorageError(StorageErrorCode.UNAVAILABLE, failure.message, { backend: POSTGRES_TYPE, cause: error });
+      }
+      throw failure;
+    }
+  }
+
+  #assertOpen(): void {
+    if (this.#closed) throw new StorageError(StorageErrorCode.CLOSED, "backend is closed", { backend: POSTGRES_TYPE });
+  }
+}
+
+/** pg sends Buffers as bytea; a plain Uint8Array view is wrapped without copying. */
+function asBuffer(value: Uint8Array): Buffer {
+  return Buffer.isBuffer(value) ? value : Buffer.from(value.buffer, value.byteOffset, value.byteLength);
+}
