@@ -186,8 +186,8 @@ export class PostgresBackend implements AuditingBackend {
     } catch (error) {
       throw toStorageError(error, "scan");
     } finally {
-      // A scan left early (break) still has its transaction open: destroy rather than reuse.
-      if (!ok) lease.markBroken();
+      // A scan left early (break) still has its snapshot open: end it, or destroy the client.
+      if (!ok) await this.#rollback(lease);
       lease.release();
     }
   }
@@ -209,10 +209,9 @@ export class PostgresBackend implements AuditingBackend {
           try {
             result = await fn(tx);
           } catch (error) {
-            // The callback's own error reaches the caller unchanged; the client is destroyed,
-            // which rolls the transaction back without another round trip.
+            // The callback's own error reaches the caller unchanged.
             tx.close();
-            lease.markBroken();
+            await this.#rollback(lease);
             throw error;
           }
           tx.close();
@@ -233,7 +232,8 @@ export class PostgresBackend implements AuditingBackend {
           }
           return result;
         } catch (error) {
-          lease.markBroken();
+          // A failed BEGIN or COMMIT leaves the session in an unknown state.
+          if (StorageError.isInstance(error) && error.backend === POSTGRES_TYPE) lease.markBroken();
           throw error;
         } finally {
           tx.close();
@@ -359,6 +359,15 @@ export class PostgresBackend implements AuditingBackend {
       await lease.query({ text: "COMMIT" }, this.options.operationTimeoutMs, operation);
       return result;
     });
+  }
+
+  /** Rolls back the open transaction on `lease`; a client that cannot is destroyed instead. */
+  async #rollback(lease: ClientLease): Promise<void> {
+    try {
+      await lease.query({ text: "ROLLBACK" }, Math.min(this.options.operationTimeoutMs, 5000), "rollback");
+    } catch {
+      lease.markBroken();
+    }
   }
 
   async #lease(operation: string): Promise<ClientLease> {
