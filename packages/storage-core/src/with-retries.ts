@@ -8,8 +8,10 @@ export interface RetryOptions {
   baseDelayMs?: number;
   /** Largest delay between attempts in ms (default 200). */
   maxDelayMs?: number;
-  /** Which failures to try again (default: retryable StorageErrors). */
-  shouldRetry?: (error: unknown) => boolean;
+  /** Which failures to try again (default: retryable StorageErrors); `attempt` counts from 1. */
+  shouldRetry?: (error: unknown, attempt: number) => boolean;
+  /** No new attempt starts once this many ms have passed since the first began. */
+  budgetMs?: number;
 }
 
 /**
@@ -22,12 +24,14 @@ export async function withRetries<T>(attempt: (attemptNumber: number) => Promise
   const base = options.baseDelayMs ?? 5;
   const max = options.maxDelayMs ?? 200;
   const shouldRetry = options.shouldRetry ?? ((error: unknown) => StorageError.isInstance(error) && error.retryable);
+  const started = Date.now();
   for (let n = 1; ; n++) {
     try {
       return await attempt(n);
     } catch (error) {
-      if (n >= attempts || !shouldRetry(error)) throw error;
+      if (n >= attempts || !shouldRetry(error, n)) throw error;
       const delay = Math.min(max, base * 2 ** (n - 1));
+      if (options.budgetMs !== undefined && Date.now() - started + delay >= options.budgetMs) throw error;
       await new Promise((resolve) => setTimeout(resolve, delay / 2 + Math.random() * (delay / 2)));
     }
   }

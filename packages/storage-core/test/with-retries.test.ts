@@ -26,6 +26,34 @@ describe("withRetries", () => {
     expect((failure as Error).message).toBe("attempt 4");
   });
 
+  it("starts no attempt past its time budget", async () => {
+    let calls = 0;
+    const started = Date.now();
+    await expect(
+      withRetries(
+        async () => {
+          calls++;
+          await new Promise((resolve) => setTimeout(resolve, 40));
+          throw new StorageError(StorageErrorCode.UNAVAILABLE, "down");
+        },
+        { attempts: 100, baseDelayMs: 1, budgetMs: 100 },
+      ),
+    ).rejects.toThrow("down");
+    expect(calls).toBeLessThanOrEqual(3);
+    expect(Date.now() - started).toBeLessThan(200);
+  });
+
+  it("passes the attempt number to shouldRetry", async () => {
+    const seen: number[] = [];
+    await withRetries(
+      async () => {
+        throw new StorageError(StorageErrorCode.CONFLICT, "x");
+      },
+      { attempts: 5, baseDelayMs: 1, shouldRetry: (_, attempt) => (seen.push(attempt), attempt < 3) },
+    ).catch(() => undefined);
+    expect(seen).toEqual([1, 2, 3]);
+  });
+
   it("does not retry other errors", async () => {
     let calls = 0;
     const boom = new Error("boom");

@@ -6,8 +6,8 @@ const ERROR_LISTENER = Symbol("egide error listener");
 
 /** Thrown when the server does not answer within a call's deadline. */
 export class DeadlineExceeded extends StorageError {
-  constructor(operation: string, ms: number) {
-    super(StorageErrorCode.UNAVAILABLE, `${operation}: no answer from PostgreSQL within ${ms} ms`, { backend: POSTGRES_TYPE });
+  constructor(operation: string, ms: number, cause?: unknown) {
+    super(StorageErrorCode.UNAVAILABLE, `${operation}: no answer from PostgreSQL within ${ms} ms`, { backend: POSTGRES_TYPE, cause });
     this.name = "DeadlineExceeded";
   }
 }

@@ -243,9 +243,12 @@ export class PostgresBackend implements AuditingBackend {
       {
         attempts: this.options.transactionAttempts,
         maxDelayMs: 500,
-        shouldRetry: (error) =>
+        // Serialization conflicts are retried up to the configured attempts; a lost connection
+        // (before COMMIT was sent) gets one fresh try; nothing is retried after the deadline.
+        budgetMs: this.options.operationTimeoutMs,
+        shouldRetry: (error, attempt) =>
           StorageError.isInstance(error) &&
-          (error.code === StorageErrorCode.CONFLICT || (error.code === StorageErrorCode.UNAVAILABLE && error.retryable && !(error instanceof DeadlineExceeded))),
+          (error.code === StorageErrorCode.CONFLICT || (attempt === 1 && isRetryableConnectionLoss(error))),
       },
     );
   }
@@ -325,8 +328,8 @@ export class PostgresBackend implements AuditingBackend {
     return withRetries(() => this.#withClient(operation, fn), {
       attempts: 2,
       baseDelayMs: 20,
-      shouldRetry: (error) =>
-        StorageError.isInstance(error, StorageErrorCode.UNAVAILABLE) && !(error instanceof DeadlineExceeded) && isConnectionFailure(error.cause),
+      budgetMs: this.options.operationTimeoutMs,
+      shouldRetry: isRetryableConnectionLoss,
     });
   }
 
@@ -379,21 +382,33 @@ export class PostgresBackend implements AuditingBackend {
       // A connection that arrives after the deadline has nobody to use it.
       pending.then((client) => client.release(true), () => undefined);
       if (error instanceof DeadlineExceeded) throw error;
+      if (this.#closed) throw new StorageError(StorageErrorCode.CLOSED, "backend is closed", { backend: POSTGRES_TYPE });
+      const text = error instanceof Error ? error.message : String(error);
+      // The pool's own connect timeout is a missed deadline too: the server did not answer.
+      if (/timeout/i.test(text)) throw new DeadlineExceeded(`${operation}: connect`, this.options.connectionTimeoutMs, error);
       const failure = toStorageError(error, `${operation}: connect`);
-      if (failure.code === StorageErrorCode.INTERNAL && this.#closed) {
-        throw new StorageError(StorageErrorCode.CLOSED, "backend is closed", { backend: POSTGRES_TYPE });
-      }
-      // Anything that stops us getting a connection means the database is unavailable.
-      if (failure.code === StorageErrorCode.INTERNAL) {
-        throw new StorageError(StorageErrorCode.UNAVAILABLE, failure.message, { backend: POSTGRES_TYPE, cause: error });
-      }
-      throw failure;
+      // Anything else that stops us getting a connection means the database is unavailable.
+      if (failure.code !== StorageErrorCode.INTERNAL) throw failure;
+      throw new StorageError(StorageErrorCode.UNAVAILABLE, `${operation}: connect failed: ${text}`, { backend: POSTGRES_TYPE, cause: error });
     }
   }
 
   #assertOpen(): void {
     if (this.#closed) throw new StorageError(StorageErrorCode.CLOSED, "backend is closed", { backend: POSTGRES_TYPE });
   }
+}
+
+/**
+ * A connection that died under a call (a restarted server, a terminated backend), as opposed
+ * to a missed deadline (the server is slow or gone: trying again would only wait longer).
+ */
+function isRetryableConnectionLoss(error: unknown): boolean {
+  return (
+    StorageError.isInstance(error, StorageErrorCode.UNAVAILABLE) &&
+    error.retryable &&
+    !(error instanceof DeadlineExceeded) &&
+    isConnectionFailure(error.cause)
+  );
 }
 
 /** pg sends Buffers as bytea; a plain Uint8Array view is wrapped without copying. */
