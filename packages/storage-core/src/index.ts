@@ -16,3 +16,4 @@ export { ConfigReader } from "./config-reader.js";
 export { parseDuration } from "./parse-duration.js";
 export { withRetries } from "./with-retries.js";
 export type { RetryOptions } from "./with-retries.js";
+export { TransactionGuard } from "./transaction-guard.js";

@@ -127,7 +127,7 @@ export class PostgresBackend implements AuditingBackend {
       validateValue(value, this.options.maxValueBytes, POSTGRES_TYPE);
     };
     return this.#call("put", check, async (lease) => {
-      await this.query(lease, this.#sql.put, [key, asBuffer(value)], "put");
+      await this.query(lease, this.#sql.put, [key, value], "put");
     });
   }
 
@@ -287,6 +287,8 @@ export class PostgresBackend implements AuditingBackend {
   /** @internal Runs a storage statement on a lease, named once it is used often enough. */
   query<R extends pg.QueryResultRow>(lease: ClientLease, text: string, values: unknown[], operation: string): Promise<pg.QueryResult<R>> {
     const name = this.#prepared.nameFor(text);
+    // pg sends Buffers as bytea; a plain Uint8Array view is wrapped without copying.
+    values = values.map((v) => (v instanceof Uint8Array && !Buffer.isBuffer(v) ? Buffer.from(v.buffer, v.byteOffset, v.byteLength) : v));
     return lease.query<R>(name ? { text, values, name } : { text, values }, this.options.operationTimeoutMs, operation);
   }
 
@@ -409,9 +411,4 @@ function isRetryableConnectionLoss(error: unknown): boolean {
     !(error instanceof DeadlineExceeded) &&
     isConnectionFailure(error.cause)
   );
-}
-
-/** pg sends Buffers as bytea; a plain Uint8Array view is wrapped without copying. */
-function asBuffer(value: Uint8Array): Buffer {
-  return Buffer.isBuffer(value) ? value : Buffer.from(value.buffer, value.byteOffset, value.byteLength);
 }

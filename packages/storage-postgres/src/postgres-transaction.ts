@@ -1,11 +1,4 @@
-import {
-  StorageError,
-  StorageErrorCode,
-  validateKey,
-  validateListPage,
-  validateValue,
-  type Transaction,
-} from "@egide/storage-core";
+import { TransactionGuard, type Transaction } from "@egide/storage-core";
 import type { ClientLease } from "./client-lease.js";
 import type { PostgresBackend } from "./postgres-backend.js";
 import { POSTGRES_TYPE, toStorageError } from "./postgres-errors.js";
@@ -15,41 +8,40 @@ import { POSTGRES_TYPE, toStorageError } from "./postgres-errors.js";
  * settles every method fails with `CLOSED`.
  */
 export class PostgresTransaction implements Transaction {
-  #open = true;
+  readonly #guard: TransactionGuard;
 
   constructor(
     readonly backend: PostgresBackend,
     readonly lease: ClientLease,
-    readonly readOnly: boolean,
-  ) {}
+    readOnly: boolean,
+  ) {
+    this.#guard = new TransactionGuard(POSTGRES_TYPE, readOnly, backend.options.maxValueBytes);
+  }
 
   /** Ends the transaction's usability; called when its callback settles. */
   close(): void {
-    this.#open = false;
+    this.#guard.close();
   }
 
   async get(key: string): Promise<Buffer | null> {
-    this.#check(key);
-    const result = await this.#run("get", () => this.backend.query<{ value: Buffer }>(this.lease, this.backend.statements.get, [key], "get"));
+    this.#guard.read(key);
+    const result = await this.#query<{ value: Buffer }>("get", this.backend.statements.get, [key]);
     return result.rows[0]?.value ?? null;
   }
 
   async put(key: string, value: Uint8Array): Promise<void> {
-    this.#check(key, true);
-    validateValue(value, this.backend.options.maxValueBytes, POSTGRES_TYPE);
-    const buffer = Buffer.isBuffer(value) ? value : Buffer.from(value.buffer, value.byteOffset, value.byteLength);
-    await this.#run("put", () => this.backend.query(this.lease, this.backend.statements.put, [key, buffer], "put"));
+    this.#guard.put(key, value);
+    await this.#query("put", this.backend.statements.put, [key, value]);
   }
 
   async delete(key: string): Promise<void> {
-    this.#check(key, true);
-    await this.#run("delete", () => this.backend.query(this.lease, this.backend.statements.delete, [key], "delete"));
+    this.#guard.delete(key);
+    await this.#query("delete", this.backend.statements.delete, [key]);
   }
 
   async exists(key: string): Promise<boolean> {
-    this.#check(key);
-    const result = await this.#run("exists", () => this.backend.query(this.lease, this.backend.statements.exists, [key], "exists"));
-    return result.rowCount === 1;
+    this.#guard.read(key);
+    return (await this.#query("exists", this.backend.statements.exists, [key])).rowCount === 1;
   }
 
   async list(prefix: string): Promise<string[]> {
@@ -57,28 +49,17 @@ export class PostgresTransaction implements Transaction {
   }
 
   async listPage(prefix: string, after: string, limit: number): Promise<string[]> {
-    this.#checkOpen();
-    validateListPage(prefix, after, limit, POSTGRES_TYPE);
-    return this.#run("list", () => this.backend.listWith(this.lease, prefix, after, limit));
-  }
-
-  #check(key: string, write = false): void {
-    this.#checkOpen();
-    if (write && this.readOnly) {
-      throw new StorageError(StorageErrorCode.READ_ONLY, "write in a read-only transaction", { backend: POSTGRES_TYPE });
-    }
-    validateKey(key, POSTGRES_TYPE);
-  }
-
-  #checkOpen(): void {
-    if (!this.#open) {
-      throw new StorageError(StorageErrorCode.CLOSED, "transaction already committed or rolled back", { backend: POSTGRES_TYPE });
-    }
-  }
-
-  async #run<T>(operation: string, fn: () => Promise<T>): Promise<T> {
+    this.#guard.list(prefix, after, limit);
     try {
-      return await fn();
+      return await this.backend.listWith(this.lease, prefix, after, limit);
+    } catch (error) {
+      throw toStorageError(error, "list");
+    }
+  }
+
+  async #query<R extends Record<string, unknown>>(operation: string, text: string, values: unknown[]) {
+    try {
+      return await this.backend.query<R>(this.lease, text, values, operation);
     } catch (error) {
       throw toStorageError(error, operation);
     }

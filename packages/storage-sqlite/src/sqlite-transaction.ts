@@ -1,11 +1,4 @@
-import {
-  StorageError,
-  StorageErrorCode,
-  validateKey,
-  validateListPage,
-  validateValue,
-  type Transaction,
-} from "@egide/storage-core";
+import { TransactionGuard, type Transaction } from "@egide/storage-core";
 import { SQLITE_TYPE, toStorageError } from "./sqlite-errors.js";
 import type { SqliteStatements } from "./sqlite-statements.js";
 
@@ -14,37 +7,38 @@ import type { SqliteStatements } from "./sqlite-statements.js";
  * Once the callback settles the transaction is closed and every method fails with `CLOSED`.
  */
 export class SqliteTransaction implements Transaction {
-  #open = true;
+  readonly #guard: TransactionGuard;
 
   constructor(
     readonly connection: SqliteStatements,
-    readonly readOnly: boolean,
-    readonly maxValueBytes: number,
-  ) {}
+    readOnly: boolean,
+    maxValueBytes: number,
+  ) {
+    this.#guard = new TransactionGuard(SQLITE_TYPE, readOnly, maxValueBytes);
+  }
 
   /** Ends the transaction's usability; called when its callback settles. */
   close(): void {
-    this.#open = false;
+    this.#guard.close();
   }
 
   async get(key: string): Promise<Buffer | null> {
-    this.#check(key);
+    this.#guard.read(key);
     return this.#run("get", () => this.connection.get(key));
   }
 
   async put(key: string, value: Uint8Array): Promise<void> {
-    this.#check(key, true);
-    validateValue(value, this.maxValueBytes, SQLITE_TYPE);
+    this.#guard.put(key, value);
     this.#run("put", () => this.connection.put(key, value));
   }
 
   async delete(key: string): Promise<void> {
-    this.#check(key, true);
+    this.#guard.delete(key);
     this.#run("delete", () => this.connection.delete(key));
   }
 
   async exists(key: string): Promise<boolean> {
-    this.#check(key);
+    this.#guard.read(key);
     return this.#run("exists", () => this.connection.exists(key));
   }
 
@@ -53,23 +47,8 @@ export class SqliteTransaction implements Transaction {
   }
 
   async listPage(prefix: string, after: string, limit: number): Promise<string[]> {
-    this.#checkOpen();
-    validateListPage(prefix, after, limit, SQLITE_TYPE);
+    this.#guard.list(prefix, after, limit);
     return this.#run("list", () => this.connection.list(prefix, after, limit));
-  }
-
-  #check(key: string, write = false): void {
-    this.#checkOpen();
-    if (write && this.readOnly) {
-      throw new StorageError(StorageErrorCode.READ_ONLY, "write in a read-only transaction", { backend: SQLITE_TYPE });
-    }
-    validateKey(key, SQLITE_TYPE);
-  }
-
-  #checkOpen(): void {
-    if (!this.#open) {
-      throw new StorageError(StorageErrorCode.CLOSED, "transaction already committed or rolled back", { backend: SQLITE_TYPE });
-    }
   }
 
   #run<T>(operation: string, fn: () => T): T {
