@@ -1,8 +1,11 @@
 #!/usr/bin/env node
-// Proves that a user can install only what they need: packs @egide/storage-core and
-// @egide/storage-sqlite the way they are published, installs the tarballs into an empty
-// project outside the workspace (with better-sqlite3, without pg), and uses them there,
-// both directly and through the backend registry.
+// Proves that a user can install only what they need: packs @egide/storage-core,
+// @egide/storage-sqlite and @egide/storage-postgres the way they are published, installs
+// core + sqlite into one empty project outside the workspace (with better-sqlite3, without pg)
+// and core + postgres into another (with pg, without better-sqlite3), and uses each there,
+// both directly and through the backend registry. The PostgreSQL check creates and drops its
+// own database on the machine's PostgreSQL (PGHOST/PGPORT/PGUSER, default 127.0.0.1:5432
+// as postgres).
 import { execFileSync } from "node:child_process";
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -11,7 +14,7 @@ import { fileURLToPath } from "node:url";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const PNPM = ["-y", "pnpm@12.4.2"];
-const packages = ["storage-core", "storage-sqlite"];
+const packages = ["storage-core", "storage-sqlite", "storage-postgres"];
 const work = mkdtempSync(join(tmpdir(), "egide-packed-"));
 const keep = process.env.EGIDE_KEEP_TEMP === "1";
 
@@ -30,7 +33,7 @@ try {
     check(existsSync(join(dir, "dist", "index.js")), `packages/${name} is not built; run the build first`);
     run("npx", [...PNPM, "pack", "--pack-destination", work], dir);
     const manifest = JSON.parse(readFileSync(join(dir, "package.json"), "utf8"));
-    const file = readdirSync(work).find((f) => f.startsWith(manifest.name.replace("@", "").replace("/", "-")) && f.endsWith(".tgz"));
+    const file = readdirSync(work).find((f) => f.startsWith(`${manifest.name.replace("@", "").replace("/", "-")}-${manifest.version}`) && f.endsWith(".tgz"));
     check(file, `no tarball for ${manifest.name}`);
     tarballs[manifest.name] = join(work, file);
     const listing = run("tar", ["-tzf", tarballs[manifest.name]], work).trim().split("\n");
@@ -95,6 +98,107 @@ console.log("packed install ok: put/get/list direct and via the registry; postgr
 `,
   );
   process.stdout.write(run("node", ["check.mjs"], project));
+
+  // A second project with only the PostgreSQL adapter: pg is a peer dependency the user adds.
+  const pgProject = join(work, "pg-app");
+  mkdirSync(pgProject);
+  const pgVersion = JSON.parse(readFileSync(join(root, "packages/storage-postgres/node_modules/pg/package.json"), "utf8")).version;
+  writeFileSync(
+    join(pgProject, "package.json"),
+    JSON.stringify(
+      {
+        name: "egide-packed-install-check-postgres",
+        private: true,
+        type: "module",
+        dependencies: {
+          "@egide/storage-core": `file:${tarballs["@egide/storage-core"]}`,
+          "@egide/storage-postgres": `file:${tarballs["@egide/storage-postgres"]}`,
+          pg: pgVersion,
+        },
+      },
+      null,
+      2,
+    ),
+  );
+  run("npm", ["install", "--ignore-scripts", "--no-audit", "--no-fund", "--loglevel=error"], pgProject);
+  check(existsSync(join(pgProject, "node_modules/pg/package.json")), "pg is missing from the PostgreSQL project");
+  check(!existsSync(join(pgProject, "node_modules/better-sqlite3")), "better-sqlite3 was installed, but the PostgreSQL adapter must not need it");
+  check(!existsSync(join(pgProject, "node_modules/@egide/storage-sqlite")), "@egide/storage-sqlite leaked into the PostgreSQL install");
+  check(!existsSync(join(pgProject, "node_modules/@egide/storage-conformance")), "the conformance suite leaked into a user install");
+
+  writeFileSync(
+    join(pgProject, "check.mjs"),
+    `import { randomBytes } from "node:crypto";
+import pg from "pg";
+import { BackendRegistry, ConfigError } from "@egide/storage-core";
+import { PostgresBackend } from "@egide/storage-postgres";
+
+const server = {
+  host: process.env.PGHOST || "127.0.0.1",
+  port: Number(process.env.PGPORT || 5432),
+  user: process.env.PGUSER || "postgres",
+  password: process.env.PGPASSWORD || undefined,
+};
+const name = "egide_packed_" + randomBytes(4).toString("hex");
+
+async function admin(text) {
+  const client = new pg.Client({ ...server, database: "postgres", connectionTimeoutMillis: 5000 });
+  try {
+    await client.connect();
+  } catch (error) {
+    throw new Error("PostgreSQL is required by the packed-install check but is not reachable at " + server.host + ":" + server.port +
+      " (" + error.message + "). Start it with: pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start");
+  }
+  try {
+    await client.query(text);
+  } finally {
+    await client.end();
+  }
+}
+
+await admin('CREATE DATABASE "' + name + '"');
+try {
+  const connection = { host: server.host, port: server.port, database: name, username: server.user, password: server.password, poolMin: 0, poolMax: 2 };
+  const direct = await PostgresBackend.open(connection);
+  await direct.put("app/config", Buffer.from("v1"));
+  await direct.put("app/db/password", Buffer.from("v2"));
+  const listed = await direct.list("app/");
+  const value = (await direct.get("app/config")).toString();
+  await direct.close();
+  if (JSON.stringify(listed) !== '["config","db/"]' || value !== "v1") throw new Error("direct use failed: " + JSON.stringify({ listed, value }));
+
+  const registry = new BackendRegistry({ resolveFrom: process.cwd() });
+  const definition = await registry.resolve("postgresql");
+  const env = server.password === undefined ? {} : { EGIDE_PACKED_PG_PASSWORD: server.password };
+  const backend = await definition.create(
+    definition.parseConfig(
+      {
+        host: server.host,
+        port: server.port,
+        database: name,
+        username: server.user,
+        ...(server.password === undefined ? {} : { password_env: "EGIDE_PACKED_PG_PASSWORD" }),
+        pool_min: 0,
+        pool_max: 2,
+        ssl_mode: "disable",
+      },
+      env,
+    ),
+  );
+  if ((await backend.get("app/db/password")).toString() !== "v2") throw new Error("registry-created backend does not see the direct backend's data");
+  await backend.put("a", Buffer.from("b"));
+  if ((await backend.get("a")).toString() !== "b") throw new Error("registry-created backend failed");
+  await backend.close();
+
+  const missing = await registry.resolve("sqlite").catch((e) => e);
+  if (!ConfigError.isInstance(missing) || missing.code !== "BACKEND_NOT_INSTALLED") throw new Error("expected BACKEND_NOT_INSTALLED for sqlite, got " + missing);
+  console.log("packed install ok (postgresql): put/get/list direct and via the registry; sqlite reported as not installed: " + missing.message);
+} finally {
+  await admin('DROP DATABASE IF EXISTS "' + name + '" WITH (FORCE)');
+}
+`,
+  );
+  process.stdout.write(run("node", ["check.mjs"], pgProject));
 } finally {
   if (keep) console.log(`kept ${work}`);
   else rmSync(work, { recursive: true, force: true });
