@@ -15,10 +15,13 @@ for (const group of ["packages", "apps"]) {
     const report = join(root, group, name, "test-results.json");
     if (!existsSync(report)) continue;
     const result = JSON.parse(readFileSync(report, "utf8"));
+    // A test file that failed to load (say, PostgreSQL was down) ran no tests: count it as one
+    // failure so the closing line cannot read "0 failed".
+    const unloaded = result.testResults.filter((file) => file.status === "failed" && file.assertionResults.length === 0).length;
     passed += result.numPassedTests;
-    failed += result.numFailedTests;
+    failed += result.numFailedTests + unloaded;
     skipped += result.numPendingTests + result.numTodoTests;
-    console.log(`${group}/${name}: ${result.numPassedTests} passed, ${result.numFailedTests} failed`);
+    console.log(`${group}/${name}: ${result.numPassedTests} passed, ${result.numFailedTests + unloaded} failed`);
   }
 }
 // The packed-install check that runs before this summary is one more passing test.

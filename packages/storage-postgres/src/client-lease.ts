@@ -14,14 +14,22 @@ export class DeadlineExceeded extends StorageError {
 
 /**
  * A client checked out of the pool for one call or one transaction. Every query runs against a
- * deadline; a client that saw any error or missed a deadline is destroyed on release, never
+ * deadline; a client that saw an error or missed a deadline is destroyed on release, never
  * returned to the pool, since its session state is unknown.
  */
 export class ClientLease {
   #broken = false;
   #released = false;
 
-  constructor(readonly client: pg.PoolClient) {
+  /**
+   * @param client the checked-out client
+   * @param deadlineAt when set (epoch ms), no query of this lease runs past it: one deadline
+   *   covers a whole call
+   */
+  constructor(
+    readonly client: pg.PoolClient,
+    readonly deadlineAt?: number,
+  ) {
     // A checked-out client whose connection dies between queries emits 'error'; without a
     // listener that would crash the process. The next query fails and we destroy the client.
     const tagged = client as pg.PoolClient & { [ERROR_LISTENER]?: true };
@@ -36,14 +44,37 @@ export class ClientLease {
     this.#broken = true;
   }
 
-  /** Runs one query; rejects after `deadlineMs` (and marks the client broken). */
+  /**
+   * Declares the session clean again after an error the server reported and a successful
+   * ROLLBACK (a serialization conflict), so a retry does not pay for a new connection.
+   */
+  markRecovered(): void {
+    this.#broken = false;
+  }
+
+  /**
+   * Runs one query. Past the deadline the connection's socket is destroyed, which fails the
+   * query at once whatever the server is doing; the failure is a {@link DeadlineExceeded}.
+   */
   async query<R extends pg.QueryResultRow>(config: pg.QueryConfig, deadlineMs: number, operation: string): Promise<pg.QueryResult<R>> {
-    const pending = this.client.query<R>(config);
+    const remaining = this.deadlineAt === undefined ? deadlineMs : Math.min(deadlineMs, this.deadlineAt - Date.now());
+    if (remaining <= 0) {
+      this.#broken = true;
+      throw new DeadlineExceeded(operation, deadlineMs);
+    }
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      this.#broken = true;
+      destroySocket(this.client);
+    }, remaining);
     try {
-      return await withDeadline(pending, deadlineMs, operation);
+      return await this.client.query<R>(config);
     } catch (error) {
       this.#broken = true;
-      throw error;
+      throw timedOut ? new DeadlineExceeded(operation, Math.round(remaining), error) : error;
+    } finally {
+      clearTimeout(timer);
     }
   }
 
@@ -75,4 +106,11 @@ export function withDeadline<T>(promise: Promise<T>, ms: number, operation: stri
       },
     );
   });
+}
+
+/** Closes the client's socket now; pg then fails its active query with a connection error. */
+function destroySocket(client: pg.PoolClient): void {
+  const stream = (client as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream;
+  if (stream) stream.destroy();
+  else void client.end().catch(() => undefined);
 }

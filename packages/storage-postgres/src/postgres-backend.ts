@@ -19,6 +19,7 @@ import {
   type Transaction,
   type TransactionOptions,
 } from "@egide/storage-core";
+import { asBuffer } from "./as-buffer.js";
 import { ClientLease, DeadlineExceeded, withDeadline } from "./client-lease.js";
 import { PostgresAuditStore } from "./postgres-audit-store.js";
 import { clientConfig, connectClient } from "./postgres-connection.js";
@@ -127,7 +128,7 @@ export class PostgresBackend implements AuditingBackend {
       validateValue(value, this.options.maxValueBytes, POSTGRES_TYPE);
     };
     return this.#call("put", check, async (lease) => {
-      await this.query(lease, this.#sql.put, [key, value], "put");
+      await this.query(lease, this.#sql.put, [key, asBuffer(value)], "put");
     });
   }
 
@@ -211,7 +212,10 @@ export class PostgresBackend implements AuditingBackend {
           } catch (error) {
             // The callback's own error reaches the caller unchanged.
             tx.close();
-            await this.#rollback(lease);
+            const rolledBack = await this.#rollback(lease);
+            // After a serialization conflict and a clean ROLLBACK the session is idle: keep the
+            // connection, so retries under contention do not reconnect every time.
+            if (rolledBack && StorageError.isInstance(error, StorageErrorCode.CONFLICT)) lease.markRecovered();
             throw error;
           }
           tx.close();
@@ -219,8 +223,10 @@ export class PostgresBackend implements AuditingBackend {
             await lease.query({ text: "COMMIT" }, this.options.operationTimeoutMs, "commit");
           } catch (error) {
             const failure = toStorageError(error, "commit");
-            // A serialization failure at COMMIT rolled back: safe to retry. A lost connection
-            // leaves the outcome unknown: never retry that (the callback may not be idempotent).
+            // A serialization failure at COMMIT ends the transaction (rolled back, session
+            // idle): safe to retry on the same connection. A lost connection leaves the outcome
+            // unknown: never retry that (the callback may not be idempotent).
+            if (failure.code === StorageErrorCode.CONFLICT) lease.markRecovered();
             if (failure.code === StorageErrorCode.UNAVAILABLE) {
               throw new StorageError(StorageErrorCode.UNAVAILABLE, `commit outcome unknown: ${failure.message}`, {
                 backend: POSTGRES_TYPE,
@@ -231,10 +237,6 @@ export class PostgresBackend implements AuditingBackend {
             throw failure;
           }
           return result;
-        } catch (error) {
-          // A failed BEGIN or COMMIT leaves the session in an unknown state.
-          if (StorageError.isInstance(error) && error.backend === POSTGRES_TYPE) lease.markBroken();
-          throw error;
         } finally {
           tx.close();
           lease.release();
@@ -287,8 +289,6 @@ export class PostgresBackend implements AuditingBackend {
   /** @internal Runs a storage statement on a lease, named once it is used often enough. */
   query<R extends pg.QueryResultRow>(lease: ClientLease, text: string, values: unknown[], operation: string): Promise<pg.QueryResult<R>> {
     const name = this.#prepared.nameFor(text);
-    // pg sends Buffers as bytea; a plain Uint8Array view is wrapped without copying.
-    values = values.map((v) => (v instanceof Uint8Array && !Buffer.isBuffer(v) ? Buffer.from(v.buffer, v.byteOffset, v.byteLength) : v));
     return lease.query<R>(name ? { text, values, name } : { text, values }, this.options.operationTimeoutMs, operation);
   }
 
@@ -327,11 +327,10 @@ export class PostgresBackend implements AuditingBackend {
     // Single statements are idempotent (get, exists, an upsert of the same value, a delete),
     // so a connection that died under one (a restarted server, a terminated backend) is
     // retried once on a fresh connection. A missed deadline is not: the server is slow or gone.
-    return withRetries(() => this.#withClient(operation, fn), {
-      attempts: 2,
-      baseDelayMs: 20,
-      budgetMs: this.options.operationTimeoutMs,
-      shouldRetry: isRetryableConnectionLoss,
+    // The retry is set up only on failure, keeping the common path to one async call.
+    return this.#withClient(operation, fn).catch((error: unknown) => {
+      if (!isRetryableConnectionLoss(error)) throw error;
+      return this.#withClient(operation, fn);
     });
   }
 
@@ -344,8 +343,9 @@ export class PostgresBackend implements AuditingBackend {
     return this.#withClient(operation, fn);
   }
 
+  /** Runs `fn` on a leased client; the whole call, connection wait included, has one deadline. */
   async #withClient<T>(operation: string, fn: (lease: ClientLease) => Promise<T>): Promise<T> {
-    const lease = await this.#lease(operation);
+    const lease = await this.#lease(operation, Date.now() + this.options.operationTimeoutMs);
     try {
       return await fn(lease);
     } catch (error) {
@@ -367,22 +367,23 @@ export class PostgresBackend implements AuditingBackend {
   }
 
   /** Rolls back the open transaction on `lease`; a client that cannot is destroyed instead. */
-  async #rollback(lease: ClientLease): Promise<void> {
+  async #rollback(lease: ClientLease): Promise<boolean> {
     try {
       await lease.query({ text: "ROLLBACK" }, Math.min(this.options.operationTimeoutMs, 5000), "rollback");
+      return true;
     } catch {
       lease.markBroken();
+      return false;
     }
   }
 
-  async #lease(operation: string): Promise<ClientLease> {
+  async #lease(operation: string, deadlineAt?: number): Promise<ClientLease> {
     this.#assertOpen();
-    const pending = this.#pool.connect();
     try {
-      return new ClientLease(await withDeadline(pending, this.options.connectionTimeoutMs + 1000, `${operation}: connect`));
+      // The pool's connectionTimeoutMillis bounds the wait, for a new connection and for a
+      // free one alike.
+      return new ClientLease(await this.#pool.connect(), deadlineAt);
     } catch (error) {
-      // A connection that arrives after the deadline has nobody to use it.
-      pending.then((client) => client.release(true), () => undefined);
       if (error instanceof DeadlineExceeded) throw error;
       if (this.#closed) throw new StorageError(StorageErrorCode.CLOSED, "backend is closed", { backend: POSTGRES_TYPE });
       const text = error instanceof Error ? error.message : String(error);

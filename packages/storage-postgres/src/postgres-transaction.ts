@@ -2,6 +2,7 @@ import { TransactionGuard, type Transaction } from "@egide/storage-core";
 import type { ClientLease } from "./client-lease.js";
 import type { PostgresBackend } from "./postgres-backend.js";
 import { POSTGRES_TYPE, toStorageError } from "./postgres-errors.js";
+import { asBuffer } from "./as-buffer.js";
 
 /**
  * The operations of one open transaction, on the one client that holds it. Once the callback
@@ -31,7 +32,7 @@ export class PostgresTransaction implements Transaction {
 
   async put(key: string, value: Uint8Array): Promise<void> {
     this.#guard.put(key, value);
-    await this.#query("put", this.backend.statements.put, [key, value]);
+    await this.#query("put", this.backend.statements.put, [key, asBuffer(value)]);
   }
 
   async delete(key: string): Promise<void> {
