@@ -1,5 +1,6 @@
 import { createRequire } from "node:module";
-import { join } from "node:path";
+import { existsSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import type { BackendDefinition } from "./backend-definition.js";
 import { ConfigError } from "./config-error.js";
@@ -101,10 +102,22 @@ export class BackendRegistry {
   }
 }
 
+/**
+ * Imports `specifier` as the application in `directory` would: from the nearest node_modules
+ * folder, walking up, that holds the package. NODE_PATH is deliberately not searched (package
+ * managers' bin shims set it to their whole store, which would find adapters the application
+ * never installed).
+ */
 async function importFrom(directory: string, specifier: string): Promise<unknown> {
-  const require = createRequire(join(directory, "__egide_resolve__.js"));
-  const resolved = require.resolve(specifier);
-  return import(pathToFileURL(resolved).href);
+  for (let dir = resolve(directory); ; dir = dirname(dir)) {
+    const modules = join(dir, "node_modules");
+    if (existsSync(join(modules, ...specifier.split("/"), "package.json"))) {
+      const resolved = createRequire(join(modules, "__egide_resolve__.js")).resolve(specifier);
+      return import(pathToFileURL(resolved).href);
+    }
+    if (dirname(dir) === dir) break;
+  }
+  throw Object.assign(new Error(`Cannot find module '${specifier}' from ${directory}`), { code: "MODULE_NOT_FOUND" });
 }
 
 /** The name of the package a module-not-found error is about, or null for any other error. */

@@ -13,6 +13,8 @@ export interface KeySeek {
 
 /** How many keys each probe fetches (see {@link listChildren}). */
 export interface SeekBatch {
+  /** Keys fetched by the very first probe (default: `initial`). */
+  first?: number;
   /** Keys fetched by the first probe, and by the probe after each folder jump. */
   initial: number;
   /** Probes that ran into leaves only double their batch, up to this size. */
@@ -20,10 +22,11 @@ export interface SeekBatch {
 }
 
 /**
- * Batch sizes for a database across a network round trip: one probe answers a flat folder of up
- * to 32 keys, and rows are cheap next to a round trip.
+ * Batch sizes for a database across a network round trip, where rows are cheap next to a round
+ * trip: the first probe answers a folder of up to 256 keys at once; after a folder jump probes
+ * start at 32 keys.
  */
-export const NETWORK_SEEK_BATCH: SeekBatch = { initial: 32, max: 256 };
+export const NETWORK_SEEK_BATCH: SeekBatch = { first: 256, initial: 32, max: 1024 };
 
 /**
  * Batch sizes for an in-process database: a probe costs microseconds, so folder-heavy listings
@@ -61,11 +64,11 @@ export function* listChildren(
   const entries: string[] = [];
   const full = () => limit > 0 && entries.length >= limit;
   let seek: KeySeek;
-  const first = batch.initial;
-  if (after === "") seek = { from: prefix, inclusive: true, before, limit: first };
+  const opening = batch.first ?? batch.initial;
+  if (after === "") seek = { from: prefix, inclusive: true, before, limit: opening };
   // After a folder, resume past its whole subtree.
-  else if (after.endsWith("/")) seek = { from: prefixSuccessor(prefix + after) as string, inclusive: true, before, limit: first };
-  else seek = { from: prefix + after, inclusive: false, before, limit: first };
+  else if (after.endsWith("/")) seek = { from: prefixSuccessor(prefix + after) as string, inclusive: true, before, limit: opening };
+  else seek = { from: prefix + after, inclusive: false, before, limit: opening };
 
   while (!full()) {
     const keys = yield seek;
@@ -91,7 +94,7 @@ export function* listChildren(
     const last = keys[keys.length - 1] as string;
     seek =
       folderEnd !== null
-        ? { from: folderEnd, inclusive: true, before, limit: first }
+        ? { from: folderEnd, inclusive: true, before, limit: batch.initial }
         : { from: last, inclusive: false, before, limit: Math.min(seek.limit * 2, batch.max) };
   }
   return entries;
