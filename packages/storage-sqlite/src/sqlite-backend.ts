@@ -151,6 +151,13 @@ export class SqliteBackend implements AuditingBackend {
       yield* await this.#read("scan", (c) => c.scanAll(prefix, before));
       return;
     }
+    // A subtree that fits in one page is read by one statement, which is a snapshot already;
+    // only a longer scan pins a pooled reader (and starts over on it).
+    const firstPage = await this.#read("scan", (c) => c.scanPage(prefix, true, before));
+    if (firstPage.length < SCAN_PAGE_SIZE) {
+      yield* firstPage;
+      return;
+    }
     const connection = await this.#beginSnapshot();
     try {
       let from = prefix;

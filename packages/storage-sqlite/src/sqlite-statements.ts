@@ -13,7 +13,7 @@ export class SqliteStatements {
   readonly #exists: Database.Statement<[string], number>;
   readonly #put: Database.Statement<[string, Uint8Array, number, number]> | undefined;
   readonly #delete: Database.Statement<[string]> | undefined;
-  // Four probes: inclusive or exclusive lower bound, with or without an upper bound.
+  // Probes by bound kinds and batch size, prepared on first use.
   readonly #seeks: Record<string, Database.Statement<unknown[], string>> = {};
   readonly #pages: Record<string, Database.Statement<unknown[], { key: string; value: Buffer }>> = {};
   readonly #list: (prefix: string, after: string, limit: number) => string[];
@@ -27,13 +27,6 @@ export class SqliteStatements {
           "ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
       );
       this.#delete = db.prepare("DELETE FROM egide_storage WHERE key = ?");
-    }
-    for (const op of [">=", ">"]) {
-      for (const bounded of [true, false]) {
-        this.#seeks[`${op}${bounded}`] = db
-          .prepare<unknown[], string>(`SELECT key FROM egide_storage WHERE key ${op} ?${bounded ? " AND key < ?" : ""} ORDER BY key LIMIT ?`)
-          .pluck();
-      }
     }
     for (const op of [">=", ">"]) {
       for (const bounded of [true, false]) {
@@ -89,7 +82,15 @@ export class SqliteStatements {
 
   #seek(probe: KeySeek): string[] {
     const { from, inclusive, before, limit } = probe;
-    const seek = this.#seeks[`${inclusive ? ">=" : ">"}${before !== null}`] as Database.Statement<unknown[], string>;
-    return before === null ? seek.all(from, limit) : seek.all(from, before, limit);
+    // One statement per batch size with the LIMIT written in: SQLite runs a bound `LIMIT ?`
+    // several times slower here (measured: 12.7 µs against 2.3 µs per probe). Batch sizes are
+    // powers of two up to a small maximum, so there are few of them.
+    const id = `${inclusive ? ">=" : ">"}${before !== null}${limit}`;
+    let seek = this.#seeks[id];
+    if (!seek) {
+      const sql = `SELECT key FROM egide_storage WHERE key ${inclusive ? ">=" : ">"} ?${before !== null ? " AND key < ?" : ""} ORDER BY key LIMIT ${Math.trunc(limit)}`;
+      seek = this.#seeks[id] = this.db.prepare<unknown[], string>(sql).pluck();
+    }
+    return before === null ? seek.all(from) : seek.all(from, before);
   }
 }
