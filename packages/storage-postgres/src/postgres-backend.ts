@@ -110,16 +110,13 @@ export class PostgresBackend implements AuditingBackend {
   }
 
   get(key: string): Promise<Buffer | null> {
-    return this.#call("get", () => validateKey(key, POSTGRES_TYPE), async (lease) => {
-      const result = await this.query<{ value: Buffer }>(lease, this.#sql.get, [key], "get");
-      return result.rows[0]?.value ?? null;
-    });
+    return this.#point<{ value: Buffer }>("get", () => validateKey(key, POSTGRES_TYPE), this.#sql.get, [key]).then(
+      (result) => result.rows[0]?.value ?? null,
+    );
   }
 
   exists(key: string): Promise<boolean> {
-    return this.#call("exists", () => validateKey(key, POSTGRES_TYPE), async (lease) => {
-      return (await this.query(lease, this.#sql.exists, [key], "exists")).rowCount === 1;
-    });
+    return this.#point("exists", () => validateKey(key, POSTGRES_TYPE), this.#sql.exists, [key]).then((result) => result.rowCount === 1);
   }
 
   put(key: string, value: Uint8Array): Promise<void> {
@@ -127,15 +124,11 @@ export class PostgresBackend implements AuditingBackend {
       validateKey(key, POSTGRES_TYPE);
       validateValue(value, this.options.maxValueBytes, POSTGRES_TYPE);
     };
-    return this.#call("put", check, async (lease) => {
-      await this.query(lease, this.#sql.put, [key, asBuffer(value)], "put");
-    });
+    return this.#point("put", check, this.#sql.put, [key, value instanceof Uint8Array ? asBuffer(value) : value]).then(() => undefined);
   }
 
   delete(key: string): Promise<void> {
-    return this.#call("delete", () => validateKey(key, POSTGRES_TYPE), async (lease) => {
-      await this.query(lease, this.#sql.delete, [key], "delete");
-    });
+    return this.#point("delete", () => validateKey(key, POSTGRES_TYPE), this.#sql.delete, [key]).then(() => undefined);
   }
 
   list(prefix: string): Promise<string[]> {
@@ -316,22 +309,42 @@ export class PostgresBackend implements AuditingBackend {
     return isolation + timeout;
   }
 
-  /** Validates, then runs `fn` on a leased client; connection failures are tried once more. */
-  #call<T>(operation: string, check: () => void, fn: (lease: ClientLease) => Promise<T>): Promise<T> {
+  /**
+   * A point operation: validate, then one statement on a leased client. This is the hot path,
+   * so it is one async step from checkout to release. Single statements are idempotent (get,
+   * exists, an upsert of the same value, a delete), so one that lost its connection (a
+   * restarted server, a terminated backend) is tried once more on a fresh one; a missed
+   * deadline is not (the server is slow or gone).
+   */
+  #point<R extends pg.QueryResultRow>(operation: string, check: () => void, text: string, values: unknown[]): Promise<pg.QueryResult<R>> {
     try {
       check();
       this.#assertOpen();
     } catch (error) {
       return Promise.reject(toStorageError(error, operation));
     }
-    // Single statements are idempotent (get, exists, an upsert of the same value, a delete),
-    // so a connection that died under one (a restarted server, a terminated backend) is
-    // retried once on a fresh connection. A missed deadline is not: the server is slow or gone.
-    // The retry is set up only on failure, keeping the common path to one async call.
-    return this.#withClient(operation, fn).catch((error: unknown) => {
+    return this.#statement<R>(operation, text, values).catch((error: unknown) => {
       if (!isRetryableConnectionLoss(error)) throw error;
-      return this.#withClient(operation, fn);
+      return this.#statement<R>(operation, text, values);
     });
+  }
+
+  async #statement<R extends pg.QueryResultRow>(operation: string, text: string, values: unknown[]): Promise<pg.QueryResult<R>> {
+    const deadlineAt = Date.now() + this.options.operationTimeoutMs;
+    let client: pg.PoolClient;
+    try {
+      client = await this.#pool.connect();
+    } catch (error) {
+      throw this.#connectFailure(error, operation);
+    }
+    const lease = new ClientLease(client, deadlineAt);
+    try {
+      return await this.query<R>(lease, text, values, operation);
+    } catch (error) {
+      throw toStorageError(error, operation);
+    } finally {
+      lease.release();
+    }
   }
 
   #checked<T>(operation: string, fn: (lease: ClientLease) => Promise<T>): Promise<T> {
@@ -384,16 +397,20 @@ export class PostgresBackend implements AuditingBackend {
       // free one alike.
       return new ClientLease(await this.#pool.connect(), deadlineAt);
     } catch (error) {
-      if (error instanceof DeadlineExceeded) throw error;
-      if (this.#closed) throw new StorageError(StorageErrorCode.CLOSED, "backend is closed", { backend: POSTGRES_TYPE });
-      const text = error instanceof Error ? error.message : String(error);
-      // The pool's own connect timeout is a missed deadline too: the server did not answer.
-      if (/timeout/i.test(text)) throw new DeadlineExceeded(`${operation}: connect`, this.options.connectionTimeoutMs, error);
-      const failure = toStorageError(error, `${operation}: connect`);
-      // Anything else that stops us getting a connection means the database is unavailable.
-      if (failure.code !== StorageErrorCode.INTERNAL) throw failure;
-      throw new StorageError(StorageErrorCode.UNAVAILABLE, `${operation}: connect failed: ${text}`, { backend: POSTGRES_TYPE, cause: error });
+      throw this.#connectFailure(error, operation);
     }
+  }
+
+  /** What a failure to get a connection means for the caller. */
+  #connectFailure(error: unknown, operation: string): StorageError {
+    if (this.#closed) return new StorageError(StorageErrorCode.CLOSED, "backend is closed", { backend: POSTGRES_TYPE });
+    const text = error instanceof Error ? error.message : String(error);
+    // The pool's own connect timeout is a missed deadline too: the server did not answer.
+    if (/timeout/i.test(text)) return new DeadlineExceeded(`${operation}: connect`, this.options.connectionTimeoutMs, error);
+    const failure = toStorageError(error, `${operation}: connect`);
+    // Anything else that stops us getting a connection means the database is unavailable.
+    if (failure.code !== StorageErrorCode.INTERNAL) return failure;
+    return new StorageError(StorageErrorCode.UNAVAILABLE, `${operation}: connect failed: ${text}`, { backend: POSTGRES_TYPE, cause: error });
   }
 
   #assertOpen(): void {
