@@ -63,12 +63,7 @@ export function* listChildren(
   const before = prefixSuccessor(prefix);
   const entries: string[] = [];
   const full = () => limit > 0 && entries.length >= limit;
-  let seek: KeySeek;
-  const opening = batch.first ?? batch.initial;
-  if (after === "") seek = { from: prefix, inclusive: true, before, limit: opening };
-  // After a folder, resume past its whole subtree.
-  else if (after.endsWith("/")) seek = { from: prefixSuccessor(prefix + after) as string, inclusive: true, before, limit: opening };
-  else seek = { from: prefix + after, inclusive: false, before, limit: opening };
+  let seek: KeySeek = { ...listStart(prefix, after), before, limit: batch.first ?? batch.initial };
 
   while (!full()) {
     const keys = yield seek;
@@ -77,18 +72,16 @@ export function* listChildren(
     for (const key of keys) {
       if (folderEnd !== null && compareKeys(key, folderEnd) < 0) continue;
       folderEnd = null;
-      const rest = key.slice(prefix.length);
+      const entry = childEntry(prefix, key);
       // A key equal to the prefix (list("fo") with a key "fo") is not its own child.
-      if (rest === "") continue;
-      const slash = rest.indexOf("/");
-      const entry = slash === -1 ? rest : rest.slice(0, slash + 1);
+      if (entry === null) continue;
       // An `after` inside a folder ("a/b") can land us in that folder, whose entry ("a/")
       // sorts before `after`: skip it.
       if (after === "" || compareKeys(entry, after) > 0) {
         entries.push(entry);
         if (full()) break;
       }
-      if (slash !== -1) folderEnd = prefixSuccessor(prefix + entry) as string;
+      if (entry.endsWith("/")) folderEnd = prefixSuccessor(prefix + entry) as string;
     }
     if (keys.length < seek.limit) break;
     const last = keys[keys.length - 1] as string;
@@ -98,6 +91,27 @@ export function* listChildren(
         : { from: last, inclusive: false, before, limit: Math.min(seek.limit * 2, batch.max) };
   }
   return entries;
+}
+
+/**
+ * The list entry that `key` (which starts with `prefix`) stands for: its next segment, with a
+ * trailing `/` when more segments follow; null for the prefix itself, which is not its own child.
+ */
+export function childEntry(prefix: string, key: string): string | null {
+  const rest = key.slice(prefix.length);
+  if (rest === "") return null;
+  const slash = rest.indexOf("/");
+  return slash === -1 ? rest : rest.slice(0, slash + 1);
+}
+
+/**
+ * Where a listing of `prefix` that resumes after `after` starts: the first key is `>= from`
+ * (or `> from` when `inclusive` is false). After a folder entry the whole folder is skipped.
+ */
+export function listStart(prefix: string, after: string): { from: string; inclusive: boolean } {
+  if (after === "") return { from: prefix, inclusive: true };
+  if (after.endsWith("/")) return { from: prefixSuccessor(prefix + after) as string, inclusive: true };
+  return { from: prefix + after, inclusive: false };
 }
 
 /** Runs {@link listChildren} with a synchronous index probe. */

@@ -1,12 +1,12 @@
 import { performance } from "node:perf_hooks";
 import pg from "pg";
 import {
-  NETWORK_SEEK_BATCH,
   StorageError,
   StorageErrorCode,
-  listChildren,
+  childEntry,
+  compareKeys,
+  listStart,
   prefixSuccessor,
-  runSkipScanAsync,
   validateKey,
   validateListPage,
   validatePrefix,
@@ -14,7 +14,6 @@ import {
   withRetries,
   type AuditingBackend,
   type HealthStatus,
-  type KeySeek,
   type ScanEntry,
   type Transaction,
   type TransactionOptions,
@@ -138,16 +137,7 @@ export class PostgresBackend implements AuditingBackend {
   async listPage(prefix: string, after: string, limit: number): Promise<string[]> {
     validateListPage(prefix, after, limit, POSTGRES_TYPE);
     this.#assertOpen();
-    // Most listings are answered by the first probe, one statement and so one snapshot. A
-    // listing that needs more probes is redone inside a read-only snapshot, so it never mixes
-    // states from before and after another transaction's commit.
-    const scan = listChildren(prefix, after, limit, NETWORK_SEEK_BATCH);
-    const probe = scan.next();
-    if (probe.done) return probe.value;
-    const firstKeys = await this.#withClient("list", (lease) => this.seek(lease, probe.value));
-    const next = scan.next(firstKeys);
-    if (next.done) return next.value;
-    return this.#snapshot("list", (lease) => this.listWith(lease, prefix, after, limit));
+    return this.#withClient("list", (lease) => this.listWith(lease, prefix, after, limit));
   }
 
   /**
@@ -285,17 +275,24 @@ export class PostgresBackend implements AuditingBackend {
     return lease.query<R>(name ? { text, values, name } : { text, values }, this.options.operationTimeoutMs, operation);
   }
 
-  /** @internal One skip-scan probe. */
-  async seek(lease: ClientLease, probe: KeySeek): Promise<string[]> {
-    const text = this.#sql.seek[`${probe.inclusive}${probe.before !== null}`] as string;
-    const values = probe.before === null ? [probe.from, probe.limit] : [probe.from, probe.before, probe.limit];
-    const result = await this.query<{ key: string }>(lease, text, values, "list");
-    return result.rows.map((row) => row.key);
-  }
-
-  /** @internal A whole listing on one lease. */
-  listWith(lease: ClientLease, prefix: string, after: string, limit: number): Promise<string[]> {
-    return runSkipScanAsync(listChildren(prefix, after, limit, NETWORK_SEEK_BATCH), (probe) => this.seek(lease, probe));
+  /** @internal A whole listing in one statement on `lease` (see postgres-statements.ts). */
+  async listWith(lease: ClientLease, prefix: string, after: string, limit: number): Promise<string[]> {
+    const start = listStart(prefix, after);
+    // The walk's first step takes keys >= $1: an exclusive start is the next possible key.
+    const from = start.inclusive ? start.from : `${start.from}\u0001`;
+    const before = prefixSuccessor(prefix);
+    // Up to two rows may yield no entry: the prefix itself, and a folder holding `after`.
+    const rows = limit > 0 ? limit + 2 : null;
+    const values = before === null ? [from, prefix, rows] : [from, prefix, rows, before];
+    const result = await this.query<{ key: string }>(lease, this.#sql.list[`${before !== null}`] as string, values, "list");
+    const entries: string[] = [];
+    for (const { key } of result.rows) {
+      const entry = childEntry(prefix, key);
+      if (entry === null || (after !== "" && compareKeys(entry, after) <= 0)) continue;
+      entries.push(entry);
+      if (limit > 0 && entries.length === limit) break;
+    }
+    return entries;
   }
 
   /** @internal The statement SQL of this backend's schema. */
@@ -367,16 +364,6 @@ export class PostgresBackend implements AuditingBackend {
     } finally {
       lease.release();
     }
-  }
-
-  /** Runs `fn` in a REPEATABLE READ READ ONLY snapshot on one client. */
-  async #snapshot<T>(operation: string, fn: (lease: ClientLease) => Promise<T>): Promise<T> {
-    return this.#withClient(operation, async (lease) => {
-      await lease.query({ text: this.#beginSql(true) }, this.options.operationTimeoutMs, operation);
-      const result = await fn(lease);
-      await lease.query({ text: "COMMIT" }, this.options.operationTimeoutMs, operation);
-      return result;
-    });
   }
 
   /** Rolls back the open transaction on `lease`; a client that cannot is destroyed instead. */
