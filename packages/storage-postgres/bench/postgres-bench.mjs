@@ -331,7 +331,7 @@ async function pointOperations(backend, raw) {
       "\nraw = pool.query() with the backend's SQL texts as named statements; raw unnamed = the same without names;" +
       "\nCPU µs/op = this process's user CPU per operation (client-side cost); reconnects = new connections raw/backend;" +
       "\nraw list = one range SELECT of every key under the prefix, folded into children in JS;" +
-      "\nbackend list = one statement: a recursive CTE walking the key index from child to child (one probe per child);" +
+      "\nbackend list = one statement: a range read of up to 256 keys, or a recursive CTE walking the key index child by child;" +
       "\nscan = keyset pages of 256 in a REPEATABLE READ READ ONLY transaction on one client (both sides);" +
       "\ntransaction = BEGIN SERIALIZABLE; SET LOCAL statement_timeout, 10 upserts, COMMIT, retried on 40001/40P01;" +
       "\n  both sides roll back and keep the connection after a conflict.",

@@ -5,6 +5,7 @@ import {
   StorageErrorCode,
   childEntry,
   compareKeys,
+  listChildren,
   listStart,
   prefixSuccessor,
   validateKey,
@@ -275,8 +276,27 @@ export class PostgresBackend implements AuditingBackend {
     return lease.query<R>(name ? { text, values, name } : { text, values }, this.options.operationTimeoutMs, operation);
   }
 
-  /** @internal A whole listing in one statement on `lease` (see postgres-statements.ts). */
+  /**
+   * @internal A whole listing on `lease`, in one statement either way. A plain range read of up
+   * to `list_probe_keys` (256) keys answers most listings (a folder of leaves, a short folder) in one round trip;
+   * when it cannot (more keys, or folders holding subtrees) the recursive walk does, with one
+   * index probe per child (see postgres-statements.ts).
+   */
   async listWith(lease: ClientLease, prefix: string, after: string, limit: number): Promise<string[]> {
+    const probeKeys = this.options.listProbeKeys;
+    const scan = listChildren(prefix, after, limit, { first: probeKeys, initial: probeKeys, max: probeKeys });
+    const probe = scan.next();
+    if (probe.done) return probe.value;
+    const { from, inclusive, before } = probe.value;
+    const values = before === null ? [from, probe.value.limit] : [from, before, probe.value.limit];
+    const result = await this.query<{ key: string }>(lease, this.#sql.seek[`${inclusive}${before !== null}`] as string, values, "list");
+    const answered = scan.next(result.rows.map((row) => row.key));
+    if (answered.done) return answered.value;
+    return this.#walk(lease, prefix, after, limit);
+  }
+
+  /** The listing by the recursive walk: one statement, one probe per child. */
+  async #walk(lease: ClientLease, prefix: string, after: string, limit: number): Promise<string[]> {
     const start = listStart(prefix, after);
     // The walk's first step takes keys >= $1: an exclusive start is the next possible key.
     const from = start.inclusive ? start.from : `${start.from}\u0001`;

@@ -36,6 +36,11 @@ export interface PostgresOptions {
   maxValueBytes?: number;
   /** Attempts of a transaction that hits serialization conflicts (default 10). */
   transactionAttempts?: number;
+  /**
+   * Keys a listing's first range read fetches (default 256); listings it cannot answer take the
+   * recursive walk. Tuning only.
+   */
+  listProbeKeys?: number;
 }
 
 /** {@link PostgresOptions} with defaults applied and the CA file read. */
@@ -59,6 +64,7 @@ export interface ResolvedPostgresOptions {
   operationTimeoutMs: number;
   maxValueBytes: number;
   transactionAttempts: number;
+  listProbeKeys: number;
 }
 
 const IDENTIFIER = /^[a-z_][a-z0-9_]{0,62}$/;
@@ -84,6 +90,7 @@ export function resolvePostgresOptions(options: PostgresOptions): ResolvedPostgr
     operation_timeout: rest.operationTimeoutMs,
     max_value_bytes: rest.maxValueBytes,
     transaction_attempts: rest.transactionAttempts,
+    list_probe_keys: rest.listProbeKeys,
   };
   const resolved = parsePostgresConfig(table, {}, "postgresql");
   return { ...resolved, password: password ?? resolved.password };
@@ -174,6 +181,7 @@ export function parsePostgresConfig(
     operationTimeoutMs: config.duration("operation_timeout", (statementTimeoutMs || 30_000) + 5000),
     maxValueBytes: config.integer("max_value_bytes", DEFAULT_MAX_VALUE_BYTES, { min: 1, max: 512 * 1024 * 1024 }),
     transactionAttempts: config.integer("transaction_attempts", 10, { min: 1, max: 100 }),
+    listProbeKeys: config.integer("list_probe_keys", 256, { min: 1, max: 100_000 }),
   };
   for (const option of ["connection_timeout", "operation_timeout"] as const) {
     const value = option === "connection_timeout" ? options.connectionTimeoutMs : options.operationTimeoutMs;

@@ -6,6 +6,8 @@ export class PostgresStatements {
   readonly exists: string;
   readonly put: string;
   readonly delete: string;
+  /** Range probes of keys only: `${inclusive}${bounded}`. */
+  readonly seek: Record<string, string> = {};
   /** Scan pages: `${inclusive}${bounded}`. */
   readonly page: Record<string, string> = {};
   /** Whole listings in one statement: `${bounded}`. */
@@ -23,6 +25,7 @@ export class PostgresStatements {
       for (const bounded of [true, false]) {
         const where = `key ${inclusive ? ">=" : ">"} $1${bounded ? " AND key < $2" : ""}`;
         const limit = bounded ? "$3" : "$2";
+        this.seek[`${inclusive}${bounded}`] = `SELECT key FROM ${table} WHERE ${where} ORDER BY key LIMIT ${limit}`;
         this.page[`${inclusive}${bounded}`] = `SELECT key, value FROM ${table} WHERE ${where} ORDER BY key LIMIT ${limit}`;
       }
     }

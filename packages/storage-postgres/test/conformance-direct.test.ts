@@ -8,8 +8,12 @@ import { createTestDatabase, freshSchemaFactory } from "./support/postgres-serve
 // on (prepareThreshold default), as in a direct production connection.
 const database = await createTestDatabase("conformance_direct", { icuLocale: "en-US" });
 const schemas = freshSchemaFactory(database.connection);
+// Listings normally start with a plain range read of 256 keys, which answers every listing the
+// suite makes; a probe of one key sends them through the recursive walk instead.
+const walking = freshSchemaFactory(database.connection, { backend: { listProbeKeys: 1 } });
 afterAll(async () => {
   await schemas.destroyAll();
+  await walking.destroyAll();
   await database.drop();
 });
 
@@ -17,4 +21,10 @@ describeStorageConformance({
   name: "postgresql (direct, named prepared statements)",
   create: () => schemas.create(),
   destroy: (backend) => schemas.destroy(backend as PostgresBackend),
+});
+
+describeStorageConformance({
+  name: "postgresql (direct, every listing by the recursive walk)",
+  create: () => walking.create(),
+  destroy: (backend) => walking.destroy(backend as PostgresBackend),
 });
