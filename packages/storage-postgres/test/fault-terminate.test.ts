@@ -3,6 +3,7 @@ import type pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PostgresBackend } from "../src/index.js";
 import { createTestDatabase, withAdminClient, type TestDatabase } from "./support/postgres-server.js";
+import { guardProcess } from "./support/guard-process.js";
 
 // Load shape: enough writers to keep every pooled connection busy, long enough for a dozen or
 // more rounds of terminations.
@@ -16,25 +17,6 @@ const TERMINATE_EGIDE = `
   SELECT pg_terminate_backend(pid) AS terminated
   FROM pg_stat_activity
   WHERE datname = $1 AND application_name = 'egide' AND pid <> pg_backend_pid()`;
-
-/**
- * Collects anything that escapes as an uncaught exception or unhandled rejection while the
- * connections are being killed: an 'error' event without a listener on a pool or client would
- * land here (and in production, crash the server).
- */
-function guardProcess(): { escaped: unknown[]; dispose(): void } {
-  const escaped: unknown[] = [];
-  const onError = (error: unknown) => escaped.push(error);
-  process.on("uncaughtException", onError);
-  process.on("unhandledRejection", onError);
-  return {
-    escaped,
-    dispose() {
-      process.off("uncaughtException", onError);
-      process.off("unhandledRejection", onError);
-    },
-  };
-}
 
 /** The value a worker writes under `key`: unique per key, so a mix-up cannot go unseen. */
 function valueFor(key: string): Buffer {

@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PostgresBackend } from "../src/index.js";
 import { createTestDatabase, type TestDatabase } from "./support/postgres-server.js";
 import { TcpProxy } from "./support/tcp-proxy.js";
+import { guardProcess } from "./support/guard-process.js";
 
 /** Both the per-call deadline and the connection timeout of the backend under test. */
 const DEADLINE_MS = 1000;
@@ -14,24 +15,6 @@ const POOL_MAX = 4;
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const value = (text: string) => Buffer.from(text, "utf8");
-
-/**
- * Collects anything that escapes as an uncaught exception or unhandled rejection: a socket or
- * pool 'error' without a listener, or a late rejection of a call that already timed out.
- */
-function guardProcess(): { escaped: unknown[]; dispose(): void } {
-  const escaped: unknown[] = [];
-  const onError = (error: unknown) => escaped.push(error);
-  process.on("uncaughtException", onError);
-  process.on("unhandledRejection", onError);
-  return {
-    escaped,
-    dispose() {
-      process.off("uncaughtException", onError);
-      process.off("unhandledRejection", onError);
-    },
-  };
-}
 
 /** Runs `call`, expecting it to reject; returns the error and how long it took. */
 async function timedFailure(call: () => Promise<unknown>): Promise<{ error: unknown; elapsedMs: number }> {

@@ -1,9 +1,9 @@
 import { execFile, execFileSync } from "node:child_process";
 import { appendFileSync, chownSync, chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
+import { freeLoopbackPort } from "./free-port.js";
 
 const run = promisify(execFile);
 
@@ -98,7 +98,7 @@ export async function startTlsCluster(): Promise<TlsCluster> {
     // that race, so a failed start is retried on a new port.
     let lastError: unknown;
     for (let attempt = 0; attempt < 3 && !started; attempt++) {
-      const port = await freePort();
+      const port = await freeLoopbackPort();
       appendFileSync(
         join(dataDir, "postgresql.conf"),
         [
@@ -218,15 +218,3 @@ function postgresUser(): { uid: number; gid: number } {
   }
 }
 
-/** A loopback port nobody listens on right now. */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", resolve);
-  });
-  const address = server.address();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  if (!address || typeof address === "string") throw new Error("could not find a free port");
-  return address.port;
-}
