@@ -16,7 +16,10 @@ const KILL_AFTER_MS = { min: 30, max: 250 };
 const expectedValues = new Map<string, Buffer>();
 function expectedValue(key: string): Buffer {
   let value = expectedValues.get(key);
-  if (!value) expectedValues.set(key, (value = valueFor(key)));
+  if (value === undefined) {
+    value = valueFor(key);
+    expectedValues.set(key, value);
+  }
   return value;
 }
 
