@@ -8,5 +8,6 @@ export const backendDefinition: BackendDefinition<ResolvedPostgresOptions, Postg
   type: POSTGRES_TYPE,
   packageName: "@egide/storage-postgres",
   parseConfig: (table, env) => parsePostgresConfig(table, env),
-  create: (config) => PostgresBackend.open({ ...config, sslRootCert: config.sslRootCert }),
+  // Spreading drops the hidden password: pass it on explicitly.
+  create: (config) => PostgresBackend.open({ ...config, password: config.password }),
 };

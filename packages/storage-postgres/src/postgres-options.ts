@@ -93,7 +93,7 @@ export function resolvePostgresOptions(options: PostgresOptions): ResolvedPostgr
     list_probe_keys: rest.listProbeKeys,
   };
   const resolved = parsePostgresConfig(table, {}, "postgresql");
-  return { ...resolved, password: password ?? resolved.password };
+  return withHiddenPassword({ ...resolved }, password ?? resolved.password);
 }
 
 /**
@@ -188,6 +188,16 @@ export function parsePostgresConfig(
     if (value <= 0) throw config.error(option, "must be greater than zero");
   }
   config.finish();
+  return withHiddenPassword(options, password);
+}
+
+/**
+ * Sets `password` as a non-enumerable property, so logging, inspecting or serialising the
+ * options (`console.log(backend.options)`, JSON) never shows it, while `options.password`
+ * still reads it. Spreading the options drops it: pass it on explicitly.
+ */
+export function withHiddenPassword<T extends { password: string | undefined }>(options: T, password: string | undefined): T {
+  Object.defineProperty(options, "password", { value: password, enumerable: false, writable: false, configurable: true });
   return options;
 }
 

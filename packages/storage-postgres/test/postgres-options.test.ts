@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ConfigError } from "@egide/storage-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { PostgresBackend, backendDefinition, parsePostgresConfig } from "../src/index.js";
+import { PostgresBackend, backendDefinition, parsePostgresConfig, resolvePostgresOptions } from "../src/index.js";
 import { createTestDatabase, postgresServer } from "./support/postgres-server.js";
 import type { TestDatabase } from "./support/postgres-server.js";
 
@@ -223,5 +223,18 @@ describe("backendDefinition", () => {
     } finally {
       await backend.close();
     }
+  });
+});
+
+describe("the password in resolved options", () => {
+  it("is readable but never shown by inspect or JSON", async () => {
+    const { inspect } = await import("node:util");
+    const parsed = parsePostgresConfig({ password_env: "EGIDE_TEST_PW" }, { EGIDE_TEST_PW: "hunter2-secret" });
+    expect(parsed.password).toBe("hunter2-secret");
+    expect(inspect(parsed)).not.toContain("hunter2-secret");
+    expect(JSON.stringify(parsed)).not.toContain("hunter2-secret");
+    const resolved = resolvePostgresOptions({ password: "another-secret" });
+    expect(resolved.password).toBe("another-secret");
+    expect(inspect(resolved)).not.toContain("another-secret");
   });
 });
