@@ -1,15 +1,17 @@
 // Mutation check of the conformance suite: runs it against BuggyBackend with each deliberate bug
 // and fails unless the correct baseline passes and every mutant fails at least one test.
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
-const output = join(mkdtempSync(join(tmpdir(), "egide-mutants-")), "report.json");
+const reportDir = mkdtempSync(join(tmpdir(), "egide-mutants-"));
+const output = join(reportDir, "report.json");
 spawnSync("npx", ["vitest", "run", "--config", "mutants/vitest.config.ts", "--reporter=json", `--outputFile=${output}`], {
   stdio: "ignore",
 });
 const report = JSON.parse(readFileSync(output, "utf8"));
+rmSync(reportDir, { recursive: true, force: true });
 const failures = new Map();
 for (const result of report.testResults.flatMap((file) => file.assertionResults)) {
   const bug = /storage conformance: bug (\S+)/.exec(result.ancestorTitles.join(" > "))?.[1];
