@@ -109,8 +109,8 @@ export function withDeadline<T>(promise: Promise<T>, ms: number, operation: stri
 }
 
 /** Closes the client's socket now; pg then fails its active query with a connection error. */
-function destroySocket(client: pg.PoolClient): void {
+export function destroySocket(client: pg.ClientBase): void {
   const stream = (client as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream;
   if (stream) stream.destroy();
-  else void client.end().catch(() => undefined);
+  else void (client as pg.Client).end().catch(() => undefined);
 }

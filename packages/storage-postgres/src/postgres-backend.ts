@@ -22,7 +22,8 @@ import {
 import { asBuffer } from "./as-buffer.js";
 import { ClientLease, DeadlineExceeded, withDeadline } from "./client-lease.js";
 import { PostgresAuditStore } from "./postgres-audit-store.js";
-import { clientConfig, connectClient } from "./postgres-connection.js";
+import { clientConfig } from "./postgres-connection.js";
+import { withOneClient } from "./postgres-schema-check.js";
 import type { PgSsl } from "./postgres-ssl.js";
 import { POSTGRES_TYPE, isConnectionFailure, toStorageError } from "./postgres-errors.js";
 import { resolvePostgresOptions, type PostgresOptions, type ResolvedPostgresOptions } from "./postgres-options.js";
@@ -77,20 +78,8 @@ export class PostgresBackend implements AuditingBackend {
    */
   static async open(options: PostgresOptions): Promise<PostgresBackend> {
     const resolved = resolvePostgresOptions(options);
-    let connected: Awaited<ReturnType<typeof connectClient>>;
-    try {
-      connected = await withDeadline(connectClient(resolved), resolved.connectionTimeoutMs + 1000, "connect");
-    } catch (error) {
-      throw toStorageError(error, `connecting to ${resolved.host}:${resolved.port}`);
-    }
-    try {
-      await migrateSchema(connected.client, resolved.schema);
-    } catch (error) {
-      throw toStorageError(error, "migrating the schema");
-    } finally {
-      await connected.client.end().catch(() => undefined);
-    }
-    return new PostgresBackend(resolved, connected.ssl);
+    const { ssl } = await withOneClient(resolved, "migrating the schema", migrateSchema);
+    return new PostgresBackend(resolved, ssl);
   }
 
   private constructor(options: ResolvedPostgresOptions, ssl: PgSsl) {

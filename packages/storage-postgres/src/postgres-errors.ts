@@ -23,6 +23,10 @@ export function toStorageError(error: unknown, operation: string): StorageError 
   if (code === "XX001" || code === "XX002") return new StorageError(StorageErrorCode.CORRUPT, message, options);
   if (code === "53100" || code === "53200") return new StorageError(StorageErrorCode.UNAVAILABLE, message, options);
   if (isConnectionFailure(error)) return new StorageError(StorageErrorCode.UNAVAILABLE, message, options);
+  // pg's own connect timeouts: the server did not answer in time.
+  if (/timeout expired|connection timeout|timeout exceeded when trying to connect/i.test(text)) {
+    return new StorageError(StorageErrorCode.UNAVAILABLE, message, options);
+  }
   return new StorageError(StorageErrorCode.INTERNAL, message, options);
 }
 

@@ -1,34 +1,46 @@
-import { toStorageError } from "./postgres-errors.js";
+import { destroySocket, withDeadline } from "./client-lease.js";
 import { connectClient } from "./postgres-connection.js";
-import { resolvePostgresOptions, type PostgresOptions } from "./postgres-options.js";
+import { toStorageError } from "./postgres-errors.js";
+import { resolvePostgresOptions, type PostgresOptions, type ResolvedPostgresOptions } from "./postgres-options.js";
 import { checkSchema, migrateSchema, type SchemaStatus } from "./postgres-schema.js";
+import type { PgSsl } from "./postgres-ssl.js";
+import type pg from "pg";
 
 /**
  * Migrates the configured schema to this build's version (idempotent; concurrent callers both
  * succeed). For `egide operator migrate`-style tooling; `PostgresBackend.open` does it too.
  */
 export async function migratePostgresSchema(options: PostgresOptions): Promise<SchemaStatus> {
-  return withClient(options, "migrating the schema", (client, schema) => migrateSchema(client, schema));
+  return (await withOneClient(resolvePostgresOptions(options), "migrating the schema", migrateSchema)).result;
 }
 
 /** Reports whether the configured schema is current, without changing anything. */
 export async function checkPostgresSchema(options: PostgresOptions): Promise<SchemaStatus> {
-  return withClient(options, "checking the schema", (client, schema) => checkSchema(client, schema));
+  return (await withOneClient(resolvePostgresOptions(options), "checking the schema", checkSchema)).result;
 }
 
-async function withClient<T>(
-  options: PostgresOptions,
+/**
+ * Opens one client outside any pool (walking the TLS attempts of `ssl_mode`), runs `fn` within
+ * the operation deadline, and closes the client; on any failure its socket is destroyed, so a
+ * server that stopped answering cannot hang the caller. Returns the TLS choice that worked.
+ */
+export async function withOneClient<T>(
+  options: ResolvedPostgresOptions,
   operation: string,
-  fn: (client: Awaited<ReturnType<typeof connectClient>>["client"], schema: string) => Promise<T>,
-): Promise<T> {
-  const resolved = resolvePostgresOptions(options);
-  let connected: Awaited<ReturnType<typeof connectClient>> | undefined;
+  fn: (client: pg.Client, schema: string) => Promise<T>,
+): Promise<{ result: T; ssl: PgSsl }> {
+  let connected: Awaited<ReturnType<typeof connectClient>>;
   try {
-    connected = await connectClient(resolved);
-    return await fn(connected.client, resolved.schema);
+    connected = await withDeadline(connectClient(options), options.connectionTimeoutMs + 1000, `${operation}: connect`);
   } catch (error) {
+    throw toStorageError(error, `${operation}: connecting to ${options.host}:${options.port}`);
+  }
+  try {
+    const result = await withDeadline(fn(connected.client, options.schema), options.operationTimeoutMs, operation);
+    await connected.client.end().catch(() => undefined);
+    return { result, ssl: connected.ssl };
+  } catch (error) {
+    destroySocket(connected.client);
     throw toStorageError(error, operation);
-  } finally {
-    await connected?.client.end().catch(() => undefined);
   }
 }

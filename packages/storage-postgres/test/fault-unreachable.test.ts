@@ -133,6 +133,21 @@ describe("a database that stops answering (TCP proxy)", () => {
     expect(elapsedMs, `health() took ${Math.round(elapsedMs)} ms`).toBeLessThan(DEADLINE_MS + SLACK_MS);
   }, 20_000);
 
+  it("fails to open a backend within the connection timeout with UNAVAILABLE, and never hangs", async () => {
+    const started = performance.now();
+    const failure = await PostgresBackend.open({
+      ...database.connection,
+      port: proxy.port,
+      sslMode: "disable",
+      poolMin: 0,
+      operationTimeoutMs: DEADLINE_MS,
+      connectionTimeoutMs: DEADLINE_MS,
+    }).catch((error: unknown) => error);
+    const elapsedMs = performance.now() - started;
+    expect(failure).toMatchObject({ code: "UNAVAILABLE", retryable: true });
+    expect(elapsedMs, `open() took ${Math.round(elapsedMs)} ms`).toBeLessThan(DEADLINE_MS + SLACK_MS);
+  }, 20_000);
+
   it("fails calls queued behind a full pool within their deadline too", async () => {
     // Twice as many calls as connections: half of them wait for a client that never comes back.
     const results = await Promise.all(Object.entries(calls).map(async ([name, call]) => check(name, await timedFailure(call), DEADLINE_MS + SLACK_MS)));
