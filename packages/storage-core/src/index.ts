@@ -3,7 +3,8 @@ export { StorageError, StorageErrorCode, InvalidKeyError, ValueTooLargeError } f
 export type { StorageErrorOptions } from "./storage-error.js";
 export { validateKey, validatePrefix, validateValue, validateListPage, MAX_KEY_BYTES, DEFAULT_MAX_VALUE_BYTES } from "./validate-key.js";
 export { compareKeys, prefixSuccessor } from "./key-order.js";
-export { listChildren, childEntry, listStart, runSkipScan, runSkipScanAsync, NETWORK_SEEK_BATCH, IN_PROCESS_SEEK_BATCH } from "./list-children.js";
+export { ChildCollector, childEntry } from "./child-collector.js";
+export { listChildren, listStart, runSkipScan, runSkipScanAsync, NETWORK_SEEK_BATCH, IN_PROCESS_SEEK_BATCH } from "./list-children.js";
 export type { KeySeek, SeekBatch } from "./list-children.js";
 export type { AuditEntry, AuditRecord, AuditQuery, AuditStore } from "./audit-store.js";
 export { normalizeAuditEntry, auditQueryLimit, AUDIT_QUERY_DEFAULT_LIMIT, AUDIT_QUERY_MAX_LIMIT } from "./audit-store.js";

@@ -1,4 +1,5 @@
-import { compareKeys, prefixSuccessor } from "./key-order.js";
+import { ChildCollector } from "./child-collector.js";
+import { prefixSuccessor } from "./key-order.js";
 
 /**
  * One index probe of a skip-scan: up to `limit` keys in order that are `>= from` (or `> from`
@@ -61,47 +62,20 @@ export function* listChildren(
   batch: SeekBatch = NETWORK_SEEK_BATCH,
 ): Generator<KeySeek, string[], readonly string[]> {
   const before = prefixSuccessor(prefix);
-  const entries: string[] = [];
-  const full = () => limit > 0 && entries.length >= limit;
+  const collector = new ChildCollector(prefix, after, limit);
   let seek: KeySeek = { ...listStart(prefix, after), before, limit: batch.first ?? batch.initial };
 
-  while (!full()) {
+  while (!collector.full) {
     const keys = yield seek;
-    // The folder whose keys the batch is inside, if any: its remaining keys are skipped.
-    let folderEnd: string | null = null;
-    for (const key of keys) {
-      if (folderEnd !== null && compareKeys(key, folderEnd) < 0) continue;
-      folderEnd = null;
-      const entry = childEntry(prefix, key);
-      // A key equal to the prefix (list("fo") with a key "fo") is not its own child.
-      if (entry === null) continue;
-      // An `after` inside a folder ("a/b") can land us in that folder, whose entry ("a/")
-      // sorts before `after`: skip it.
-      if (after === "" || compareKeys(entry, after) > 0) {
-        entries.push(entry);
-        if (full()) break;
-      }
-      if (entry.endsWith("/")) folderEnd = prefixSuccessor(prefix + entry) as string;
-    }
-    if (keys.length < seek.limit) break;
-    const last = keys[keys.length - 1] as string;
+    for (const key of keys) if (!collector.add(key)) break;
+    if (keys.length < seek.limit || collector.full) break;
+    const folderEnd = collector.folderEnd;
     seek =
       folderEnd !== null
         ? { from: folderEnd, inclusive: true, before, limit: batch.initial }
-        : { from: last, inclusive: false, before, limit: Math.min(seek.limit * 2, batch.max) };
+        : { from: keys[keys.length - 1] as string, inclusive: false, before, limit: Math.min(seek.limit * 2, batch.max) };
   }
-  return entries;
-}
-
-/**
- * The list entry that `key` (which starts with `prefix`) stands for: its next segment, with a
- * trailing `/` when more segments follow; null for the prefix itself, which is not its own child.
- */
-export function childEntry(prefix: string, key: string): string | null {
-  const rest = key.slice(prefix.length);
-  if (rest === "") return null;
-  const slash = rest.indexOf("/");
-  return slash === -1 ? rest : rest.slice(0, slash + 1);
+  return collector.entries;
 }
 
 /**

@@ -3,8 +3,7 @@ import pg from "pg";
 import {
   StorageError,
   StorageErrorCode,
-  childEntry,
-  compareKeys,
+  ChildCollector,
   listChildren,
   listStart,
   prefixSuccessor,
@@ -34,6 +33,8 @@ import { PreparedStatements } from "./prepared-statements.js";
 
 /** Rows per page of a scan. */
 export const POSTGRES_SCAN_PAGE_SIZE = 256;
+/** Largest batch of the recursive listing walk, in keys. */
+const WALK_MAX_BATCH = 256;
 /** Longest a health probe may take, in ms. */
 const HEALTH_TIMEOUT_MS = 2000;
 
@@ -284,24 +285,21 @@ export class PostgresBackend implements AuditingBackend {
     return this.#walk(lease, prefix, after, limit);
   }
 
-  /** The listing by the recursive walk: one statement, one probe per child. */
+  /** The listing by the batched recursive walk: one statement (see postgres-statements.ts). */
   async #walk(lease: ClientLease, prefix: string, after: string, limit: number): Promise<string[]> {
     const start = listStart(prefix, after);
     // The walk's first step takes keys >= $1: an exclusive start is the next possible key.
     const from = start.inclusive ? start.from : `${start.from}\u0001`;
     const before = prefixSuccessor(prefix);
-    // Up to two rows may yield no entry: the prefix itself, and a folder holding `after`.
-    const rows = limit > 0 ? limit + 2 : null;
-    const values = before === null ? [from, prefix, rows] : [from, prefix, rows, before];
+    // A folder costs at most one batch of keys, so this many keys always hold `limit` entries
+    // (plus the prefix itself and a folder holding `after`, which give none).
+    const keys = limit > 0 ? (limit + 2) * WALK_MAX_BATCH : null;
+    const values: unknown[] = [from, prefix, keys, 1, WALK_MAX_BATCH];
+    if (before !== null) values.push(before);
     const result = await this.query<{ key: string }>(lease, this.#sql.list[`${before !== null}`] as string, values, "list");
-    const entries: string[] = [];
-    for (const { key } of result.rows) {
-      const entry = childEntry(prefix, key);
-      if (entry === null || (after !== "" && compareKeys(entry, after) <= 0)) continue;
-      entries.push(entry);
-      if (limit > 0 && entries.length === limit) break;
-    }
-    return entries;
+    const collector = new ChildCollector(prefix, after, limit);
+    for (const { key } of result.rows) if (!collector.add(key)) break;
+    return collector.entries;
   }
 
   /** @internal The statement SQL of this backend's schema. */

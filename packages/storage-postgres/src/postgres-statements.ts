@@ -34,29 +34,37 @@ export class PostgresStatements {
 }
 
 /**
- * Vault's list as one statement: a recursive CTE that walks the primary-key index from child to
- * child (a "loose index scan"), one index probe per child, so a listing costs O(children) and
- * one round trip, and, being one statement, is one snapshot.
+ * Vault's list as one statement: a recursive CTE that walks the primary-key index in batches
+ * (a batched "loose index scan"), so a listing costs one round trip, is one snapshot, and reads
+ * O(children) index ranges however large the subtrees.
  *
- * Each step jumps from the child's first key to the next child: past a folder
- * (`prefix/name/…` → `>= prefix/name0`, since '0' follows '/') or past a leaf
- * (`key` → `>= key || chr(1)`, the smallest longer key, as keys hold no control characters).
+ * Each step reads a batch of keys from a bound, then moves the bound past the batch's last key:
+ * past its folder when it lies in one (`prefix/name/…` → `>= prefix/name0`, since '0' follows
+ * '/'), else just past it (`>= key || chr(1)`, the smallest longer key, as keys hold no control
+ * characters). A batch that ended in a folder makes the next batch one key (a jump per folder);
+ * a batch that ended on a leaf doubles the next, up to a maximum (a flat folder in few steps).
+ * The walk stops at the first short batch. The caller turns the keys into entries
+ * (`ChildCollector`), skipping the rest of each folder's keys within a batch.
  *
  * Parameters: $1 the first key to consider (inclusive), $2 the prefix, $3 at most this many
- * rows (NULL for all), then $4 the upper bound when `bounded`.
+ * keys (NULL for all), $4 the first batch size, $5 the largest batch size, then $6 the upper
+ * bound when `bounded`.
  */
 function skipScanSql(table: string, bounded: boolean): string {
-  const upper = bounded ? " AND key < $4" : "";
-  const restSlash = "strpos(substr(w.key, length($2::text) + 1), '/')";
-  const next =
-    `CASE WHEN ${restSlash} > 0 ` +
-    `THEN left(w.key, length($2::text) + ${restSlash} - 1) || '0' ` +
-    `ELSE w.key || chr(1) END`;
+  const upper = bounded ? " AND key < $6" : "";
+  const inFolder = "strpos(substr(l.last, length($2::text) + 1), '/') > 0";
   return (
-    `WITH RECURSIVE walk(key) AS (` +
-    `(SELECT key FROM ${table} WHERE key >= $1${upper} ORDER BY key LIMIT 1) ` +
+    `WITH RECURSIVE walk(keys, n) AS (` +
+    `SELECT ARRAY(SELECT key FROM ${table} WHERE key >= $1${upper} ORDER BY key LIMIT $4::int), $4::int ` +
     `UNION ALL ` +
-    `SELECT (SELECT key FROM ${table} WHERE key >= (${next}) COLLATE "C"${upper} ORDER BY key LIMIT 1) FROM walk w WHERE w.key IS NOT NULL` +
-    `) SELECT key FROM walk WHERE key IS NOT NULL LIMIT $3`
+    `SELECT ARRAY(SELECT key FROM ${table} WHERE key >= s.bound COLLATE "C"${upper} ORDER BY key LIMIT s.n), s.n ` +
+    `FROM walk w CROSS JOIN LATERAL (` +
+    `SELECT CASE WHEN ${inFolder} ` +
+    `THEN left(l.last, length($2::text) + strpos(substr(l.last, length($2::text) + 1), '/') - 1) || '0' ` +
+    `ELSE l.last || chr(1) END AS bound, ` +
+    `CASE WHEN ${inFolder} THEN 1 ELSE least(w.n * 2, $5::int) END AS n ` +
+    `FROM (SELECT w.keys[array_length(w.keys, 1)] AS last) l` +
+    `) s WHERE array_length(w.keys, 1) = w.n` +
+    `) SELECT unnest(keys) AS key FROM walk LIMIT $3`
   );
 }
