@@ -22,12 +22,35 @@ function run(command, args, cwd, env = {}) {
   return execFileSync(command, args, { cwd, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"], encoding: "utf8" });
 }
 
+/**
+ * An empty project outside the workspace, depending on the given tarballs (by package name)
+ * and registry packages, installed with npm as a user would (scripts skipped; see below).
+ */
+function installProject(dirName, packageNames, registryPackages) {
+  const project = join(work, dirName);
+  mkdirSync(project);
+  const dependencies = Object.fromEntries(packageNames.map((name) => [name, `file:${tarballs[name]}`]));
+  const manifest = { name: `egide-packed-install-check-${dirName}`, private: true, type: "module", dependencies: { ...dependencies, ...registryPackages } };
+  writeFileSync(join(project, "package.json"), JSON.stringify(manifest, null, 2));
+  run("npm", ["install", "--ignore-scripts", "--no-audit", "--no-fund", "--loglevel=error"], project);
+  check(!existsSync(join(project, "node_modules/@egide/storage-conformance")), "the conformance suite leaked into a user install");
+  return project;
+}
+
+/** Check-script lines: put two keys through `direct`, list and read them back, close it. */
+const DIRECT_USE = `await direct.put("app/config", Buffer.from("v1"));
+await direct.put("app/db/password", Buffer.from("v2"));
+const listed = await direct.list("app/");
+const value = (await direct.get("app/config")).toString();
+await direct.close();
+if (JSON.stringify(listed) !== '["config","db/"]' || value !== "v1") throw new Error("direct use failed: " + JSON.stringify({ listed, value }));`;
+
 function check(condition, message) {
   if (!condition) throw new Error(`verify-packed-install: ${message}`);
 }
 
+const tarballs = {};
 try {
-  const tarballs = {};
   for (const name of packages) {
     const dir = join(root, "packages", name);
     check(existsSync(join(dir, "dist", "index.js")), `packages/${name} is not built; run the build first`);
@@ -42,34 +65,14 @@ try {
     check(!JSON.stringify(packed).includes("workspace:"), `${file} still has workspace: ranges`);
   }
 
-  const project = join(work, "app");
-  mkdirSync(project);
   const betterSqlite = JSON.parse(readFileSync(join(root, "packages/storage-sqlite/node_modules/better-sqlite3/package.json"), "utf8"));
-  writeFileSync(
-    join(project, "package.json"),
-    JSON.stringify(
-      {
-        name: "egide-packed-install-check",
-        private: true,
-        type: "module",
-        dependencies: {
-          "@egide/storage-core": `file:${tarballs["@egide/storage-core"]}`,
-          "@egide/storage-sqlite": `file:${tarballs["@egide/storage-sqlite"]}`,
-          "better-sqlite3": betterSqlite.version,
-        },
-      },
-      null,
-      2,
-    ),
-  );
-  // Scripts are skipped and the native addon the workspace already compiled for this exact
-  // better-sqlite3 version is copied in: compiling the same sources again takes ~100 s here.
-  run("npm", ["install", "--ignore-scripts", "--no-audit", "--no-fund", "--loglevel=error"], project);
+  const project = installProject("app", ["@egide/storage-core", "@egide/storage-sqlite"], { "better-sqlite3": betterSqlite.version });
+  // Install scripts were skipped, so the native addon the workspace already compiled for this
+  // exact better-sqlite3 version is copied in: compiling the same sources again takes ~100 s.
   const addon = "build/Release/better_sqlite3.node";
   mkdirSync(join(project, "node_modules/better-sqlite3/build/Release"), { recursive: true });
   copyFileSync(join(root, "packages/storage-sqlite/node_modules/better-sqlite3", addon), join(project, "node_modules/better-sqlite3", addon));
   check(!existsSync(join(project, "node_modules/pg")), "pg was installed, but the SQLite adapter must not need it");
-  check(!existsSync(join(project, "node_modules/@egide/storage-conformance")), "the conformance suite leaked into a user install");
 
   writeFileSync(
     join(project, "check.mjs"),
@@ -78,12 +81,7 @@ import { SqliteBackend } from "@egide/storage-sqlite";
 import { join } from "node:path";
 
 const direct = SqliteBackend.open({ path: join(process.cwd(), "direct.db") });
-await direct.put("app/config", Buffer.from("v1"));
-await direct.put("app/db/password", Buffer.from("v2"));
-const listed = await direct.list("app/");
-const value = (await direct.get("app/config")).toString();
-await direct.close();
-if (JSON.stringify(listed) !== '["config","db/"]' || value !== "v1") throw new Error("direct use failed: " + JSON.stringify({ listed, value }));
+${DIRECT_USE}
 
 const registry = new BackendRegistry({ resolveFrom: process.cwd() });
 const definition = await registry.resolve("sqlite");
@@ -100,31 +98,11 @@ console.log("packed install ok: put/get/list direct and via the registry; postgr
   process.stdout.write(run("node", ["check.mjs"], project));
 
   // A second project with only the PostgreSQL adapter: pg is a peer dependency the user adds.
-  const pgProject = join(work, "pg-app");
-  mkdirSync(pgProject);
   const pgVersion = JSON.parse(readFileSync(join(root, "packages/storage-postgres/node_modules/pg/package.json"), "utf8")).version;
-  writeFileSync(
-    join(pgProject, "package.json"),
-    JSON.stringify(
-      {
-        name: "egide-packed-install-check-postgres",
-        private: true,
-        type: "module",
-        dependencies: {
-          "@egide/storage-core": `file:${tarballs["@egide/storage-core"]}`,
-          "@egide/storage-postgres": `file:${tarballs["@egide/storage-postgres"]}`,
-          pg: pgVersion,
-        },
-      },
-      null,
-      2,
-    ),
-  );
-  run("npm", ["install", "--ignore-scripts", "--no-audit", "--no-fund", "--loglevel=error"], pgProject);
+  const pgProject = installProject("pg-app", ["@egide/storage-core", "@egide/storage-postgres"], { pg: pgVersion });
   check(existsSync(join(pgProject, "node_modules/pg/package.json")), "pg is missing from the PostgreSQL project");
   check(!existsSync(join(pgProject, "node_modules/better-sqlite3")), "better-sqlite3 was installed, but the PostgreSQL adapter must not need it");
   check(!existsSync(join(pgProject, "node_modules/@egide/storage-sqlite")), "@egide/storage-sqlite leaked into the PostgreSQL install");
-  check(!existsSync(join(pgProject, "node_modules/@egide/storage-conformance")), "the conformance suite leaked into a user install");
 
   writeFileSync(
     join(pgProject, "check.mjs"),
@@ -160,12 +138,7 @@ await admin('CREATE DATABASE "' + name + '"');
 try {
   const connection = { host: server.host, port: server.port, database: name, username: server.user, password: server.password, poolMin: 0, poolMax: 2 };
   const direct = await PostgresBackend.open(connection);
-  await direct.put("app/config", Buffer.from("v1"));
-  await direct.put("app/db/password", Buffer.from("v2"));
-  const listed = await direct.list("app/");
-  const value = (await direct.get("app/config")).toString();
-  await direct.close();
-  if (JSON.stringify(listed) !== '["config","db/"]' || value !== "v1") throw new Error("direct use failed: " + JSON.stringify({ listed, value }));
+${DIRECT_USE}
 
   const registry = new BackendRegistry({ resolveFrom: process.cwd() });
   const definition = await registry.resolve("postgresql");

@@ -96,7 +96,7 @@ export class PostgresBackend implements AuditingBackend {
     // An idle client whose connection dies is reported here; the pool drops it. Without a
     // listener the 'error' event would crash the process.
     this.#pool.on("error", () => undefined);
-    this.audit = new PostgresAuditStore(options.schema, (operation, fn) => this.#checked(operation, fn), options.operationTimeoutMs);
+    this.audit = new PostgresAuditStore(options.schema, (operation, fn) => this.#withClient(operation, fn), options.operationTimeoutMs);
   }
 
   get(key: string): Promise<Buffer | null> {
@@ -349,15 +349,6 @@ export class PostgresBackend implements AuditingBackend {
     } finally {
       lease.release();
     }
-  }
-
-  #checked<T>(operation: string, fn: (lease: ClientLease) => Promise<T>): Promise<T> {
-    try {
-      this.#assertOpen();
-    } catch (error) {
-      return Promise.reject(error);
-    }
-    return this.#withClient(operation, fn);
   }
 
   /** Runs `fn` on a leased client; the whole call, connection wait included, has one deadline. */
