@@ -1,0 +1,255 @@
+import {
+  DEFAULT_MAX_VALUE_BYTES,
+  InvalidKeyError,
+  TransactionGuard,
+  validateKey,
+  validateListPage,
+  validatePrefix,
+  validateValue,
+} from "@egide/storage-core";
+import type { HealthStatus, ScanEntry, StorageBackend, Transaction, TransactionOptions } from "@egide/storage-core";
+import { VALUE_RECORD_OVERHEAD } from "./record-format.js";
+import { RESERVED_PREFIX, isReservedKey } from "./reserved-keys.js";
+import type { SealManager } from "./seal-manager.js";
+
+/** Options of {@link barrier}. */
+export interface BarrierOptions {
+  /**
+   * The largest plaintext value accepted. Default: the storage default (1 MiB) minus the
+   * record overhead, so the encrypted record still fits the underlying backend's default.
+   */
+  maxValueBytes?: number;
+}
+
+/**
+ * The encrypting barrier: a {@link StorageBackend} over `backend` that encrypts every value on
+ * the way in and decrypts it on the way out, with the keys of `seal` (a seal manager opened on
+ * the same backend). Keys stay readable, so listing works unchanged; the barrier's own records
+ * under `.egide/` are hidden and out of reach. While sealed, every data operation fails with
+ * `SEALED`; `health()` still reports on the storage beneath.
+ */
+export function barrier(backend: StorageBackend, seal: SealManager, options: BarrierOptions = {}): StorageBackend {
+  return new EncryptingBarrier(backend, seal, options.maxValueBytes ?? DEFAULT_MAX_VALUE_BYTES - VALUE_RECORD_OVERHEAD);
+}
+
+class EncryptingBarrier implements StorageBackend {
+  readonly type: string;
+  readonly #inner: StorageBackend;
+  readonly #seal: SealManager;
+  readonly #maxValueBytes: number;
+  readonly #read: (key: string) => Promise<Buffer | null>;
+
+  constructor(inner: StorageBackend, seal: SealManager, maxValueBytes: number) {
+    this.type = inner.type;
+    this.#inner = inner;
+    this.#seal = seal;
+    this.#maxValueBytes = maxValueBytes;
+    this.#read = (key) => inner.get(key);
+  }
+
+  // Point operations build one promise synchronously (no async function frame) and turn
+  // synchronous validation failures into rejections, as every backend does.
+
+  get(key: string): Promise<Buffer | null> {
+    try {
+      this.#checkKey(key);
+      this.#seal.assertUnsealed();
+      return this.#inner.get(key).then((record) => (record === null ? null : this.#seal.decryptValue(key, record, this.#read)));
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  put(key: string, value: Uint8Array): Promise<void> {
+    try {
+      this.#checkKey(key);
+      validateValue(value, this.#maxValueBytes, this.type);
+      const preparing = this.#seal.prepareWrites();
+      if (preparing) return preparing.then(() => this.#inner.put(key, this.#seal.encryptValue(key, value)));
+      return this.#inner.put(key, this.#seal.encryptValue(key, value));
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  delete(key: string): Promise<void> {
+    try {
+      this.#checkKey(key);
+      this.#seal.assertUnsealed();
+      return this.#inner.delete(key);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  exists(key: string): Promise<boolean> {
+    try {
+      this.#checkKey(key);
+      this.#seal.assertUnsealed();
+      return this.#inner.exists(key);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  list(prefix: string): Promise<string[]> {
+    try {
+      this.#checkPrefix(prefix);
+      this.#seal.assertUnsealed();
+      return this.#inner.list(prefix).then((entries) => withoutReserved(prefix, entries));
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  listPage(prefix: string, after: string, limit: number): Promise<string[]> {
+    try {
+      validateListPage(prefix, after, limit, this.type);
+      this.#checkPrefix(prefix);
+      this.#seal.assertUnsealed();
+      return listPageWithoutReserved(this.#inner, prefix, after, limit);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  async *scan(prefix: string): AsyncIterable<ScanEntry> {
+    this.#checkPrefix(prefix);
+    this.#seal.assertUnsealed();
+    const mayHoldReserved = RESERVED_PREFIX.startsWith(prefix);
+    for await (const entry of this.#inner.scan(prefix)) {
+      if (mayHoldReserved && isReservedKey(entry.key)) continue;
+      const value = this.#seal.decryptValue(entry.key, entry.value, this.#read);
+      yield { key: entry.key, value: value instanceof Promise ? await value : value };
+    }
+  }
+
+  async transaction<T>(fn: (tx: Transaction) => Promise<T>, options: TransactionOptions = {}): Promise<T> {
+    this.#seal.assertUnsealed();
+    const readOnly = options.readOnly === true;
+    // Reservations are made here, outside the transaction: the keyring update is a
+    // transaction of its own, which SQLite's single writer could not start from inside one.
+    if (!readOnly) await this.#seal.prepareWrites();
+    const result = await this.#inner.transaction(async (inner) => {
+      const tx = new BarrierTransaction(inner, this.#seal, new TransactionGuard(this.type, readOnly, this.#maxValueBytes));
+      try {
+        return await fn(tx);
+      } finally {
+        tx.close();
+      }
+    }, options);
+    return result;
+  }
+
+  health(): Promise<HealthStatus> {
+    return this.#inner.health();
+  }
+
+  close(): Promise<void> {
+    return this.#inner.close();
+  }
+
+  #checkKey(key: string): void {
+    validateKey(key, this.type);
+    if (isReservedKey(key)) throw reservedKeyError(key, this.type);
+  }
+
+  #checkPrefix(prefix: string): void {
+    validatePrefix(prefix, this.type);
+    if (isReservedKey(prefix)) throw reservedKeyError(prefix, this.type);
+  }
+}
+
+/** The barrier's view of a transaction of the underlying backend. */
+class BarrierTransaction implements Transaction {
+  readonly #inner: Transaction;
+  readonly #seal: SealManager;
+  readonly #guard: TransactionGuard;
+  readonly #read: (key: string) => Promise<Buffer | null>;
+
+  constructor(inner: Transaction, seal: SealManager, guard: TransactionGuard) {
+    this.#inner = inner;
+    this.#seal = seal;
+    this.#guard = guard;
+    // A keyring reload inside a transaction reads through the transaction itself.
+    this.#read = (key) => inner.get(key);
+  }
+
+  close(): void {
+    this.#guard.close();
+  }
+
+  async get(key: string): Promise<Buffer | null> {
+    this.#guard.read(key);
+    checkNotReserved(key, this.#guard.backend);
+    const record = await this.#inner.get(key);
+    return record === null ? null : this.#seal.decryptValue(key, record, this.#read);
+  }
+
+  async put(key: string, value: Uint8Array): Promise<void> {
+    this.#guard.put(key, value);
+    checkNotReserved(key, this.#guard.backend);
+    await this.#inner.put(key, this.#seal.encryptValue(key, value));
+  }
+
+  async delete(key: string): Promise<void> {
+    this.#guard.delete(key);
+    checkNotReserved(key, this.#guard.backend);
+    this.#seal.assertUnsealed();
+    await this.#inner.delete(key);
+  }
+
+  async exists(key: string): Promise<boolean> {
+    this.#guard.read(key);
+    checkNotReserved(key, this.#guard.backend);
+    this.#seal.assertUnsealed();
+    return this.#inner.exists(key);
+  }
+
+  async list(prefix: string): Promise<string[]> {
+    this.#guard.list(prefix, "", 0);
+    checkNotReserved(prefix, this.#guard.backend);
+    this.#seal.assertUnsealed();
+    return withoutReserved(prefix, await this.#inner.list(prefix));
+  }
+
+  async listPage(prefix: string, after: string, limit: number): Promise<string[]> {
+    this.#guard.list(prefix, after, limit);
+    checkNotReserved(prefix, this.#guard.backend);
+    this.#seal.assertUnsealed();
+    return listPageWithoutReserved(this.#inner, prefix, after, limit);
+  }
+}
+
+function reservedKeyError(key: string, backend: string): InvalidKeyError {
+  return new InvalidKeyError(key, `keys under ${RESERVED_PREFIX} are reserved for the encryption barrier`, { backend });
+}
+
+function checkNotReserved(key: string, backend: string): void {
+  if (isReservedKey(key)) throw reservedKeyError(key, backend);
+}
+
+/** `entries` of `list(prefix)` without the reserved folder (only `list("")`-like prefixes can hold it). */
+function withoutReserved(prefix: string, entries: string[]): string[] {
+  if (!RESERVED_PREFIX.startsWith(prefix)) return entries;
+  return entries.filter((entry) => !isReservedKey(prefix + entry));
+}
+
+/**
+ * A page of the listing without the reserved folder. When the folder was inside a full page,
+ * the page is topped up from the entry after the last one read, so pages keep their size.
+ */
+async function listPageWithoutReserved(
+  source: Pick<Transaction, "listPage">,
+  prefix: string,
+  after: string,
+  limit: number,
+): Promise<string[]> {
+  const page = await source.listPage(prefix, after, limit);
+  if (!RESERVED_PREFIX.startsWith(prefix)) return page;
+  const visible = withoutReserved(prefix, page);
+  if (limit <= 0 || visible.length === page.length || page.length < limit) return visible;
+  const last = page[page.length - 1] as string;
+  const more = await source.listPage(prefix, last, limit - visible.length);
+  return visible.concat(withoutReserved(prefix, more));
+}

@@ -1,0 +1,149 @@
+import { StorageError, StorageErrorCode } from "@egide/storage-core";
+import { HkdfLabel, deriveKey, versionContext } from "./hkdf.js";
+import type { SecretBytes } from "./secret-bytes.js";
+import type { VersionedKey } from "./value-record.js";
+
+/** The keyring format this version writes and reads. */
+export const KEYRING_FORMAT = 1;
+
+/**
+ * A key version's state: `active` encrypts new values (exactly one version is active),
+ * `decrypt` only reads older records, `retired` is refused (its records were all rewrapped).
+ */
+export type KeyVersionState = "active" | "decrypt" | "retired";
+
+/** One encryption key version as the keyring records it. The key itself is never stored: it is derived. */
+export interface KeyVersionInfo {
+  version: number;
+  state: KeyVersionState;
+  /** When the version was added (ms since the epoch). */
+  createdAt: number;
+  /**
+   * Encryptions reserved under this version: an upper bound of the DEKs it wrapped, because
+   * processes reserve blocks before using them (see `encryptionsPerReservation`).
+   */
+  encryptions: number;
+}
+
+/** The keyring as stored (encrypted under the master key). */
+export interface KeyringState {
+  format: typeof KEYRING_FORMAT;
+  /** Incremented by every change; a reload that goes backwards is refused as a rollback. */
+  generation: number;
+  /** The active version. */
+  active: number;
+  /** Every version ever added, oldest first. */
+  versions: KeyVersionInfo[];
+}
+
+/** The first keyring of an installation: version 1, active. */
+export function initialKeyringState(now: number): KeyringState {
+  return { format: KEYRING_FORMAT, generation: 1, active: 1, versions: [{ version: 1, state: "active", createdAt: now, encryptions: 0 }] };
+}
+
+/** The stored bytes of a keyring (JSON, before encryption). */
+export function serializeKeyring(state: KeyringState): Buffer {
+  return Buffer.from(JSON.stringify(state), "utf8");
+}
+
+/** Parses decrypted keyring bytes; anything unexpected is `CORRUPT`. */
+export function parseKeyring(bytes: Uint8Array): KeyringState {
+  let parsed: KeyringState;
+  try {
+    parsed = JSON.parse(Buffer.from(bytes).toString("utf8")) as KeyringState;
+  } catch (cause) {
+    throw new StorageError(StorageErrorCode.CORRUPT, "keyring is not valid JSON", { cause });
+  }
+  const valid =
+    typeof parsed === "object" &&
+    parsed !== null &&
+    parsed.format === KEYRING_FORMAT &&
+    Number.isSafeInteger(parsed.generation) &&
+    Array.isArray(parsed.versions) &&
+    parsed.versions.every(
+      (v) =>
+        Number.isInteger(v.version) &&
+        v.version >= 1 &&
+        v.version <= 0xffffffff &&
+        (v.state === "active" || v.state === "decrypt" || v.state === "retired") &&
+        Number.isSafeInteger(v.encryptions) &&
+        Number.isFinite(v.createdAt),
+    ) &&
+    parsed.versions.filter((v) => v.state === "active").length === 1 &&
+    parsed.versions.find((v) => v.state === "active")?.version === parsed.active;
+  if (!valid) throw new StorageError(StorageErrorCode.CORRUPT, "keyring has an unknown format or an inconsistent state");
+  return parsed;
+}
+
+/** Adds version max+1 as active; the previous active version becomes `decrypt`. Returns the new version. */
+export function addKeyVersion(state: KeyringState, now: number): number {
+  const version = Math.max(...state.versions.map((v) => v.version)) + 1;
+  for (const info of state.versions) if (info.state === "active") info.state = "decrypt";
+  state.versions.push({ version, state: "active", createdAt: now, encryptions: 0 });
+  state.active = version;
+  return version;
+}
+
+/** What {@link Keyring.lookup} found for a version. */
+export type KeyLookup = { kind: "key"; key: Buffer } | { kind: "unknown" } | { kind: "retired" };
+
+/**
+ * The unsealed keyring: its state and the encryption keys derived from the master key, each
+ * derived on first use and wiped with the keyring.
+ */
+export class Keyring {
+  readonly state: KeyringState;
+  readonly #masterKey: SecretBytes;
+  readonly #salt: Uint8Array;
+  readonly #keys = new Map<number, Buffer>();
+  readonly #byVersion = new Map<number, KeyVersionInfo>();
+  #wiped = false;
+
+  /** `masterKey` is shared with the seal manager, which wipes it; this keyring wipes only its derived keys. */
+  constructor(state: KeyringState, masterKey: SecretBytes, salt: Uint8Array) {
+    this.state = state;
+    this.#masterKey = masterKey;
+    this.#salt = salt;
+    for (const info of state.versions) this.#byVersion.set(info.version, info);
+  }
+
+  /** The active version and its key, for encrypting. */
+  active(): VersionedKey {
+    const version = this.state.active;
+    const found = this.lookup(version);
+    if (found.kind !== "key") throw new StorageError(StorageErrorCode.CORRUPT, `active key version ${version} is missing from the keyring`);
+    return { version, key: found.key };
+  }
+
+  /** The key of `version`, or why there is none. */
+  lookup(version: number): KeyLookup {
+    if (this.#wiped) throw new StorageError(StorageErrorCode.SEALED, "the barrier is sealed");
+    const cached = this.#keys.get(version);
+    if (cached) return { kind: "key", key: cached };
+    const info = this.#byVersion.get(version);
+    if (!info) return { kind: "unknown" };
+    if (info.state === "retired") return { kind: "retired" };
+    const key = deriveKey(this.#masterKey.bytes, this.#salt, HkdfLabel.ENCRYPTION_KEY, versionContext(version));
+    this.#keys.set(version, key);
+    return { kind: "key", key };
+  }
+
+  /** The key of `version`; unknown and retired versions are `CORRUPT`. */
+  keyFor(version: number): Buffer {
+    const found = this.lookup(version);
+    if (found.kind === "key") return found.key;
+    throw new StorageError(StorageErrorCode.CORRUPT, `record is encrypted under ${found.kind} key version ${version}`);
+  }
+
+  /** The derived key buffers currently held (for wiping checks). */
+  heldKeys(): Buffer[] {
+    return [...this.#keys.values()];
+  }
+
+  /** Zeroes every derived key; later lookups fail with `SEALED`. */
+  wipe(): void {
+    for (const key of this.#keys.values()) key.fill(0);
+    this.#keys.clear();
+    this.#wiped = true;
+  }
+}

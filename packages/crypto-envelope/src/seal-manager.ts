@@ -1,0 +1,613 @@
+import { randomUUID } from "node:crypto";
+import { StorageError, StorageErrorCode } from "@egide/storage-core";
+import type { StorageBackend, Transaction } from "@egide/storage-core";
+import { KEY_BYTES } from "./aes-gcm.js";
+import { constantTimeEqual } from "./constant-time.js";
+import { HkdfLabel, deriveKey } from "./hkdf.js";
+import { Keyring, addKeyVersion, initialKeyringState, parseKeyring, serializeKeyring } from "./keyring.js";
+import type { KeyVersionInfo, KeyVersionState, KeyringState } from "./keyring.js";
+import { randomBytesFrom, systemRandom } from "./random-source.js";
+import type { RandomSource } from "./random-source.js";
+import { RecordType } from "./record-format.js";
+import { KEYRING_KEY, REWRAP_PROGRESS_KEY, ROOT_KEY_KEY, SEAL_CONFIG_KEY, isReservedKey } from "./reserved-keys.js";
+import { runRewrap } from "./rewrap.js";
+import type { RewrapOptions, RewrapReport } from "./rewrap.js";
+import { SEAL_CONFIG_FORMAT, parseSealConfig, sealConfigDigest, serializeSealConfig } from "./seal-config.js";
+import type { SealConfig } from "./seal-config.js";
+import { SealError, SealErrorCode } from "./seal-error.js";
+import { SecretBytes } from "./secret-bytes.js";
+import { openSystemRecord, sealSystemRecord } from "./sealed-record.js";
+import { readUnsealKey } from "./unseal-key-source.js";
+import type { UnsealKeySource } from "./unseal-key-source.js";
+import { checkShareScheme, combineShares, decodeShare, shareLength, splitUnsealKey } from "./unseal-shares.js";
+import type { ShareScheme } from "./unseal-shares.js";
+import { openValue, sealValue, valueKeyVersion } from "./value-record.js";
+
+/**
+ * Where the seal manager reports what it does. Messages and fields never hold a share, a key
+ * or a value; pino and console both fit.
+ */
+export interface SealLogger {
+  info(message: string, fields?: Record<string, unknown>): void;
+  warn(message: string, fields?: Record<string, unknown>): void;
+}
+
+/** Options of {@link SealManager.open}. */
+export interface SealManagerOptions {
+  /** Where keys, DEKs and nonces come from. Default: the system CSPRNG. */
+  random?: RandomSource;
+  /** Where events are reported. Default: nowhere. */
+  logger?: SealLogger;
+  /**
+   * Encryptions under one key version after which a new version is added automatically, well
+   * below the 2^32 random-nonce limit of AES-GCM. Default 2^30.
+   */
+  rotateAfterEncryptions?: number;
+  /**
+   * How many encryptions a process reserves in the stored keyring at a time. Counts are
+   * reserved before use, so the stored count never falls behind the real one, even across
+   * crashes and processes; unused reservations only make it overestimate. Default 10,000.
+   */
+  encryptionsPerReservation?: number;
+  /**
+   * The longest a process keeps encrypting under the version it last reserved before reading
+   * the keyring again, which bounds how long a rotation made by another process goes unseen.
+   * Default 30 s.
+   */
+  keyringMaxAgeMs?: number;
+}
+
+/** Vault's seal status, as `GET /v1/sys/seal-status` reports it. */
+export interface SealStatus {
+  type: "shamir";
+  initialized: boolean;
+  sealed: boolean;
+  /** Threshold: shares needed (0 when not initialised). */
+  t: number;
+  /** Shares produced at init (0 when not initialised). */
+  n: number;
+  /** Distinct shares received towards the current unseal attempt. */
+  progress: number;
+  /** Identifies the current unseal attempt; empty when none is in progress. */
+  nonce: string;
+}
+
+/** What {@link SealManager.initialize} returns: the only time the shares exist outside their holders. */
+export interface InitializeResult {
+  /**
+   * The unseal key shares (raw bytes; Vault prints them as `keys` in hex and `keys_base64`).
+   * The caller hands them out and then wipes these buffers.
+   */
+  shares: Buffer[];
+}
+
+/** The keyring as `GET /v1/sys/key-status` reports it. */
+export interface KeyStatus {
+  /** The active version (Vault's `term`). */
+  term: number;
+  /** When the active version was added (ISO 8601). */
+  installTime: string;
+  /** Encryptions reserved under the active version (an upper bound of those done). */
+  encryptions: number;
+  /** The encryption count that triggers an automatic rotation. */
+  rotateAfterEncryptions: number;
+  versions: Array<{ version: number; state: KeyVersionState; createdAt: string; encryptions: number }>;
+}
+
+const DEFAULT_ROTATE_AFTER = 2 ** 30;
+const DEFAULT_RESERVATION = 10_000;
+const DEFAULT_KEYRING_MAX_AGE_MS = 30_000;
+// The hard ceiling for rotateAfterEncryptions: 2^32 random 96-bit nonces under one key is
+// where NIST SP 800-38D stops; the configured limit must leave room below it.
+const GCM_RANDOM_NONCE_LIMIT = 2 ** 32;
+
+/** The keys of an unsealed installation; everything here is wiped by seal(). */
+interface Unsealed {
+  masterKey: SecretBytes;
+  /** Encrypts the keyring and rewrap progress records. */
+  systemKey: SecretBytes;
+  keyring: Keyring;
+  /** Encryptions left in this process's reservation under `keyring.state.active`. */
+  reserved: number;
+  /** When the reservation was made (ms since the epoch). */
+  reservedAt: number;
+}
+
+/**
+ * The key hierarchy of one installation, over the storage it is sealed in: initialisation
+ * (Shamir shares of the unseal key), unseal and seal, the keyring with rotation and retirement,
+ * and the record encryption the barrier uses. Open it with {@link SealManager.open} on the raw
+ * (not encrypted) backend, then wrap that backend with `barrier(backend, manager)`.
+ */
+export class SealManager {
+  /** The raw storage the installation lives in. */
+  readonly storage: StorageBackend;
+  readonly #random: RandomSource;
+  readonly #logger: SealLogger | undefined;
+  readonly #rotateAfter: number;
+  readonly #reservation: number;
+  readonly #keyringMaxAgeMs: number;
+
+  #config: SealConfig | undefined;
+  #configBytes: Buffer | undefined;
+  #unsealed: Unsealed | undefined;
+  #progress: Buffer[] = [];
+  #nonce = "";
+  #attempt: Promise<unknown> = Promise.resolve();
+  #reserving: Promise<void> | undefined;
+  #reloading: Promise<void> | undefined;
+  #highestGeneration = 0;
+
+  private constructor(storage: StorageBackend, options: SealManagerOptions) {
+    this.storage = storage;
+    this.#random = options.random ?? systemRandom;
+    this.#logger = options.logger;
+    this.#rotateAfter = positiveInteger(options.rotateAfterEncryptions ?? DEFAULT_ROTATE_AFTER, "rotateAfterEncryptions");
+    if (this.#rotateAfter > GCM_RANDOM_NONCE_LIMIT / 2) {
+      throw new SealError(SealErrorCode.INVALID_ARGUMENT, `rotateAfterEncryptions must be at most 2^31, well below AES-GCM's 2^32 limit`);
+    }
+    this.#reservation = Math.min(positiveInteger(options.encryptionsPerReservation ?? DEFAULT_RESERVATION, "encryptionsPerReservation"), this.#rotateAfter);
+    this.#keyringMaxAgeMs = positiveInteger(options.keyringMaxAgeMs ?? DEFAULT_KEYRING_MAX_AGE_MS, "keyringMaxAgeMs");
+  }
+
+  /** Opens the seal manager of the installation in `storage` (initialised or not); it starts sealed. */
+  static async open(storage: StorageBackend, options: SealManagerOptions = {}): Promise<SealManager> {
+    const manager = new SealManager(storage, options);
+    await manager.refresh();
+    return manager;
+  }
+
+  /** Reads the seal configuration again (another process may have initialised the storage). */
+  async refresh(): Promise<void> {
+    const bytes = await this.storage.get(SEAL_CONFIG_KEY);
+    if (bytes === null) {
+      this.#config = undefined;
+      this.#configBytes = undefined;
+      return;
+    }
+    this.#config = parseSealConfig(bytes);
+    this.#configBytes = bytes;
+  }
+
+  /** Whether the storage holds an initialised installation. */
+  get initialized(): boolean {
+    return this.#config !== undefined;
+  }
+
+  /** Whether the keys are unavailable (always true before initialisation). */
+  get sealed(): boolean {
+    return this.#unsealed === undefined;
+  }
+
+  /** The seal status in Vault's shape. */
+  status(): SealStatus {
+    return {
+      type: "shamir",
+      initialized: this.#config !== undefined,
+      sealed: this.#unsealed === undefined,
+      t: this.#config?.threshold ?? 0,
+      n: this.#config?.shares ?? 0,
+      progress: this.#progress.length,
+      nonce: this.#nonce,
+    };
+  }
+
+  /**
+   * Initialises the storage: a random unseal key split into `shares` shares of which
+   * `threshold` unseal, a random master key stored only encrypted under the unseal key, and a
+   * keyring with version 1 active. Returns the shares, once; the installation stays sealed.
+   * Fails with `ALREADY_INITIALIZED` when the storage holds a seal configuration, even one
+   * another process wrote a moment ago.
+   */
+  async initialize(scheme: ShareScheme): Promise<InitializeResult> {
+    checkShareScheme(scheme);
+    const now = Date.now();
+    const config: SealConfig = {
+      format: SEAL_CONFIG_FORMAT,
+      type: "shamir",
+      shares: scheme.shares,
+      threshold: scheme.threshold,
+      salt: randomBytesFrom(this.#random, KEY_BYTES),
+      createdAt: new Date(now).toISOString(),
+    };
+    const configBytes = serializeSealConfig(config);
+    const unsealKey = randomBytesFrom(this.#random, KEY_BYTES);
+    const masterKey = randomBytesFrom(this.#random, KEY_BYTES);
+    const rootWrapKey = deriveKey(unsealKey, config.salt, HkdfLabel.ROOT_KEY_WRAP);
+    const systemKey = deriveKey(masterKey, config.salt, HkdfLabel.SYSTEM);
+    try {
+      const rootRecord = sealSystemRecord(RecordType.ROOT_KEY, ROOT_KEY_KEY, masterKey, rootWrapKey, this.#random, sealConfigDigest(configBytes));
+      const keyringRecord = sealSystemRecord(RecordType.KEYRING, KEYRING_KEY, serializeKeyring(initialKeyringState(now)), systemKey, this.#random);
+      const shares = await splitUnsealKey(unsealKey, scheme);
+      try {
+        await this.storage.transaction(async (tx) => {
+          if (await tx.exists(SEAL_CONFIG_KEY)) {
+            throw new SealError(SealErrorCode.ALREADY_INITIALIZED, "the storage is already initialised");
+          }
+          await tx.put(SEAL_CONFIG_KEY, configBytes);
+          await tx.put(ROOT_KEY_KEY, rootRecord);
+          await tx.put(KEYRING_KEY, keyringRecord);
+        });
+      } catch (error) {
+        for (const share of shares) share.fill(0);
+        if (SealError.isInstance(error)) await this.refresh().catch(() => undefined);
+        throw error;
+      }
+      this.#config = config;
+      this.#configBytes = configBytes;
+      this.#logger?.info("initialized", { shares: scheme.shares, threshold: scheme.threshold });
+      return { shares };
+    } finally {
+      unsealKey.fill(0);
+      masterKey.fill(0);
+      rootWrapKey.fill(0);
+      systemKey.fill(0);
+    }
+  }
+
+  /**
+   * Adds one share (base64, hex or raw bytes) to the current unseal attempt. A share already
+   * given is ignored; a malformed one fails with `INVALID_SHARE` and keeps the progress. When
+   * the threshold is reached the shares are combined: a wrong combination fails with one
+   * generic `UNSEAL_FAILED` and resets the progress. Returns the status afterwards.
+   */
+  async unseal(share: string | Uint8Array): Promise<SealStatus> {
+    // One share at a time: a combination in progress must finish before the next share counts.
+    const run = this.#attempt.then(() => this.#addShare(share));
+    this.#attempt = run.catch(() => undefined);
+    return run;
+  }
+
+  /** Discards the shares of the current unseal attempt (Vault's `reset`). */
+  resetUnseal(): SealStatus {
+    this.#clearProgress();
+    return this.status();
+  }
+
+  /**
+   * Unseals with the unseal key itself (the share of a 1-of-1 seal), as an auto-unsealing
+   * service does. Any other scheme, or a wrong key, fails.
+   */
+  async unsealWithKey(unsealKey: Uint8Array): Promise<SealStatus> {
+    const config = await this.#requireConfig();
+    if (config.shares !== 1) {
+      throw new SealError(SealErrorCode.INVALID_ARGUMENT, `auto-unseal needs a 1-of-1 seal; this installation has ${config.threshold} of ${config.shares} shares`);
+    }
+    return this.unseal(unsealKey);
+  }
+
+  /** Reads the unseal key from a key file or an environment variable and unseals with it. */
+  async autoUnseal(source: UnsealKeySource): Promise<SealStatus> {
+    const key = await readUnsealKey(source);
+    try {
+      return await this.unsealWithKey(key);
+    } finally {
+      key.fill(0);
+    }
+  }
+
+  /**
+   * Seals: wipes the master key, every derived key and every share received, and empties the
+   * keyring cache. Every data operation through the barrier fails with `SEALED` afterwards.
+   */
+  seal(): void {
+    this.#clearProgress();
+    const unsealed = this.#unsealed;
+    this.#unsealed = undefined;
+    if (!unsealed) return;
+    unsealed.keyring.wipe();
+    unsealed.systemKey.wipe();
+    unsealed.masterKey.wipe();
+    this.#logger?.info("sealed");
+  }
+
+  /** The keyring's state. Fails with `SEALED` while sealed. */
+  keyStatus(): KeyStatus {
+    const state = this.#requireUnsealed().keyring.state;
+    const active = state.versions.find((v) => v.version === state.active) as KeyVersionInfo;
+    return {
+      term: state.active,
+      installTime: new Date(active.createdAt).toISOString(),
+      encryptions: active.encryptions,
+      rotateAfterEncryptions: this.#rotateAfter,
+      versions: state.versions.map((v) => ({ version: v.version, state: v.state, createdAt: new Date(v.createdAt).toISOString(), encryptions: v.encryptions })),
+    };
+  }
+
+  /**
+   * Adds a key version and makes it active: values written from now on are wrapped by it.
+   * Older records stay readable until {@link rewrap} moves them.
+   */
+  async rotate(): Promise<KeyStatus> {
+    await this.#reserve("manual");
+    return this.keyStatus();
+  }
+
+  /**
+   * Moves every record to the active key version by rewrapping DEKs only: the value
+   * ciphertext stays byte-identical. Resumable: progress is stored after every batch, and a
+   * later call continues where an interrupted one stopped (for the same active version).
+   */
+  async rewrap(options: RewrapOptions = {}): Promise<RewrapReport> {
+    this.#requireUnsealed();
+    return runRewrap(
+      {
+        storage: this.storage,
+        random: this.#random,
+        logger: this.#logger,
+        activeKey: () => this.#requireUnsealed().keyring.active(),
+        keyFor: (version) => this.#requireUnsealed().keyring.keyFor(version),
+        loadProgress: () => this.#readSystemRecord(REWRAP_PROGRESS_KEY, RecordType.REWRAP_PROGRESS),
+        saveProgress: (bytes) => this.storage.put(REWRAP_PROGRESS_KEY, this.#sealSystem(RecordType.REWRAP_PROGRESS, REWRAP_PROGRESS_KEY, bytes)),
+      },
+      options,
+    );
+  }
+
+  /**
+   * Retires `version`: its records become unreadable, so this is refused while any record
+   * still uses it (run {@link rewrap} first), for the active version, and until the active
+   * version is older than `keyringMaxAgeMs` (so no process can still be writing under it).
+   */
+  async retire(version: number): Promise<KeyStatus> {
+    const unsealed = this.#requireUnsealed();
+    const state = unsealed.keyring.state;
+    const info = state.versions.find((v) => v.version === version);
+    if (!info) throw new SealError(SealErrorCode.INVALID_ARGUMENT, `key version ${version} does not exist`);
+    if (info.state === "retired") return this.keyStatus();
+    if (info.state === "active") throw new SealError(SealErrorCode.KEY_VERSION_IN_USE, `key version ${version} is active; rotate first`);
+    const active = state.versions.find((v) => v.version === state.active) as KeyVersionInfo;
+    const waitMs = active.createdAt + this.#keyringMaxAgeMs - Date.now();
+    if (waitMs > 0) {
+      throw new SealError(SealErrorCode.KEY_VERSION_IN_USE, `key version ${version} may still be in use by other processes for ${Math.ceil(waitMs / 1000)} s`);
+    }
+    let remaining = 0;
+    for await (const entry of this.storage.scan("")) {
+      if (isReservedKey(entry.key)) continue;
+      if (valueKeyVersion(entry.value) === version) remaining++;
+    }
+    if (remaining > 0) {
+      throw new SealError(SealErrorCode.KEY_VERSION_IN_USE, `${remaining} records still use key version ${version}; run rewrap first`);
+    }
+    await this.#updateKeyring((draft) => {
+      const target = draft.versions.find((v) => v.version === version);
+      if (target && target.state === "decrypt") target.state = "retired";
+    });
+    this.#logger?.info("key version retired", { version });
+    return this.keyStatus();
+  }
+
+  // ---- used by the barrier -------------------------------------------------------------------
+
+  /** Fails with `SEALED` unless unsealed. */
+  assertUnsealed(): void {
+    this.#requireUnsealed();
+  }
+
+  /**
+   * Resolves when this process holds a fresh encryption reservation, or `undefined` when it
+   * already does. The barrier awaits it outside any transaction before writing.
+   */
+  prepareWrites(): Promise<void> | undefined {
+    const unsealed = this.#requireUnsealed();
+    if (unsealed.reserved > 0 && Date.now() - unsealed.reservedAt < this.#keyringMaxAgeMs) return undefined;
+    return this.#reserve("reservation");
+  }
+
+  /**
+   * Encrypts a value for `storageKey` under the active version. Within a transaction a
+   * reservation may run out; it then overdraws by at most that transaction's writes, and the
+   * next {@link prepareWrites} reserves again.
+   */
+  encryptValue(storageKey: string, plaintext: Uint8Array): Buffer {
+    const unsealed = this.#requireUnsealed();
+    unsealed.reserved--;
+    return sealValue(storageKey, plaintext, unsealed.keyring.active(), this.#random);
+  }
+
+  /**
+   * Decrypts a record read at `storageKey`. A key version this process does not know yet
+   * (another process rotated) reloads the keyring through `read` first, which is the
+   * transaction's own reader inside a transaction.
+   */
+  decryptValue(storageKey: string, record: Uint8Array, read: (key: string) => Promise<Buffer | null>): Buffer | Promise<Buffer> {
+    const keyring = this.#requireUnsealed().keyring;
+    const version = valueKeyVersion(record);
+    if (keyring.lookup(version).kind !== "unknown") return openValue(storageKey, record, (v) => keyring.keyFor(v));
+    return this.#reloadKeyring(read).then(() => {
+      const reloaded = this.#requireUnsealed().keyring;
+      return openValue(storageKey, record, (v) => reloaded.keyFor(v));
+    });
+  }
+
+  // ---- internals -----------------------------------------------------------------------------
+
+  async #addShare(share: string | Uint8Array): Promise<SealStatus> {
+    const config = await this.#requireConfig();
+    if (this.#unsealed) return this.status();
+    const bytes = decodeShare(share, shareLength(config));
+    if (this.#progress.some((given) => constantTimeEqual(given, bytes))) {
+      bytes.fill(0);
+      return this.status();
+    }
+    this.#progress.push(bytes);
+    if (this.#nonce === "") this.#nonce = randomUUID();
+    if (this.#progress.length < config.threshold) return this.status();
+
+    const shares = this.#progress;
+    this.#progress = [];
+    this.#nonce = "";
+    let unsealKey: Buffer | undefined;
+    try {
+      unsealKey = await combineShares(shares, config);
+      await this.#openWithUnsealKey(unsealKey, config);
+    } catch (error) {
+      // Whatever went wrong with the key material, the answer is the same generic failure;
+      // storage errors (the database is down) are reported as they are.
+      if (StorageError.isInstance(error) && error.code !== StorageErrorCode.CORRUPT) throw error;
+      throw new SealError(SealErrorCode.UNSEAL_FAILED, "unseal failed: the shares do not open this installation");
+    } finally {
+      unsealKey?.fill(0);
+      for (const given of shares) given.fill(0);
+    }
+    this.#logger?.info("unsealed", { keyVersion: (this.#unsealed as Unsealed | undefined)?.keyring.state.active });
+    return this.status();
+  }
+
+  async #openWithUnsealKey(unsealKey: Uint8Array, config: SealConfig): Promise<void> {
+    const rootRecord = await this.storage.get(ROOT_KEY_KEY);
+    if (rootRecord === null) throw new StorageError(StorageErrorCode.CORRUPT, "the root key record is missing");
+    const wrapKey = deriveKey(unsealKey, config.salt, HkdfLabel.ROOT_KEY_WRAP);
+    let masterKey: SecretBytes;
+    try {
+      masterKey = new SecretBytes(openSystemRecord(RecordType.ROOT_KEY, ROOT_KEY_KEY, rootRecord, wrapKey, sealConfigDigest(this.#configBytes as Buffer)));
+    } finally {
+      wrapKey.fill(0);
+    }
+    const systemKey = new SecretBytes(deriveKey(masterKey.bytes, config.salt, HkdfLabel.SYSTEM));
+    try {
+      const keyringRecord = await this.storage.get(KEYRING_KEY);
+      if (keyringRecord === null) throw new StorageError(StorageErrorCode.CORRUPT, "the keyring record is missing");
+      const state = parseKeyring(openSystemRecord(RecordType.KEYRING, KEYRING_KEY, keyringRecord, systemKey.bytes));
+      this.#checkGeneration(state);
+      this.#unsealed = { masterKey, systemKey, keyring: new Keyring(state, masterKey, config.salt), reserved: 0, reservedAt: 0 };
+    } catch (error) {
+      systemKey.wipe();
+      masterKey.wipe();
+      throw error;
+    }
+    try {
+      await this.#reserve("reservation");
+    } catch (error) {
+      this.seal();
+      throw error;
+    }
+  }
+
+  /**
+   * Reserves a block of encryptions in the stored keyring (rotating first when the block would
+   * pass the limit, or when `reason` is a manual rotation), in one transaction of the raw
+   * storage, and adopts the keyring it wrote. Single-flight: concurrent callers share it.
+   */
+  #reserve(reason: "reservation" | "manual"): Promise<void> {
+    if (reason === "reservation" && this.#reserving) return this.#reserving;
+    const run = (async () => {
+      let rotatedTo = 0;
+      await this.#updateKeyring((draft, now) => {
+        rotatedTo = 0;
+        let active = draft.versions.find((v) => v.version === draft.active) as KeyVersionInfo;
+        if (reason === "manual" || active.encryptions + this.#reservation > this.#rotateAfter) {
+          rotatedTo = addKeyVersion(draft, now);
+          active = draft.versions.find((v) => v.version === rotatedTo) as KeyVersionInfo;
+        }
+        active.encryptions += this.#reservation;
+      });
+      const unsealed = this.#requireUnsealed();
+      unsealed.reserved = this.#reservation;
+      unsealed.reservedAt = Date.now();
+      if (rotatedTo > 0) {
+        this.#logger?.info("key rotated", { version: rotatedTo, reason: reason === "manual" ? "requested" : "encryption limit" });
+      }
+    })();
+    if (reason === "reservation") {
+      this.#reserving = run;
+      void run.finally(() => {
+        if (this.#reserving === run) this.#reserving = undefined;
+      }).catch(() => undefined);
+    }
+    return run;
+  }
+
+  /**
+   * Reads the stored keyring in a transaction, applies `change`, writes it back with the next
+   * generation, and adopts it. The stored keyring is the only truth: the change is applied to
+   * what storage holds now, never to this process's possibly stale copy.
+   */
+  async #updateKeyring(change: (draft: KeyringState, now: number) => void): Promise<KeyringState> {
+    const systemKey = this.#requireUnsealed().systemKey;
+    const state = await this.storage.transaction(async (tx) => {
+      const draft = await this.#readKeyring(tx);
+      change(draft, Date.now());
+      draft.generation++;
+      await tx.put(KEYRING_KEY, sealSystemRecord(RecordType.KEYRING, KEYRING_KEY, serializeKeyring(draft), systemKey.bytes, this.#random));
+      return draft;
+    });
+    this.#adoptKeyring(state);
+    return state;
+  }
+
+  async #readKeyring(reader: Pick<Transaction, "get">): Promise<KeyringState> {
+    const bytes = await this.#readSystemRecord(KEYRING_KEY, RecordType.KEYRING, reader);
+    if (bytes === null) throw new StorageError(StorageErrorCode.CORRUPT, "the keyring record is missing");
+    const state = parseKeyring(bytes);
+    this.#checkGeneration(state);
+    return state;
+  }
+
+  #reloadKeyring(read: (key: string) => Promise<Buffer | null>): Promise<void> {
+    if (this.#reloading) return this.#reloading;
+    const run = (async () => {
+      const state = await this.#readKeyring({ get: read });
+      this.#adoptKeyring(state);
+      this.#logger?.info("keyring reloaded", { generation: state.generation, active: state.active });
+    })();
+    this.#reloading = run;
+    void run.finally(() => {
+      if (this.#reloading === run) this.#reloading = undefined;
+    }).catch(() => undefined);
+    return run;
+  }
+
+  #adoptKeyring(state: KeyringState): void {
+    const unsealed = this.#requireUnsealed();
+    this.#checkGeneration(state);
+    if (state.generation === unsealed.keyring.state.generation) return;
+    const previous = unsealed.keyring;
+    if (previous.state.active !== state.active) unsealed.reserved = 0;
+    unsealed.keyring = new Keyring(state, unsealed.masterKey, (this.#config as SealConfig).salt);
+    previous.wipe();
+  }
+
+  // A keyring older than one this process has seen means someone wrote an old copy back.
+  #checkGeneration(state: KeyringState): void {
+    if (state.generation < this.#highestGeneration) {
+      throw new StorageError(StorageErrorCode.CORRUPT, `keyring generation ${state.generation} is older than ${this.#highestGeneration}, seen before: refusing a rollback`);
+    }
+    this.#highestGeneration = state.generation;
+  }
+
+  async #readSystemRecord(key: string, type: RecordType, reader: Pick<Transaction, "get"> = this.storage): Promise<Buffer | null> {
+    const systemKey = this.#requireUnsealed().systemKey;
+    const record = await reader.get(key);
+    if (record === null) return null;
+    return openSystemRecord(type, key, record, systemKey.bytes);
+  }
+
+  #sealSystem(type: RecordType, key: string, plaintext: Uint8Array): Buffer {
+    return sealSystemRecord(type, key, plaintext, this.#requireUnsealed().systemKey.bytes, this.#random);
+  }
+
+  async #requireConfig(): Promise<SealConfig> {
+    if (!this.#config) await this.refresh();
+    if (!this.#config) throw new SealError(SealErrorCode.NOT_INITIALIZED, "the storage is not initialised");
+    return this.#config;
+  }
+
+  #requireUnsealed(): Unsealed {
+    if (!this.#unsealed) throw new StorageError(StorageErrorCode.SEALED, "the barrier is sealed");
+    return this.#unsealed;
+  }
+
+  #clearProgress(): void {
+    for (const share of this.#progress) share.fill(0);
+    this.#progress = [];
+    this.#nonce = "";
+  }
+}
+
+function positiveInteger(value: number, name: string): number {
+  if (!Number.isSafeInteger(value) || value < 1) {
+    throw new SealError(SealErrorCode.INVALID_ARGUMENT, `${name} must be a positive integer, got ${String(value)}`);
+  }
+  return value;
+}
