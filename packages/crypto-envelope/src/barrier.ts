@@ -64,9 +64,7 @@ class EncryptingBarrier implements StorageBackend {
     try {
       this.#checkKey(key);
       validateValue(value, this.#maxValueBytes, this.type);
-      const preparing = this.#seal.prepareWrites();
-      if (preparing) return preparing.then(() => this.#inner.put(key, this.#seal.encryptValue(key, value)));
-      return this.#inner.put(key, this.#seal.encryptValue(key, value));
+      return this.#encryptAndPut(key, value);
     } catch (error) {
       return Promise.reject(error);
     }
@@ -147,6 +145,15 @@ class EncryptingBarrier implements StorageBackend {
 
   close(): Promise<void> {
     return this.#inner.close();
+  }
+
+  // Many concurrent puts can wait on one reservation, which may be smaller than their
+  // number: each checks again after waiting and encrypts only in the tick that finds an
+  // encryption left, so writes outside transactions never overdraw.
+  #encryptAndPut(key: string, value: Uint8Array): Promise<void> {
+    const preparing = this.#seal.prepareWrites();
+    if (preparing) return preparing.then(() => this.#encryptAndPut(key, value));
+    return this.#inner.put(key, this.#seal.encryptValue(key, value));
   }
 
   #checkKey(key: string): void {

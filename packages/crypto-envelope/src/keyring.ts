@@ -1,3 +1,5 @@
+import { createSecretKey } from "node:crypto";
+import type { KeyObject } from "node:crypto";
 import { StorageError, StorageErrorCode } from "@egide/storage-core";
 import { HkdfLabel, deriveKey, versionContext } from "./hkdf.js";
 import type { SecretBytes } from "./secret-bytes.js";
@@ -95,7 +97,10 @@ export class Keyring {
   readonly state: KeyringState;
   readonly #masterKey: SecretBytes;
   readonly #salt: Uint8Array;
-  readonly #keys = new Map<number, Buffer>();
+  // Each derived key twice: the Buffer is what wipe() zeroes, the KeyObject what ciphers use
+  // (it saves Node importing the key on every call). Dropping the KeyObject is all seal() can
+  // do for its copy, which lives in Node's memory.
+  readonly #keys = new Map<number, { bytes: Buffer; object: KeyObject }>();
   readonly #byVersion = new Map<number, KeyVersionInfo>();
   #wiped = false;
 
@@ -107,42 +112,58 @@ export class Keyring {
     for (const info of state.versions) this.#byVersion.set(info.version, info);
   }
 
-  /** The active version and its key, for encrypting. */
+  /** The active version and its key (as a KeyObject), for encrypting. */
   active(): VersionedKey {
     const version = this.state.active;
-    const found = this.lookup(version);
-    if (found.kind !== "key") throw new StorageError(StorageErrorCode.CORRUPT, `active key version ${version} is missing from the keyring`);
-    return { version, key: found.key };
+    return { version, key: this.cipherKey(version) };
   }
 
   /** The key of `version`, or why there is none. */
   lookup(version: number): KeyLookup {
-    if (this.#wiped) throw new StorageError(StorageErrorCode.SEALED, "the barrier is sealed");
-    const cached = this.#keys.get(version);
-    if (cached) return { kind: "key", key: cached };
-    const info = this.#byVersion.get(version);
-    if (!info) return { kind: "unknown" };
-    if (info.state === "retired") return { kind: "retired" };
-    const key = deriveKey(this.#masterKey.bytes, this.#salt, HkdfLabel.ENCRYPTION_KEY, versionContext(version));
-    this.#keys.set(version, key);
-    return { kind: "key", key };
+    const entry = this.#entry(version);
+    return typeof entry === "string" ? { kind: entry } : { kind: "key", key: entry.bytes };
   }
 
   /** The key of `version`; unknown and retired versions are `CORRUPT`. */
   keyFor(version: number): Buffer {
-    const found = this.lookup(version);
-    if (found.kind === "key") return found.key;
-    throw new StorageError(StorageErrorCode.CORRUPT, `record is encrypted under ${found.kind} key version ${version}`);
+    return this.#require(version).bytes;
+  }
+
+  /** The key of `version` as a KeyObject for cipher calls; unknown and retired versions are `CORRUPT`. */
+  readonly cipherKey = (version: number): KeyObject => this.#require(version).object;
+
+  /** Whether the keyring lists `version` (in any state). */
+  knows(version: number): boolean {
+    return this.#byVersion.has(version);
+  }
+
+  #require(version: number): { bytes: Buffer; object: KeyObject } {
+    const entry = this.#entry(version);
+    if (typeof entry !== "string") return entry;
+    throw new StorageError(StorageErrorCode.CORRUPT, `record is encrypted under ${entry} key version ${version}`);
+  }
+
+  #entry(version: number): { bytes: Buffer; object: KeyObject } | "unknown" | "retired" {
+    if (this.#wiped) throw new StorageError(StorageErrorCode.SEALED, "the barrier is sealed");
+    const cached = this.#keys.get(version);
+    if (cached) return cached;
+    const info = this.#byVersion.get(version);
+    if (!info) return "unknown";
+    if (info.state === "retired") return "retired";
+    const bytes = deriveKey(this.#masterKey.bytes, this.#salt, HkdfLabel.ENCRYPTION_KEY, versionContext(version));
+    const entry = { bytes, object: createSecretKey(bytes) };
+    this.#keys.set(version, entry);
+    return entry;
   }
 
   /** The derived key buffers currently held (for wiping checks). */
   heldKeys(): Buffer[] {
-    return [...this.#keys.values()];
+    return [...this.#keys.values()].map((entry) => entry.bytes);
   }
 
   /** Zeroes every derived key; later lookups fail with `SEALED`. */
   wipe(): void {
-    for (const key of this.#keys.values()) key.fill(0);
+    for (const entry of this.#keys.values()) entry.bytes.fill(0);
     this.#keys.clear();
     this.#wiped = true;
   }

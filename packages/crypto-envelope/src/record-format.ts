@@ -74,8 +74,12 @@ export function readHeader(record: Uint8Array, expected: RecordType, minimumByte
   if (record[1] !== expected) {
     throw new StorageError(StorageErrorCode.CORRUPT, `record type 0x${hexByte(record[1])} where 0x${hexByte(expected)} was expected`);
   }
-  const keyVersion = Buffer.from(record.buffer, record.byteOffset, record.byteLength).readUInt32BE(2);
-  return { type: expected, keyVersion };
+  return { type: expected, keyVersion: headerKeyVersion(record) };
+}
+
+/** Bytes 2–5 of a record (big-endian), unchecked: call after {@link readHeader} or a length check. */
+export function headerKeyVersion(record: Uint8Array): number {
+  return (((record[2] ?? 0) << 24) >>> 0) + ((record[3] ?? 0) << 16) + ((record[4] ?? 0) << 8) + (record[5] ?? 0);
 }
 
 function hexByte(value: number | undefined): string {

@@ -1,5 +1,6 @@
 import { compareKeys } from "@egide/storage-core";
 import type { StorageBackend } from "@egide/storage-core";
+import type { AesKey } from "./aes-gcm.js";
 import type { RandomSource } from "./random-source.js";
 import { isReservedKey } from "./reserved-keys.js";
 import type { SealLogger } from "./seal-manager.js";
@@ -36,7 +37,7 @@ export interface RewrapContext {
   random: RandomSource;
   logger: SealLogger | undefined;
   activeKey(): VersionedKey;
-  keyFor(version: number): Uint8Array;
+  keyFor(version: number): AesKey;
   loadProgress(): Promise<Buffer | null>;
   saveProgress(bytes: Buffer): Promise<void>;
 }

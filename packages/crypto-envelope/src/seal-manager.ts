@@ -3,12 +3,13 @@ import { StorageError, StorageErrorCode } from "@egide/storage-core";
 import type { StorageBackend, Transaction } from "@egide/storage-core";
 import { KEY_BYTES } from "./aes-gcm.js";
 import { constantTimeEqual } from "./constant-time.js";
+import { BoundedDekCache } from "./dek-cache.js";
 import { HkdfLabel, deriveKey } from "./hkdf.js";
 import { Keyring, addKeyVersion, initialKeyringState, parseKeyring, serializeKeyring } from "./keyring.js";
 import type { KeyVersionInfo, KeyVersionState, KeyringState } from "./keyring.js";
 import { randomBytesFrom, systemRandom } from "./random-source.js";
 import type { RandomSource } from "./random-source.js";
-import { RecordType } from "./record-format.js";
+import { HEADER_BYTES, RecordType, headerKeyVersion } from "./record-format.js";
 import { KEYRING_KEY, REWRAP_PROGRESS_KEY, ROOT_KEY_KEY, SEAL_CONFIG_KEY, isReservedKey } from "./reserved-keys.js";
 import { runRewrap } from "./rewrap.js";
 import type { RewrapOptions, RewrapReport } from "./rewrap.js";
@@ -55,6 +56,11 @@ export interface SealManagerOptions {
    * Default 30 s.
    */
   keyringMaxAgeMs?: number;
+  /**
+   * How many unwrapped DEKs to keep, so reading a value again costs one AES-GCM call instead
+   * of two; 0 disables. Emptied on seal and on every keyring change. Default 10,000 (a few MB).
+   */
+  dekCacheEntries?: number;
 }
 
 /** Vault's seal status, as `GET /v1/sys/seal-status` reports it. */
@@ -97,6 +103,7 @@ export interface KeyStatus {
 const DEFAULT_ROTATE_AFTER = 2 ** 30;
 const DEFAULT_RESERVATION = 10_000;
 const DEFAULT_KEYRING_MAX_AGE_MS = 30_000;
+const DEFAULT_DEK_CACHE_ENTRIES = 10_000;
 // The hard ceiling for rotateAfterEncryptions: 2^32 random 96-bit nonces under one key is
 // where NIST SP 800-38D stops; the configured limit must leave room below it.
 const GCM_RANDOM_NONCE_LIMIT = 2 ** 32;
@@ -107,6 +114,8 @@ interface Unsealed {
   /** Encrypts the keyring and rewrap progress records. */
   systemKey: SecretBytes;
   keyring: Keyring;
+  /** Unwrapped DEKs of recently read records. */
+  dekCache: BoundedDekCache;
   /** Encryptions left in this process's reservation under `keyring.state.active`. */
   reserved: number;
   /** When the reservation was made (ms since the epoch). */
@@ -127,6 +136,7 @@ export class SealManager {
   readonly #rotateAfter: number;
   readonly #reservation: number;
   readonly #keyringMaxAgeMs: number;
+  readonly #dekCacheEntries: number;
 
   #config: SealConfig | undefined;
   #configBytes: Buffer | undefined;
@@ -148,6 +158,8 @@ export class SealManager {
     }
     this.#reservation = Math.min(positiveInteger(options.encryptionsPerReservation ?? DEFAULT_RESERVATION, "encryptionsPerReservation"), this.#rotateAfter);
     this.#keyringMaxAgeMs = positiveInteger(options.keyringMaxAgeMs ?? DEFAULT_KEYRING_MAX_AGE_MS, "keyringMaxAgeMs");
+    const cacheEntries = options.dekCacheEntries ?? DEFAULT_DEK_CACHE_ENTRIES;
+    this.#dekCacheEntries = cacheEntries === 0 ? 0 : positiveInteger(cacheEntries, "dekCacheEntries");
   }
 
   /** Opens the seal manager of the installation in `storage` (initialised or not); it starts sealed. */
@@ -296,6 +308,7 @@ export class SealManager {
     this.#unsealed = undefined;
     if (!unsealed) return;
     unsealed.keyring.wipe();
+    unsealed.dekCache.clear();
     unsealed.systemKey.wipe();
     unsealed.masterKey.wipe();
     this.#logger?.info("sealed");
@@ -395,9 +408,10 @@ export class SealManager {
   }
 
   /**
-   * Encrypts a value for `storageKey` under the active version. Within a transaction a
-   * reservation may run out; it then overdraws by at most that transaction's writes, and the
-   * next {@link prepareWrites} reserves again.
+   * Encrypts a value for `storageKey` under the active version, using one encryption of the
+   * reservation. Outside transactions callers make sure one is left ({@link prepareWrites}
+   * returned `undefined` in the same tick). Inside a transaction the reservation may run out:
+   * it then overdraws by that transaction's writes, and the next reservation records them.
    */
   encryptValue(storageKey: string, plaintext: Uint8Array): Buffer {
     const unsealed = this.#requireUnsealed();
@@ -411,12 +425,14 @@ export class SealManager {
    * transaction's own reader inside a transaction.
    */
   decryptValue(storageKey: string, record: Uint8Array, read: (key: string) => Promise<Buffer | null>): Buffer | Promise<Buffer> {
-    const keyring = this.#requireUnsealed().keyring;
-    const version = valueKeyVersion(record);
-    if (keyring.lookup(version).kind !== "unknown") return openValue(storageKey, record, (v) => keyring.keyFor(v));
+    const { keyring, dekCache } = this.#requireUnsealed();
+    // openValue checks the header properly; this only decides whether to reload first.
+    if (record.byteLength < HEADER_BYTES || keyring.knows(headerKeyVersion(record))) {
+      return openValue(storageKey, record, keyring.cipherKey, dekCache);
+    }
     return this.#reloadKeyring(read).then(() => {
-      const reloaded = this.#requireUnsealed().keyring;
-      return openValue(storageKey, record, (v) => reloaded.keyFor(v));
+      const reloaded = this.#requireUnsealed();
+      return openValue(storageKey, record, reloaded.keyring.cipherKey, reloaded.dekCache);
     });
   }
 
@@ -470,7 +486,14 @@ export class SealManager {
       if (keyringRecord === null) throw new StorageError(StorageErrorCode.CORRUPT, "the keyring record is missing");
       const state = parseKeyring(openSystemRecord(RecordType.KEYRING, KEYRING_KEY, keyringRecord, systemKey.bytes));
       this.#checkGeneration(state);
-      this.#unsealed = { masterKey, systemKey, keyring: new Keyring(state, masterKey, config.salt), reserved: 0, reservedAt: 0 };
+      this.#unsealed = {
+        masterKey,
+        systemKey,
+        keyring: new Keyring(state, masterKey, config.salt),
+        dekCache: new BoundedDekCache(this.#dekCacheEntries),
+        reserved: 0,
+        reservedAt: 0,
+      };
     } catch (error) {
       systemKey.wipe();
       masterKey.wipe();
@@ -492,9 +515,16 @@ export class SealManager {
   #reserve(reason: "reservation" | "manual"): Promise<void> {
     if (reason === "reservation" && this.#reserving) return this.#reserving;
     const run = (async () => {
+      const unsealed = this.#requireUnsealed();
+      // Encryptions made past the last reservation (only transactions can overdraw) are
+      // added to the version they were made under, so the stored count catches up.
+      const debt = Math.max(0, -unsealed.reserved);
+      const usedVersion = unsealed.keyring.state.active;
       let rotatedTo = 0;
       await this.#updateKeyring((draft, now) => {
         rotatedTo = 0;
+        const used = draft.versions.find((v) => v.version === usedVersion);
+        if (used) used.encryptions += debt;
         let active = draft.versions.find((v) => v.version === draft.active) as KeyVersionInfo;
         if (reason === "manual" || active.encryptions + this.#reservation > this.#rotateAfter) {
           rotatedTo = addKeyVersion(draft, now);
@@ -502,18 +532,21 @@ export class SealManager {
         }
         active.encryptions += this.#reservation;
       });
-      const unsealed = this.#requireUnsealed();
-      unsealed.reserved = this.#reservation;
-      unsealed.reservedAt = Date.now();
+      const current = this.#requireUnsealed();
+      // Writes that overdrew while this ran are debt of the next reservation.
+      current.reserved = Math.min(current.reserved + debt, 0) + this.#reservation;
+      current.reservedAt = Date.now();
       if (rotatedTo > 0) {
         this.#logger?.info("key rotated", { version: rotatedTo, reason: reason === "manual" ? "requested" : "encryption limit" });
       }
     })();
     if (reason === "reservation") {
       this.#reserving = run;
-      void run.finally(() => {
-        if (this.#reserving === run) this.#reserving = undefined;
-      }).catch(() => undefined);
+      void run
+        .finally(() => {
+          if (this.#reserving === run) this.#reserving = undefined;
+        })
+        .catch(() => undefined);
     }
     return run;
   }
@@ -563,8 +596,11 @@ export class SealManager {
     this.#checkGeneration(state);
     if (state.generation === unsealed.keyring.state.generation) return;
     const previous = unsealed.keyring;
-    if (previous.state.active !== state.active) unsealed.reserved = 0;
+    // The reservation was for the old active version: the next write reserves under the new
+    // one (keeping any debt, which the next reservation records).
+    if (previous.state.active !== state.active) unsealed.reserved = Math.min(unsealed.reserved, 0);
     unsealed.keyring = new Keyring(state, unsealed.masterKey, (this.#config as SealConfig).salt);
+    unsealed.dekCache.clear();
     previous.wipe();
   }
 

@@ -1,11 +1,26 @@
 import { KEY_BYTES, TAG_BYTES, gcmOpen, gcmSeal } from "./aes-gcm.js";
+import type { AesKey } from "./aes-gcm.js";
 import type { RandomSource } from "./random-source.js";
 import { HEADER_BYTES, RecordType, VALUE_RECORD_OVERHEAD, ValueLayout, readHeader, writeHeader } from "./record-format.js";
 
 /** An encryption key version, as the record functions need it. */
 export interface VersionedKey {
   version: number;
-  key: Uint8Array;
+  key: AesKey;
+}
+
+/**
+ * Unwrapped DEKs by storage key, each with the record head it came from: the header and the
+ * DEK wrap (nonce, wrapped DEK, tag), the first {@link ValueLayout.VALUE_NONCE} bytes. Together
+ * with the storage key these are every input of the unwrap, so a hit (same key, same head
+ * bytes) stands for an unwrap that would succeed with the same result; any edit of those bytes
+ * misses and takes the full path.
+ */
+export interface DekCache {
+  /** The DEK cached for `storageKey` if its head equals `head`. */
+  get(storageKey: string, head: Uint8Array): AesKey | undefined;
+  /** Called with a DEK that just decrypted its value; the cache copies what it keeps. */
+  set(storageKey: string, head: Uint8Array, dek: Buffer): void;
 }
 
 /**
@@ -41,22 +56,20 @@ export function sealValue(storageKey: string, plaintext: Uint8Array, ek: Version
  * version (or throws when the version is unknown or retired). Any alteration, a record read at
  * another key, a short record or an unknown format fails as `CORRUPT`.
  */
-export function openValue(storageKey: string, record: Uint8Array, keyFor: (version: number) => Uint8Array): Buffer {
+export function openValue(storageKey: string, record: Uint8Array, keyFor: (version: number) => AesKey, cache?: DekCache): Buffer {
   const { keyVersion } = readHeader(record, RecordType.VALUE, VALUE_RECORD_OVERHEAD);
-  const dek = unwrapDek(record, storageKey, keyFor(keyVersion));
+  const head = record.subarray(0, ValueLayout.VALUE_NONCE);
+  const cached = cache?.get(storageKey, head);
+  const dek = cached ?? unwrapDek(record, storageKey, keyFor(keyVersion));
   try {
-    const tagStart = record.byteLength - TAG_BYTES;
-    return gcmOpen(
-      dek,
-      record.subarray(ValueLayout.VALUE_NONCE, ValueLayout.CIPHERTEXT),
-      record.subarray(ValueLayout.CIPHERTEXT, tagStart),
-      record.subarray(tagStart),
-      valueAad(record, storageKey),
-    );
+    const plaintext = openWithDek(record, storageKey, dek);
+    if (cache && cached === undefined) cache.set(storageKey, head, dek as Buffer);
+    return plaintext;
   } finally {
-    dek.fill(0);
+    if (cached === undefined) (dek as Buffer).fill(0);
   }
 }
+
 
 /** The key version a value record says it is wrapped under (after checking format and type). */
 export function valueKeyVersion(record: Uint8Array): number {
@@ -65,13 +78,15 @@ export function valueKeyVersion(record: Uint8Array): number {
 
 /**
  * The same record with its DEK rewrapped under `ek`: a new header version, wrap nonce, wrapped
- * DEK and wrap tag. The value nonce, ciphertext and tag are copied unchanged. The old wrap is
- * authenticated first, so a corrupt record is never "repaired" into a valid one.
+ * DEK and wrap tag. The value nonce, ciphertext and tag are copied unchanged. The whole record
+ * is authenticated first (the old wrap and the value), so a corrupt record is reported, never
+ * "repaired" into one that looks valid.
  */
-export function rewrapValue(storageKey: string, record: Uint8Array, keyFor: (version: number) => Uint8Array, ek: VersionedKey, random: RandomSource): Buffer {
+export function rewrapValue(storageKey: string, record: Uint8Array, keyFor: (version: number) => AesKey, ek: VersionedKey, random: RandomSource): Buffer {
   const { keyVersion } = readHeader(record, RecordType.VALUE, VALUE_RECORD_OVERHEAD);
   const dek = unwrapDek(record, storageKey, keyFor(keyVersion));
   try {
+    openWithDek(record, storageKey, dek).fill(0);
     const rewrapped = Buffer.from(record);
     writeHeader(rewrapped, RecordType.VALUE, ek.version);
     writeWrappedDek(rewrapped, storageKey, dek, ek, random, true);
@@ -79,6 +94,17 @@ export function rewrapValue(storageKey: string, record: Uint8Array, keyFor: (ver
   } finally {
     dek.fill(0);
   }
+}
+
+function openWithDek(record: Uint8Array, storageKey: string, dek: AesKey): Buffer {
+  const tagStart = record.byteLength - TAG_BYTES;
+  return gcmOpen(
+    dek,
+    record.subarray(ValueLayout.VALUE_NONCE, ValueLayout.CIPHERTEXT),
+    record.subarray(ValueLayout.CIPHERTEXT, tagStart),
+    record.subarray(tagStart),
+    valueAad(record, storageKey),
+  );
 }
 
 function writeWrappedDek(record: Buffer, storageKey: string, dek: Uint8Array, ek: VersionedKey, random: RandomSource, freshNonce: boolean): void {
@@ -89,7 +115,7 @@ function writeWrappedDek(record: Buffer, storageKey: string, dek: Uint8Array, ek
   wrapped.tag.copy(record, ValueLayout.WRAP_TAG);
 }
 
-function unwrapDek(record: Uint8Array, storageKey: string, ek: Uint8Array): Buffer {
+function unwrapDek(record: Uint8Array, storageKey: string, ek: AesKey): Buffer {
   return gcmOpen(
     ek,
     record.subarray(ValueLayout.WRAP_NONCE, ValueLayout.WRAPPED_DEK),

@@ -1,0 +1,111 @@
+import { randomBytes } from "node:crypto";
+import pg from "pg";
+
+/** The command that starts the machine's PostgreSQL cluster (see TOOLCHAIN.md). */
+export const START_POSTGRES_COMMAND = "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start";
+
+/** Where a test connects, in the PostgreSQL backend's own option names. */
+export interface PostgresConnection {
+  host: string;
+  port: number;
+  database: string;
+  username: string;
+  password?: string;
+}
+
+/**
+ * The test server: 127.0.0.1:5432 as `postgres` (trust) unless PGHOST / PGPORT / PGUSER (and
+ * PGPASSWORD) point elsewhere.
+ */
+export const postgresServer: Readonly<Omit<PostgresConnection, "database">> = Object.freeze({
+  host: process.env.PGHOST || "127.0.0.1",
+  port: Number(process.env.PGPORT || 5432),
+  username: process.env.PGUSER || "postgres",
+  ...(process.env.PGPASSWORD ? { password: process.env.PGPASSWORD } : {}),
+});
+
+/** Quotes an SQL identifier. */
+export function quoteIdentifier(name: string): string {
+  return `"${name.replaceAll('"', '""')}"`;
+}
+
+/** A short random suffix that keeps names unique across files and runs. */
+export function randomSuffix(): string {
+  return randomBytes(4).toString("hex");
+}
+
+/**
+ * Runs `fn` with a raw `pg` client connected to `database`. An unreachable server is a loud
+ * failure saying how to start it: these tests are never skipped, because a skipped backend test
+ * looks like a passing one.
+ */
+export async function withClient<T>(database: string, fn: (client: pg.Client) => Promise<T>): Promise<T> {
+  const client = new pg.Client({
+    host: postgresServer.host,
+    port: postgresServer.port,
+    user: postgresServer.username,
+    password: postgresServer.password,
+    database,
+    connectionTimeoutMillis: 5000,
+  });
+  client.on("error", () => undefined);
+  try {
+    await client.connect();
+  } catch (cause) {
+    await client.end().catch(() => undefined);
+    throw new Error(
+      `PostgreSQL is required by the crypto-envelope barrier tests but is not reachable at ` +
+        `${postgresServer.host}:${postgresServer.port} as "${postgresServer.username}" ` +
+        `(${(cause as Error)?.message ?? String(cause)}). Start it with: ${START_POSTGRES_COMMAND} ` +
+        `(install it first with \`apt-get install -y postgresql\` if /etc/postgresql is empty), ` +
+        `or point PGHOST/PGPORT/PGUSER at a running server.`,
+      { cause },
+    );
+  }
+  try {
+    return await fn(client);
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+/** A database created for one test file. */
+export interface BarrierTestDatabase {
+  /** `egide_t_barrier_<random>`. */
+  name: string;
+  connection: PostgresConnection;
+  /** Drops a schema of this database (if it exists) with everything in it. */
+  dropSchema(schema: string): Promise<void>;
+  /** Drops the database, disconnecting whoever is still connected. Idempotent. */
+  drop(): Promise<void>;
+}
+
+/** Creates a uniquely named database `egide_t_barrier_<random>`; drop it in `afterAll`. */
+export async function createBarrierTestDatabase(): Promise<BarrierTestDatabase> {
+  const name = `egide_t_barrier_${randomSuffix()}`;
+  await withClient("postgres", async (client) => {
+    // 55006: someone is connected to the template for a moment (parallel test files); retry.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await client.query(`CREATE DATABASE ${quoteIdentifier(name)}`);
+        return;
+      } catch (error) {
+        if ((error as { code?: string }).code !== "55006" || attempt >= 20) throw error;
+        await new Promise((resolve) => setTimeout(resolve, 100 * attempt));
+      }
+    }
+  });
+  let dropped = false;
+  return {
+    name,
+    connection: { ...postgresServer, database: name },
+    async dropSchema(schema) {
+      await withClient(name, (client) => client.query(`DROP SCHEMA IF EXISTS ${quoteIdentifier(schema)} CASCADE`));
+    },
+    async drop() {
+      if (dropped) return;
+      dropped = true;
+      await withClient("postgres", (client) => client.query(`DROP DATABASE IF EXISTS ${quoteIdentifier(name)} WITH (FORCE)`));
+    },
+  };
+}
