@@ -46,8 +46,10 @@ export interface SealManagerOptions {
   rotateAfterEncryptions?: number;
   /**
    * How many encryptions a process reserves in the stored keyring at a time. Counts are
-   * reserved before use, so the stored count never falls behind the real one, even across
-   * crashes and processes; unused reservations only make it overestimate. Default 10,000.
+   * reserved before use, so the stored count does not fall behind the real one, across
+   * processes and crashes; unused reservations only make it overestimate. The one exception:
+   * a transaction that writes more values than are left overdraws, and the overdraft is
+   * recorded by the next reservation (lost only if the process dies in between). Default 10,000.
    */
   encryptionsPerReservation?: number;
   /**
@@ -101,6 +103,7 @@ export interface KeyStatus {
 }
 
 const DEFAULT_ROTATE_AFTER = 2 ** 30;
+const UNSEAL_FAILED_MESSAGE = "unseal failed: the shares do not open this installation";
 const DEFAULT_RESERVATION = 10_000;
 const DEFAULT_KEYRING_MAX_AGE_MS = 30_000;
 const DEFAULT_DEK_CACHE_ENTRIES = 10_000;
@@ -118,6 +121,8 @@ interface Unsealed {
   dekCache: BoundedDekCache;
   /** Encryptions left in this process's reservation under `keyring.state.active`. */
   reserved: number;
+  /** Encryptions made past the reservation (in transactions), by key version, not yet stored. */
+  overdrafts: Map<number, number>;
   /** When the reservation was made (ms since the epoch). */
   reservedAt: number;
 }
@@ -415,8 +420,10 @@ export class SealManager {
    */
   encryptValue(storageKey: string, plaintext: Uint8Array): Buffer {
     const unsealed = this.#requireUnsealed();
-    unsealed.reserved--;
-    return sealValue(storageKey, plaintext, unsealed.keyring.active(), this.#random);
+    const active = unsealed.keyring.active();
+    if (unsealed.reserved > 0) unsealed.reserved--;
+    else unsealed.overdrafts.set(active.version, (unsealed.overdrafts.get(active.version) ?? 0) + 1);
+    return sealValue(storageKey, plaintext, active, this.#random);
   }
 
   /**
@@ -458,10 +465,11 @@ export class SealManager {
       unsealKey = await combineShares(shares, config);
       await this.#openWithUnsealKey(unsealKey, config);
     } catch (error) {
-      // Whatever went wrong with the key material, the answer is the same generic failure;
-      // storage errors (the database is down) are reported as they are.
-      if (StorageError.isInstance(error) && error.code !== StorageErrorCode.CORRUPT) throw error;
-      throw new SealError(SealErrorCode.UNSEAL_FAILED, "unseal failed: the shares do not open this installation");
+      // Wrong shares, in whatever way, get the same generic failure (from combineShares or
+      // the root key record). Anything after the root key opened (the shares were right) is
+      // reported as it is: a damaged keyring, the database being down.
+      if (SealError.isInstance(error)) throw new SealError(SealErrorCode.UNSEAL_FAILED, UNSEAL_FAILED_MESSAGE);
+      throw error;
     } finally {
       unsealKey?.fill(0);
       for (const given of shares) given.fill(0);
@@ -477,6 +485,9 @@ export class SealManager {
     let masterKey: SecretBytes;
     try {
       masterKey = new SecretBytes(openSystemRecord(RecordType.ROOT_KEY, ROOT_KEY_KEY, rootRecord, wrapKey, sealConfigDigest(this.#configBytes as Buffer)));
+    } catch {
+      // The root key record's tag is the judge of the shares (or of an edited seal config).
+      throw new SealError(SealErrorCode.UNSEAL_FAILED, UNSEAL_FAILED_MESSAGE);
     } finally {
       wrapKey.fill(0);
     }
@@ -484,7 +495,12 @@ export class SealManager {
     try {
       const keyringRecord = await this.storage.get(KEYRING_KEY);
       if (keyringRecord === null) throw new StorageError(StorageErrorCode.CORRUPT, "the keyring record is missing");
-      const state = parseKeyring(openSystemRecord(RecordType.KEYRING, KEYRING_KEY, keyringRecord, systemKey.bytes));
+      let state: KeyringState;
+      try {
+        state = parseKeyring(openSystemRecord(RecordType.KEYRING, KEYRING_KEY, keyringRecord, systemKey.bytes));
+      } catch (cause) {
+        throw new StorageError(StorageErrorCode.CORRUPT, "the shares are right, but the keyring record is damaged", { cause });
+      }
       this.#checkGeneration(state);
       this.#unsealed = {
         masterKey,
@@ -492,6 +508,7 @@ export class SealManager {
         keyring: new Keyring(state, masterKey, config.salt),
         dekCache: new BoundedDekCache(this.#dekCacheEntries),
         reserved: 0,
+        overdrafts: new Map(),
         reservedAt: 0,
       };
     } catch (error) {
@@ -516,25 +533,31 @@ export class SealManager {
     if (reason === "reservation" && this.#reserving) return this.#reserving;
     const run = (async () => {
       const unsealed = this.#requireUnsealed();
-      // Encryptions made past the last reservation (only transactions can overdraw) are
-      // added to the version they were made under, so the stored count catches up.
-      const debt = Math.max(0, -unsealed.reserved);
-      const usedVersion = unsealed.keyring.state.active;
+      // Overdrafts are added to the versions they were made under; taken now, put back if
+      // the reservation fails, so they are recorded exactly once.
+      const overdrafts = new Map(unsealed.overdrafts);
+      unsealed.overdrafts.clear();
       let rotatedTo = 0;
-      await this.#updateKeyring((draft, now) => {
-        rotatedTo = 0;
-        const used = draft.versions.find((v) => v.version === usedVersion);
-        if (used) used.encryptions += debt;
-        let active = draft.versions.find((v) => v.version === draft.active) as KeyVersionInfo;
-        if (reason === "manual" || active.encryptions + this.#reservation > this.#rotateAfter) {
-          rotatedTo = addKeyVersion(draft, now);
-          active = draft.versions.find((v) => v.version === rotatedTo) as KeyVersionInfo;
-        }
-        active.encryptions += this.#reservation;
-      });
+      try {
+        await this.#updateKeyring((draft, now) => {
+          rotatedTo = 0;
+          for (const [version, count] of overdrafts) {
+            const used = draft.versions.find((v) => v.version === version);
+            if (used) used.encryptions += count;
+          }
+          let active = draft.versions.find((v) => v.version === draft.active) as KeyVersionInfo;
+          if (reason === "manual" || active.encryptions + this.#reservation > this.#rotateAfter) {
+            rotatedTo = addKeyVersion(draft, now);
+            active = draft.versions.find((v) => v.version === rotatedTo) as KeyVersionInfo;
+          }
+          active.encryptions += this.#reservation;
+        });
+      } catch (error) {
+        for (const [version, count] of overdrafts) unsealed.overdrafts.set(version, (unsealed.overdrafts.get(version) ?? 0) + count);
+        throw error;
+      }
       const current = this.#requireUnsealed();
-      // Writes that overdrew while this ran are debt of the next reservation.
-      current.reserved = Math.min(current.reserved + debt, 0) + this.#reservation;
+      current.reserved = this.#reservation;
       current.reservedAt = Date.now();
       if (rotatedTo > 0) {
         this.#logger?.info("key rotated", { version: rotatedTo, reason: reason === "manual" ? "requested" : "encryption limit" });
@@ -596,9 +619,8 @@ export class SealManager {
     this.#checkGeneration(state);
     if (state.generation === unsealed.keyring.state.generation) return;
     const previous = unsealed.keyring;
-    // The reservation was for the old active version: the next write reserves under the new
-    // one (keeping any debt, which the next reservation records).
-    if (previous.state.active !== state.active) unsealed.reserved = Math.min(unsealed.reserved, 0);
+    // The reservation was for the old active version: the next write reserves under the new one.
+    if (previous.state.active !== state.active) unsealed.reserved = 0;
     unsealed.keyring = new Keyring(state, unsealed.masterKey, (this.#config as SealConfig).salt);
     unsealed.dekCache.clear();
     previous.wipe();

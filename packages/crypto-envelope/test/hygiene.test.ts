@@ -4,7 +4,7 @@ import { StorageError, StorageErrorCode } from "@egide/storage-core";
 import type { StorageBackend } from "@egide/storage-core";
 import { SqliteBackend } from "@egide/storage-sqlite";
 import { afterEach, describe, expect, test, vi } from "vitest";
-import { SEAL_CONFIG_KEY, SealManager, SecretBytes, barrier } from "../src/index.js";
+import { KEYRING_KEY, SEAL_CONFIG_KEY, SealManager, SecretBytes, barrier } from "../src/index.js";
 import type { RandomSource, SealLogger } from "../src/index.js";
 import { Keyring } from "../src/keyring.js";
 import { parseSealConfig } from "../src/seal-config.js";
@@ -160,19 +160,29 @@ describe("key buffers are wiped", () => {
     for (const keyring of watch.keyrings()) expect(await storageErrorCode(() => keyring.active())).toBe(StorageErrorCode.SEALED);
   });
 
-  test("a failed unseal attempt wipes what it derived and leaves nothing behind", async () => {
+  test("failed unseal attempts wipe what they derived", async () => {
     const watch = watchKeyMaterial();
     const raw = memory();
     const seal = await SealManager.open(raw);
     const { shares } = await seal.initialize({ shares: 3, threshold: 2 });
+
+    // Wrong shares never open the master key: no key material is created at all.
     const corrupted = Buffer.from(shares[1] as Buffer);
     corrupted[5] = (corrupted[5] ?? 0) ^ 0xff;
     await seal.unseal(shares[0] as Buffer);
     await expect(seal.unseal(corrupted)).rejects.toMatchObject({ code: "UNSEAL_FAILED" });
-    // A wrong key never produces a master key; anything it did produce is wiped.
+    expect(watch.secrets()).toHaveLength(0);
+
+    // The right shares with a damaged keyring record: the master and system keys are opened,
+    // then the keyring fails (reported as damage, not as wrong shares), and both keys must be
+    // wiped on the way out.
+    await raw.put(KEYRING_KEY, Buffer.concat([Buffer.from([1, 3, 0, 0, 0, 0]), Buffer.alloc(60, 7)]));
+    await seal.unseal(shares[0] as Buffer);
+    await expect(seal.unseal(shares[2] as Buffer)).rejects.toMatchObject({ code: "CORRUPT", message: expect.stringContaining("keyring record is damaged") });
+    expect(seal.sealed).toBe(true);
+    expect(watch.secrets().length).toBeGreaterThanOrEqual(2);
     for (const secret of watch.secrets()) expect(secret.wiped).toBe(true);
     for (const buffer of watch.secretBuffers()) expect(isZero(buffer)).toBe(true);
-    expect(seal.sealed).toBe(true);
   });
 });
 

@@ -217,12 +217,10 @@ describe("encryption counts and automatic rotation", () => {
     expect(encryptionsOf(fresh.keyStatus(), 1)).toBeGreaterThanOrEqual(13);
   });
 
-  // BUG (left failing on purpose). A transaction's overdraft is "debt" that the next
-  // reservation adds to the version it was made under. If another process rotates and this process adopts the new keyring (reading a
-  // record under the new version) before its next reservation, the debt is added to the new
-  // active version instead (src/seal-manager.ts #reserve takes `usedVersion` from the keyring
-  // at reservation time, after #adoptKeyring replaced it), so version 1 is under-counted.
-  test("BUG: an overdraft made under version 1 must be counted under version 1 even when a rotation is adopted first", async () => {
+  // A transaction's overdraft is recorded by the next reservation under the version it was
+  // made under, even when this process adopted another process's rotation in between
+  // (a regression test: the overdraft used to be added to the newly adopted version).
+  test("an overdraft made under version 1 is counted under version 1 even when a rotation is adopted first", async () => {
     const { rawA, a, b, barrierA, barrierB, share } = await twoProcesses({ encryptionsPerReservation: 5 });
     await barrierB.transaction(async (tx) => {
       for (let i = 0; i < 12; i++) await tx.put(`b/${String(i).padStart(2, "0")}`, Buffer.from(`v${i}`));
@@ -367,8 +365,10 @@ describe("rewrap", () => {
     const keys = await putMany(secured, 40);
     await seal.rotate();
 
-    // Overwrite a record of a later batch from inside onProgress of the first batch: the scan
-    // (one snapshot on :memory:) still holds its old version-1 record.
+    // Overwrite a record of a later batch of the same call from inside onProgress of the first
+    // batch: the scan (one snapshot on :memory:) still holds its old version-1 record, so only
+    // reading it again inside the batch's transaction keeps the new value.
+    const mid = keys[15] as string;
     const late = keys[35] as string;
     const early = keys[2] as string;
     const pending: Array<Promise<void>> = [];
@@ -380,6 +380,7 @@ describe("rewrap", () => {
       onProgress: () => {
         batch++;
         if (batch === 1) {
+          pending.push(secured.put(mid, Buffer.from("overwritten before its batch")));
           pending.push(secured.put(late, Buffer.from("overwritten during the rewrap")));
           pending.push(secured.put(early, Buffer.from("overwritten after its batch")));
         }
@@ -397,18 +398,20 @@ describe("rewrap", () => {
     const second = await seal.rewrap({ batchSize: 10 });
     expect(second.complete).toBe(true);
 
+    expect(await secured.get(mid)).toEqual(Buffer.from("overwritten before its batch"));
     expect(await secured.get(late)).toEqual(Buffer.from("overwritten during the rewrap"));
     expect(await secured.get(early)).toEqual(Buffer.from("overwritten after its batch"));
     expect(await secured.get(between)).toEqual(Buffer.from("overwritten between calls"));
     expect(await secured.get(deleted)).toBeNull();
     expect(await raw.exists(deleted)).toBe(false);
     for (const key of keys) {
-      if ([late, early, between, deleted].includes(key)) continue;
+      if ([mid, late, early, between, deleted].includes(key)) continue;
       expect(await secured.get(key)).toEqual(valueOf(key));
     }
-    // Three records were rewritten under version 2 by the puts and one deleted: the rewrap
-    // moved the other 36 (the early one was rewrapped before being overwritten).
-    expect(first.rewrapped + second.rewrapped).toBe(37);
+    // Three records were rewritten under version 2 before the rewrap reached them and one was
+    // deleted: the rewrap moved the other 36 (the early one was rewrapped, then overwritten).
+    expect(first.rewrapped).toBe(19);
+    expect(first.rewrapped + second.rewrapped).toBe(36);
     for (const version of (await recordsPerVersion(raw)).keys()) expect(version).toBe(2);
   });
 
