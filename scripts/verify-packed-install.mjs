@@ -1,9 +1,10 @@
 #!/usr/bin/env node
 // Proves that a user can install only what they need: packs @egide/storage-core,
-// @egide/storage-sqlite and @egide/storage-postgres the way they are published, installs
-// core + sqlite into one empty project outside the workspace (with better-sqlite3, without pg)
-// and core + postgres into another (with pg, without better-sqlite3), and uses each there,
-// both directly and through the backend registry. The PostgreSQL check creates and drops its
+// @egide/storage-sqlite, @egide/storage-postgres and @egide/crypto-envelope the way they are
+// published, installs core + sqlite + crypto-envelope into one empty project outside the
+// workspace (with better-sqlite3, without pg) and core + postgres into another (with pg,
+// without better-sqlite3), and uses each there, both directly and through the backend
+// registry, and the SQLite one also through the encrypting barrier. The PostgreSQL check creates and drops its
 // own database on the machine's PostgreSQL (PGHOST/PGPORT/PGUSER, default 127.0.0.1:5432
 // as postgres).
 import { execFileSync } from "node:child_process";
@@ -14,7 +15,7 @@ import { fileURLToPath } from "node:url";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const PNPM = ["-y", "pnpm@12.4.2"];
-const packages = ["storage-core", "storage-sqlite", "storage-postgres"];
+const packages = ["storage-core", "storage-sqlite", "storage-postgres", "crypto-envelope"];
 const work = mkdtempSync(join(tmpdir(), "egide-packed-"));
 const keep = process.env.EGIDE_KEEP_TEMP === "1";
 
@@ -66,7 +67,7 @@ try {
   }
 
   const betterSqlite = JSON.parse(readFileSync(join(root, "packages/storage-sqlite/node_modules/better-sqlite3/package.json"), "utf8"));
-  const project = installProject("app", ["@egide/storage-core", "@egide/storage-sqlite"], { "better-sqlite3": betterSqlite.version });
+  const project = installProject("app", ["@egide/storage-core", "@egide/storage-sqlite", "@egide/crypto-envelope"], { "better-sqlite3": betterSqlite.version });
   // Install scripts were skipped, so the native addon the workspace already compiled for this
   // exact better-sqlite3 version is copied in: compiling the same sources again takes ~100 s.
   const addon = "build/Release/better_sqlite3.node";
@@ -78,6 +79,7 @@ try {
     join(project, "check.mjs"),
     `import { BackendRegistry, ConfigError } from "@egide/storage-core";
 import { SqliteBackend } from "@egide/storage-sqlite";
+import { SealManager, barrier } from "@egide/crypto-envelope";
 import { join } from "node:path";
 
 const direct = SqliteBackend.open({ path: join(process.cwd(), "direct.db") });
@@ -92,7 +94,21 @@ await backend.close();
 
 const missing = await registry.resolve("postgresql").catch((e) => e);
 if (!ConfigError.isInstance(missing) || missing.code !== "BACKEND_NOT_INSTALLED") throw new Error("expected BACKEND_NOT_INSTALLED, got " + missing);
-console.log("packed install ok: put/get/list direct and via the registry; postgresql reported as not installed: " + missing.message);
+
+// The barrier from its own tarball, over the SQLite adapter: 2-of-3 shares, a value that
+// reads back through the barrier and is not in the raw record.
+const raw = SqliteBackend.open({ path: ":memory:" });
+const seal = await SealManager.open(raw);
+const { shares } = await seal.initialize({ shares: 3, threshold: 2 });
+await seal.unseal(shares[0].toString("base64"));
+await seal.unseal(shares[2].toString("hex"));
+const encrypted = barrier(raw, seal);
+await encrypted.put("secret/app", Buffer.from("packed-plaintext"));
+const stored = await raw.get("secret/app");
+if ((await encrypted.get("secret/app")).toString() !== "packed-plaintext" || stored.includes("packed-plaintext")) throw new Error("barrier failed");
+seal.seal();
+await encrypted.close();
+console.log("packed install ok: put/get/list direct and via the registry; the barrier encrypts over SQLite; postgresql reported as not installed: " + missing.message);
 `,
   );
   process.stdout.write(run("node", ["check.mjs"], project));
