@@ -1,13 +1,16 @@
 import {
   DEFAULT_MAX_VALUE_BYTES,
   InvalidKeyError,
+  StorageError,
+  StorageErrorCode,
+  isAuditingTransaction,
   TransactionGuard,
   validateKey,
   validateListPage,
   validatePrefix,
   validateValue,
 } from "@egide/storage-core";
-import type { HealthStatus, ScanEntry, StorageBackend, Transaction, TransactionOptions } from "@egide/storage-core";
+import type { AuditEntry, AuditRecord, AuditingTransaction, HealthStatus, ScanEntry, StorageBackend, Transaction, TransactionOptions } from "@egide/storage-core";
 import { VALUE_RECORD_OVERHEAD } from "./record-format.js";
 import { RESERVED_PREFIX, isReservedKey } from "./reserved-keys.js";
 import type { SealManager } from "./seal-manager.js";
@@ -167,8 +170,11 @@ class EncryptingBarrier implements StorageBackend {
   }
 }
 
-/** The barrier's view of a transaction of the underlying backend. */
-class BarrierTransaction implements Transaction {
+/**
+ * The barrier's view of a transaction of the underlying backend. Audit rows pass through
+ * unencrypted: they are the backend's audit log, which holds no secrets by contract.
+ */
+class BarrierTransaction implements AuditingTransaction {
   readonly #inner: Transaction;
   readonly #seal: SealManager;
   readonly #guard: TransactionGuard;
@@ -225,6 +231,14 @@ class BarrierTransaction implements Transaction {
     checkNotReserved(prefix, this.#guard.backend);
     this.#seal.assertUnsealed();
     return listPageWithoutReserved(this.#inner, prefix, after, limit);
+  }
+
+  async appendAudit(entry: AuditEntry): Promise<AuditRecord> {
+    this.#guard.write();
+    if (!isAuditingTransaction(this.#inner)) {
+      throw new StorageError(StorageErrorCode.INTERNAL, "the backend beneath the barrier cannot write audit rows in a transaction", { backend: this.#guard.backend });
+    }
+    return this.#inner.appendAudit(entry);
   }
 }
 

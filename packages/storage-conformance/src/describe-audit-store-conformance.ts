@@ -1,4 +1,5 @@
-import type { AuditingBackend, AuditQuery } from "@egide/storage-core";
+import { StorageError, isAuditingTransaction } from "@egide/storage-core";
+import type { AuditingBackend, AuditQuery, Transaction } from "@egide/storage-core";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { TEST_TIMEOUT_MS } from "./test-timeouts.js";
 
@@ -21,6 +22,8 @@ const TENANT = "0b8f7a44-1d0e-4a52-8c3e-0e6b1a2f9d10";
  * `egide_audit_log` round-trips, defaults are filled, every filter works (path prefixes are
  * literal), malformed entries are refused, a closed backend refuses appends (so a server can
  * fail closed), and an audit row is never undone by the rollback of a data transaction.
+ * Transactions write audit rows of their own (`appendAudit`) that commit and roll back with
+ * them, so a server can make a change and its audit row atomic.
  */
 export function describeAuditStoreConformance(options: AuditStoreConformanceOptions): void {
   const destroy = options.destroy ?? ((backend: AuditingBackend) => backend.close());
@@ -158,5 +161,50 @@ export function describeAuditStoreConformance(options: AuditStoreConformanceOpti
       expect(await backend.get("k")).toBeNull();
       expect(await paths()).toEqual(["k"]);
     });
+
+    it("commits an audit row appended inside a transaction together with its writes", async () => {
+      await backend.transaction(async (tx) => {
+        await tx.put("k", Buffer.from("v"));
+        const record = await auditing(tx).appendAudit({ operation: "update", path: "k", success: true, requestId: REQUEST, metadata: { status: 204 } });
+        expect(record.id).toBeGreaterThan(0);
+        expect(record.path).toBe("k");
+      });
+      expect((await backend.get("k"))?.toString()).toBe("v");
+      const [row] = await backend.audit.query({ requestId: REQUEST });
+      expect(row).toMatchObject({ operation: "update", path: "k", success: true, metadata: { status: 204 } });
+    });
+
+    it("rolls an audit row appended inside a transaction back with it", async () => {
+      await expect(
+        backend.transaction(async (tx) => {
+          await tx.put("k", Buffer.from("v"));
+          await auditing(tx).appendAudit({ operation: "update", path: "k", success: true });
+          throw new Error("roll back");
+        }),
+      ).rejects.toThrow("roll back");
+      expect(await backend.get("k")).toBeNull();
+      expect(await paths()).toEqual([]);
+    });
+
+    it("refuses an audit row in a read-only transaction, and after the transaction settled", async () => {
+      let kept: Transaction | undefined;
+      const refused = await backend
+        .transaction(async (tx) => {
+          kept = tx;
+          return auditing(tx).appendAudit({ operation: "read", path: "k", success: true });
+        }, { readOnly: true })
+        .catch((error: unknown) => error);
+      expect(StorageError.isInstance(refused, "READ_ONLY")).toBe(true);
+      await backend.transaction(async (tx) => {
+        kept = tx;
+      });
+      await expect(auditing(kept as Transaction).appendAudit({ operation: "read", path: "k", success: true })).rejects.toMatchObject({ code: "CLOSED" });
+      expect(await paths()).toEqual([]);
+    });
   });
+}
+
+function auditing(tx: Transaction) {
+  if (!isAuditingTransaction(tx)) throw new Error("the backend's transactions must offer appendAudit (AuditingTransaction)");
+  return tx;
 }

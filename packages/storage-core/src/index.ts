@@ -9,6 +9,8 @@ export type { KeySeek, SeekBatch } from "./list-children.js";
 export type { AuditEntry, AuditRecord, AuditQuery, AuditStore } from "./audit-store.js";
 export { normalizeAuditEntry, auditQueryLimit, AUDIT_QUERY_DEFAULT_LIMIT, AUDIT_QUERY_MAX_LIMIT } from "./audit-store.js";
 export type { BackendDefinition, AuditingBackend } from "./backend-definition.js";
+export type { AuditingTransaction } from "./auditing-transaction.js";
+export { isAuditingTransaction } from "./auditing-transaction.js";
 export { BackendRegistry, KNOWN_BACKEND_PACKAGES } from "./backend-registry.js";
 export type { BackendRegistryOptions, ModuleImporter } from "./backend-registry.js";
 export { ConfigError } from "./config-error.js";

@@ -39,9 +39,14 @@ export class TransactionGuard {
 
   /** Checks a delete of `key` (any write: the transaction must allow writes). */
   delete(key: string): void {
+    this.write();
+    validateKey(key, this.backend);
+  }
+
+  /** Checks a write that is not keyed (an audit row): the transaction is open and writable. */
+  write(): void {
     this.#checkOpen();
     if (this.readOnly) throw new StorageError(StorageErrorCode.READ_ONLY, "write in a read-only transaction", { backend: this.backend });
-    validateKey(key, this.backend);
   }
 
   /** Checks the arguments of list or listPage. */

@@ -1,6 +1,6 @@
 import { performance } from "node:perf_hooks";
-import { StorageError } from "@egide/storage-core";
-import type { HealthStatus, ScanEntry, StorageBackend, Transaction, TransactionOptions } from "@egide/storage-core";
+import { StorageError, StorageErrorCode, isAuditingTransaction } from "@egide/storage-core";
+import type { AuditEntry, AuditRecord, AuditingTransaction, HealthStatus, ScanEntry, StorageBackend, Transaction, TransactionOptions } from "@egide/storage-core";
 import type { Counter, Histogram, Registry } from "prom-client";
 import { storageMetrics } from "./storage-metrics.js";
 import type { ConnectionSource, StorageMetrics } from "./storage-metrics.js";
@@ -16,6 +16,7 @@ export const StorageOperation = {
   SCAN: "scan",
   TRANSACTION: "transaction",
   HEALTH: "health",
+  AUDIT_APPEND: "audit_append",
 } as const;
 
 /** One of {@link StorageOperation}'s values. */
@@ -210,7 +211,7 @@ class MeteredBackend implements StorageBackend {
   }
 }
 
-class MeteredTransaction implements Transaction {
+class MeteredTransaction implements AuditingTransaction {
   readonly #inner: Transaction;
   readonly #recorder: OperationRecorder;
 
@@ -241,5 +242,15 @@ class MeteredTransaction implements Transaction {
 
   listPage(prefix: string, after: string, limit: number): Promise<string[]> {
     return this.#recorder.track(StorageOperation.LIST_PAGE, () => this.#inner.listPage(prefix, after, limit));
+  }
+
+  appendAudit(entry: AuditEntry): Promise<AuditRecord> {
+    return this.#recorder.track(StorageOperation.AUDIT_APPEND, () => {
+      const inner = this.#inner;
+      if (!isAuditingTransaction(inner)) {
+        return Promise.reject(new StorageError(StorageErrorCode.INTERNAL, "this backend cannot write audit rows in a transaction"));
+      }
+      return inner.appendAudit(entry);
+    });
   }
 }

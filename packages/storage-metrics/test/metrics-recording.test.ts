@@ -92,6 +92,17 @@ describe("operations, latency and errors", () => {
     expect(await storage.exists("t/2")).toBe(false);
   });
 
+  test("an audit row written inside a transaction is recorded as audit_append and commits with it", async () => {
+    const { isAuditingTransaction } = await import("@egide/storage-core");
+    await storage.transaction(async (tx) => {
+      if (!isAuditingTransaction(tx)) throw new Error("metered transactions must offer appendAudit");
+      await tx.put("a", Buffer.from("1"));
+      await tx.appendAudit({ operation: "update", path: "a", success: true });
+    });
+    expect(await ops("audit_append")).toBe(1);
+    expect((await raw.audit.query()).map((row) => row.path)).toEqual(["a"]);
+  });
+
   test("a scan is one operation, whether it runs to the end or stops early", async () => {
     for (let i = 0; i < 10; i++) await storage.put(`s/${i}`, Buffer.from(String(i)));
     const all: string[] = [];

@@ -45,6 +45,14 @@ export class PostgresAuditStore implements AuditStore {
   }
 
   async append(entry: AuditEntry): Promise<AuditRecord> {
+    return this.withClient("audit append", (lease) => this.appendOn(lease, entry));
+  }
+
+  /**
+   * Appends on `lease`, inside whatever transaction its client holds: the row commits or rolls
+   * back with it (see `PostgresTransaction.appendAudit`).
+   */
+  async appendOn(lease: ClientLease, entry: AuditEntry): Promise<AuditRecord> {
     const row = normalizeAuditEntry(entry, POSTGRES_TYPE);
     const text =
       `INSERT INTO ${this.#table} (timestamp, tenant_id, operation, path, source_ip, user_id, request_id, success, error_message, metadata) ` +
@@ -61,7 +69,7 @@ export class PostgresAuditStore implements AuditStore {
       row.errorMessage,
       row.metadata === null ? null : JSON.stringify(row.metadata),
     ];
-    const result = await this.withClient("audit append", (lease) => lease.query<{ id: string }>({ text, values }, this.operationTimeoutMs, "audit append"));
+    const result = await lease.query<{ id: string }>({ text, values }, this.operationTimeoutMs, "audit append");
     return { id: Number(result.rows[0]?.id), ...row };
   }
 

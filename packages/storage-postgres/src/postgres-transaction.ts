@@ -1,4 +1,4 @@
-import { TransactionGuard, type Transaction } from "@egide/storage-core";
+import { TransactionGuard, type AuditEntry, type AuditRecord, type AuditingTransaction } from "@egide/storage-core";
 import type { ClientLease } from "./client-lease.js";
 import type { PostgresBackend } from "./postgres-backend.js";
 import { POSTGRES_TYPE, toStorageError } from "./postgres-errors.js";
@@ -8,7 +8,7 @@ import { asBuffer } from "./as-buffer.js";
  * The operations of one open transaction, on the one client that holds it. Once the callback
  * settles every method fails with `CLOSED`.
  */
-export class PostgresTransaction implements Transaction {
+export class PostgresTransaction implements AuditingTransaction {
   readonly #guard: TransactionGuard;
 
   constructor(
@@ -55,6 +55,16 @@ export class PostgresTransaction implements Transaction {
       return await this.backend.listWith(this.lease, prefix, after, limit);
     } catch (error) {
       throw toStorageError(error, "list");
+    }
+  }
+
+  /** Writes an audit row on this transaction's client: it commits or rolls back with it. */
+  async appendAudit(entry: AuditEntry): Promise<AuditRecord> {
+    this.#guard.write();
+    try {
+      return await this.backend.audit.appendOn(this.lease, entry);
+    } catch (error) {
+      throw toStorageError(error, "audit append");
     }
   }
 

@@ -46,23 +46,34 @@ export class SqliteAuditStore implements AuditStore {
 
   async append(entry: AuditEntry): Promise<AuditRecord> {
     const row = normalizeAuditEntry(entry, SQLITE_TYPE);
-    const id = await this.access.write((db) => {
-      let insert = this.#inserts.get(db);
-      if (!insert) this.#inserts.set(db, (insert = db.prepare(INSERT).pluck()));
-      return insert.get(
-        row.timestamp.getTime(),
-        row.tenantId,
-        row.operation,
-        row.path,
-        row.sourceIp,
-        row.userId,
-        row.requestId,
-        row.success ? 1 : 0,
-        row.errorMessage,
-        row.metadata === null ? null : JSON.stringify(row.metadata),
-      ) as number;
-    });
+    const id = await this.access.write((db) => this.#insert(db, row));
     return { id, ...row };
+  }
+
+  /**
+   * Appends on `db`, synchronously, inside whatever transaction that connection holds: the
+   * row commits or rolls back with it (see `SqliteTransaction.appendAudit`).
+   */
+  appendOn(db: Database.Database, entry: AuditEntry): AuditRecord {
+    const row = normalizeAuditEntry(entry, SQLITE_TYPE);
+    return { id: this.#insert(db, row), ...row };
+  }
+
+  #insert(db: Database.Database, row: Omit<AuditRecord, "id">): number {
+    let insert = this.#inserts.get(db);
+    if (!insert) this.#inserts.set(db, (insert = db.prepare(INSERT).pluck()));
+    return insert.get(
+      row.timestamp.getTime(),
+      row.tenantId,
+      row.operation,
+      row.path,
+      row.sourceIp,
+      row.userId,
+      row.requestId,
+      row.success ? 1 : 0,
+      row.errorMessage,
+      row.metadata === null ? null : JSON.stringify(row.metadata),
+    ) as number;
   }
 
   async query(filter: AuditQuery = {}): Promise<AuditRecord[]> {

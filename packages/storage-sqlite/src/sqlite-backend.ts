@@ -191,7 +191,7 @@ export class SqliteBackend implements AuditingBackend {
       () =>
         this.#queue.runAsync(async () => {
           const db = this.#writer.db;
-          const tx = new SqliteTransaction(this.#writer, readOnly, this.options.maxValueBytes);
+          const tx = new SqliteTransaction(this.#writer, readOnly, this.options.maxValueBytes, this.audit);
           try {
             db.exec(readOnly ? "BEGIN DEFERRED" : "BEGIN IMMEDIATE");
           } catch (error) {
@@ -321,7 +321,7 @@ export class SqliteBackend implements AuditingBackend {
 
   async #readOnlyTransaction<T>(fn: (tx: Transaction) => Promise<T>): Promise<T> {
     return this.#withSnapshot(async (connection) => {
-      const tx = new SqliteTransaction(connection, true, this.options.maxValueBytes);
+      const tx = new SqliteTransaction(connection, true, this.options.maxValueBytes, this.audit);
       try {
         return await fn(tx);
       } finally {

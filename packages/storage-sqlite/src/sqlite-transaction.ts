@@ -1,4 +1,5 @@
-import { TransactionGuard, type Transaction } from "@egide/storage-core";
+import { TransactionGuard, type AuditEntry, type AuditRecord, type AuditingTransaction } from "@egide/storage-core";
+import type { SqliteAuditStore } from "./sqlite-audit-store.js";
 import { SQLITE_TYPE, toStorageError } from "./sqlite-errors.js";
 import type { SqliteStatements } from "./sqlite-statements.js";
 
@@ -6,13 +7,14 @@ import type { SqliteStatements } from "./sqlite-statements.js";
  * The operations of one open transaction, run synchronously on the connection that holds it.
  * Once the callback settles the transaction is closed and every method fails with `CLOSED`.
  */
-export class SqliteTransaction implements Transaction {
+export class SqliteTransaction implements AuditingTransaction {
   readonly #guard: TransactionGuard;
 
   constructor(
     readonly connection: SqliteStatements,
     readOnly: boolean,
     maxValueBytes: number,
+    readonly auditStore: SqliteAuditStore,
   ) {
     this.#guard = new TransactionGuard(SQLITE_TYPE, readOnly, maxValueBytes);
   }
@@ -49,6 +51,12 @@ export class SqliteTransaction implements Transaction {
   async listPage(prefix: string, after: string, limit: number): Promise<string[]> {
     this.#guard.list(prefix, after, limit);
     return this.#run("list", () => this.connection.list(prefix, after, limit));
+  }
+
+  /** Writes an audit row on this transaction's connection: it commits or rolls back with it. */
+  async appendAudit(entry: AuditEntry): Promise<AuditRecord> {
+    this.#guard.write();
+    return this.#run("audit append", () => this.auditStore.appendOn(this.connection.db, entry));
   }
 
   #run<T>(operation: string, fn: () => T): T {
