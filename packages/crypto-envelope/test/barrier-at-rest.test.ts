@@ -7,7 +7,7 @@ import { PostgresBackend } from "@egide/storage-postgres";
 import { SqliteBackend } from "@egide/storage-sqlite";
 import { afterAll, describe, expect, it } from "vitest";
 import { KEYRING_KEY, RECORD_FORMAT_V1, RESERVED_PREFIX, ROOT_KEY_KEY, RecordType, SEAL_CONFIG_KEY, VALUE_RECORD_OVERHEAD } from "../src/index.js";
-import { createBarrierTestDatabase, quoteIdentifier, randomSuffix, withClient } from "./support/postgres-database.js";
+import { createTestDatabase, quoteIdentifier, randomSuffix, withClient } from "@egide/test-postgres";
 import { openSealedStack } from "./support/sealed-stack.js";
 
 // What the barrier leaves at rest: values written through it must not appear anywhere in the
@@ -171,7 +171,7 @@ describe("barrier at rest: sqlite (file, WAL)", () => {
 });
 
 describe("barrier at rest: postgresql", () => {
-  const database = createBarrierTestDatabase();
+  const database = createTestDatabase("barrier");
   const schema = `s_at_rest_${randomSuffix()}`;
   let raw: PostgresBackend | undefined;
   afterAll(async () => {

@@ -5,7 +5,7 @@ import { PostgresBackend } from "@egide/storage-postgres";
 import type { PostgresOptions } from "@egide/storage-postgres";
 import { afterAll } from "vitest";
 import { VALUE_RECORD_OVERHEAD } from "../src/index.js";
-import { createBarrierTestDatabase, randomSuffix } from "./support/postgres-database.js";
+import { createTestDatabase, randomSuffix } from "@egide/test-postgres";
 import { openSealedStack } from "./support/sealed-stack.js";
 
 // The whole shared suite through the barrier over PostgreSQL: one database for this file, a
@@ -14,7 +14,7 @@ import { openSealedStack } from "./support/sealed-stack.js";
 /** The barrier's default plaintext limit: the encrypted record still fits the backend's default. */
 const BARRIER_MAX_VALUE_BYTES = DEFAULT_MAX_VALUE_BYTES - VALUE_RECORD_OVERHEAD;
 
-const database = await createBarrierTestDatabase();
+const database = await createTestDatabase("barrier");
 /** The schema of every barrier still to destroy. */
 const schemas = new Map<StorageBackend, string>();
 let counter = 0;

@@ -70,8 +70,8 @@ export async function withClient<T>(database: string, fn: (client: pg.Client) =>
 }
 
 /** A database created for one test file. */
-export interface BarrierTestDatabase {
-  /** `egide_t_barrier_<random>`. */
+export interface TestDatabase {
+  /** `egide_t_<label>_<random>`. */
   name: string;
   connection: PostgresConnection;
   /** Drops a schema of this database (if it exists) with everything in it. */
@@ -80,9 +80,9 @@ export interface BarrierTestDatabase {
   drop(): Promise<void>;
 }
 
-/** Creates a uniquely named database `egide_t_barrier_<random>`; drop it in `afterAll`. */
-export async function createBarrierTestDatabase(): Promise<BarrierTestDatabase> {
-  const name = `egide_t_barrier_${randomSuffix()}`;
+/** Creates a uniquely named database `egide_t_<label>_<random>`; drop it in `afterAll`. */
+export async function createTestDatabase(label: string): Promise<TestDatabase> {
+  const name = `egide_t_${label.toLowerCase().replace(/[^a-z0-9_]+/g, "_").slice(0, 30)}_${randomSuffix()}`;
   await withClient("postgres", async (client) => {
     // 55006: someone is connected to the template for a moment (parallel test files); retry.
     for (let attempt = 1; ; attempt++) {

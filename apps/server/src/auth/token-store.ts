@@ -1,0 +1,140 @@
+import { createHash, randomBytes } from "node:crypto";
+import type { StorageBackend, Transaction } from "@egide/storage-core";
+
+/** A token as stored: everything about it except the token itself, which is kept only as a hash. */
+export interface TokenEntry {
+  accessor: string;
+  policies: string[];
+  displayName: string;
+  meta: Record<string, string>;
+  /** Creation time, ms since the epoch. */
+  createdAt: number;
+  /** The TTL given at creation, ms (0: never expires, for the root token). */
+  creationTtlMs: number;
+  /** When it expires, ms since the epoch; `null` for never. */
+  expiresAt: number | null;
+  /** The latest `expiresAt` renewals may reach; `null` for no limit. */
+  maxExpiresAt: number | null;
+  renewable: boolean;
+  /** The accessor of the token that created it; `null` for orphans (root). */
+  parentAccessor: string | null;
+}
+
+/** What {@link TokenStore.create} needs. */
+export interface NewToken {
+  policies: string[];
+  displayName: string;
+  meta?: Record<string, string>;
+  /** 0: never expires. */
+  ttlMs: number;
+  /** The most renewals can extend to, from creation; 0: no limit beyond the server's maximum. */
+  maxTtlMs: number;
+  renewable: boolean;
+  parentAccessor: string | null;
+}
+
+const ID_PREFIX = "sys/token/id/";
+const ACCESSOR_PREFIX = "sys/token/accessor/";
+const PARENT_PREFIX = "sys/token/parent/";
+/** Token strings start with this, so a leaked one is recognisable (secret scanners, logs). */
+export const TOKEN_PREFIX = "egs.";
+
+/**
+ * Tokens, stored through the encrypting barrier and only as SHA-256 hashes: the store can
+ * check a token but never give one back. A token is 32 random bytes (so an unsalted hash is
+ * as strong as the token); its accessor is a separate random id that audit rows and admin
+ * operations use instead. Every lookup reads the storage, so a token created or revoked on
+ * one server instance is seen at once by every other instance sharing the database.
+ */
+export class TokenStore {
+  constructor(readonly storage: StorageBackend) {}
+
+  /** Creates a token inside `tx`; returns the token string (shown once) and its entry. */
+  async create(tx: Transaction, request: NewToken, now = Date.now()): Promise<{ token: string; entry: TokenEntry }> {
+    const token = TOKEN_PREFIX + randomBytes(32).toString("base64url");
+    const entry: TokenEntry = {
+      accessor: randomBytes(12).toString("base64url"),
+      policies: [...new Set(request.policies)].sort(),
+      displayName: request.displayName,
+      meta: request.meta ?? {},
+      createdAt: now,
+      creationTtlMs: request.ttlMs,
+      expiresAt: request.ttlMs > 0 ? now + request.ttlMs : null,
+      maxExpiresAt: request.maxTtlMs > 0 ? now + request.maxTtlMs : null,
+      renewable: request.renewable && request.ttlMs > 0,
+      parentAccessor: request.parentAccessor,
+    };
+    const hash = hashToken(token);
+    await tx.put(ID_PREFIX + hash, Buffer.from(JSON.stringify(entry)));
+    await tx.put(ACCESSOR_PREFIX + entry.accessor, Buffer.from(hash));
+    if (entry.parentAccessor) await tx.put(`${PARENT_PREFIX}${entry.parentAccessor}/${entry.accessor}`, Buffer.alloc(0));
+    return { token, entry };
+  }
+
+  /** The live entry of `token`, or `null` when it is unknown, malformed or expired. */
+  async lookup(token: string, reader: Pick<Transaction, "get"> = this.storage, now = Date.now()): Promise<TokenEntry | null> {
+    if (!isWellFormed(token)) return null;
+    const raw = await reader.get(ID_PREFIX + hashToken(token));
+    if (raw === null) return null;
+    const entry = JSON.parse(raw.toString("utf8")) as TokenEntry;
+    return entry.expiresAt !== null && entry.expiresAt <= now ? null : entry;
+  }
+
+  /** The live entry with `accessor`, or `null`. */
+  async lookupAccessor(accessor: string, reader: Pick<Transaction, "get"> = this.storage, now = Date.now()): Promise<{ hash: string; entry: TokenEntry } | null> {
+    if (!/^[A-Za-z0-9_-]{16}$/.test(accessor)) return null;
+    const hash = await reader.get(ACCESSOR_PREFIX + accessor);
+    if (hash === null) return null;
+    const raw = await reader.get(ID_PREFIX + hash.toString("utf8"));
+    if (raw === null) return null;
+    const entry = JSON.parse(raw.toString("utf8")) as TokenEntry;
+    return entry.expiresAt !== null && entry.expiresAt <= now ? null : { hash: hash.toString("utf8"), entry };
+  }
+
+  /**
+   * Extends a renewable token by `incrementMs` from now (default: its creation TTL), never
+   * past its maximum. Returns the updated entry.
+   */
+  async renew(tx: Transaction, token: string, incrementMs: number | undefined, maxTtlMs: number, now = Date.now()): Promise<TokenEntry | null> {
+    const entry = await this.lookup(token, tx, now);
+    if (entry === null || !entry.renewable || entry.expiresAt === null) return entry;
+    const limit = Math.min(entry.maxExpiresAt ?? Number.POSITIVE_INFINITY, entry.createdAt + maxTtlMs);
+    entry.expiresAt = Math.min(now + (incrementMs ?? entry.creationTtlMs), limit);
+    await tx.put(ID_PREFIX + hashToken(token), Buffer.from(JSON.stringify(entry)));
+    return entry;
+  }
+
+  /** Revokes `token` and, as Vault does, every token created from it (recursively). */
+  async revoke(tx: Transaction, token: string): Promise<boolean> {
+    const entry = await this.lookup(token, tx, 0);
+    if (entry === null) return false;
+    await this.revokeAccessor(tx, entry.accessor);
+    return true;
+  }
+
+  /** Revokes the token with `accessor` and its descendants. */
+  async revokeAccessor(tx: Transaction, accessor: string): Promise<void> {
+    const hash = await tx.get(ACCESSOR_PREFIX + accessor);
+    if (hash !== null) {
+      const raw = await tx.get(ID_PREFIX + hash.toString("utf8"));
+      const entry = raw === null ? null : (JSON.parse(raw.toString("utf8")) as TokenEntry);
+      await tx.delete(ID_PREFIX + hash.toString("utf8"));
+      await tx.delete(ACCESSOR_PREFIX + accessor);
+      if (entry?.parentAccessor) await tx.delete(`${PARENT_PREFIX}${entry.parentAccessor}/${accessor}`);
+    }
+    for (const child of await tx.list(`${PARENT_PREFIX}${accessor}/`)) {
+      await this.revokeAccessor(tx, child);
+    }
+  }
+}
+
+/** SHA-256 of the token, hex: the storage key of its entry. */
+export function hashToken(token: string): string {
+  return createHash("sha256").update(token, "utf8").digest("hex");
+}
+
+// A token is at most a few hundred characters of printable ASCII; anything else is not one
+// of ours and is refused before it reaches a storage key.
+function isWellFormed(token: string): boolean {
+  return token.length > 0 && token.length <= 256 && /^[\x21-\x7e]+$/.test(token);
+}

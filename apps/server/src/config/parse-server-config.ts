@@ -1,0 +1,117 @@
+import { ConfigError, ConfigReader } from "@egide/storage-core";
+import { parse, TomlError } from "smol-toml";
+import type { ListenerConfig, ServerConfig } from "./server-config.js";
+
+const DEFAULT_ADDRESS = "127.0.0.1:8200";
+const DEFAULT_MAX_REQUEST_BYTES = 2 * 1024 * 1024;
+const LOG_LEVELS = ["trace", "debug", "info", "warn", "error", "fatal", "silent"] as const;
+
+/**
+ * Parses the server's TOML configuration: the specification's `[storage]` with its
+ * `[storage.sqlite]` or `[storage.postgresql]` table (validated later by the adapter), plus
+ * `[listener]`, `[seal]`, `[telemetry]` and `[audit]`. Every error is a `ConfigError` naming
+ * the option (or the line, for TOML syntax); unknown options are refused.
+ */
+export function parseServerConfig(text: string): ServerConfig {
+  let document: Record<string, unknown>;
+  try {
+    document = parse(text) as Record<string, unknown>;
+  } catch (cause) {
+    const where = cause instanceof TomlError ? ` at line ${cause.line}, column ${cause.column}` : "";
+    throw new ConfigError("INVALID_CONFIG", `the configuration is not valid TOML${where}: ${(cause as Error).message.split("\n")[0]}`, { cause });
+  }
+  const storageTable = (readTable(document, "storage") ?? {}) as Record<string, unknown>;
+  const type = storageTable.type;
+  if (typeof type !== "string" || type === "") {
+    throw new ConfigError("INVALID_CONFIG", 'is required and must be a string (for example type = "sqlite")', { option: "storage.type" });
+  }
+  // The adapter's own table is validated by the adapter (its BackendDefinition.parseConfig).
+  const options = storageTable[type];
+  const storage = new ConfigReader(without(storageTable, [type]), "storage");
+  storage.string("type");
+  const health = { intervalMs: storage.duration("health_interval", "5s"), timeoutMs: storage.duration("health_timeout", "2s") };
+  for (const other of ["sqlite", "postgresql"]) {
+    if (other !== type && storage.has(other)) throw storage.error(other, `is configured but storage.type is "${type}"`);
+  }
+  storage.finish();
+
+  const listener = parseListener(readTable(document, "listener"));
+  const sealReader = new ConfigReader(readTable(document, "seal"), "seal");
+  sealReader.oneOf("type", ["shamir"], "shamir");
+  const keyFile = sealReader.string("unseal_key_file");
+  const keyEnv = sealReader.string("unseal_key_env");
+  if (keyFile !== undefined && keyEnv !== undefined) throw sealReader.error("unseal_key_env", "cannot be set together with seal.unseal_key_file");
+  const rotateAfter = sealReader.has("rotate_after_encryptions") ? sealReader.integer("rotate_after_encryptions", 0, { min: 1000, max: 2 ** 31 }) : undefined;
+  sealReader.finish();
+
+  const telemetryReader = new ConfigReader(readTable(document, "telemetry"), "telemetry");
+  const telemetry = { unauthenticatedMetricsAccess: telemetryReader.boolean("unauthenticated_metrics_access", false) };
+  telemetryReader.finish();
+  const auditReader = new ConfigReader(readTable(document, "audit"), "audit");
+  const audit = { healthChecks: auditReader.boolean("health_checks", true) };
+  auditReader.finish();
+
+  const top = new ConfigReader(without(document, ["storage", "listener", "seal", "telemetry", "audit"]), "config");
+  const defaultTtlMs = top.duration("default_lease_ttl", "768h");
+  const maxTtlMs = top.duration("max_lease_ttl", "768h");
+  if (defaultTtlMs > maxTtlMs) throw top.error("default_lease_ttl", "must not be longer than max_lease_ttl");
+  const logLevel = top.oneOf("log_level", LOG_LEVELS, "info");
+  top.finish();
+
+  return {
+    storage: { type, options },
+    listener,
+    seal: {
+      ...(keyFile !== undefined ? { autoUnseal: { file: keyFile } } : keyEnv !== undefined ? { autoUnseal: { env: keyEnv } } : {}),
+      ...(rotateAfter !== undefined ? { rotateAfterEncryptions: rotateAfter } : {}),
+    },
+    telemetry,
+    audit,
+    tokens: { defaultTtlMs, maxTtlMs },
+    health,
+    logLevel,
+  };
+}
+
+function parseListener(table: unknown): ListenerConfig {
+  const reader = new ConfigReader(table, "listener");
+  const address = reader.string("address", DEFAULT_ADDRESS);
+  const { host, port } = parseAddress(address, reader);
+  const tlsDisable = reader.boolean("tls_disable", false);
+  const certFile = reader.string("tls_cert_file");
+  const keyFile = reader.string("tls_key_file");
+  const maxRequestBytes = reader.integer("max_request_size", DEFAULT_MAX_REQUEST_BYTES, { min: 1024, max: 256 * 1024 * 1024 });
+  reader.finish();
+  if (tlsDisable) {
+    if (certFile !== undefined || keyFile !== undefined) throw reader.error("tls_disable", "is true, so tls_cert_file and tls_key_file must not be set");
+    return { host, port, maxRequestBytes };
+  }
+  if (certFile === undefined || keyFile === undefined) {
+    throw reader.error(certFile === undefined ? "tls_cert_file" : "tls_key_file", "is required unless tls_disable = true (as in Vault, TLS is on by default)");
+  }
+  return { host, port, tls: { certFile, keyFile }, maxRequestBytes };
+}
+
+/** "127.0.0.1:8200", "[::1]:8200", "0.0.0.0:8200". */
+export function parseAddress(address: string, reader?: ConfigReader): { host: string; port: number } {
+  const match = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(address);
+  const port = Number(match?.[3]);
+  if (!match || port > 65535) {
+    const message = `must be host:port (for example "127.0.0.1:8200" or "[::1]:8200"), got ${JSON.stringify(address)}`;
+    throw reader ? reader.error("address", message) : new ConfigError("INVALID_CONFIG", message, { option: "listener.address" });
+  }
+  return { host: (match[1] ?? match[2]) as string, port };
+}
+
+function readTable(document: Record<string, unknown>, name: string): unknown {
+  const value = document[name];
+  if (value !== undefined && (typeof value !== "object" || value === null || Array.isArray(value))) {
+    throw new ConfigError("INVALID_CONFIG", "must be a table", { option: name });
+  }
+  return value;
+}
+
+/** `table` without the named sub-tables (handled by their own readers). */
+function without(table: Record<string, unknown>, names: string[]): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(table).filter(([name]) => !names.includes(name)));
+}

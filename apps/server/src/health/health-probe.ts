@@ -1,0 +1,81 @@
+import type { StorageBackend } from "@egide/storage-core";
+
+/** The specification's `storage` object of `/v1/sys/health`. */
+export interface StorageHealth {
+  type: string;
+  status: "healthy" | "unhealthy";
+  latency_ms: number;
+  /** Why it is unhealthy (never a secret). */
+  error?: string;
+}
+
+/**
+ * Probes the storage in the background and keeps the last result, so `/v1/sys/health`
+ * answers from memory and never waits on a slow or unreachable database. Each probe is
+ * time-boxed; a result older than three intervals (the probe itself is stuck) reads as
+ * unhealthy.
+ */
+export class HealthProbe {
+  readonly #backend: StorageBackend;
+  readonly #intervalMs: number;
+  readonly #timeoutMs: number;
+  #last: StorageHealth;
+  #checkedAt = 0;
+  #timer: NodeJS.Timeout | undefined;
+  #running: Promise<void> | undefined;
+
+  constructor(backend: StorageBackend, options: { intervalMs: number; timeoutMs: number }) {
+    this.#backend = backend;
+    this.#intervalMs = options.intervalMs;
+    this.#timeoutMs = options.timeoutMs;
+    this.#last = { type: backend.type, status: "unhealthy", latency_ms: 0, error: "not probed yet" };
+  }
+
+  /** Runs a first probe, then one every interval. */
+  async start(): Promise<void> {
+    await this.probe();
+    this.#timer = setInterval(() => void this.probe(), this.#intervalMs);
+    this.#timer.unref();
+  }
+
+  stop(): void {
+    if (this.#timer) clearInterval(this.#timer);
+    this.#timer = undefined;
+  }
+
+  /** The latest result. */
+  current(): StorageHealth {
+    if (this.#checkedAt > 0 && Date.now() - this.#checkedAt > 3 * this.#intervalMs + this.#timeoutMs) {
+      return { type: this.#backend.type, status: "unhealthy", latency_ms: this.#last.latency_ms, error: "the storage probe has not answered recently" };
+    }
+    return this.#last;
+  }
+
+  /** One probe now (single-flight). */
+  probe(): Promise<void> {
+    this.#running ??= this.#probeOnce().finally(() => {
+      this.#running = undefined;
+    });
+    return this.#running;
+  }
+
+  async #probeOnce(): Promise<void> {
+    const started = performance.now();
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<StorageHealth>((resolve) => {
+      timer = setTimeout(() => resolve({ type: this.#backend.type, status: "unhealthy", latency_ms: this.#timeoutMs, error: `no answer within ${this.#timeoutMs} ms` }), this.#timeoutMs);
+    });
+    const probe = this.#backend.health().then(
+      (result): StorageHealth => ({
+        type: this.#backend.type,
+        status: result.status,
+        latency_ms: Math.round(result.latencyMs * 1000) / 1000,
+        ...(result.error ? { error: result.error } : {}),
+      }),
+      (error: unknown): StorageHealth => ({ type: this.#backend.type, status: "unhealthy", latency_ms: performance.now() - started, error: String((error as Error)?.message ?? error) }),
+    );
+    this.#last = await Promise.race([probe, timeout]);
+    clearTimeout(timer);
+    this.#checkedAt = Date.now();
+  }
+}

@@ -1,0 +1,147 @@
+import { randomUUID } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { createServer as createHttpServer } from "node:http";
+import type { Server } from "node:http";
+import { createServer as createHttpsServer } from "node:https";
+import Fastify from "fastify";
+import type { FastifyInstance, FastifyRequest } from "fastify";
+import { Counter } from "prom-client";
+import type { ListenerConfig } from "../config/server-config.js";
+import { auditEntry } from "../audit/audit-entry.js";
+import { operationOf } from "../audit/request-state.js";
+import type { EgideContext } from "../egide-context.js";
+import { errorResponse } from "./error-response.js";
+import { listMethodFilter } from "./list-method-filter.js";
+import { isListRequest } from "./vault-response.js";
+import { badRequest } from "./vault-error.js";
+
+/** Options of {@link buildApp}. */
+export interface BuildAppOptions {
+  listener: ListenerConfig;
+  logLevel: string;
+  /** Whether health and seal-status requests are audited. */
+  auditHealthChecks: boolean;
+}
+
+const UNAUDITED_WHEN_CONFIGURED = new Set(["sys/health", "sys/seal-status"]);
+
+/**
+ * The Fastify application: the listener (HTTP or TLS, with `LIST` requests rewritten before
+ * Node's parser sees them), JSON bodies whatever the content type (Vault clients send JSON
+ * without one), Vault's error shapes, and the audit of every request that a mutation did not
+ * already audit in its own transaction. Routes are registered by the caller.
+ */
+export function buildApp(ctx: EgideContext, options: BuildAppOptions): FastifyInstance {
+  const app = Fastify({
+    logger: options.logLevel === "silent" ? false : { level: options.logLevel },
+    bodyLimit: options.listener.maxRequestBytes,
+    genReqId: () => randomUUID(),
+    return503OnClosing: true,
+    serverFactory: (handler) => listMethodServer(handler, options.listener),
+  });
+
+  const requests = new Counter({
+    name: "egide_http_requests_total",
+    help: "HTTP requests answered, by method and status code.",
+    labelNames: ["method", "status"],
+    registers: [ctx.metrics],
+  });
+
+  app.decorateRequest("egide", null as never);
+  app.addHook("onRequest", async (request) => {
+    const path = vaultPath(request.url);
+    request.egide = {
+      operation: operationOf(request.method, isListRequest(request) || request.headers["x-egide-original-method"] === "LIST"),
+      path,
+      caller: undefined,
+      audited: false,
+      skipAudit: !options.auditHealthChecks && UNAUDITED_WHEN_CONFIGURED.has(path),
+    };
+  });
+
+  // Bodies are JSON whatever the Content-Type says; an empty body is no body.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser("*", { parseAs: "buffer" }, (_request: FastifyRequest, body: Buffer, done: (error: Error | null, value?: unknown) => void) => {
+    if (body.length === 0) return done(null, undefined);
+    try {
+      done(null, JSON.parse(body.toString("utf8")));
+    } catch {
+      done(badRequest("failed to parse JSON input: the request body is not valid JSON"));
+    }
+  });
+
+  app.setErrorHandler(async (error, request, reply) => {
+    const { status, errors, internal } = errorResponse(error);
+    if (internal) request.log.error({ err: error, requestId: request.id }, "request failed");
+    return reply.code(status).header("content-type", "application/json; charset=utf-8").send({ errors });
+  });
+  // Vault answers an unknown path with 404 and an empty errors array.
+  app.setNotFoundHandler(async (_request, reply) => reply.code(404).send({ errors: [] }));
+
+  // Every request that no mutation audited gets its row here, before the response leaves: if
+  // the audit log cannot be written, the response is replaced by an error, so nothing is
+  // answered (no secret read, no token issued) without its audit row.
+  app.addHook("onSend", async (request, reply, payload) => {
+    requests.labels(request.headers["x-egide-original-method"] === "LIST" ? "LIST" : request.method, String(reply.statusCode)).inc();
+    const state = request.egide;
+    if (!state || state.audited || state.skipAudit) return payload;
+    const success = reply.statusCode < 400;
+    try {
+      await ctx.raw.audit.append(auditEntry(request, success, reply.statusCode, success ? null : firstError(payload)));
+      state.audited = true;
+      return payload;
+    } catch (error) {
+      request.log.error({ err: error, requestId: request.id }, "audit log write failed; request refused");
+      state.audited = true;
+      reply.code(500).header("content-type", "application/json; charset=utf-8");
+      return JSON.stringify({ errors: ["the audit log could not be written; the request was refused"] });
+    }
+  });
+
+  return app;
+}
+
+/** The Vault path of a URL: without `/v1/`, the query string and a trailing slash kept. */
+export function vaultPath(url: string): string {
+  const path = url.split("?")[0] ?? "";
+  return path.startsWith("/v1/") ? decodeURIComponentSafe(path.slice(4)) : path.replace(/^\//, "");
+}
+
+function decodeURIComponentSafe(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text;
+  }
+}
+
+// The first message of an error response, for the audit row's error_message.
+function firstError(payload: unknown): string | null {
+  if (typeof payload !== "string") return null;
+  try {
+    const parsed = JSON.parse(payload) as { errors?: unknown };
+    return Array.isArray(parsed.errors) && typeof parsed.errors[0] === "string" ? parsed.errors[0].slice(0, 500) : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * An HTTP or HTTPS server whose connections pass through {@link listMethodFilter}: Node's
+ * HTTP parser rejects the `LIST` method that Vault clients use, so each connection's bytes
+ * are rewritten (`LIST /v1/x` → `GET /v1/x?list=true`) before the parser sees them. Node's
+ * own connection listener is kept and handed the filtered stream, so listen, close and
+ * keep-alive handling stay Node's.
+ */
+function listMethodServer(handler: (request: never, response: never) => void, listener: ListenerConfig): Server {
+  const server = listener.tls
+    ? createHttpsServer({ cert: readFileSync(listener.tls.certFile), key: readFileSync(listener.tls.keyFile) }, handler as never)
+    : createHttpServer(handler as never);
+  const event = listener.tls ? "secureConnection" : "connection";
+  const [nodeListener] = server.listeners(event) as Array<(socket: unknown) => void>;
+  if (nodeListener) {
+    server.removeListener(event, nodeListener);
+    server.on(event, (socket) => nodeListener.call(server, listMethodFilter(socket)));
+  }
+  return server as Server;
+}

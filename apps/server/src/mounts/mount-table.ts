@@ -1,0 +1,340 @@
+import { randomBytes, randomUUID } from "node:crypto";
+import type { StorageBackend, Transaction } from "@egide/storage-core";
+import { VaultError, badRequest } from "../http/vault-error.js";
+
+/** Where the mount table is stored (through the barrier, so encrypted). */
+export const MOUNT_TABLE_KEY = "core/mounts";
+
+/** Every mount's data lives below `logical/<uuid>/`. */
+export const LOGICAL_PREFIX = "logical/";
+
+/** Paths that belong to the server itself and can never be mounted over (Vault's protected mounts). */
+export const RESERVED_MOUNT_PREFIXES = ["sys/", "auth/", "cubbyhole/", "identity/", "audit/"] as const;
+
+/** The path and description of the mount made on a fresh install. */
+export const DEFAULT_MOUNT_PATH = "secret/";
+export const DEFAULT_MOUNT_DESCRIPTION = "key/value secret storage";
+
+/** How long a table read from storage is trusted before it is read again. */
+export const DEFAULT_MOUNT_CACHE_MS = 1000;
+
+/** How many children a purge lists per storage call when a mount is disabled. */
+export const PURGE_BATCH = 500;
+
+/** A secrets engine mounted at a path. Egide has one engine: KV version 2. */
+export interface Mount {
+  /** The mount path: no leading `/`, always a trailing `/` (`secret/`, `team/kv/`). */
+  path: string;
+  type: "kv";
+  options: { version: "2" };
+  description: string;
+  /** Random, fixed for the mount's life; its data lives below `logical/<uuid>/`. */
+  uuid: string;
+  /** `kv_` and 8 hex digits, as Vault names mount accessors. */
+  accessor: string;
+  local: boolean;
+  seal_wrap: boolean;
+  /** When it was mounted (RFC 3339). */
+  created_time: string;
+}
+
+/** What `enable` (and `POST /v1/sys/mounts/:path`) takes. */
+export interface MountInput {
+  type?: unknown;
+  options?: unknown;
+  description?: unknown;
+  local?: unknown;
+  seal_wrap?: unknown;
+}
+
+/** What `tune` (`POST /v1/sys/mounts/:path/tune`) changes. */
+export interface MountTuneInput {
+  description?: unknown;
+  options?: unknown;
+}
+
+/** The storage prefix of a mount's data (`logical/<uuid>/`). */
+export function mountStoragePrefix(mount: Pick<Mount, "uuid">): string {
+  return `${LOGICAL_PREFIX}${mount.uuid}/`;
+}
+
+/** Options of {@link MountTable}. */
+export interface MountTableOptions {
+  /** How long a table read from storage is used before reading it again (default 1000 ms). */
+  cacheMs?: number;
+  /** The clock (tests move it). Default `Date.now`. */
+  now?: () => number;
+}
+
+interface StoredTable {
+  entries: Mount[];
+}
+
+/**
+ * The mount table: which secrets engine answers which path.
+ *
+ * Stored as JSON at `core/mounts` through the (encrypting) storage it is given. Reads use a
+ * copy cached for at most `cacheMs`, so that a mount enabled or disabled by another server
+ * instance on the same storage is seen within that time; local changes invalidate the cache
+ * (call {@link invalidate} again after the change's transaction commits). Changes take the
+ * caller's transaction and read the table through it, so concurrent changes serialize.
+ */
+export class MountTable {
+  readonly #storage: StorageBackend;
+  readonly #cacheMs: number;
+  readonly #now: () => number;
+  #cached: { mounts: Mount[]; at: number } | null = null;
+  #loading: Promise<Mount[]> | null = null;
+  /** Bumped by every invalidation: a read that started before one is not cached. */
+  #generation = 0;
+
+  constructor(storage: StorageBackend, options: MountTableOptions = {}) {
+    this.#storage = storage;
+    this.#cacheMs = options.cacheMs ?? DEFAULT_MOUNT_CACHE_MS;
+    this.#now = options.now ?? Date.now;
+  }
+
+  /** Every mount, sorted by path. */
+  async list(): Promise<Mount[]> {
+    const cached = this.#cached;
+    if (cached !== null && this.#now() - cached.at < this.#cacheMs) return cached.mounts;
+    if (this.#loading === null) {
+      const generation = this.#generation;
+      const loading: Promise<Mount[]> = this.#storage.get(MOUNT_TABLE_KEY).then(
+        (raw) => {
+          const mounts = parseTable(raw);
+          if (generation === this.#generation) this.#cached = { mounts, at: this.#now() };
+          if (this.#loading === loading) this.#loading = null;
+          return mounts;
+        },
+        (error: unknown) => {
+          if (this.#loading === loading) this.#loading = null;
+          throw error;
+        },
+      );
+      this.#loading = loading;
+    }
+    return this.#loading;
+  }
+
+  /**
+   * The mount that answers the Vault path `path` (no `/v1/`): the longest mount path that
+   * prefixes it, and the rest of the path below it (`secret/data/app` → `secret/`,
+   * `data/app`). A path naming the mount without its slash (`secret`) matches it, with an
+   * empty rest. Null when no mount matches.
+   */
+  async find(path: string): Promise<{ mount: Mount; rest: string } | null> {
+    const mounts = await this.list();
+    let best: Mount | null = null;
+    for (const mount of mounts) {
+      if (path.startsWith(mount.path) || path === mount.path.slice(0, -1)) {
+        if (best === null || mount.path.length > best.path.length) best = mount;
+      }
+    }
+    if (best === null) return null;
+    return { mount: best, rest: path.length >= best.path.length ? path.slice(best.path.length) : "" };
+  }
+
+  /** The mount at exactly `path` (normalised), or null. */
+  async get(path: string): Promise<Mount | null> {
+    const normalised = normaliseMountPath(path);
+    return (await this.list()).find((mount) => mount.path === normalised) ?? null;
+  }
+
+  /**
+   * Whether `mount` is still in the table as seen by `tx`: a write into a mount's data checks
+   * this inside its transaction, so that it cannot land in a mount another instance has just
+   * disabled (whose data would then be orphaned).
+   */
+  async isMounted(tx: Pick<Transaction, "get">, mount: Pick<Mount, "uuid">): Promise<boolean> {
+    return parseTable(await tx.get(MOUNT_TABLE_KEY)).some((entry) => entry.uuid === mount.uuid);
+  }
+
+  /**
+   * Mounts a KV version 2 engine at `path` in `tx`. Only `type: "kv"` with
+   * `options: {version: "2"}` (or Vault's alias `type: "kv-v2"`) is supported; any other type,
+   * and KV version 1 (which is what Vault mounts for `kv` without a version), is a 400. A
+   * reserved path, an invalid one, or one that overlaps an existing mount (either way) is a 400.
+   */
+  async enable(tx: Transaction, path: string, input: MountInput): Promise<Mount> {
+    const normalised = validateMountPath(path);
+    const { description, local, sealWrap } = parseMountInput(input);
+    const entries = parseTable(await tx.get(MOUNT_TABLE_KEY));
+    const conflict = entries.find((entry) => entry.path.startsWith(normalised) || normalised.startsWith(entry.path));
+    if (conflict !== undefined) throw badRequest(`path is already in use at ${conflict.path}`);
+    const mount: Mount = {
+      path: normalised,
+      type: "kv",
+      options: { version: "2" },
+      description,
+      uuid: randomUUID(),
+      accessor: `kv_${randomBytes(4).toString("hex")}`,
+      local,
+      seal_wrap: sealWrap,
+      created_time: new Date(this.#now()).toISOString(),
+    };
+    await writeTable(tx, [...entries, mount]);
+    this.invalidate();
+    return mount;
+  }
+
+  /**
+   * Unmounts `path` in `tx` and deletes every key of its data (listed and deleted in batches,
+   * inside the same transaction: the mount and its data go together or not at all). Returns
+   * the removed mount, or null when nothing was mounted there (Vault answers 204 either way).
+   */
+  async disable(tx: Transaction, path: string): Promise<Mount | null> {
+    const normalised = normaliseMountPath(path);
+    assertNotReserved(normalised, "unmount");
+    const entries = parseTable(await tx.get(MOUNT_TABLE_KEY));
+    const mount = entries.find((entry) => entry.path === normalised);
+    if (mount === undefined) return null;
+    await writeTable(tx, entries.filter((entry) => entry !== mount));
+    await purge(tx, mountStoragePrefix(mount));
+    this.invalidate();
+    return mount;
+  }
+
+  /**
+   * Changes a mount's description (`POST sys/mounts/:path/tune`). `options.version` may only
+   * be "2". Returns the updated mount; a 400 when nothing is mounted at `path`.
+   */
+  async tune(tx: Transaction, path: string, input: MountTuneInput): Promise<Mount> {
+    const normalised = normaliseMountPath(path);
+    const entries = parseTable(await tx.get(MOUNT_TABLE_KEY));
+    const index = entries.findIndex((entry) => entry.path === normalised);
+    const mount = entries[index];
+    if (mount === undefined) throw badRequest(`cannot tune "${normalised}": no mount at this path`);
+    if (input.options !== undefined && input.options !== null) parseKvVersion(input.options, true);
+    const updated: Mount = { ...mount };
+    if (input.description !== undefined && input.description !== null) {
+      if (typeof input.description !== "string") throw badRequest("description must be a string");
+      updated.description = input.description;
+    }
+    entries[index] = updated;
+    await writeTable(tx, entries);
+    this.invalidate();
+    return updated;
+  }
+
+  /**
+   * Mounts `secret/` (KV version 2) when the table has never been written: on a fresh install
+   * and in dev mode. A table that exists, even empty because every mount was disabled, is left
+   * alone. Runs its own transaction; returns whether it mounted.
+   */
+  async ensureDefault(): Promise<boolean> {
+    const created = await this.#storage.transaction(async (tx) => {
+      if ((await tx.get(MOUNT_TABLE_KEY)) !== null) return false;
+      await this.enable(tx, DEFAULT_MOUNT_PATH, { type: "kv", options: { version: "2" }, description: DEFAULT_MOUNT_DESCRIPTION });
+      return true;
+    });
+    this.invalidate();
+    return created;
+  }
+
+  /** Forgets the cached table: the next read goes to storage. */
+  invalidate(): void {
+    this.#generation += 1;
+    this.#cached = null;
+    this.#loading = null;
+  }
+}
+
+/**
+ * A mount path as Vault keeps it: without a leading `/`, with a trailing `/`. Does not
+ * validate (see {@link validateMountPath}).
+ */
+export function normaliseMountPath(path: string): string {
+  let normalised = path.trim().replace(/^\/+/, "");
+  if (!normalised.endsWith("/")) normalised += "/";
+  return normalised;
+}
+
+// C0 and C1 controls and DEL.
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/u;
+
+/** Normalises `path` and checks it can be mounted; a 400 otherwise. */
+export function validateMountPath(path: string): string {
+  const normalised = normaliseMountPath(path);
+  if (normalised === "/") throw badRequest("a mount path is required");
+  const segments = normalised.slice(0, -1).split("/");
+  if (CONTROL.test(normalised) || segments.some((segment) => segment === "" || segment === "." || segment === "..")) {
+    throw badRequest(`invalid mount path ${JSON.stringify(normalised)}: empty, "." and ".." segments and control characters are not allowed`);
+  }
+  if (Buffer.byteLength(normalised, "utf8") > 256) throw badRequest("invalid mount path: longer than 256 bytes");
+  assertNotReserved(normalised, "mount");
+  return normalised;
+}
+
+function assertNotReserved(path: string, verb: "mount" | "unmount"): void {
+  if (RESERVED_MOUNT_PREFIXES.some((prefix) => path.startsWith(prefix))) {
+    throw badRequest(`cannot ${verb} ${JSON.stringify(path)}: ${RESERVED_MOUNT_PREFIXES.join(", ")} are reserved`);
+  }
+}
+
+const UNSUPPORTED_HINT = 'Egide supports only the KV secrets engine version 2: type "kv" with options {"version": "2"} (vault secrets enable -version=2 kv), or type "kv-v2"';
+
+function parseMountInput(input: MountInput): { description: string; local: boolean; sealWrap: boolean } {
+  const type = input.type;
+  if (typeof type !== "string" || type === "") throw badRequest("backend type must be specified as a string");
+  if (type === "kv-v2") {
+    if (input.options !== undefined && input.options !== null) parseKvVersion(input.options, true);
+  } else if (type === "kv") {
+    parseKvVersion(input.options, false);
+  } else {
+    throw badRequest(`unsupported secrets engine type ${JSON.stringify(type)}: ${UNSUPPORTED_HINT}`);
+  }
+  const description = input.description ?? "";
+  if (typeof description !== "string") throw badRequest("description must be a string");
+  return { description, local: input.local === true, sealWrap: input.seal_wrap === true };
+}
+
+/** Checks that mount options ask for KV version 2 (or, with `versionOptional`, no version). */
+function parseKvVersion(options: unknown, versionOptional: boolean): void {
+  if (options !== undefined && options !== null && (typeof options !== "object" || Array.isArray(options))) {
+    throw badRequest("options must be a map of strings");
+  }
+  const raw = options === undefined || options === null ? undefined : (options as Record<string, unknown>).version;
+  if ((raw === undefined || raw === "") && versionOptional) return;
+  const version = raw === undefined || raw === "" ? "1" : String(raw);
+  if (version === "2") return;
+  if (version === "1") {
+    throw badRequest(`unsupported: KV version 1 is not supported (a "kv" mount without options.version is version 1). ${UNSUPPORTED_HINT}`);
+  }
+  throw badRequest(`unsupported: KV version ${JSON.stringify(version)} does not exist. ${UNSUPPORTED_HINT}`);
+}
+
+function parseTable(raw: Buffer | null): Mount[] {
+  if (raw === null) return [];
+  const parsed = JSON.parse(raw.toString("utf8")) as Partial<StoredTable>;
+  const entries = Array.isArray(parsed.entries) ? parsed.entries : [];
+  return [...entries].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+}
+
+async function writeTable(tx: Transaction, entries: Mount[]): Promise<void> {
+  const table: StoredTable = { entries };
+  await tx.put(MOUNT_TABLE_KEY, Buffer.from(JSON.stringify(table), "utf8"));
+}
+
+/** Deletes every key below `prefix` (ending with `/`), listing at most {@link PURGE_BATCH} children per call. */
+async function purge(tx: Transaction, prefix: string): Promise<number> {
+  let deleted = 0;
+  let after = "";
+  for (;;) {
+    const page = await tx.listPage(prefix, after, PURGE_BATCH);
+    for (const child of page) {
+      if (child.endsWith("/")) deleted += await purge(tx, prefix + child);
+      else {
+        await tx.delete(prefix + child);
+        deleted += 1;
+      }
+    }
+    if (page.length < PURGE_BATCH) return deleted;
+    after = page[page.length - 1] as string;
+  }
+}
+
+/** Vault's 400 for reading the configuration of a path where nothing is mounted. */
+export function noMountAt(path: string): VaultError {
+  return badRequest(`No secret engine mount at ${normaliseMountPath(path)}`);
+}

@@ -1,0 +1,52 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import type { EgideContext } from "../egide-context.js";
+import type { HealthProbe } from "../health/health-probe.js";
+import { badRequest } from "../http/vault-error.js";
+import { SERVER_VERSION } from "../server-version.js";
+
+/**
+ * `GET|HEAD /v1/sys/health`, with Vault's codes: 200 initialised, unsealed and active; 501 not
+ * initialised; 503 sealed (this server has no standbys, so 429/472/473 never happen unless a
+ * query parameter maps them). Vault's query parameters `standbyok`, `perfstandbyok`,
+ * `activecode`, `standbycode`, `sealedcode`, `uninitcode`, `drsecondarycode` and
+ * `performancestandbycode` are honoured, plus `storageunhealthycode` (default 503) for an
+ * active server whose storage probe fails. The body adds the specification's `storage`
+ * object, from the background probe, so this never waits on the database.
+ */
+export function registerHealthRoute(app: FastifyInstance, ctx: EgideContext, probe: HealthProbe): void {
+  const handler = async (request: FastifyRequest, reply: FastifyReply) => {
+    if (!ctx.seal.initialized) await ctx.seal.refresh().catch(() => undefined);
+    const query = (request.query ?? {}) as Record<string, string | undefined>;
+    const storage = probe.current();
+    const initialized = ctx.seal.initialized;
+    const sealed = ctx.seal.sealed;
+    let status: number;
+    if (!initialized) status = code(query, "uninitcode", 501);
+    else if (sealed) status = code(query, "sealedcode", 503);
+    else if (storage.status !== "healthy") status = code(query, "storageunhealthycode", 503);
+    else status = code(query, "activecode", 200);
+    const body = {
+      initialized,
+      sealed,
+      standby: false,
+      performance_standby: false,
+      replication_performance_mode: "disabled",
+      replication_dr_mode: "disabled",
+      server_time_utc: Math.floor(Date.now() / 1000),
+      version: SERVER_VERSION,
+      storage,
+    };
+    reply.code(status).header("cache-control", "no-store");
+    return request.method === "HEAD" ? reply.send() : reply.send(body);
+  };
+  app.get("/v1/sys/health", handler);
+}
+
+function code(query: Record<string, string | undefined>, name: string, fallback: number): number {
+  // standbyok/perfstandbyok only change standby answers, which this server never gives.
+  const value = query[name];
+  if (value === undefined || value === "") return fallback;
+  const parsed = Number(value);
+  if (!Number.isInteger(parsed) || parsed < 100 || parsed > 599) throw badRequest(`${name} must be an HTTP status code`);
+  return parsed;
+}

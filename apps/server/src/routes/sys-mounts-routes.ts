@@ -1,0 +1,188 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import { VaultError, badRequest } from "../http/vault-error.js";
+import { vaultResponse } from "../http/vault-response.js";
+import { bodyObject, field } from "../kv/kv-input.js";
+import { noMountAt, normaliseMountPath, type Mount, type MountTable } from "../mounts/mount-table.js";
+import type { ServerContext } from "../server-context.js";
+
+/** What the mount routes use of the server context. */
+export type MountRoutesContext = Pick<ServerContext, "authorize" | "capabilities" | "mutate" | "describe">;
+
+/** The plugin version Egide reports for its built-in KV engine. */
+export const KV_PLUGIN_VERSION = "v0.1.0+builtin.egide";
+
+/** Vault's system default for lease TTLs (32 days), reported by the tune endpoint. */
+const SYSTEM_DEFAULT_LEASE_TTL = 2_764_800;
+
+/** A mount as `GET /v1/sys/mounts` describes it. */
+export interface MountInfo {
+  accessor: string;
+  config: { default_lease_ttl: number; force_no_cache: boolean; max_lease_ttl: number };
+  deprecation_status: "supported";
+  description: string;
+  external_entropy_access: boolean;
+  local: boolean;
+  options: { version: string };
+  plugin_version: string;
+  running_plugin_version: string;
+  running_sha256: string;
+  seal_wrap: boolean;
+  type: string;
+  uuid: string;
+}
+
+/** The Vault description of a mount. */
+export function mountInfo(mount: Mount): MountInfo {
+  return {
+    accessor: mount.accessor,
+    config: { default_lease_ttl: 0, force_no_cache: false, max_lease_ttl: 0 },
+    deprecation_status: "supported",
+    description: mount.description,
+    external_entropy_access: false,
+    local: mount.local,
+    options: { version: mount.options.version },
+    plugin_version: "",
+    running_plugin_version: KV_PLUGIN_VERSION,
+    running_sha256: "",
+    seal_wrap: mount.seal_wrap,
+    type: mount.type,
+    uuid: mount.uuid,
+  };
+}
+
+/**
+ * Registers Vault's `/v1/sys/mounts` API over `mounts`:
+ *
+ * - `GET /v1/sys/mounts` (`read` on `sys/mounts`): every mount by path, in `data` and, as
+ *   Vault also does, at the top level of the body;
+ * - `GET /v1/sys/mounts/:path` (`read`): one mount's description (400 when none matches);
+ * - `POST|PUT /v1/sys/mounts/:path` (`update`; Vault has no existence check there, so never
+ *   `create`) with `{type, options, description}`: mounts KV version 2; 204;
+ * - `DELETE /v1/sys/mounts/:path` (`delete`): unmounts and deletes the mount's data; 204,
+ *   also when nothing was mounted there;
+ * - `GET|POST /v1/sys/mounts/:path/tune`: the tune view (description, options, lease TTLs)
+ *   and description changes;
+ * - `GET /v1/sys/internal/ui/mounts/:path`: the mount of a path, which the `vault kv` CLI
+ *   asks first to learn the KV version (any valid token; 403 when no mount matches).
+ *
+ * Capabilities are checked on `sys/mounts/<path>` as given in the URL.
+ */
+export function registerMountRoutes(app: FastifyInstance, ctx: MountRoutesContext, mounts: MountTable): void {
+  app.get("/v1/sys/mounts", async (request) => {
+    ctx.describe(request, "read", "sys/mounts");
+    await ctx.authorize(request, "sys/mounts", "read");
+    return listMounts(request, mounts);
+  });
+
+  app.get("/v1/sys/mounts/*", async (request, reply) => {
+    const raw = wildcard(request);
+    const aclPath = `sys/mounts/${raw}`;
+    ctx.describe(request, "read", aclPath);
+    await ctx.authorize(request, aclPath, "read");
+    if (raw === "" || raw === "/") return listMounts(request, mounts);
+    const tunePath = tuneTarget(raw);
+    if (tunePath !== null) {
+      const mount = await mounts.get(tunePath);
+      if (mount === null) throw badRequest(`cannot fetch sysview for path "${normaliseMountPath(tunePath)}"`);
+      return reply.send(
+        vaultResponse(request, {
+          default_lease_ttl: SYSTEM_DEFAULT_LEASE_TTL,
+          description: mount.description,
+          force_no_cache: false,
+          max_lease_ttl: SYSTEM_DEFAULT_LEASE_TTL,
+          options: { version: mount.options.version },
+        }),
+      );
+    }
+    const match = await mounts.find(raw);
+    if (match === null) throw noMountAt(raw);
+    return reply.send(vaultResponse(request, mountInfo(match.mount)));
+  });
+
+  app.route({
+    method: ["POST", "PUT"],
+    url: "/v1/sys/mounts/*",
+    handler: async (request, reply) => {
+      const raw = wildcard(request);
+      const aclPath = `sys/mounts/${raw}`;
+      ctx.describe(request, "update", aclPath);
+      await ctx.authorize(request, aclPath, "update");
+      const body = bodyObject(request.body);
+      const tunePath = tuneTarget(raw);
+      try {
+        if (tunePath !== null) {
+          await ctx.mutate(request, 204, (tx) => mounts.tune(tx, tunePath, { description: field(body, "description"), options: field(body, "options") }));
+        } else {
+          await ctx.mutate(request, 204, (tx) =>
+            mounts.enable(tx, raw, {
+              type: field(body, "type"),
+              options: field(body, "options"),
+              description: field(body, "description"),
+              local: field(body, "local"),
+              seal_wrap: field(body, "seal_wrap"),
+            }),
+          );
+        }
+      } finally {
+        mounts.invalidate();
+      }
+      return noContent(reply);
+    },
+  });
+
+  app.delete("/v1/sys/mounts/*", async (request, reply) => {
+    const raw = wildcard(request);
+    const aclPath = `sys/mounts/${raw}`;
+    ctx.describe(request, "delete", aclPath);
+    await ctx.authorize(request, aclPath, "delete");
+    if (raw === "" || raw === "/") throw badRequest("a mount path is required");
+    try {
+      await ctx.mutate(request, 204, (tx) => mounts.disable(tx, raw));
+    } finally {
+      mounts.invalidate();
+    }
+    return noContent(reply);
+  });
+
+  // The vault CLI's KV preflight. Another module may have registered it already.
+  if (!app.hasRoute({ method: "GET", url: "/v1/sys/internal/ui/mounts/*" })) {
+    app.get("/v1/sys/internal/ui/mounts/*", async (request, reply) => {
+      const raw = wildcard(request);
+      const aclPath = `sys/internal/ui/mounts/${raw}`;
+      ctx.describe(request, "read", aclPath);
+      // Any valid token (Vault checks that the token can reach something under the mount).
+      await ctx.capabilities(request, aclPath);
+      const path = raw.replace(/^\/+/, "");
+      if (path === "") throw badRequest("path not set");
+      const match = await mounts.find(path);
+      if (match === null) {
+        // Vault answers 403 here, so that the endpoint cannot enumerate mounts.
+        throw new VaultError(403, `preflight capability check returned 403, please ensure client's policies grant access to path "${normaliseMountPath(path)}"`);
+      }
+      return reply.send(vaultResponse(request, { ...mountInfo(match.mount), path: match.mount.path }));
+    });
+  }
+}
+
+async function listMounts(request: FastifyRequest, mounts: MountTable): Promise<Record<string, unknown>> {
+  const data: Record<string, MountInfo> = {};
+  for (const mount of await mounts.list()) data[mount.path] = mountInfo(mount);
+  // Vault repeats the mounts at the top level of the body (older clients read them there).
+  return { ...data, ...vaultResponse(request, data) };
+}
+
+function wildcard(request: FastifyRequest): string {
+  return (request.params as Record<string, string | undefined>)["*"] ?? "";
+}
+
+/** The mount path of a `<path>/tune` URL, or null when it is not one. */
+function tuneTarget(raw: string): string | null {
+  const trimmed = raw.endsWith("/") ? raw.slice(0, -1) : raw;
+  if (!trimmed.endsWith("/tune")) return null;
+  const path = trimmed.slice(0, -"/tune".length);
+  return path === "" ? null : path;
+}
+
+function noContent(reply: FastifyReply): FastifyReply {
+  return reply.code(204).send();
+}

@@ -1,0 +1,132 @@
+import { dirname } from "node:path";
+import { fileURLToPath } from "node:url";
+import { SealManager, barrier } from "@egide/crypto-envelope";
+import { BackendRegistry, ConfigError } from "@egide/storage-core";
+import type { AuditingBackend } from "@egide/storage-core";
+import { withMetrics } from "@egide/storage-metrics";
+import type { FastifyInstance } from "fastify";
+import { Gauge, Registry, collectDefaultMetrics } from "prom-client";
+import { TokenStore } from "./auth/token-store.js";
+import type { ServerConfig } from "./config/server-config.js";
+import { EgideContext } from "./egide-context.js";
+import { HealthProbe } from "./health/health-probe.js";
+import { buildApp } from "./http/build-app.js";
+import { MountTable } from "./mounts/mount-table.js";
+import { PolicyStore } from "./policy/policy-store.js";
+import { registerTokenRoutes } from "./routes/auth-token-routes.js";
+import { registerLogicalRoutes } from "./routes/logical-routes.js";
+import { registerAuditLogRoute } from "./routes/sys-audit-log-route.js";
+import { registerHealthRoute } from "./routes/sys-health-route.js";
+import { registerKeyRoutes } from "./routes/sys-key-routes.js";
+import { registerMetricsRoute } from "./routes/sys-metrics-route.js";
+import { registerMountRoutes } from "./routes/sys-mounts-routes.js";
+import { registerPolicyRoutes } from "./routes/sys-policy-routes.js";
+import { initializeInstallation, registerSealRoutes } from "./routes/sys-seal-routes.js";
+import type { SealRouteOptions } from "./routes/sys-seal-routes.js";
+
+/** Options of {@link startServer}. */
+export interface StartServerOptions {
+  config: ServerConfig;
+  /** Environment for the adapter's options (`password_env`, …). Default: `process.env`. */
+  env?: Record<string, string | undefined>;
+  /** Where storage adapters are resolved from. Default: this package's location, then the working directory. */
+  resolveFrom?: string;
+}
+
+/** A running server. */
+export interface RunningServer {
+  /** The base URL (`http://127.0.0.1:8200`). */
+  url: string;
+  /** The bound port (useful with port 0). */
+  port: number;
+  app: FastifyInstance;
+  context: EgideContext;
+  /**
+   * Initialises the installation in-process (dev mode and tests): returns the shares and the
+   * root token. It stays unsealed afterwards when `unseal` is true.
+   */
+  initialize(scheme: { shares: number; threshold: number }, unseal?: boolean): Promise<{ keys: Buffer[]; rootToken: string }>;
+  /** Stops accepting connections, finishes in-flight requests, seals, and closes the storage. */
+  close(): Promise<void>;
+}
+
+/**
+ * Starts Egide: loads the storage adapter named by `[storage] type`, stacks metrics and the
+ * encrypting barrier on it (adapter → metrics → barrier: every read and write of the server
+ * goes through the barrier), auto-unseals when configured, and listens.
+ */
+export async function startServer(options: StartServerOptions): Promise<RunningServer> {
+  const { config } = options;
+  const env = options.env ?? process.env;
+  const registry = new BackendRegistry({ resolveFrom: options.resolveFrom ?? dirname(fileURLToPath(import.meta.url)) });
+  const definition = await registry.resolve(config.storage.type);
+  const adapterConfig = definition.parseConfig(config.storage.options, env);
+  const raw = (await definition.create(adapterConfig)) as AuditingBackend;
+  if (typeof (raw as Partial<AuditingBackend>).audit?.append !== "function") {
+    await raw.close();
+    throw new ConfigError("INVALID_CONFIG", `storage type "${config.storage.type}" has no audit store; the server needs one`, { option: "storage.type" });
+  }
+  try {
+    const metrics = new Registry();
+    collectDefaultMetrics({ register: metrics, prefix: "egide_process_" });
+    const metered = withMetrics(raw, { registry: metrics });
+    const seal = await SealManager.open(metered, config.seal.rotateAfterEncryptions ? { rotateAfterEncryptions: config.seal.rotateAfterEncryptions } : {});
+    const storage = barrier(metered, seal);
+    new Gauge({
+      name: "egide_seal_sealed",
+      help: "1 while the server is sealed, 0 when unsealed.",
+      registers: [metrics],
+      collect() {
+        this.set(seal.sealed ? 1 : 0);
+      },
+    });
+    const tokens = new TokenStore(storage);
+    const policies = new PolicyStore(storage);
+    const mounts = new MountTable(storage);
+    const context = new EgideContext({ storage, raw, seal, metrics, tokens, policies });
+    if (seal.initialized && config.seal.autoUnseal) await seal.autoUnseal(config.seal.autoUnseal);
+
+    const probe = new HealthProbe(raw, config.health);
+    await probe.start();
+    const app = buildApp(context, { listener: config.listener, logLevel: config.logLevel, auditHealthChecks: config.audit.healthChecks });
+    const sealOptions: SealRouteOptions = { tokens, mounts, autoUnseal: config.seal.autoUnseal, startedAt: new Date() };
+    registerSealRoutes(app, context, sealOptions);
+    registerHealthRoute(app, context, probe);
+    registerKeyRoutes(app, context);
+    registerMetricsRoute(app, context, { unauthenticated: config.telemetry.unauthenticatedMetricsAccess });
+    registerAuditLogRoute(app, context);
+    registerTokenRoutes(app, context, { tokens, defaultTtlMs: config.tokens.defaultTtlMs, maxTtlMs: config.tokens.maxTtlMs });
+    registerPolicyRoutes(app, context, policies);
+    registerMountRoutes(app, context, mounts);
+    registerLogicalRoutes(app, context, mounts);
+
+    await app.listen({ host: config.listener.host, port: config.listener.port });
+    const address = app.server.address();
+    const port = typeof address === "object" && address !== null ? address.port : config.listener.port;
+    const host = config.listener.host.includes(":") ? `[${config.listener.host}]` : config.listener.host;
+    let closing: Promise<void> | undefined;
+    return {
+      url: `${config.listener.tls ? "https" : "http"}://${host}:${port}`,
+      port,
+      app,
+      context,
+      async initialize(scheme, unseal = false) {
+        const result = await initializeInstallation(context, sealOptions, undefined, scheme);
+        if (unseal && seal.sealed) for (const key of result.keys.slice(0, scheme.threshold)) await seal.unseal(key);
+        return result;
+      },
+      close() {
+        closing ??= (async () => {
+          probe.stop();
+          await app.close();
+          seal.seal();
+          await storage.close();
+        })();
+        return closing;
+      },
+    };
+  } catch (error) {
+    await raw.close().catch(() => undefined);
+    throw error;
+  }
+}

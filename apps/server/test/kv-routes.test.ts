@@ -1,0 +1,296 @@
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import type { InjectOptions, LightMyRequestResponse } from "fastify";
+import { CAS_MISMATCH, CAS_REQUIRED_IGNORED } from "../src/kv/kv-v2-engine.js";
+import { MountTable } from "../src/mounts/mount-table.js";
+import type { Capability } from "../src/server-context.js";
+import { kvFixture } from "./support/kv-test-context.js";
+
+let fx: Awaited<ReturnType<typeof kvFixture>>;
+
+beforeEach(async () => {
+  fx = await kvFixture();
+});
+
+afterEach(async () => {
+  await fx.close();
+});
+
+function call(method: InjectOptions["method"], url: string, payload?: unknown, headers: Record<string, string> = {}): Promise<LightMyRequestResponse> {
+  return fx.app.inject({
+    method,
+    url,
+    headers: payload === undefined ? headers : { "content-type": "application/json", ...headers },
+    ...(payload === undefined ? {} : { payload: JSON.stringify(payload) }),
+  });
+}
+
+const list = (url: string) => fx.app.inject({ method: "GET", url: `${url}?list=true`, headers: { "x-egide-original-method": "LIST" } });
+const patch = (url: string, payload: unknown, contentType = "application/merge-patch+json") =>
+  fx.app.inject({ method: "PATCH", url, headers: { "content-type": contentType }, payload: JSON.stringify(payload) });
+
+describe("data", () => {
+  it("write answers Vault's envelope with the version metadata", async () => {
+    const response = await call("POST", "/v1/secret/data/app/db", { data: { password: "p" } });
+    expect(response.statusCode).toBe(200);
+    const body = response.json();
+    expect(Object.keys(body).sort()).toEqual(["auth", "data", "lease_duration", "lease_id", "renewable", "request_id", "warnings", "wrap_info"]);
+    expect(body).toMatchObject({ lease_id: "", renewable: false, lease_duration: 0, wrap_info: null, warnings: null, auth: null });
+    expect(body.data).toEqual({ created_time: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/), custom_metadata: null, deletion_time: "", destroyed: false, version: 1 });
+  });
+
+  it("PUT writes too; read answers data and metadata; ?version= reads an older one", async () => {
+    await call("PUT", "/v1/secret/data/k", { data: { v: 1 } });
+    await call("PUT", "/v1/secret/data/k", { data: { v: 2 } });
+    const latest = await call("GET", "/v1/secret/data/k");
+    expect(latest.statusCode).toBe(200);
+    expect(latest.json().data).toMatchObject({ data: { v: 2 }, metadata: { version: 2, destroyed: false, deletion_time: "" } });
+    expect((await call("GET", "/v1/secret/data/k?version=1")).json().data.data).toEqual({ v: 1 });
+    expect((await call("GET", "/v1/secret/data/k?version=x")).statusCode).toBe(400);
+  });
+
+  it("an absent secret is 404 with an empty errors array", async () => {
+    const response = await call("GET", "/v1/secret/data/none");
+    expect(response.statusCode).toBe(404);
+    expect(response.json()).toEqual({ errors: [] });
+  });
+
+  it("a failed check-and-set is 412 with Vault's message; cas 0 creates", async () => {
+    expect((await call("POST", "/v1/secret/data/k", { data: { a: 1 }, options: { cas: 0 } })).statusCode).toBe(200);
+    const conflict = await call("POST", "/v1/secret/data/k", { data: { a: 2 }, options: { cas: 0 } });
+    expect(conflict.statusCode).toBe(412);
+    expect(conflict.json()).toEqual({ errors: [CAS_MISMATCH] });
+  });
+
+  it("a write without data is 400", async () => {
+    const response = await call("POST", "/v1/secret/data/k", { options: {} });
+    expect(response.statusCode).toBe(400);
+    expect(response.json()).toEqual({ errors: ["no data provided"] });
+    expect((await call("POST", "/v1/secret/data/k")).statusCode).toBe(400);
+  });
+
+  it("DELETE soft-deletes: 204, then the read is 404 with the metadata in data", async () => {
+    await call("POST", "/v1/secret/data/k", { data: { a: 1 } });
+    expect((await call("DELETE", "/v1/secret/data/k")).statusCode).toBe(204);
+    const read = await call("GET", "/v1/secret/data/k");
+    expect(read.statusCode).toBe(404);
+    const body = read.json();
+    expect(body.data.data).toBeNull();
+    expect(body.data.metadata).toMatchObject({ version: 1, destroyed: false });
+    expect(body.data.metadata.deletion_time).not.toBe("");
+    expect(body.request_id).toEqual(expect.any(String));
+  });
+
+  it("delete/, undelete/ and destroy/ take versions and answer 204", async () => {
+    await call("POST", "/v1/secret/data/k", { data: { a: 1 } });
+    await call("POST", "/v1/secret/data/k", { data: { a: 2 } });
+    expect((await call("POST", "/v1/secret/delete/k", { versions: [1] })).statusCode).toBe(204);
+    expect((await call("GET", "/v1/secret/data/k?version=1")).statusCode).toBe(404);
+    expect((await call("POST", "/v1/secret/undelete/k", { versions: [1] })).statusCode).toBe(204);
+    expect((await call("GET", "/v1/secret/data/k?version=1")).statusCode).toBe(200);
+    expect((await call("PUT", "/v1/secret/destroy/k", { versions: [2] })).statusCode).toBe(204);
+    const destroyed = await call("GET", "/v1/secret/data/k");
+    expect(destroyed.statusCode).toBe(404);
+    expect(destroyed.json().data.metadata).toMatchObject({ version: 2, destroyed: true });
+    const missingVersions = await call("POST", "/v1/secret/delete/k", {});
+    expect(missingVersions.statusCode).toBe(400);
+    expect(missingVersions.json()).toEqual({ errors: ["No version number provided"] });
+  });
+
+  it("PATCH applies a JSON merge patch (null deletes); needs the merge-patch content type", async () => {
+    await call("POST", "/v1/secret/data/k", { data: { a: 1, b: 2 } });
+    const response = await patch("/v1/secret/data/k", { data: { b: null, c: 3 } });
+    expect(response.statusCode).toBe(200);
+    expect(response.json().data.version).toBe(2);
+    expect((await call("GET", "/v1/secret/data/k")).json().data.data).toEqual({ a: 1, c: 3 });
+    const wrongType = await patch("/v1/secret/data/k", { data: { d: 4 } }, "application/json");
+    expect(wrongType.statusCode).toBe(415);
+    expect(wrongType.json().errors[0]).toContain("application/merge-patch+json");
+    expect((await patch("/v1/secret/data/absent", { data: { a: 1 } })).statusCode).toBe(404);
+  });
+
+  it("PATCH of a deleted version is 404 with its metadata", async () => {
+    await call("POST", "/v1/secret/data/k", { data: { a: 1 } });
+    await call("DELETE", "/v1/secret/data/k");
+    const response = await patch("/v1/secret/data/k", { data: { a: 2 } });
+    expect(response.statusCode).toBe(404);
+    expect(response.json().data).toMatchObject({ version: 1, destroyed: false });
+    expect(fx.ctx.mutations).toEqual([200, 204]);
+  });
+
+  it("subkeys answers the structure without values", async () => {
+    await call("POST", "/v1/secret/data/k", { data: { a: "x", b: { c: "y" } } });
+    const response = await call("GET", "/v1/secret/subkeys/k?depth=0");
+    expect(response.statusCode).toBe(200);
+    expect(response.json().data.subkeys).toEqual({ a: null, b: { c: null } });
+  });
+});
+
+describe("metadata and config", () => {
+  it("LIST (GET ?list=true) answers keys with folders; empty is 404", async () => {
+    for (const path of ["app/db", "app/api/key", "web", "web/front"]) await call("POST", `/v1/secret/data/${path}`, { data: { a: 1 } });
+    const root = await list("/v1/secret/metadata/");
+    expect(root.statusCode).toBe(200);
+    expect(root.json().data).toEqual({ keys: ["app/", "web", "web/"] });
+    expect((await list("/v1/secret/metadata/app")).json().data).toEqual({ keys: ["api/", "db"] });
+    expect((await list("/v1/secret/metadata")).json().data).toEqual({ keys: ["app/", "web", "web/"] });
+    const empty = await list("/v1/secret/metadata/nothing/");
+    expect(empty.statusCode).toBe(404);
+    expect(empty.json()).toEqual({ errors: [] });
+  });
+
+  it("GET, POST, PATCH and DELETE metadata", async () => {
+    expect((await call("GET", "/v1/secret/metadata/k")).statusCode).toBe(404);
+    expect((await call("POST", "/v1/secret/metadata/k", { max_versions: 3, custom_metadata: { owner: "me" } })).statusCode).toBe(204);
+    await call("POST", "/v1/secret/data/k", { data: { a: 1 } });
+    const read = await call("GET", "/v1/secret/metadata/k");
+    expect(read.statusCode).toBe(200);
+    expect(read.json().data).toMatchObject({ max_versions: 3, current_version: 1, custom_metadata: { owner: "me" }, versions: { "1": { destroyed: false } } });
+    expect((await patch("/v1/secret/metadata/k", { custom_metadata: { team: "t" } })).statusCode).toBe(204);
+    expect((await call("GET", "/v1/secret/metadata/k")).json().data.custom_metadata).toEqual({ owner: "me", team: "t" });
+    expect((await patch("/v1/secret/metadata/none", { max_versions: 1 })).statusCode).toBe(404);
+    expect((await call("DELETE", "/v1/secret/metadata/k")).statusCode).toBe(204);
+    expect((await call("GET", "/v1/secret/data/k")).statusCode).toBe(404);
+    expect((await call("GET", "/v1/secret/metadata/k")).statusCode).toBe(404);
+  });
+
+  it("a metadata write overridden by the mount's cas_required answers 200 with the warning", async () => {
+    expect((await call("POST", "/v1/secret/config", { cas_required: true })).statusCode).toBe(204);
+    const response = await call("POST", "/v1/secret/metadata/k", { cas_required: false });
+    expect(response.statusCode).toBe(200);
+    expect(response.json()).toMatchObject({ data: null, warnings: [CAS_REQUIRED_IGNORED] });
+    expect(fx.ctx.mutations).toEqual([204, 200]);
+  });
+
+  it("config reads and writes", async () => {
+    expect((await call("GET", "/v1/secret/config")).json().data).toEqual({ cas_required: false, delete_version_after: "0s", max_versions: 0 });
+    expect((await call("PUT", "/v1/secret/config", { max_versions: 4, delete_version_after: "1h" })).statusCode).toBe(204);
+    expect((await call("GET", "/v1/secret/config")).json().data).toEqual({ cas_required: false, delete_version_after: "1h0m0s", max_versions: 4 });
+    const required = await call("POST", "/v1/secret/config", { cas_required: true });
+    expect(required.statusCode).toBe(204);
+    const refused = await call("POST", "/v1/secret/data/k", { data: { a: 1 } });
+    expect(refused.statusCode).toBe(400);
+    expect(refused.json().errors).toEqual(["check-and-set parameter required for this call"]);
+  });
+});
+
+describe("routing", () => {
+  it("a path under no mount is 404 'no handler for route'", async () => {
+    const response = await call("GET", "/v1/nomount/data/x");
+    expect(response.statusCode).toBe(404);
+    expect(response.json()).toEqual({ errors: ['no handler for route "nomount/data/x". route entry not found.'] });
+  });
+
+  it("a path the engine does not serve is 404 'unsupported path'; a method it does not serve is 405", async () => {
+    for (const url of ["/v1/secret/foo", "/v1/secret/data/", "/v1/secret", "/v1/secret/config/x"]) {
+      const response = await call("GET", url);
+      expect(response.statusCode).toBe(404);
+      expect(response.json().errors[0]).toContain("unsupported path");
+    }
+    expect((await call("GET", "/v1/secret/delete/k")).statusCode).toBe(405);
+    // LIST adds a trailing slash, which no data/ path has: Vault's "unsupported path" too.
+    expect((await list("/v1/secret/data/k")).statusCode).toBe(404);
+    expect((await list("/v1/secret/subkeys/k")).statusCode).toBe(405);
+    expect((await call("DELETE", "/v1/secret/config")).statusCode).toBe(405);
+    expect((await call("POST", "/v1/secret/subkeys/k", {})).statusCode).toBe(405);
+  });
+
+  it("does not shadow explicit routes", async () => {
+    expect((await call("GET", "/v1/sys/health")).json()).toEqual({ initialized: true });
+    expect((await call("POST", "/v1/auth/token/create", {})).json()).toEqual({ auth: { client_token: "x" } });
+    expect((await call("GET", "/v1/sys/mounts")).json().data).toHaveProperty("secret/");
+  });
+
+  it("serves any KV v2 mount, nested paths included", async () => {
+    await call("POST", "/v1/sys/mounts/team/kv", { type: "kv", options: { version: "2" } });
+    expect((await call("POST", "/v1/team/kv/data/x", { data: { t: 1 } })).statusCode).toBe(200);
+    expect((await call("GET", "/v1/team/kv/data/x")).json().data.data).toEqual({ t: 1 });
+    expect((await call("GET", "/v1/secret/data/x")).statusCode).toBe(404);
+  });
+
+  it("a write into a mount another instance just disabled is refused and writes nothing", async () => {
+    const stale = new MountTable(fx.storage, { cacheMs: 60_000 });
+    const { buildKvTestApp } = await import("./support/kv-test-context.js");
+    const staleApp = await buildKvTestApp(fx.ctx, stale);
+    try {
+      expect((await staleApp.inject({ method: "GET", url: "/v1/secret/data/x" })).statusCode).toBe(404);
+      expect((await call("DELETE", "/v1/sys/mounts/secret")).statusCode).toBe(204);
+      const response = await staleApp.inject({ method: "POST", url: "/v1/secret/data/x", headers: { "content-type": "application/json" }, payload: '{"data":{"a":1}}' });
+      expect(response.statusCode).toBe(404);
+      expect(response.json().errors[0]).toContain("no handler for route");
+      expect(await fx.storage.list("logical/")).toEqual([]);
+    } finally {
+      await staleApp.close();
+    }
+  });
+});
+
+describe("capabilities", () => {
+  const last = () => fx.ctx.described[fx.ctx.described.length - 1];
+
+  it("describes and checks Vault's operation on the request path", async () => {
+    await call("POST", "/v1/secret/data/k", { data: { a: 1 } });
+    expect(last()).toEqual({ operation: "create", path: "secret/data/k" });
+    await call("POST", "/v1/secret/data/k", { data: { a: 2 } });
+    expect(last()).toEqual({ operation: "update", path: "secret/data/k" });
+    await call("GET", "/v1/secret/data/k");
+    expect(last()).toEqual({ operation: "read", path: "secret/data/k" });
+    await list("/v1/secret/metadata");
+    expect(last()).toEqual({ operation: "list", path: "secret/metadata/" });
+    await patch("/v1/secret/data/k", { data: { b: 1 } });
+    expect(last()).toEqual({ operation: "patch", path: "secret/data/k" });
+    await call("POST", "/v1/secret/destroy/k", { versions: [1] });
+    expect(last()).toEqual({ operation: "update", path: "secret/destroy/k" });
+    await call("POST", "/v1/secret/metadata/new", { max_versions: 2 });
+    expect(last()).toEqual({ operation: "create", path: "secret/metadata/new" });
+    await call("POST", "/v1/secret/metadata/new", { max_versions: 3 });
+    expect(last()).toEqual({ operation: "update", path: "secret/metadata/new" });
+    await call("DELETE", "/v1/secret/metadata/new");
+    expect(last()).toEqual({ operation: "delete", path: "secret/metadata/new" });
+    expect(fx.ctx.checked.some((check) => check.path === "secret/metadata/" && check.capability === "list")).toBe(true);
+  });
+
+  function policy(rules: Record<string, Capability[]>) {
+    fx.ctx.grant((path) => rules[path] ?? []);
+  }
+
+  it("create-only can create but not update; update-only can update but not create", async () => {
+    policy({ "secret/data/k": ["create"] });
+    expect((await call("POST", "/v1/secret/data/k", { data: { a: 1 } })).statusCode).toBe(200);
+    const refused = await call("POST", "/v1/secret/data/k", { data: { a: 2 } });
+    expect(refused.statusCode).toBe(403);
+    expect(refused.json()).toEqual({ errors: ["permission denied"] });
+    policy({ "secret/data/k": ["update"], "secret/data/other": ["update"] });
+    expect((await call("POST", "/v1/secret/data/k", { data: { a: 2 } })).statusCode).toBe(200);
+    expect((await call("POST", "/v1/secret/data/other", { data: { a: 1 } })).statusCode).toBe(403);
+  });
+
+  it("read, list, patch and delete each need their capability; deny wins", async () => {
+    await call("POST", "/v1/secret/data/k", { data: { a: 1 } });
+    policy({ "secret/data/k": ["read"] });
+    expect((await call("GET", "/v1/secret/data/k")).statusCode).toBe(200);
+    expect((await patch("/v1/secret/data/k", { data: { a: 2 } })).statusCode).toBe(403);
+    expect((await call("DELETE", "/v1/secret/data/k")).statusCode).toBe(403);
+    expect((await list("/v1/secret/metadata/")).statusCode).toBe(403);
+    policy({ "secret/metadata/": ["list"], "secret/data/k": ["patch", "delete"] });
+    expect((await list("/v1/secret/metadata")).statusCode).toBe(200);
+    expect((await patch("/v1/secret/data/k", { data: { a: 2 } })).statusCode).toBe(200);
+    expect((await call("DELETE", "/v1/secret/data/k")).statusCode).toBe(204);
+    policy({ "secret/data/k": ["create", "update", "deny"] });
+    expect((await call("POST", "/v1/secret/data/k", { data: { a: 3 } })).statusCode).toBe(403);
+  });
+
+  it("delete/, undelete/, destroy/ and config writes need update, not create", async () => {
+    await call("POST", "/v1/secret/data/k", { data: { a: 1 } });
+    policy({ "secret/destroy/k": ["create"], "secret/config": ["create"] });
+    expect((await call("PUT", "/v1/secret/destroy/k", { versions: [1] })).statusCode).toBe(403);
+    expect((await call("POST", "/v1/secret/config", { max_versions: 1 })).statusCode).toBe(403);
+    policy({ "secret/destroy/k": ["update"] });
+    expect((await call("PUT", "/v1/secret/destroy/k", { versions: [1] })).statusCode).toBe(204);
+  });
+
+  it("checks permission before revealing whether a mount exists", async () => {
+    policy({});
+    expect((await call("GET", "/v1/nomount/x")).statusCode).toBe(403);
+    expect((await call("POST", "/v1/nomount/x", { data: {} })).statusCode).toBe(403);
+  });
+});
