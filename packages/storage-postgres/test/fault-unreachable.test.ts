@@ -2,7 +2,7 @@ import { StorageError, StorageErrorCode } from "@egide/storage-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PostgresBackend } from "../src/index.js";
 import { createTestDatabase, type TestDatabase } from "./support/postgres-server.js";
-import { TcpProxy } from "./support/tcp-proxy.js";
+import { TcpProxy } from "@egide/test-postgres";
 import { guardProcess } from "./support/guard-process.js";
 
 /** Both the per-call deadline and the connection timeout of the backend under test. */

@@ -109,3 +109,6 @@ export async function createTestDatabase(label: string): Promise<TestDatabase> {
     },
   };
 }
+
+export { TcpProxy } from "./tcp-proxy.js";
+export type { TcpProxyMode, TcpProxyOptions } from "./tcp-proxy.js";

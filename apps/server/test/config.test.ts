@@ -1,0 +1,84 @@
+import { ConfigError } from "@egide/storage-core";
+import { describe, expect, test } from "vitest";
+import { parseServerConfig } from "../src/index.js";
+
+// The server's TOML: every section, defaults, and errors that name the option at fault.
+
+const MINIMAL = `[storage]\ntype = "sqlite"\n[storage.sqlite]\npath = "/tmp/x.db"\n[listener]\ntls_disable = true\n`;
+
+function configError(text: string): ConfigError {
+  try {
+    parseServerConfig(text);
+  } catch (error) {
+    if (ConfigError.isInstance(error)) return error;
+    throw error;
+  }
+  throw new Error("expected a ConfigError");
+}
+
+describe("parseServerConfig", () => {
+  test("defaults: 127.0.0.1:8200, 2 MiB requests, shamir without auto-unseal, 768h tokens", () => {
+    const config = parseServerConfig(MINIMAL);
+    expect(config.storage).toEqual({ type: "sqlite", options: { path: "/tmp/x.db" } });
+    expect(config.listener).toEqual({ host: "127.0.0.1", port: 8200, maxRequestBytes: 2 * 1024 * 1024 });
+    expect(config.seal).toEqual({});
+    expect(config.telemetry.unauthenticatedMetricsAccess).toBe(false);
+    expect(config.audit.healthChecks).toBe(true);
+    expect(config.tokens).toEqual({ defaultTtlMs: 768 * 3600_000, maxTtlMs: 768 * 3600_000 });
+    expect(config.health).toEqual({ intervalMs: 5000, timeoutMs: 2000 });
+  });
+
+  test("every section is read", () => {
+    const config = parseServerConfig(`
+log_level = "warn"
+default_lease_ttl = "1h"
+max_lease_ttl = "24h"
+[storage]
+type = "postgresql"
+health_interval = "1s"
+health_timeout = "500ms"
+[storage.postgresql]
+host = "db"
+[listener]
+address = "[::1]:8300"
+tls_cert_file = "/c.pem"
+tls_key_file = "/k.pem"
+max_request_size = 4096
+[seal]
+type = "shamir"
+unseal_key_env = "EGIDE_UNSEAL_KEY"
+rotate_after_encryptions = 100000
+[telemetry]
+unauthenticated_metrics_access = true
+[audit]
+health_checks = false
+`);
+    expect(config.storage).toEqual({ type: "postgresql", options: { host: "db" } });
+    expect(config.listener).toEqual({ host: "::1", port: 8300, tls: { certFile: "/c.pem", keyFile: "/k.pem" }, maxRequestBytes: 4096 });
+    expect(config.seal).toEqual({ autoUnseal: { env: "EGIDE_UNSEAL_KEY" }, rotateAfterEncryptions: 100000 });
+    expect(config.telemetry.unauthenticatedMetricsAccess).toBe(true);
+    expect(config.audit.healthChecks).toBe(false);
+    expect(config.tokens).toEqual({ defaultTtlMs: 3600_000, maxTtlMs: 24 * 3600_000 });
+    expect(config.health).toEqual({ intervalMs: 1000, timeoutMs: 500 });
+    expect(config.logLevel).toBe("warn");
+  });
+
+  test.each([
+    ["not TOML at all = = =", "config", /not valid TOML at line 1/],
+    [`[listener]\ntls_disable = true\n`, "storage.type", /required/],
+    [MINIMAL.replace('[listener]\ntls_disable = true\n', "[listener]\n"), "listener.tls_cert_file", /unless tls_disable = true/],
+    [`${MINIMAL}[seal]\nunseal_key_file = "/k"\nunseal_key_env = "K"\n`, "seal.unseal_key_env", /cannot be set together/],
+    [MINIMAL.replace("tls_disable = true", 'tls_disable = true\naddress = "localhost"'), "listener.address", /host:port/],
+    [MINIMAL.replace("tls_disable = true", 'tls_disable = true\naddress = "1.2.3.4:99999"'), "listener.address", /host:port/],
+    [MINIMAL.replace("tls_disable = true", "tls_disable = true\nbind = 1"), "listener.bind", /unknown option/],
+    [`surprise = 1\n${MINIMAL}`, "config.surprise", /unknown option/],
+    [`${MINIMAL}[storage.postgresql]\nhost = "x"\n`, "storage.postgresql", /storage.type is "sqlite"/],
+    [`${MINIMAL}[seal]\ntype = "awskms"\n`, "seal.type", /one of "shamir"/],
+    [`default_lease_ttl = "48h"\nmax_lease_ttl = "1h"\n${MINIMAL}`, "config.default_lease_ttl", /max_lease_ttl/],
+    [`${MINIMAL}[telemetry]\nunauthenticated_metrics_access = "yes"\n`, "telemetry.unauthenticated_metrics_access", /true or false/],
+  ])("refuses %j naming %s", (text, option, message) => {
+    const error = configError(text);
+    if (option !== "config") expect(error.message).toContain(option);
+    expect(error.message).toMatch(message);
+  });
+});
