@@ -7,7 +7,7 @@
 // registry, and the SQLite one also through the encrypting barrier. The PostgreSQL check creates and drops its
 // own database on the machine's PostgreSQL (PGHOST/PGPORT/PGUSER, default 127.0.0.1:5432
 // as postgres).
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
@@ -15,7 +15,14 @@ import { fileURLToPath } from "node:url";
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const PNPM = ["-y", "pnpm@12.4.2"];
-const packages = ["storage-core", "storage-sqlite", "storage-postgres", "crypto-envelope"];
+const packages = [
+  "packages/storage-core",
+  "packages/storage-sqlite",
+  "packages/storage-postgres",
+  "packages/crypto-envelope",
+  "packages/storage-metrics",
+  "apps/server",
+];
 const work = mkdtempSync(join(tmpdir(), "egide-packed-"));
 const keep = process.env.EGIDE_KEEP_TEMP === "1";
 
@@ -46,6 +53,35 @@ const value = (await direct.get("app/config")).toString();
 await direct.close();
 if (JSON.stringify(listed) !== '["config","db/"]' || value !== "v1") throw new Error("direct use failed: " + JSON.stringify({ listed, value }));`;
 
+/**
+ * Runs the installed `egide-server --dev` (SQLite adapter only, no pg) on a free loopback
+ * port, checks health and a KV write/read with the printed root token, and stops it.
+ */
+async function checkDevServer(project) {
+  const bin = join(project, "node_modules/@egide/server/dist/bin/egide-server.js");
+  const child = spawn(process.execPath, [bin, "--dev", "--dev-listen-address", "127.0.0.1:0"], { cwd: project, stdio: ["ignore", "pipe", "pipe"] });
+  let out = "";
+  child.stdout.on("data", (chunk) => (out += chunk));
+  child.stderr.on("data", (chunk) => (out += chunk));
+  const exited = new Promise((resolve) => child.on("exit", resolve));
+  try {
+    for (let i = 0; i < 150 && !/Root Token: \S+/.test(out); i++) await new Promise((resolve) => setTimeout(resolve, 100));
+    const url = /Api Address: (\S+)/.exec(out)?.[1];
+    const token = /Root Token: (\S+)/.exec(out)?.[1];
+    check(url && token, `the packed egide-server --dev did not start: ${out}`);
+    const health = await (await fetch(`${url}/v1/sys/health`)).json();
+    check(health.storage?.type === "sqlite" && health.storage.status === "healthy", `unexpected health: ${JSON.stringify(health)}`);
+    const write = await fetch(`${url}/v1/secret/data/packed`, { method: "POST", headers: { "x-vault-token": token }, body: JSON.stringify({ data: { ok: "yes" } }) });
+    check(write.status === 200, `KV write answered ${write.status}`);
+    const read = await (await fetch(`${url}/v1/secret/data/packed`, { headers: { "x-vault-token": token } })).json();
+    check(read.data?.data?.ok === "yes", `KV read returned ${JSON.stringify(read)}`);
+    console.log(`packed install ok: egide-server --dev from the tarballs (SQLite adapter, no pg) answers health and KV v2 at ${url}`);
+  } finally {
+    child.kill("SIGTERM");
+    await exited;
+  }
+}
+
 function check(condition, message) {
   if (!condition) throw new Error(`verify-packed-install: ${message}`);
 }
@@ -53,8 +89,8 @@ function check(condition, message) {
 const tarballs = {};
 try {
   for (const name of packages) {
-    const dir = join(root, "packages", name);
-    check(existsSync(join(dir, "dist", "index.js")), `packages/${name} is not built; run the build first`);
+    const dir = join(root, name);
+    check(existsSync(join(dir, "dist", "index.js")), `${name} is not built; run the build first`);
     run("npx", [...PNPM, "pack", "--pack-destination", work], dir);
     const manifest = JSON.parse(readFileSync(join(dir, "package.json"), "utf8"));
     const file = readdirSync(work).find((f) => f.startsWith(`${manifest.name.replace("@", "").replace("/", "-")}-${manifest.version}`) && f.endsWith(".tgz"));
@@ -67,7 +103,9 @@ try {
   }
 
   const betterSqlite = JSON.parse(readFileSync(join(root, "packages/storage-sqlite/node_modules/better-sqlite3/package.json"), "utf8"));
-  const project = installProject("app", ["@egide/storage-core", "@egide/storage-sqlite", "@egide/crypto-envelope"], { "better-sqlite3": betterSqlite.version });
+  const project = installProject("app", ["@egide/storage-core", "@egide/storage-sqlite", "@egide/crypto-envelope", "@egide/storage-metrics", "@egide/server"], {
+    "better-sqlite3": betterSqlite.version,
+  });
   // Install scripts were skipped, so the native addon the workspace already compiled for this
   // exact better-sqlite3 version is copied in: compiling the same sources again takes ~100 s.
   const addon = "build/Release/better_sqlite3.node";
@@ -112,6 +150,7 @@ console.log("packed install ok: put/get/list direct and via the registry; the ba
 `,
   );
   process.stdout.write(run("node", ["check.mjs"], project));
+  await checkDevServer(project);
 
   // A second project with only the PostgreSQL adapter: pg is a peer dependency the user adds.
   const pgVersion = JSON.parse(readFileSync(join(root, "packages/storage-postgres/node_modules/pg/package.json"), "utf8")).version;
