@@ -1,6 +1,5 @@
-import { randomBytes } from "node:crypto";
 import { PostgresBackend } from "@egide/storage-postgres";
-import pg from "pg";
+import { postgresServer, quoteIdentifier, randomSuffix, withClient } from "@egide/test-postgres";
 import { Registry } from "prom-client";
 import { afterAll, expect, test } from "vitest";
 import { StorageMetricName, withMetrics } from "../src/index.js";
@@ -9,33 +8,9 @@ import { StorageMetricName, withMetrics } from "../src/index.js";
 // in a schema of its own in the machine's `postgres` database and drops it afterwards; a
 // server that is not running is a loud failure, never a skip.
 
-const server = {
-  host: process.env.PGHOST || "127.0.0.1",
-  port: Number(process.env.PGPORT || 5432),
-  user: process.env.PGUSER || "postgres",
-  password: process.env.PGPASSWORD || undefined,
-};
-const schema = `egide_metrics_${randomBytes(4).toString("hex")}`;
+const schema = `egide_metrics_${randomSuffix()}`;
 
-async function admin(text: string): Promise<void> {
-  const client = new pg.Client({ ...server, database: "postgres", connectionTimeoutMillis: 5000 });
-  try {
-    await client.connect();
-  } catch (cause) {
-    throw new Error(
-      `PostgreSQL is required by the storage-metrics tests but is not reachable at ${server.host}:${server.port}. ` +
-        "Start it with: pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start",
-      { cause },
-    );
-  }
-  try {
-    await client.query(text);
-  } finally {
-    await client.end();
-  }
-}
-
-afterAll(() => admin(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`));
+afterAll(() => withClient("postgres", (client) => client.query(`DROP SCHEMA IF EXISTS ${quoteIdentifier(schema)} CASCADE`)));
 
 async function activeConnections(registry: Registry): Promise<number | undefined> {
   const metric = (await registry.getMetricsAsJSON()).find((m) => m.name === StorageMetricName.CONNECTIONS);
@@ -44,7 +19,7 @@ async function activeConnections(registry: Registry): Promise<number | undefined
 
 test("the gauge reports connections checked out of the pool while a transaction holds one", async () => {
   const registry = new Registry();
-  const raw = await PostgresBackend.open({ host: server.host, port: server.port, username: server.user, password: server.password, database: "postgres", schema, poolMin: 0, poolMax: 4 });
+  const raw = await PostgresBackend.open({ ...postgresServer, database: "postgres", schema, poolMin: 0, poolMax: 4 });
   const storage = withMetrics(raw, { registry });
   try {
     await storage.put("k", Buffer.from("v"));
