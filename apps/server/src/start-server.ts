@@ -83,10 +83,12 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
     const tokens = new TokenStore(storage);
     const policies = new PolicyStore(storage);
     const mounts = new MountTable(storage);
-    const context = new EgideContext({ storage, raw, seal, metrics, tokens, policies });
+    // The metered adapter stands for "raw" everywhere: its audit store and health probe are
+    // recorded in the storage metrics like every other storage operation.
+    const context = new EgideContext({ storage, raw: metered, seal, metrics, tokens, policies });
     if (seal.initialized && config.seal.autoUnseal) await seal.autoUnseal(config.seal.autoUnseal);
 
-    const probe = new HealthProbe(raw, config.health);
+    const probe = new HealthProbe(metered, config.health);
     await probe.start();
     const app = buildApp(context, { listener: config.listener, logLevel: config.logLevel, auditHealthChecks: config.audit.healthChecks });
     const sealOptions: SealRouteOptions = { tokens, mounts, autoUnseal: config.seal.autoUnseal, startedAt: new Date() };

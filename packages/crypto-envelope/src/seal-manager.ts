@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
-import { StorageError, StorageErrorCode } from "@egide/storage-core";
-import type { StorageBackend, Transaction } from "@egide/storage-core";
+import { StorageError, StorageErrorCode, isAuditingTransaction } from "@egide/storage-core";
+import type { AuditEntry, StorageBackend, Transaction } from "@egide/storage-core";
 import { KEY_BYTES } from "./aes-gcm.js";
 import { constantTimeEqual } from "./constant-time.js";
 import { BoundedDekCache } from "./dek-cache.js";
@@ -334,10 +334,12 @@ export class SealManager {
 
   /**
    * Adds a key version and makes it active: values written from now on are wrapped by it.
-   * Older records stay readable until {@link rewrap} moves them.
+   * Older records stay readable until {@link rewrap} moves them. With `audit`, that audit row
+   * is written in the keyring transaction itself (the storage must offer auditing
+   * transactions), so the rotation and its audit row commit together or not at all.
    */
-  async rotate(): Promise<KeyStatus> {
-    await this.#reserve("manual");
+  async rotate(options: { audit?: AuditEntry } = {}): Promise<KeyStatus> {
+    await this.#reserve("manual", options.audit);
     return this.keyStatus();
   }
 
@@ -529,7 +531,7 @@ export class SealManager {
    * pass the limit, or when `reason` is a manual rotation), in one transaction of the raw
    * storage, and adopts the keyring it wrote. Single-flight: concurrent callers share it.
    */
-  #reserve(reason: "reservation" | "manual"): Promise<void> {
+  #reserve(reason: "reservation" | "manual", audit?: AuditEntry): Promise<void> {
     if (reason === "reservation" && this.#reserving) return this.#reserving;
     const run = (async () => {
       const unsealed = this.#requireUnsealed();
@@ -551,7 +553,7 @@ export class SealManager {
             active = draft.versions.find((v) => v.version === rotatedTo) as KeyVersionInfo;
           }
           active.encryptions += this.#reservation;
-        });
+        }, audit);
       } catch (error) {
         for (const [version, count] of overdrafts) unsealed.overdrafts.set(version, (unsealed.overdrafts.get(version) ?? 0) + count);
         throw error;
@@ -579,13 +581,17 @@ export class SealManager {
    * generation, and adopts it. The stored keyring is the only truth: the change is applied to
    * what storage holds now, never to this process's possibly stale copy.
    */
-  async #updateKeyring(change: (draft: KeyringState, now: number) => void): Promise<KeyringState> {
+  async #updateKeyring(change: (draft: KeyringState, now: number) => void, audit?: AuditEntry): Promise<KeyringState> {
     const systemKey = this.#requireUnsealed().systemKey;
     const state = await this.storage.transaction(async (tx) => {
       const draft = await this.#readKeyring(tx);
       change(draft, Date.now());
       draft.generation++;
       await tx.put(KEYRING_KEY, sealSystemRecord(RecordType.KEYRING, KEYRING_KEY, serializeKeyring(draft), systemKey.bytes, this.#random));
+      if (audit) {
+        if (!isAuditingTransaction(tx)) throw new StorageError(StorageErrorCode.INTERNAL, "the storage cannot write audit rows inside a transaction");
+        await tx.appendAudit(audit);
+      }
       return draft;
     });
     this.#adoptKeyring(state);

@@ -1,6 +1,18 @@
 import { performance } from "node:perf_hooks";
 import { StorageError, StorageErrorCode, isAuditingTransaction } from "@egide/storage-core";
-import type { AuditEntry, AuditRecord, AuditingTransaction, HealthStatus, ScanEntry, StorageBackend, Transaction, TransactionOptions } from "@egide/storage-core";
+import type {
+  AuditEntry,
+  AuditQuery,
+  AuditRecord,
+  AuditStore,
+  AuditingBackend,
+  AuditingTransaction,
+  HealthStatus,
+  ScanEntry,
+  StorageBackend,
+  Transaction,
+  TransactionOptions,
+} from "@egide/storage-core";
 import type { Counter, Histogram, Registry } from "prom-client";
 import { storageMetrics } from "./storage-metrics.js";
 import type { ConnectionSource, StorageMetrics } from "./storage-metrics.js";
@@ -17,6 +29,7 @@ export const StorageOperation = {
   TRANSACTION: "transaction",
   HEALTH: "health",
   AUDIT_APPEND: "audit_append",
+  AUDIT_QUERY: "audit_query",
 } as const;
 
 /** One of {@link StorageOperation}'s values. */
@@ -47,9 +60,11 @@ interface PoolStatsHolder {
  * (`egide_storage_errors_total`), labelled by backend type and operation; operations inside a
  * transaction are recorded like the same operations outside one, and the transaction itself
  * as `transaction`. `egide_storage_connections_active` reports the backend's pool at scrape
- * time. The wrapper is itself a `StorageBackend` and changes no behaviour: results and errors
+ * time. A backend with an audit store keeps it, recorded too (`audit_append`, `audit_query`). The wrapper is itself a `StorageBackend` and changes no behaviour: results and errors
  * pass through untouched.
  */
+export function withMetrics(backend: AuditingBackend, options?: WithMetricsOptions): AuditingBackend;
+export function withMetrics(backend: StorageBackend, options?: WithMetricsOptions): StorageBackend;
 export function withMetrics(backend: StorageBackend, options: WithMetricsOptions = {}): StorageBackend {
   const metrics = storageMetrics(options.registry, options.buckets);
   const label = options.backendLabel ?? backend.type;
@@ -146,6 +161,8 @@ function errorCode(error: unknown): string {
 
 class MeteredBackend implements StorageBackend {
   readonly type: string;
+  /** The inner backend's audit store, recorded; absent when the inner backend has none. */
+  readonly audit?: AuditStore;
   readonly #inner: StorageBackend;
   readonly #recorder: OperationRecorder;
   readonly #release: () => void;
@@ -155,6 +172,13 @@ class MeteredBackend implements StorageBackend {
     this.#inner = inner;
     this.#recorder = recorder;
     this.#release = release;
+    const audit = (inner as Partial<AuditingBackend>).audit;
+    if (audit) {
+      this.audit = {
+        append: (entry: AuditEntry) => recorder.track(StorageOperation.AUDIT_APPEND, () => audit.append(entry)),
+        query: (filter?: AuditQuery) => recorder.track(StorageOperation.AUDIT_QUERY, () => audit.query(filter)),
+      };
+    }
   }
 
   get(key: string): Promise<Buffer | null> {

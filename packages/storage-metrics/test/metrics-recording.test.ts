@@ -103,6 +103,14 @@ describe("operations, latency and errors", () => {
     expect((await raw.audit.query()).map((row) => row.path)).toEqual(["a"]);
   });
 
+  test("the audit store of the backend is kept and recorded", async () => {
+    const audited = storage as StorageBackend & { audit?: { append: (e: object) => Promise<unknown>; query: () => Promise<unknown[]> } };
+    await audited.audit?.append({ operation: "read", path: "p", success: true });
+    expect(await audited.audit?.query()).toHaveLength(1);
+    expect(await ops("audit_append")).toBe(1);
+    expect(await ops("audit_query")).toBe(1);
+  });
+
   test("a scan is one operation, whether it runs to the end or stops early", async () => {
     for (let i = 0; i < 10; i++) await storage.put(`s/${i}`, Buffer.from(String(i)));
     const all: string[] = [];

@@ -10,7 +10,7 @@ export function auditEntry(request: FastifyRequest, success: boolean, status: nu
   const state = request.egide;
   return {
     operation: state.operation,
-    path: state.path,
+    path: printablePath(state.path),
     sourceIp: request.ip || null,
     userId: state.caller?.accessor ?? null,
     requestId: request.id,
@@ -22,4 +22,10 @@ export function auditEntry(request: FastifyRequest, success: boolean, status: nu
       ...(state.caller ? { policies: state.caller.policies, display_name: state.caller.displayName } : {}),
     },
   };
+}
+
+// Control characters (a NUL in particular, which PostgreSQL text columns refuse) are written
+// percent-encoded, so every path can be audited and the row still says what was asked for.
+function printablePath(path: string): string {
+  return path.replace(/[\u0000-\u001f\u007f]/g, (c) => `%${c.charCodeAt(0).toString(16).padStart(2, "0").toUpperCase()}`);
 }

@@ -71,24 +71,47 @@ export class TokenStore {
     return { token, entry };
   }
 
-  /** The live entry of `token`, or `null` when it is unknown, malformed or expired. */
+  /**
+   * The live entry of `token`, or `null` when it is unknown, malformed or expired, or when any
+   * token it descends from expired (as in Vault, a token's expiry ends its whole tree, so a
+   * short-lived token cannot outlive itself through children it created).
+   */
   async lookup(token: string, reader: Pick<Transaction, "get"> = this.storage, now = Date.now()): Promise<TokenEntry | null> {
     if (!isWellFormed(token)) return null;
     const raw = await reader.get(ID_PREFIX + hashToken(token));
     if (raw === null) return null;
     const entry = JSON.parse(raw.toString("utf8")) as TokenEntry;
-    return entry.expiresAt !== null && entry.expiresAt <= now ? null : entry;
+    if (isExpired(entry, now)) return null;
+    return (await this.#ancestorsLive(entry, reader, now)) ? entry : null;
   }
 
-  /** The live entry with `accessor`, or `null`. */
+  /** The live entry with `accessor` (its ancestors live too), or `null`. */
   async lookupAccessor(accessor: string, reader: Pick<Transaction, "get"> = this.storage, now = Date.now()): Promise<{ hash: string; entry: TokenEntry } | null> {
+    const found = await this.#byAccessor(accessor, reader);
+    if (found === null || isExpired(found.entry, now)) return null;
+    return (await this.#ancestorsLive(found.entry, reader, now)) ? found : null;
+  }
+
+  async #byAccessor(accessor: string, reader: Pick<Transaction, "get">): Promise<{ hash: string; entry: TokenEntry } | null> {
     if (!/^[A-Za-z0-9_-]{16}$/.test(accessor)) return null;
     const hash = await reader.get(ACCESSOR_PREFIX + accessor);
     if (hash === null) return null;
     const raw = await reader.get(ID_PREFIX + hash.toString("utf8"));
     if (raw === null) return null;
-    const entry = JSON.parse(raw.toString("utf8")) as TokenEntry;
-    return entry.expiresAt !== null && entry.expiresAt <= now ? null : { hash: hash.toString("utf8"), entry };
+    return { hash: hash.toString("utf8"), entry: JSON.parse(raw.toString("utf8")) as TokenEntry };
+  }
+
+  // Walks up the parent chain: a revoked parent took its children with it, but an expired one
+  // is only noticed here. The chain is bounded; a longer one is treated as not live.
+  async #ancestorsLive(entry: TokenEntry, reader: Pick<Transaction, "get">, now: number): Promise<boolean> {
+    let parent = entry.parentAccessor;
+    for (let depth = 0; parent !== null; depth++) {
+      if (depth >= MAX_TOKEN_DEPTH) return false;
+      const found = await this.#byAccessor(parent, reader);
+      if (found === null || isExpired(found.entry, now)) return false;
+      parent = found.entry.parentAccessor;
+    }
+    return true;
   }
 
   /**
@@ -106,8 +129,9 @@ export class TokenStore {
 
   /** Revokes `token` and, as Vault does, every token created from it (recursively). */
   async revoke(tx: Transaction, token: string): Promise<boolean> {
-    const entry = await this.lookup(token, tx, 0);
-    if (entry === null) return false;
+    const raw = isWellFormed(token) ? await tx.get(ID_PREFIX + hashToken(token)) : null;
+    if (raw === null) return false;
+    const entry = JSON.parse(raw.toString("utf8")) as TokenEntry;
     await this.revokeAccessor(tx, entry.accessor);
     return true;
   }
@@ -126,6 +150,12 @@ export class TokenStore {
       await this.revokeAccessor(tx, child);
     }
   }
+}
+
+const MAX_TOKEN_DEPTH = 64;
+
+function isExpired(entry: TokenEntry, now: number): boolean {
+  return entry.expiresAt !== null && entry.expiresAt <= now;
 }
 
 /** SHA-256 of the token, hex: the storage key of its entry. */

@@ -13,7 +13,7 @@ import type { EgideContext } from "../egide-context.js";
 import { errorResponse } from "./error-response.js";
 import { listMethodFilter } from "./list-method-filter.js";
 import { isListRequest } from "./vault-response.js";
-import { badRequest } from "./vault-error.js";
+import { parseJsonBody } from "./json-body.js";
 
 /** Options of {@link buildApp}. */
 export interface BuildAppOptions {
@@ -23,7 +23,7 @@ export interface BuildAppOptions {
   auditHealthChecks: boolean;
 }
 
-const UNAUDITED_WHEN_CONFIGURED = new Set(["sys/health", "sys/seal-status"]);
+const HEALTH_CHECK_PATHS = new Set(["sys/health", "sys/seal-status"]);
 
 /**
  * The Fastify application: the listener (HTTP or TLS, with `LIST` requests rewritten before
@@ -37,6 +37,10 @@ export function buildApp(ctx: EgideContext, options: BuildAppOptions): FastifyIn
     bodyLimit: options.listener.maxRequestBytes,
     genReqId: () => randomUUID(),
     return503OnClosing: true,
+    // A malformed URL (bad percent-encoding) gets Vault's error shape, not Fastify's.
+    frameworkErrors: (error, _request, reply) => {
+      void (reply as unknown as { code(status: number): { send(body: unknown): void } }).code(400).send({ errors: [error.message] });
+    },
     serverFactory: (handler) => listMethodServer(handler, options.listener),
   });
 
@@ -55,18 +59,17 @@ export function buildApp(ctx: EgideContext, options: BuildAppOptions): FastifyIn
       path,
       caller: undefined,
       audited: false,
-      skipAudit: !options.auditHealthChecks && UNAUDITED_WHEN_CONFIGURED.has(path),
+      skipAudit: !options.auditHealthChecks && HEALTH_CHECK_PATHS.has(path),
     };
   });
 
   // Bodies are JSON whatever the Content-Type says; an empty body is no body.
   app.removeAllContentTypeParsers();
   app.addContentTypeParser("*", { parseAs: "buffer" }, (_request: FastifyRequest, body: Buffer, done: (error: Error | null, value?: unknown) => void) => {
-    if (body.length === 0) return done(null, undefined);
     try {
-      done(null, JSON.parse(body.toString("utf8")));
-    } catch {
-      done(badRequest("failed to parse JSON input: the request body is not valid JSON"));
+      done(null, parseJsonBody(body));
+    } catch (error) {
+      done(error as Error);
     }
   });
 
@@ -86,6 +89,16 @@ export function buildApp(ctx: EgideContext, options: BuildAppOptions): FastifyIn
     const state = request.egide;
     if (!state || state.audited || state.skipAudit) return payload;
     const success = reply.statusCode < 400;
+    if (HEALTH_CHECK_PATHS.has(state.path)) {
+      // Health and seal status must answer from memory even when the database does not (load
+      // balancers depend on it): their audit rows are written without holding the response,
+      // and a failure is logged. They change nothing and return no secret.
+      state.audited = true;
+      ctx.raw.audit.append(auditEntry(request, success, reply.statusCode, null)).catch((error: unknown) => {
+        request.log.warn({ err: error, requestId: request.id }, "audit log write for a health check failed");
+      });
+      return payload;
+    }
     try {
       await ctx.raw.audit.append(auditEntry(request, success, reply.statusCode, success ? null : firstError(payload)));
       state.audited = true;

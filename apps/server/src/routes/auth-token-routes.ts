@@ -2,7 +2,7 @@ import { parseDuration } from "@egide/storage-core";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { TokenEntry, TokenStore } from "../auth/token-store.js";
 import type { EgideContext } from "../egide-context.js";
-import { badRequest, permissionDenied } from "../http/vault-error.js";
+import { VaultError, badRequest, permissionDenied } from "../http/vault-error.js";
 import { vaultResponse } from "../http/vault-response.js";
 
 /** Token TTL limits (`default_lease_ttl`, `max_lease_ttl`). */
@@ -39,14 +39,15 @@ export function registerTokenRoutes(app: FastifyInstance, ctx: EgideContext, opt
     if (ttlMs > options.maxTtlMs) throw badRequest(`ttl must not exceed the server's max_lease_ttl (${options.maxTtlMs / 1000}s)`);
     const meta = body.meta === undefined || body.meta === null ? {} : stringMap(body.meta, "meta");
     const displayName = typeof body.display_name === "string" && body.display_name !== "" ? `token-${body.display_name}` : "token";
-    const orphan = body.no_parent === true && (isRoot || capabilities.has("sudo"));
+    if (body.no_parent === true && !isRoot && !capabilities.has("sudo")) throw badRequest("root or sudo privileges required to create orphan token");
+    const orphan = body.no_parent === true;
     const { token, entry } = await ctx.mutate(request, 200, (tx) =>
       tokens.create(tx, {
         policies,
         displayName,
         meta,
         ttlMs: policies.includes("root") && body.ttl === undefined ? 0 : Math.min(ttlMs, explicitMaxMs || ttlMs),
-        maxTtlMs: explicitMaxMs || options.maxTtlMs,
+        maxTtlMs: explicitMaxMs,
         renewable: body.renewable !== false,
         parentAccessor: orphan ? null : caller.accessor,
       }),
@@ -68,7 +69,7 @@ export function registerTokenRoutes(app: FastifyInstance, ctx: EgideContext, opt
     await ctx.authorize(request, "auth/token/lookup", "update");
     const token = tokenField(request);
     const entry = await tokens.lookup(token);
-    if (entry === null) throw badRequest("bad token");
+    if (entry === null) throw new VaultError(403, "bad token");
     // Vault shows the token itself only to the token's own lookup-self; here it is omitted.
     return vaultResponse(request, lookupData(entry, undefined));
   };

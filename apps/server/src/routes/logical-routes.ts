@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { Transaction } from "@egide/storage-core";
+import { parseJsonBody } from "../http/json-body.js";
 import { VaultError, badRequest, notFound, permissionDenied, unsupportedOperation } from "../http/vault-error.js";
 import { isListRequest, vaultResponse } from "../http/vault-response.js";
 import { bodyObject, field } from "../kv/kv-input.js";
@@ -43,11 +44,10 @@ export function registerLogicalRoutes(app: FastifyInstance, ctx: LogicalRoutesCo
   if (!app.hasContentTypeParser(MERGE_PATCH_CONTENT_TYPE)) {
     // JSON, like every body (an empty body is no body).
     app.addContentTypeParser(MERGE_PATCH_CONTENT_TYPE, { parseAs: "string" }, (_request: FastifyRequest, body: string, done: (error: Error | null, value?: unknown) => void) => {
-      if (body.length === 0) return done(null, undefined);
       try {
-        done(null, JSON.parse(body));
-      } catch {
-        done(badRequest("failed to parse JSON input: the request body is not valid JSON"));
+        done(null, parseJsonBody(body));
+      } catch (error) {
+        done(error as Error);
       }
     });
   }

@@ -14,11 +14,9 @@ export function registerKeyRoutes(app: FastifyInstance, ctx: EgideContext): void
     ctx.describe(request, "update", "sys/rotate");
     const { capabilities } = await ctx.capabilities(request, "sys/rotate");
     if (capabilities.has("deny") || !capabilities.has("update") || !capabilities.has("sudo")) throw permissionDenied();
-    // The rotation is its own keyring transaction; its audit row is written first, so a
-    // failing audit log prevents it.
-    await ctx.raw.audit.append(auditEntry(request, true, 204, null));
+    // The audit row is written in the rotation's own keyring transaction: both commit or neither.
+    await ctx.seal.rotate({ audit: auditEntry(request, true, 204, null) });
     request.egide.audited = true;
-    await ctx.seal.rotate();
     return reply.code(204).send();
   };
   app.post("/v1/sys/rotate", rotate);

@@ -1,4 +1,5 @@
 import { mkdtempSync, rmSync } from "node:fs";
+import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseServerConfig, startServer } from "../../src/index.js";
@@ -11,6 +12,10 @@ export interface TestServer {
   url: string;
   rootToken: string;
   keys: Buffer[];
+  /** The SQLite database file (SQLite storage only). */
+  sqlitePath?: string;
+  /** The PostgreSQL database and schema (PostgreSQL storage only), for a second instance or direct SQL. */
+  postgres?: { database: string; schema: string };
   /** Stops the server and removes its storage (temp files, or the PostgreSQL database). */
   close(): Promise<void>;
 }
@@ -26,6 +31,16 @@ export interface TestServerOptions {
   uninitialized?: boolean;
   /** Reuse this PostgreSQL database/schema (for a second instance). */
   postgres?: { database: string; schema: string };
+  /** Use this SQLite file (kept by close(), for a restart on the same storage) instead of a temp one. */
+  sqlitePath?: string;
+  /** Extra keys of the `[listener]` table (for example `max_request_size = 4096`). */
+  listenerToml?: string;
+  /** Extra keys of the `[storage]` table (for example `health_interval = "200ms"`). */
+  storageToml?: string;
+  /** Extra keys of the `[storage.postgresql]` table (for example `operation_timeout = "1s"`). */
+  postgresToml?: string;
+  /** Connect to PostgreSQL here (a TcpProxy in front of it) instead of PGHOST/PGPORT. */
+  postgresHostPort?: { host: string; port: number };
 }
 
 /**
@@ -36,8 +51,9 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
   const dir = mkdtempSync(join(tmpdir(), "egide-server-test-"));
   let storageToml: string;
   let dropDatabase: (() => Promise<void>) | undefined;
+  let postgres: { database: string; schema: string } | undefined;
   if ((options.storage ?? "sqlite") === "sqlite") {
-    storageToml = `[storage]\ntype = "sqlite"\n[storage.sqlite]\npath = ${JSON.stringify(join(dir, "egide.db"))}\n`;
+    storageToml = `[storage]\ntype = "sqlite"\n${options.storageToml ?? ""}\n[storage.sqlite]\npath = ${JSON.stringify(options.sqlitePath ?? join(dir, "egide.db"))}\n`;
   } else {
     let database = options.postgres?.database;
     if (!database) {
@@ -45,12 +61,13 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
       database = created.name;
       dropDatabase = created.drop;
     }
-    const host = process.env.PGHOST || "127.0.0.1";
-    const port = Number(process.env.PGPORT || 5432);
+    postgres = { database, schema: options.postgres?.schema ?? "egide" };
+    const host = options.postgresHostPort?.host ?? (process.env.PGHOST || "127.0.0.1");
+    const port = options.postgresHostPort?.port ?? Number(process.env.PGPORT || 5432);
     const user = process.env.PGUSER || "postgres";
-    storageToml = `[storage]\ntype = "postgresql"\n[storage.postgresql]\nhost = ${JSON.stringify(host)}\nport = ${port}\nusername = ${JSON.stringify(user)}\ndatabase = ${JSON.stringify(database)}\nschema = ${JSON.stringify(options.postgres?.schema ?? "egide")}\npool_max = 6\n`;
+    storageToml = `[storage]\ntype = "postgresql"\n${options.storageToml ?? ""}\n[storage.postgresql]\nhost = ${JSON.stringify(host)}\nport = ${port}\nusername = ${JSON.stringify(user)}\ndatabase = ${JSON.stringify(database)}\nschema = ${JSON.stringify(options.postgres?.schema ?? "egide")}\npool_max = 6\n${options.postgresToml ?? ""}\n`;
   }
-  const config = parseServerConfig(`log_level = "silent"\n${storageToml}[listener]\naddress = "127.0.0.1:0"\ntls_disable = true\n${options.extraToml ?? ""}`);
+  const config = parseServerConfig(`log_level = "silent"\n${storageToml}[listener]\naddress = "127.0.0.1:0"\ntls_disable = true\n${options.listenerToml ?? ""}\n${options.extraToml ?? ""}`);
   let server: RunningServer;
   try {
     server = await startServer({ config });
@@ -70,6 +87,8 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     url: server.url,
     rootToken,
     keys,
+    ...((options.storage ?? "sqlite") === "sqlite" ? { sqlitePath: options.sqlitePath ?? join(dir, "egide.db") } : {}),
+    ...(postgres ? { postgres } : {}),
     async close() {
       await server.close();
       rmSync(dir, { recursive: true, force: true });
@@ -103,4 +122,39 @@ export async function call(
     }
   }
   return { status: response.status, body: parsed, headers: response.headers };
+}
+
+/**
+ * Sends `request` (raw bytes: request line, headers, body, exactly as given) on a new TCP
+ * connection and reads until the server closes it or `timeoutMs` passes. Returns the status of
+ * the first response (0 when there was none), its body text and the whole raw answer. For
+ * requests `fetch` would refuse or normalise (`..` segments, unknown methods, bad framing).
+ */
+export function rawHttp(url: string, request: string | Buffer, timeoutMs = 5000): Promise<{ status: number; body: string; raw: string; timedOut: boolean }> {
+  const { hostname, port } = new URL(url);
+  return new Promise((resolve, reject) => {
+    const socket = connect({ host: hostname, port: Number(port) });
+    const chunks: Buffer[] = [];
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      socket.destroy();
+    }, timeoutMs);
+    socket.on("data", (chunk: Buffer) => chunks.push(chunk));
+    socket.on("error", (error: NodeJS.ErrnoException) => {
+      // A reset after the answer was read still counts as an answer.
+      if (chunks.length === 0 && error.code !== "ECONNRESET") {
+        clearTimeout(timer);
+        reject(error);
+      }
+    });
+    socket.on("close", () => {
+      clearTimeout(timer);
+      const raw = Buffer.concat(chunks).toString("latin1");
+      const status = Number(/^HTTP\/1\.[01] (\d{3})/.exec(raw)?.[1] ?? 0);
+      const split = raw.indexOf("\r\n\r\n");
+      resolve({ status, body: split < 0 ? "" : raw.slice(split + 4), raw, timedOut });
+    });
+    socket.write(request);
+  });
 }
