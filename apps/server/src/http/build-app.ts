@@ -7,6 +7,7 @@ import Fastify from "fastify";
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import { Counter } from "prom-client";
 import type { ListenerConfig } from "../config/server-config.js";
+import { AuditBatcher } from "../audit/audit-batcher.js";
 import { auditEntry } from "../audit/audit-entry.js";
 import { operationOf } from "../audit/request-state.js";
 import type { EgideContext } from "../egide-context.js";
@@ -44,6 +45,7 @@ export function buildApp(ctx: EgideContext, options: BuildAppOptions): FastifyIn
     serverFactory: (handler) => listMethodServer(handler, options.listener),
   });
 
+  const audit = new AuditBatcher(ctx.raw);
   const requests = new Counter({
     name: "egide_http_requests_total",
     help: "HTTP requests answered, by method and status code.",
@@ -100,7 +102,7 @@ export function buildApp(ctx: EgideContext, options: BuildAppOptions): FastifyIn
       return payload;
     }
     try {
-      await ctx.raw.audit.append(auditEntry(request, success, reply.statusCode, success ? null : firstError(payload)));
+      await audit.append(auditEntry(request, success, reply.statusCode, success ? null : firstError(payload)));
       state.audited = true;
       return payload;
     } catch (error) {
