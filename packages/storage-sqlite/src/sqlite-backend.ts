@@ -293,13 +293,17 @@ export class SqliteBackend implements AuditingBackend {
   // once and wrap the result, so a call costs one promise. `check` runs first and its error
   // (a bad key, say) becomes the rejection.
   #read<T>(operation: string, fn: (connection: SqliteStatements) => T, check?: () => void): Promise<T> {
-    // On a file the reader connection never waits; `:memory:` shares the writer's queue so
-    // that an open transaction's writes stay invisible until it commits.
+    // On a file a read never waits: it uses the reader connection while a transaction holds
+    // the writer; `:memory:` shares the writer's queue so that an open transaction's writes
+    // stay invisible until it commits.
     if (this.#memory) return this.#write(operation, fn, check);
     try {
       check?.();
       this.#assertOpen();
-      return Promise.resolve(fn(this.#reader));
+      // While no transaction holds the writer, it has nothing uncommitted, so it reads exactly
+      // what the reader would; and its page cache survives its own commits, whereas every
+      // commit invalidates the reader's (a point read then costs 13–30 µs instead of 5).
+      return Promise.resolve(fn(this.#queue.busy ? this.#reader : this.#writer));
     } catch (error) {
       return Promise.reject(toStorageError(error, operation));
     }

@@ -12,9 +12,10 @@ interface Pending {
  * one commit is in flight, the rows of concurrent requests queue up and the next commit writes
  * them all in one transaction. Each request still waits until its own row is committed, so the
  * log stays fail-closed; what is saved is a commit per request (and, on SQLite, the reader
- * connection's page cache, which every commit of the writer invalidates). A lone row is
- * appended on its own, with no added latency. When a batch fails, its rows are retried one by
- * one, so one bad row cannot fail the requests of the others.
+ * connection's page cache, which every commit of the writer invalidates). The first row waits
+ * one turn of the event loop (`setImmediate`) so that rows of requests answered in the same
+ * turn share its commit; a lone row is then appended on its own. When a batch fails, its rows
+ * are retried one by one, so one bad row cannot fail the requests of the others.
  */
 export class AuditBatcher {
   readonly #backend: AuditingBackend;
@@ -31,12 +32,14 @@ export class AuditBatcher {
   append(entry: AuditEntry): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       this.#queue.push({ entry, resolve, reject });
-      if (!this.#flushing) void this.#flush();
+      if (!this.#flushing) {
+        this.#flushing = true;
+        setImmediate(() => void this.#flush());
+      }
     });
   }
 
   async #flush(): Promise<void> {
-    this.#flushing = true;
     try {
       while (this.#queue.length > 0) {
         const batch = this.#queue.splice(0, this.#maxBatch);
