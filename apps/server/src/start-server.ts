@@ -86,7 +86,10 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
     // The metered adapter stands for "raw" everywhere: its audit store and health probe are
     // recorded in the storage metrics like every other storage operation.
     const context = new EgideContext({ storage, raw: metered, seal, metrics, tokens, policies });
-    if (seal.initialized && config.seal.autoUnseal) await seal.autoUnseal(config.seal.autoUnseal);
+    if (seal.initialized && config.seal.autoUnseal) {
+      await seal.autoUnseal(config.seal.autoUnseal);
+      void seal.rewrapInBackground();
+    }
 
     const probe = new HealthProbe(metered, config.health);
     await probe.start();

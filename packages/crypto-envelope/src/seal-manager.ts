@@ -152,6 +152,7 @@ export class SealManager {
   #reserving: Promise<void> | undefined;
   #reloading: Promise<void> | undefined;
   #highestGeneration = 0;
+  #background: { controller: AbortController; done: Promise<RewrapReport | undefined> } | undefined;
 
   private constructor(storage: StorageBackend, options: SealManagerOptions) {
     this.storage = storage;
@@ -308,6 +309,7 @@ export class SealManager {
    * keyring cache. Every data operation through the barrier fails with `SEALED` afterwards.
    */
   seal(): void {
+    this.#background?.controller.abort();
     this.#clearProgress();
     const unsealed = this.#unsealed;
     this.#unsealed = undefined;
@@ -362,6 +364,31 @@ export class SealManager {
       },
       options,
     );
+  }
+
+  /**
+   * Starts {@link rewrap} in the background (one at a time: a call while one runs returns the
+   * running one) and returns its completion. Unless told otherwise it skips a pass that already
+   * completed for the active version, so calling it after every unseal is cheap. `seal()` stops it after its current batch; the
+   * next call resumes from the stored progress. Failures are reported to the logger and through
+   * the returned promise, which never rejects.
+   */
+  rewrapInBackground(options: Omit<RewrapOptions, "signal"> = {}): Promise<RewrapReport | undefined> {
+    if (this.#background) return this.#background.done;
+    const controller = new AbortController();
+    const done = this.rewrap({ skipIfDone: true, ...options, signal: controller.signal }).then(
+      (report) => report,
+      (error: unknown) => {
+        this.#logger?.warn("background rewrap stopped", { error: (error as Error)?.message ?? String(error) });
+        return undefined;
+      },
+    );
+    const background = { controller, done };
+    this.#background = background;
+    void done.finally(() => {
+      if (this.#background === background) this.#background = undefined;
+    });
+    return done;
   }
 
   /**

@@ -5,7 +5,8 @@ import { permissionDenied } from "../http/vault-error.js";
 import { vaultResponse } from "../http/vault-response.js";
 
 /**
- * `POST /v1/sys/rotate` (a new encryption key version; Vault requires `update` and `sudo`)
+ * `POST /v1/sys/rotate` (a new encryption key version, then a background rewrap of existing
+ * records; Vault requires `update` and `sudo`)
  * and `GET /v1/sys/key-status` (Vault's `term`, `install_time`, `encryptions`, plus every
  * version's state).
  */
@@ -17,6 +18,8 @@ export function registerKeyRoutes(app: FastifyInstance, ctx: EgideContext): void
     // The audit row is written in the rotation's own keyring transaction: both commit or neither.
     await ctx.seal.rotate({ audit: auditEntry(request, true, 204, null) });
     request.egide.audited = true;
+    // Existing records move to the new version in the background (DEKs only, resumable).
+    void ctx.seal.rewrapInBackground();
     return reply.code(204).send();
   };
   app.post("/v1/sys/rotate", rotate);

@@ -106,6 +106,8 @@ export function registerSealRoutes(app: FastifyInstance, ctx: EgideContext, opti
     }
     if (typeof body.key !== "string" || body.key === "") throw badRequest("'key' must be specified in request body as JSON, or 'reset' set to true");
     await ctx.seal.unseal(body.key);
+    // A rewrap a seal or restart interrupted resumes from its stored progress.
+    if (!ctx.seal.sealed) void ctx.seal.rewrapInBackground();
     return sealStatusBody(ctx);
   };
   app.put("/v1/sys/unseal", unseal);
