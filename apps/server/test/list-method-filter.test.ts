@@ -9,12 +9,8 @@ import { join } from "node:path";
 import { Duplex } from "node:stream";
 import * as tls from "node:tls";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import {
-  ListMethodFilterStream,
-  ListRequestRewriter,
-  MAX_HEAD_BYTES,
-  listMethodFilter,
-} from "../src/http/list-method-filter.js";
+import { ListMethodFilterStream, listMethodFilter } from "../src/http/list-method-filter.js";
+import { ListRequestRewriter, MAX_HEAD_BYTES } from "../src/http/list-request-rewriter.js";
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
