@@ -240,11 +240,11 @@ describe.each([
     expect((await timedHealth(url, "?storageunhealthycode=299")).status).toBe(299);
   }, 15_000);
 
-  it("black hole: a KV read answers 5xx within its deadline, and the server does not crash", async () => {
+  it("black hole: a KV read answers 503 (storage unavailable, try again) within its deadline, and the server does not crash", async () => {
     const started = performance.now();
     const response = await fetch(`${url}/v1/secret/data/app/db`, { headers: { "x-vault-token": token }, signal: AbortSignal.timeout(8000) });
     const ms = performance.now() - started;
-    expect([500, 503], await response.text()).toContain(response.status);
+    expect(response.status, await response.text()).toBe(503);
     expect(ms).toBeLessThan(5000);
   }, 15_000);
 

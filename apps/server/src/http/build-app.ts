@@ -108,8 +108,10 @@ export function buildApp(ctx: EgideContext, options: BuildAppOptions): FastifyIn
     } catch (error) {
       request.log.error({ err: error, requestId: request.id }, "audit log write failed; request refused");
       state.audited = true;
-      reply.code(500).header("content-type", "application/json; charset=utf-8");
-      return JSON.stringify({ errors: ["the audit log could not be written; the request was refused"] });
+      // Storage that is down or slow is the client's 503 (try again); anything else a 500.
+      const unavailable = errorResponse(error).status === 503;
+      reply.code(unavailable ? 503 : 500).header("content-type", "application/json; charset=utf-8");
+      return JSON.stringify({ errors: [`the audit log could not be written${unavailable ? " (storage unavailable)" : ""}; the request was refused`] });
     }
   });
 
