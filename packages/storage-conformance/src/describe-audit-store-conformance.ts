@@ -162,6 +162,23 @@ export function describeAuditStoreConformance(options: AuditStoreConformanceOpti
       expect(await paths()).toEqual(["k"]);
     });
 
+    it("appendMany, when offered, writes rows in order in one commit, all or none", async () => {
+      const store = backend.audit;
+      if (!store.appendMany) return;
+      const records = await store.appendMany([
+        { operation: "read", path: "m/1", success: true },
+        { operation: "read", path: "m/2", success: false, errorMessage: "denied" },
+        { operation: "update", path: "m/3", success: true, requestId: REQUEST },
+      ]);
+      expect(records.map((r) => r.path)).toEqual(["m/1", "m/2", "m/3"]);
+      expect(records[0]!.id).toBeLessThan(records[1]!.id);
+      expect(records[1]!.id).toBeLessThan(records[2]!.id);
+      expect(await paths()).toEqual(["m/1", "m/2", "m/3"]);
+      await expect(store.appendMany([{ operation: "read", path: "m/4", success: true }, { operation: "read", path: "m/5", success: true, sourceIp: "not-an-address" }])).rejects.toBeDefined();
+      expect(await paths()).toEqual(["m/1", "m/2", "m/3"]);
+      expect(await store.appendMany([])).toEqual([]);
+    });
+
     it("commits an audit row appended inside a transaction together with its writes", async () => {
       await backend.transaction(async (tx) => {
         await tx.put("k", Buffer.from("v"));

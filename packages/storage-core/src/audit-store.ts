@@ -66,6 +66,12 @@ export interface AuditQuery {
 export interface AuditStore {
   /** Writes one row; resolves only once it is stored, so a failure reaches the caller. */
   append(entry: AuditEntry): Promise<AuditRecord>;
+  /**
+   * Writes several rows in one commit, all or none, in order; resolves once they are stored.
+   * Optional: a server batching the rows of concurrent requests uses it when present (one
+   * commit, and on PostgreSQL one statement, instead of one per row).
+   */
+  appendMany?(entries: readonly AuditEntry[]): Promise<AuditRecord[]>;
   /** Rows matching `filter`, oldest first (by id). */
   query(filter?: AuditQuery): Promise<AuditRecord[]>;
 }

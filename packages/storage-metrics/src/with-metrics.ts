@@ -177,6 +177,9 @@ class MeteredBackend implements StorageBackend {
       this.audit = {
         append: (entry: AuditEntry) => recorder.track(StorageOperation.AUDIT_APPEND, () => audit.append(entry)),
         query: (filter?: AuditQuery) => recorder.track(StorageOperation.AUDIT_QUERY, () => audit.query(filter)),
+        ...(audit.appendMany
+          ? { appendMany: (entries: readonly AuditEntry[]) => recorder.track(StorageOperation.AUDIT_APPEND, () => (audit.appendMany as NonNullable<AuditStore["appendMany"]>)(entries)) }
+          : {}),
       };
     }
   }

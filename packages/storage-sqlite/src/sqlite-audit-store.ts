@@ -50,6 +50,14 @@ export class SqliteAuditStore implements AuditStore {
     return { id, ...row };
   }
 
+  /** Appends every entry in one synchronous transaction on the writer: all or none, in order. */
+  async appendMany(entries: readonly AuditEntry[]): Promise<AuditRecord[]> {
+    const rows = entries.map((entry) => normalizeAuditEntry(entry, SQLITE_TYPE));
+    if (rows.length === 0) return [];
+    const ids = await this.access.write((db) => db.transaction(() => rows.map((row) => this.#insert(db, row))).immediate());
+    return rows.map((row, i) => ({ id: ids[i] as number, ...row }));
+  }
+
   /**
    * Appends on `db`, synchronously, inside whatever transaction that connection holds: the
    * row commits or rolls back with it (see `SqliteTransaction.appendAudit`).

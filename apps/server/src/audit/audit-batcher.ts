@@ -48,10 +48,17 @@ export class AuditBatcher {
           continue;
         }
         try {
-          await this.#backend.transaction(async (tx) => {
-            if (!isAuditingTransaction(tx)) throw new Error("the storage cannot write audit rows inside a transaction");
-            for (const item of batch) await tx.appendAudit(item.entry);
-          });
+          const entries = batch.map((item) => item.entry);
+          const audit = this.#backend.audit;
+          if (audit.appendMany) {
+            // One commit, and on PostgreSQL one statement, for the whole batch.
+            await audit.appendMany(entries);
+          } else {
+            await this.#backend.transaction(async (tx) => {
+              if (!isAuditingTransaction(tx)) throw new Error("the storage cannot write audit rows inside a transaction");
+              for (const entry of entries) await tx.appendAudit(entry);
+            });
+          }
           for (const item of batch) item.resolve();
         } catch {
           for (const item of batch) await this.#one(item);
