@@ -54,7 +54,7 @@ export async function withClient<T>(database: string, fn: (client: pg.Client) =>
   } catch (cause) {
     await client.end().catch(() => undefined);
     throw new Error(
-      `PostgreSQL is required by the crypto-envelope barrier tests but is not reachable at ` +
+      `PostgreSQL is required by these tests (they are never skipped) but is not reachable at ` +
         `${postgresServer.host}:${postgresServer.port} as "${postgresServer.username}" ` +
         `(${(cause as Error)?.message ?? String(cause)}). Start it with: ${START_POSTGRES_COMMAND} ` +
         `(install it first with \`apt-get install -y postgresql\` if /etc/postgresql is empty), ` +
@@ -80,14 +80,27 @@ export interface TestDatabase {
   drop(): Promise<void>;
 }
 
+/** Options of {@link createTestDatabase}. */
+export interface TestDatabaseOptions {
+  /**
+   * An ICU locale (e.g. "en-US") for the database's default collation. The machine's databases
+   * use C.UTF-8, which already sorts in byte order and so would hide a missing COLLATE "C";
+   * a linguistic default makes byte-order tests able to fail.
+   */
+  icuLocale?: string;
+}
+
 /** Creates a uniquely named database `egide_t_<label>_<random>`; drop it in `afterAll`. */
-export async function createTestDatabase(label: string): Promise<TestDatabase> {
+export async function createTestDatabase(label: string, options: TestDatabaseOptions = {}): Promise<TestDatabase> {
   const name = `egide_t_${label.toLowerCase().replace(/[^a-z0-9_]+/g, "_").slice(0, 30)}_${randomSuffix()}`;
+  const locale = options.icuLocale
+    ? ` TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE '${options.icuLocale.replaceAll("'", "''")}'`
+    : "";
   await withClient("postgres", async (client) => {
     // 55006: someone is connected to the template for a moment (parallel test files); retry.
     for (let attempt = 1; ; attempt++) {
       try {
-        await client.query(`CREATE DATABASE ${quoteIdentifier(name)}`);
+        await client.query(`CREATE DATABASE ${quoteIdentifier(name)}${locale}`);
         return;
       } catch (error) {
         if ((error as { code?: string }).code !== "55006" || attempt >= 20) throw error;
