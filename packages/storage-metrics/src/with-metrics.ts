@@ -159,18 +159,53 @@ function errorCode(error: unknown): string {
   return error instanceof Error ? error.name : "UNKNOWN";
 }
 
-class MeteredBackend implements StorageBackend {
+/**
+ * The six operations a backend and its transactions share, each recorded under its own label:
+ * the same names inside a transaction as outside.
+ */
+class MeteredOperations<TInner extends Transaction> implements Transaction {
+  protected readonly inner: TInner;
+  protected readonly recorder: OperationRecorder;
+
+  constructor(inner: TInner, recorder: OperationRecorder) {
+    this.inner = inner;
+    this.recorder = recorder;
+  }
+
+  get(key: string): Promise<Buffer | null> {
+    return this.recorder.track(StorageOperation.GET, () => this.inner.get(key));
+  }
+
+  put(key: string, value: Uint8Array): Promise<void> {
+    return this.recorder.track(StorageOperation.PUT, () => this.inner.put(key, value));
+  }
+
+  delete(key: string): Promise<void> {
+    return this.recorder.track(StorageOperation.DELETE, () => this.inner.delete(key));
+  }
+
+  exists(key: string): Promise<boolean> {
+    return this.recorder.track(StorageOperation.EXISTS, () => this.inner.exists(key));
+  }
+
+  list(prefix: string): Promise<string[]> {
+    return this.recorder.track(StorageOperation.LIST, () => this.inner.list(prefix));
+  }
+
+  listPage(prefix: string, after: string, limit: number): Promise<string[]> {
+    return this.recorder.track(StorageOperation.LIST_PAGE, () => this.inner.listPage(prefix, after, limit));
+  }
+}
+
+class MeteredBackend extends MeteredOperations<StorageBackend> implements StorageBackend {
   readonly type: string;
   /** The inner backend's audit store, recorded; absent when the inner backend has none. */
   readonly audit?: AuditStore;
-  readonly #inner: StorageBackend;
-  readonly #recorder: OperationRecorder;
   readonly #release: () => void;
 
   constructor(inner: StorageBackend, recorder: OperationRecorder, release: () => void) {
+    super(inner, recorder);
     this.type = inner.type;
-    this.#inner = inner;
-    this.#recorder = recorder;
     this.#release = release;
     const audit = (inner as Partial<AuditingBackend>).audit;
     if (audit) {
@@ -184,96 +219,40 @@ class MeteredBackend implements StorageBackend {
     }
   }
 
-  get(key: string): Promise<Buffer | null> {
-    return this.#recorder.track(StorageOperation.GET, () => this.#inner.get(key));
-  }
-
-  put(key: string, value: Uint8Array): Promise<void> {
-    return this.#recorder.track(StorageOperation.PUT, () => this.#inner.put(key, value));
-  }
-
-  delete(key: string): Promise<void> {
-    return this.#recorder.track(StorageOperation.DELETE, () => this.#inner.delete(key));
-  }
-
-  exists(key: string): Promise<boolean> {
-    return this.#recorder.track(StorageOperation.EXISTS, () => this.#inner.exists(key));
-  }
-
-  list(prefix: string): Promise<string[]> {
-    return this.#recorder.track(StorageOperation.LIST, () => this.#inner.list(prefix));
-  }
-
-  listPage(prefix: string, after: string, limit: number): Promise<string[]> {
-    return this.#recorder.track(StorageOperation.LIST_PAGE, () => this.#inner.listPage(prefix, after, limit));
-  }
-
   /** One `scan` operation, timed from the first read to the end of the iteration (or its failure). */
   async *scan(prefix: string): AsyncIterable<ScanEntry> {
     const started = performance.now();
     let failed = false;
     try {
-      yield* this.#inner.scan(prefix);
+      yield* this.inner.scan(prefix);
     } catch (error) {
       failed = true;
-      this.#recorder.failed(StorageOperation.SCAN, started, error);
+      this.recorder.failed(StorageOperation.SCAN, started, error);
       throw error;
     } finally {
       // Ended normally or by `break`/`return()`: one completed operation.
-      if (!failed) this.#recorder.done(StorageOperation.SCAN, started);
+      if (!failed) this.recorder.done(StorageOperation.SCAN, started);
     }
   }
 
   transaction<T>(fn: (tx: Transaction) => Promise<T>, options?: TransactionOptions): Promise<T> {
-    return this.#recorder.track(StorageOperation.TRANSACTION, () => this.#inner.transaction((tx) => fn(new MeteredTransaction(tx, this.#recorder)), options));
+    return this.recorder.track(StorageOperation.TRANSACTION, () => this.inner.transaction((tx) => fn(new MeteredTransaction(tx, this.recorder)), options));
   }
 
   health(): Promise<HealthStatus> {
-    return this.#recorder.track(StorageOperation.HEALTH, () => this.#inner.health());
+    return this.recorder.track(StorageOperation.HEALTH, () => this.inner.health());
   }
 
   close(): Promise<void> {
     this.#release();
-    return this.#inner.close();
+    return this.inner.close();
   }
 }
 
-class MeteredTransaction implements AuditingTransaction {
-  readonly #inner: Transaction;
-  readonly #recorder: OperationRecorder;
-
-  constructor(inner: Transaction, recorder: OperationRecorder) {
-    this.#inner = inner;
-    this.#recorder = recorder;
-  }
-
-  get(key: string): Promise<Buffer | null> {
-    return this.#recorder.track(StorageOperation.GET, () => this.#inner.get(key));
-  }
-
-  put(key: string, value: Uint8Array): Promise<void> {
-    return this.#recorder.track(StorageOperation.PUT, () => this.#inner.put(key, value));
-  }
-
-  delete(key: string): Promise<void> {
-    return this.#recorder.track(StorageOperation.DELETE, () => this.#inner.delete(key));
-  }
-
-  exists(key: string): Promise<boolean> {
-    return this.#recorder.track(StorageOperation.EXISTS, () => this.#inner.exists(key));
-  }
-
-  list(prefix: string): Promise<string[]> {
-    return this.#recorder.track(StorageOperation.LIST, () => this.#inner.list(prefix));
-  }
-
-  listPage(prefix: string, after: string, limit: number): Promise<string[]> {
-    return this.#recorder.track(StorageOperation.LIST_PAGE, () => this.#inner.listPage(prefix, after, limit));
-  }
-
+class MeteredTransaction extends MeteredOperations<Transaction> implements AuditingTransaction {
   appendAudit(entry: AuditEntry): Promise<AuditRecord> {
-    return this.#recorder.track(StorageOperation.AUDIT_APPEND, () => {
-      const inner = this.#inner;
+    return this.recorder.track(StorageOperation.AUDIT_APPEND, () => {
+      const inner = this.inner;
       if (!isAuditingTransaction(inner)) {
         return Promise.reject(new StorageError(StorageErrorCode.INTERNAL, "this backend cannot write audit rows in a transaction"));
       }

@@ -45,13 +45,29 @@ export class PostgresAuditStore implements AuditStore {
   }
 
   async append(entry: AuditEntry): Promise<AuditRecord> {
-    return this.withClient("audit append", (lease) => this.appendOn(lease, entry));
+    const rows = [normalizeAuditEntry(entry, POSTGRES_TYPE)];
+    return (await this.withClient("audit append", (lease) => this.#insert(lease, rows)))[0] as AuditRecord;
   }
 
   /** Appends every entry with one multi-row INSERT (one statement, one commit): all or none, in order. */
   async appendMany(entries: readonly AuditEntry[]): Promise<AuditRecord[]> {
     const rows = entries.map((entry) => normalizeAuditEntry(entry, POSTGRES_TYPE));
     if (rows.length === 0) return [];
+    return this.withClient("audit append", (lease) => this.#insert(lease, rows));
+  }
+
+  /**
+   * Appends on `lease`, inside whatever transaction its client holds: the row commits or rolls
+   * back with it (see `PostgresTransaction.appendAudit`).
+   */
+  async appendOn(lease: ClientLease, entry: AuditEntry): Promise<AuditRecord> {
+    return (await this.#insert(lease, [normalizeAuditEntry(entry, POSTGRES_TYPE)]))[0] as AuditRecord;
+  }
+
+  // One INSERT of every row. RETURNING of a multi-row INSERT follows the VALUES order in
+  // practice but not by guarantee, so ids are matched back by their order of assignment (a
+  // sequence: increasing).
+  async #insert(lease: ClientLease, rows: Array<Omit<AuditRecord, "id">>): Promise<AuditRecord[]> {
     const values: unknown[] = [];
     const tuples = rows.map((row, i) => {
       const n = i * 10;
@@ -69,39 +85,12 @@ export class PostgresAuditStore implements AuditStore {
       );
       return `($${n + 1}, $${n + 2}, $${n + 3}, $${n + 4}, $${n + 5}::inet, $${n + 6}, $${n + 7}, $${n + 8}, $${n + 9}, $${n + 10}::jsonb)`;
     });
-    // RETURNING of a multi-row INSERT follows the VALUES order in practice but not by
-    // guarantee, so ids are matched back by their order of assignment (a sequence: increasing).
     const text =
       `INSERT INTO ${this.#table} (timestamp, tenant_id, operation, path, source_ip, user_id, request_id, success, error_message, metadata) ` +
       `VALUES ${tuples.join(", ")} RETURNING id`;
-    const result = await this.withClient("audit append", (lease) => lease.query<{ id: string }>({ text, values }, this.operationTimeoutMs, "audit append"));
-    const ids = result.rows.map((r) => Number(r.id)).sort((a, b) => a - b);
-    return rows.map((row, i) => ({ id: ids[i] as number, ...row }));
-  }
-
-  /**
-   * Appends on `lease`, inside whatever transaction its client holds: the row commits or rolls
-   * back with it (see `PostgresTransaction.appendAudit`).
-   */
-  async appendOn(lease: ClientLease, entry: AuditEntry): Promise<AuditRecord> {
-    const row = normalizeAuditEntry(entry, POSTGRES_TYPE);
-    const text =
-      `INSERT INTO ${this.#table} (timestamp, tenant_id, operation, path, source_ip, user_id, request_id, success, error_message, metadata) ` +
-      "VALUES ($1, $2, $3, $4, $5::inet, $6, $7, $8, $9, $10::jsonb) RETURNING id";
-    const values = [
-      row.timestamp,
-      row.tenantId,
-      row.operation,
-      row.path,
-      row.sourceIp,
-      row.userId,
-      row.requestId,
-      row.success,
-      row.errorMessage,
-      row.metadata === null ? null : JSON.stringify(row.metadata),
-    ];
     const result = await lease.query<{ id: string }>({ text, values }, this.operationTimeoutMs, "audit append");
-    return { id: Number(result.rows[0]?.id), ...row };
+    const ids = result.rows.map((r) => Number(r.id)).sort((x, y) => x - y);
+    return rows.map((row, i) => ({ id: ids[i] as number, ...row }));
   }
 
   async query(filter: AuditQuery = {}): Promise<AuditRecord[]> {
