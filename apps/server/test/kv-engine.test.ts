@@ -1,10 +1,10 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { Transaction } from "@egide/storage-core";
 import type { SqliteBackend } from "@egide/storage-sqlite";
-import { VaultError } from "../src/http/vault-error.js";
 import { CAS_MISMATCH, CAS_REQUIRED, CAS_REQUIRED_IGNORED, KvV2Engine } from "../src/kv/kv-v2-engine.js";
 import { KvNotFoundError, type KvResponse } from "../src/kv/kv-response.js";
 import { memoryStorage } from "./support/kv-test-context.js";
+import { vaultError } from "./support/vault-error.js";
 
 const PREFIX = "logical/0d9a3c1e-0000-4000-8000-000000000001/";
 const T0 = Date.parse("2024-05-01T10:00:00.123Z");
@@ -30,16 +30,6 @@ const read = (path: string, version?: unknown) => engine.readData(storage, path,
 function dataOf(response: KvResponse): any {
   if (response.status === 204) throw new Error("204 has no data");
   return response.data;
-}
-
-async function vaultError(promise: Promise<unknown>): Promise<VaultError> {
-  try {
-    await promise;
-  } catch (error) {
-    if (error instanceof VaultError) return error;
-    throw error;
-  }
-  throw new Error("expected a VaultError");
 }
 
 describe("data write and read", () => {

@@ -1,10 +1,10 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { Transaction } from "@egide/storage-core";
 import type { SqliteBackend } from "@egide/storage-sqlite";
-import { VaultError } from "../src/http/vault-error.js";
 import { KvV2Engine } from "../src/kv/kv-v2-engine.js";
 import { MOUNT_TABLE_KEY, MountTable, PURGE_BATCH, mountStoragePrefix, normaliseMountPath } from "../src/mounts/mount-table.js";
 import { memoryStorage } from "./support/kv-test-context.js";
+import { vaultError } from "./support/vault-error.js";
 
 let storage: SqliteBackend;
 let mounts: MountTable;
@@ -20,16 +20,6 @@ afterEach(async () => {
 
 const tx = <T>(fn: (tx: Transaction) => Promise<T>): Promise<T> => storage.transaction(fn);
 const KV2 = { type: "kv", options: { version: "2" } };
-
-async function vaultError(promise: Promise<unknown>): Promise<VaultError> {
-  try {
-    await promise;
-  } catch (error) {
-    if (error instanceof VaultError) return error;
-    throw error;
-  }
-  throw new Error("expected a VaultError");
-}
 
 describe("ensureDefault", () => {
   it("mounts secret/ as KV v2 on a fresh storage, once", async () => {

@@ -28,6 +28,19 @@ type NameRequest = FastifyRequest<{ Params: { name?: string } }>;
  * deleted; names are lower-cased.
  */
 export function registerPolicyRoutes(app: FastifyInstance, ctx: ServerContext, policies: PolicyStore): void {
+  // One policy, as both endpoint families read it: a list request on a single policy is 405
+  // (after the list check, as Vault orders it), an unknown name 404.
+  const readPolicy = async (request: NameRequest, path: string, name: string) => {
+    if (isListRequest(request)) {
+      await check(request, "list", `${path}/`, "list");
+      throw unsupportedOperation();
+    }
+    await check(request, "read", path, "read");
+    const policy = await policies.get(name);
+    if (policy === null) throw notFound();
+    return policy;
+  };
+
   // --- /v1/sys/policies/acl ---------------------------------------------------------------
 
   const listAcl = async (request: FastifyRequest) => {
@@ -44,14 +57,7 @@ export function registerPolicyRoutes(app: FastifyInstance, ctx: ServerContext, p
   app.get("/v1/sys/policies/acl/:name", async (request: NameRequest) => {
     const name = request.params.name ?? "";
     if (name === "") return listAcl(request);
-    const path = `sys/policies/acl/${name}`;
-    if (isListRequest(request)) {
-      await check(request, "list", `${path}/`, "list");
-      throw unsupportedOperation();
-    }
-    await check(request, "read", path, "read");
-    const policy = await policies.get(name);
-    if (policy === null) throw notFound();
+    const policy = await readPolicy(request, `sys/policies/acl/${name}`, name);
     return vaultResponse(request, { name: policy.name, policy: policy.raw });
   });
 
@@ -91,14 +97,7 @@ export function registerPolicyRoutes(app: FastifyInstance, ctx: ServerContext, p
   app.get("/v1/sys/policy/:name", async (request: NameRequest) => {
     const name = request.params.name ?? "";
     if (name === "") return listLegacy(request);
-    const path = `sys/policy/${name}`;
-    if (isListRequest(request)) {
-      await check(request, "list", `${path}/`, "list");
-      throw unsupportedOperation();
-    }
-    await check(request, "read", path, "read");
-    const policy = await policies.get(name);
-    if (policy === null) throw notFound();
+    const policy = await readPolicy(request, `sys/policy/${name}`, name);
     return sysResponse(request, { name: policy.name, rules: policy.raw });
   });
 
