@@ -10,7 +10,7 @@ import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { performance } from "node:perf_hooks";
+import { compareAlternating, median, opsPerSecond } from "@egide/bench-timing";
 import { SqliteBackend } from "@egide/storage-sqlite";
 import { SealManager, barrier, openValue, sealValue, systemRandom } from "../dist/index.js";
 
@@ -24,46 +24,6 @@ const key = (i) => `bench/f${i % 100}/k${i}`;
 const ORDER = Int32Array.from({ length: 1 << 16 }, () => Math.floor(Math.random() * KEYS));
 const pick = (n) => ORDER[n & 0xffff];
 
-/** Runs `op(n)` for n = 0, 1, … for about `ms`; returns operations per second. */
-async function time(op, ms) {
-  let n = 0;
-  const started = performance.now();
-  const end = started + ms;
-  while (performance.now() < end) {
-    for (let i = 0; i < 32; i++) {
-      const result = op(n++);
-      if (result instanceof Promise) await result;
-    }
-  }
-  return (n * 1000) / (performance.now() - started);
-}
-
-const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
-
-/** Times two operations in alternating rounds; medians of ops/s and of per-round ratios b/a. */
-async function compare(a, b) {
-  await time(a, WARMUP_MS);
-  await time(b, WARMUP_MS);
-  const aRates = [];
-  const bRates = [];
-  const ratios = [];
-  for (let round = 0; round < ROUNDS; round++) {
-    let ra;
-    let rb;
-    if (round % 2 === 0) {
-      ra = await time(a, ROUND_MS);
-      rb = await time(b, ROUND_MS);
-    } else {
-      rb = await time(b, ROUND_MS);
-      ra = await time(a, ROUND_MS);
-    }
-    aRates.push(ra);
-    bRates.push(rb);
-    ratios.push(rb / ra);
-  }
-  return { a: median(aRates), b: median(bRates), ratio: median(ratios) };
-}
-
 const fmt = (n) => Math.round(n).toLocaleString("en-US");
 
 async function recordOperations() {
@@ -75,8 +35,8 @@ async function recordOperations() {
   for (const size of [64, 1024, 4096]) {
     const plaintext = randomBytes(size);
     const record = sealValue("secret/data/app/config", plaintext, ek, systemRandom);
-    const sealRate = median(await Promise.all([0, 1, 2].map(() => time(() => sealValue("secret/data/app/config", plaintext, ek, systemRandom), ROUND_MS))));
-    const openRate = median(await Promise.all([0, 1, 2].map(() => time(() => openValue("secret/data/app/config", record, keyFor), ROUND_MS))));
+    const sealRate = median(await Promise.all([0, 1, 2].map(() => opsPerSecond(() => sealValue("secret/data/app/config", plaintext, ek, systemRandom), ROUND_MS, { sync: true }))));
+    const openRate = median(await Promise.all([0, 1, 2].map(() => opsPerSecond(() => openValue("secret/data/app/config", record, keyFor), ROUND_MS, { sync: true }))));
     console.log(`| ${size < 1024 ? `${size} B` : `${size / 1024} KiB`} | ${fmt(sealRate)} | ${fmt(openRate)} | ${(1e6 / sealRate).toFixed(2)} | ${(1e6 / openRate).toFixed(2)} |`);
   }
   console.log("");
@@ -120,7 +80,7 @@ async function barrierOverSqlite(dir) {
   ];
   const verdicts = [];
   for (const [name, onBare, onBarrier, goal] of rows) {
-    const r = await compare(onBare, onBarrier);
+    const r = await compareAlternating(onBare, onBarrier, { rounds: ROUNDS, roundMs: ROUND_MS, warmupMs: WARMUP_MS });
     const met = goal === null ? "" : r.ratio >= goal ? `>= ${goal}x: met` : `>= ${goal}x: NOT met`;
     if (goal !== null) verdicts.push(r.ratio >= goal);
     console.log(`| ${name} | ${fmt(r.a)} | ${fmt(r.b)} | **${r.ratio.toFixed(2)}x** | ${met} |`);

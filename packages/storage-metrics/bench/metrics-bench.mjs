@@ -6,7 +6,7 @@ import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { performance } from "node:perf_hooks";
+import { compareAlternating } from "@egide/bench-timing";
 import { Registry } from "prom-client";
 import { SqliteBackend } from "@egide/storage-sqlite";
 import { withMetrics } from "../dist/index.js";
@@ -19,34 +19,6 @@ const VALUE = randomBytes(256);
 const key = (i) => `bench/f${i % 100}/k${i}`;
 const ORDER = Int32Array.from({ length: 1 << 16 }, () => Math.floor(Math.random() * KEYS));
 const pick = (n) => ORDER[n & 0xffff];
-
-async function time(op, ms) {
-  let n = 0;
-  const started = performance.now();
-  const end = started + ms;
-  while (performance.now() < end) for (let i = 0; i < 32; i++) await op(n++);
-  return (n * 1000) / (performance.now() - started);
-}
-
-const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
-
-async function compare(a, b) {
-  await time(a, WARMUP_MS);
-  await time(b, WARMUP_MS);
-  const aRates = [];
-  const bRates = [];
-  const ratios = [];
-  for (let round = 0; round < ROUNDS; round++) {
-    const first = round % 2 === 0;
-    const ra = first ? await time(a, ROUND_MS) : undefined;
-    const rb = await time(b, ROUND_MS);
-    const ra2 = first ? ra : await time(a, ROUND_MS);
-    aRates.push(ra2);
-    bRates.push(rb);
-    ratios.push(rb / ra2);
-  }
-  return { a: median(aRates), b: median(bRates), ratio: median(ratios) };
-}
 
 const fmt = (n) => Math.round(n).toLocaleString("en-US");
 const dir = mkdtempSync(join(tmpdir(), "egide-metrics-bench-"));
@@ -73,7 +45,7 @@ try {
     ["list (folder of 100 keys)", (n) => bare.list(`bench/f${n % 100}/`), (n) => metered.list(`bench/f${n % 100}/`)],
   ];
   for (const [name, onBare, onMetered] of rows) {
-    const r = await compare(onBare, onMetered);
+    const r = await compareAlternating(onBare, onMetered, { rounds: ROUNDS, roundMs: ROUND_MS, warmupMs: WARMUP_MS });
     const overheadUs = 1e6 / r.b - 1e6 / r.a;
     console.log(`| ${name} | ${fmt(r.a)} | ${fmt(r.b)} | **${r.ratio.toFixed(2)}x** | ${overheadUs.toFixed(2)} µs |`);
   }

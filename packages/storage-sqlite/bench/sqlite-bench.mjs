@@ -11,6 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import Database from "better-sqlite3";
+import { compareAlternating, median } from "@egide/bench-timing";
 import { prefixSuccessor } from "@egide/storage-core";
 import { SqliteBackend } from "../dist/index.js";
 
@@ -98,46 +99,6 @@ function openRaw(file) {
   };
 }
 
-/** Runs `op(n)` for n = 0, 1, … for about `ms`; returns operations per second. */
-async function time(op, ms, isAsync) {
-  let n = 0;
-  const started = performance.now();
-  const end = started + ms;
-  // Check the clock every 32 operations so reading it costs next to nothing.
-  if (isAsync) {
-    while (performance.now() < end) for (let i = 0; i < 32; i++) await op(n++);
-  } else {
-    while (performance.now() < end) for (let i = 0; i < 32; i++) op(n++);
-  }
-  return (n * 1000) / (performance.now() - started);
-}
-
-const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
-
-/** Times one operation on both sides; returns medians of ops/s and of the per-round ratios. */
-async function compare(raw, backend) {
-  await time(raw, WARMUP_MS, false);
-  await time(backend, WARMUP_MS, true);
-  const rawRates = [];
-  const backendRates = [];
-  const ratios = [];
-  for (let round = 0; round < ROUNDS; round++) {
-    let r;
-    let b;
-    if (round % 2 === 0) {
-      r = await time(raw, ROUND_MS, false);
-      b = await time(backend, ROUND_MS, true);
-    } else {
-      b = await time(backend, ROUND_MS, true);
-      r = await time(raw, ROUND_MS, false);
-    }
-    rawRates.push(r);
-    backendRates.push(b);
-    ratios.push(b / r);
-  }
-  return { raw: median(rawRates), backend: median(backendRates), ratio: median(ratios) };
-}
-
 async function drain(iterable) {
   let count = 0;
   for await (const _ of iterable) count++;
@@ -197,7 +158,8 @@ async function pointOperations(dir) {
   console.log("-".repeat(header.length));
   const results = {};
   for (const [label, rawOp, backendOp] of rows) {
-    const result = await compare(rawOp, backendOp);
+    const { a: rawRate, b: backendRate, ratio } = await compareAlternating(rawOp, backendOp, { rounds: ROUNDS, roundMs: ROUND_MS, warmupMs: WARMUP_MS, aSync: true });
+    const result = { raw: rawRate, backend: backendRate, ratio };
     results[label] = result;
     console.log(
       [label.padEnd(34), fmt(result.raw).padStart(12), fmt(result.backend).padStart(14), `${result.ratio.toFixed(2)}×`.padStart(7)].join(""),
