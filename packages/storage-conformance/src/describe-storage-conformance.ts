@@ -13,6 +13,7 @@ import { exerciseLifecycle } from "./exercise-lifecycle.js";
 import { exerciseListPage } from "./exercise-list-page.js";
 import { exerciseListPrefix } from "./exercise-list-prefix.js";
 import { exerciseScan } from "./exercise-scan.js";
+import { exercisePutMany } from "./exercise-put-many.js";
 import { exerciseTransactions } from "./exercise-transactions.js";
 import { exerciseValues } from "./exercise-values.js";
 import { TEST_TIMEOUT_MS } from "./test-timeouts.js";
@@ -56,6 +57,7 @@ export function describeStorageConformance(options: StorageConformanceOptions): 
     describe("ExerciseBackend_ListPrefix (OpenBao) and list", () => exerciseListPrefix(context));
     describe("listPage", () => exerciseListPage(context));
     describe("transactions", () => exerciseTransactions(context));
+    describe("bulk puts", () => exercisePutMany(context));
     describe("keys", () => exerciseKeys(context));
     describe("values", () => exerciseValues(context));
     describe("exists and delete", () => exerciseExistsDelete(context));

@@ -20,3 +20,4 @@ export { parseDuration } from "./parse-duration.js";
 export { withRetries } from "./with-retries.js";
 export type { RetryOptions } from "./with-retries.js";
 export { TransactionGuard } from "./transaction-guard.js";
+export { putEntries } from "./put-entries.js";

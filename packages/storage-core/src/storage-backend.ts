@@ -39,6 +39,12 @@ export interface Transaction {
   list(prefix: string): Promise<string[]>;
   /** A page of {@link Transaction.list} (see {@link StorageBackend.listPage}). */
   listPage(prefix: string, after: string, limit: number): Promise<string[]>;
+  /**
+   * Optional: puts every entry, as `put` would one by one (a key given twice keeps its last
+   * value), in as few round trips as the backend can. Bulk loads (restore, migrate) use it
+   * through {@link putEntries}; a backend without it is still correct, only slower.
+   */
+  putMany?(entries: readonly ScanEntry[]): Promise<void>;
 }
 
 /**

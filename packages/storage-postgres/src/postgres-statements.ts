@@ -5,6 +5,8 @@ export class PostgresStatements {
   readonly get: string;
   readonly exists: string;
   readonly put: string;
+  /** Upserts `unnest($1::text[], $2::bytea[])`: many rows in one statement. */
+  readonly putMany: string;
   readonly delete: string;
   /** Range probes of keys only: `${inclusive}${bounded}`. */
   readonly seek: Record<string, string> = {};
@@ -19,6 +21,9 @@ export class PostgresStatements {
     this.exists = `SELECT 1 FROM ${table} WHERE key = $1`;
     this.put =
       `INSERT INTO ${table} (key, value) VALUES ($1, $2) ` +
+      `ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, updated_at = NOW()`;
+    this.putMany =
+      `INSERT INTO ${table} (key, value) SELECT * FROM unnest($1::text[], $2::bytea[]) ` +
       `ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, updated_at = NOW()`;
     this.delete = `DELETE FROM ${table} WHERE key = $1`;
     for (const inclusive of [true, false]) {

@@ -1,4 +1,4 @@
-import { TransactionGuard, type AuditEntry, type AuditRecord, type AuditingTransaction } from "@egide/storage-core";
+import { TransactionGuard, type AuditEntry, type AuditRecord, type AuditingTransaction, type ScanEntry } from "@egide/storage-core";
 import type { ClientLease } from "./client-lease.js";
 import type { PostgresBackend } from "./postgres-backend.js";
 import { POSTGRES_TYPE, toStorageError } from "./postgres-errors.js";
@@ -33,6 +33,22 @@ export class PostgresTransaction implements AuditingTransaction {
   async put(key: string, value: Uint8Array): Promise<void> {
     this.#guard.put(key, value);
     await this.#query("put", this.backend.statements.put, [key, asBuffer(value)]);
+  }
+
+  /**
+   * One multi-row upsert from two arrays (`unnest`), so a bulk load costs one round trip per
+   * batch. PostgreSQL refuses to upsert one key twice in a statement, so later duplicates win
+   * here first, as they would with puts one by one.
+   */
+  async putMany(entries: readonly ScanEntry[]): Promise<void> {
+    const latest = new Map<string, Uint8Array>();
+    for (const { key, value } of entries) {
+      this.#guard.put(key, value);
+      latest.delete(key);
+      latest.set(key, value);
+    }
+    if (latest.size === 0) return;
+    await this.#query("put", this.backend.statements.putMany, [[...latest.keys()], Array.from(latest.values(), asBuffer)]);
   }
 
   async delete(key: string): Promise<void> {
