@@ -13,6 +13,10 @@ export const HkdfLabel = {
   ROOT_KEY_WRAP: "egide/v1/root-key",
   /** The key that encrypts the barrier's own records (keyring, rewrap progress), from the master key. */
   SYSTEM: "egide/v1/system",
+  /** A public fingerprint of the master key that names the installation (backups check it). */
+  INSTALLATION_ID: "egide/v1/installation-id",
+  /** The keys of one backup file, with the file's own salt: context "encryption" or "authentication". */
+  BACKUP: "egide/v1/backup",
 } as const;
 
 /** One of {@link HkdfLabel}'s values. */

@@ -4,7 +4,7 @@ import type { AuditEntry, StorageBackend, Transaction } from "@egide/storage-cor
 import { KEY_BYTES } from "./aes-gcm.js";
 import { constantTimeEqual } from "./constant-time.js";
 import { BoundedDekCache } from "./dek-cache.js";
-import { HkdfLabel, deriveKey } from "./hkdf.js";
+import { HkdfLabel, deriveKey, hkdfInfo, hkdfSha256 } from "./hkdf.js";
 import { Keyring, addKeyVersion, initialKeyringState, parseKeyring, serializeKeyring } from "./keyring.js";
 import type { KeyVersionInfo, KeyVersionState, KeyringState } from "./keyring.js";
 import { randomBytesFrom, systemRandom } from "./random-source.js";
@@ -112,6 +112,9 @@ const DEFAULT_DEK_CACHE_ENTRIES = 10_000;
 const GCM_RANDOM_NONCE_LIMIT = 2 ** 32;
 
 /** The keys of an unsealed installation; everything here is wiped by seal(). */
+/** The length of {@link SealManager.installationId}. */
+const INSTALLATION_ID_BYTES = 16;
+
 interface Unsealed {
   masterKey: SecretBytes;
   /** Encrypts the keyring and rewrap progress records. */
@@ -422,6 +425,33 @@ export class SealManager {
     });
     this.#logger?.info("key version retired", { version });
     return this.keyStatus();
+  }
+
+  // ---- used by backups --------------------------------------------------------------------------
+
+  /**
+   * A 16-byte fingerprint of the master key: the same for every process and every backup of
+   * one installation, different for another installation, and useless for finding the key
+   * (HKDF is one-way). Fails with `SEALED` unless unsealed.
+   */
+  installationId(): Buffer {
+    const { masterKey } = this.#requireUnsealed();
+    const config = this.#config;
+    if (!config) throw new SealError(SealErrorCode.NOT_INITIALIZED, "the storage holds no installation");
+    return hkdfSha256(masterKey.bytes, config.salt, hkdfInfo(HkdfLabel.INSTALLATION_ID), INSTALLATION_ID_BYTES);
+  }
+
+  /**
+   * The two keys of one backup file, derived from the master key and the file's random `salt`
+   * (so every file has keys of its own): AES-256-GCM for its chunks and HMAC-SHA256 for its
+   * header. The caller wipes both. Fails with `SEALED` unless unsealed.
+   */
+  backupKeys(salt: Uint8Array): { encryptionKey: Buffer; macKey: Buffer } {
+    const { masterKey } = this.#requireUnsealed();
+    return {
+      encryptionKey: deriveKey(masterKey.bytes, salt, HkdfLabel.BACKUP, Buffer.from("encryption")),
+      macKey: deriveKey(masterKey.bytes, salt, HkdfLabel.BACKUP, Buffer.from("authentication")),
+    };
   }
 
   // ---- used by the barrier -------------------------------------------------------------------

@@ -1,0 +1,76 @@
+import type { StorageBackend } from "@egide/storage-core";
+import { SqliteBackend } from "@egide/storage-sqlite";
+import { afterEach, describe, expect, test } from "vitest";
+import { SealErrorCode, SealManager } from "../src/index.js";
+import { openSealedStack } from "./support/sealed-stack.js";
+
+const opened: StorageBackend[] = [];
+
+afterEach(async () => {
+  for (const backend of opened.splice(0)) await backend.close();
+});
+
+async function stack() {
+  const result = await openSealedStack();
+  opened.push(result.raw);
+  return result;
+}
+
+const SALT_A = Buffer.alloc(32, 0xa1);
+const SALT_B = Buffer.alloc(32, 0xb2);
+
+describe("installationId", () => {
+  test("is 16 bytes, stable across seal, unseal, rotation and another process", async () => {
+    const { raw, seal, shares } = await stack();
+    const id = seal.installationId();
+    expect(id).toHaveLength(16);
+    await seal.rotate();
+    expect(seal.installationId().equals(id)).toBe(true);
+    seal.seal();
+    await seal.unseal(shares[0] as Buffer);
+    expect(seal.installationId().equals(id)).toBe(true);
+    const other = await SealManager.open(raw);
+    await other.unseal(shares[0] as Buffer);
+    expect(other.installationId().equals(id)).toBe(true);
+  });
+
+  test("differs between two installations", async () => {
+    const one = await stack();
+    const two = await stack();
+    expect(one.seal.installationId().equals(two.seal.installationId())).toBe(false);
+  });
+
+  test("is refused while sealed and before initialisation", async () => {
+    const { seal } = await stack();
+    seal.seal();
+    expect(() => seal.installationId()).toThrow(expect.objectContaining({ code: SealErrorCode.SEALED }));
+    const raw = SqliteBackend.open({ path: ":memory:" });
+    opened.push(raw);
+    const blank = await SealManager.open(raw);
+    expect(() => blank.installationId()).toThrow(expect.objectContaining({ code: SealErrorCode.SEALED }));
+  });
+});
+
+describe("backupKeys", () => {
+  test("gives two different 32-byte keys, the same for the same salt, others for another salt", async () => {
+    const { seal } = await stack();
+    const a1 = seal.backupKeys(SALT_A);
+    const a2 = seal.backupKeys(SALT_A);
+    const b = seal.backupKeys(SALT_B);
+    expect(a1.encryptionKey).toHaveLength(32);
+    expect(a1.macKey).toHaveLength(32);
+    expect(a1.encryptionKey.equals(a1.macKey)).toBe(false);
+    expect(a1.encryptionKey.equals(a2.encryptionKey)).toBe(true);
+    expect(a1.macKey.equals(a2.macKey)).toBe(true);
+    expect(a1.encryptionKey.equals(b.encryptionKey)).toBe(false);
+    expect(a1.macKey.equals(b.macKey)).toBe(false);
+  });
+
+  test("differs between installations for the same salt, and is refused while sealed", async () => {
+    const one = await stack();
+    const two = await stack();
+    expect(one.seal.backupKeys(SALT_A).encryptionKey.equals(two.seal.backupKeys(SALT_A).encryptionKey)).toBe(false);
+    one.seal.seal();
+    expect(() => one.seal.backupKeys(SALT_A)).toThrow(expect.objectContaining({ code: SealErrorCode.SEALED }));
+  });
+});
