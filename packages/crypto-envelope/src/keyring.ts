@@ -78,8 +78,7 @@ export function parseKeyring(bytes: Uint8Array): KeyringState {
 }
 
 /** Adds version max+1 as active; the previous active version becomes `decrypt`. Returns the new version. */
-export function addKeyVersion(state: KeyringState, now: number): number {
-  const version = Math.max(...state.versions.map((v) => v.version)) + 1;
+export function addKeyVersion(state: KeyringState, now: number, version: number = Math.max(...state.versions.map((v) => v.version)) + 1): number {
   for (const info of state.versions) if (info.state === "active") info.state = "decrypt";
   state.versions.push({ version, state: "active", createdAt: now, encryptions: 0 });
   state.active = version;

@@ -1,4 +1,4 @@
-import { randomUUID } from "node:crypto";
+import { randomInt, randomUUID } from "node:crypto";
 import { StorageError, StorageErrorCode, isAuditingTransaction } from "@egide/storage-core";
 import type { AuditEntry, StorageBackend, Transaction } from "@egide/storage-core";
 import { KEY_BYTES } from "./aes-gcm.js";
@@ -112,6 +112,11 @@ const DEFAULT_DEK_CACHE_ENTRIES = 10_000;
 const GCM_RANDOM_NONCE_LIMIT = 2 ** 32;
 
 /** The keys of an unsealed installation; everything here is wiped by seal(). */
+/** The new key version after a restore lies this far (at most) past every known one. */
+const RESTORE_VERSION_GAP = 1 << 20;
+/** Key versions are stored as uint32. */
+const MAX_KEY_VERSION = 0xffffffff;
+
 /** The length of {@link SealManager.installationId}. */
 const INSTALLATION_ID_BYTES = 16;
 
@@ -452,6 +457,33 @@ export class SealManager {
       encryptionKey: deriveKey(masterKey.bytes, salt, HkdfLabel.BACKUP, Buffer.from("encryption")),
       macKey: deriveKey(masterKey.bytes, salt, HkdfLabel.BACKUP, Buffer.from("authentication")),
     };
+  }
+
+  /**
+   * Inside the transaction that restored a backup of this installation into its storage: takes
+   * the restored keyring (whose generation may be older than one this process has seen, since
+   * a restore is a deliberate rollback), adds a key version and makes it active, and writes it
+   * with a generation above every one seen. So no key version's encryption count understates
+   * the encryptions made under it after the backup was taken, and processes that had seen a
+   * newer keyring accept this one. This manager's own keys are stale afterwards: seal it once
+   * the transaction has committed. Returns the new active version.
+   */
+  async rotateAfterRestore(tx: Transaction): Promise<number> {
+    const { systemKey } = this.#requireUnsealed();
+    const bytes = await this.#readSystemRecord(KEYRING_KEY, RecordType.KEYRING, tx);
+    if (bytes === null) throw new StorageError(StorageErrorCode.CORRUPT, "the restored storage has no keyring record");
+    const draft = parseKeyring(bytes);
+    // Key versions are derived from the master key by number, so a number used after the backup
+    // was taken (unknown to the restored keyring, and to this process when the target is a new
+    // database) must not be reused: jump past every known one by a random gap.
+    const known = Math.max(...draft.versions.map((v) => v.version), ...this.#requireUnsealed().keyring.state.versions.map((v) => v.version));
+    const version = known + 1 + randomInt(RESTORE_VERSION_GAP);
+    if (version > MAX_KEY_VERSION) throw new StorageError(StorageErrorCode.CORRUPT, "key versions are exhausted");
+    addKeyVersion(draft, Date.now(), version);
+    draft.generation = Math.max(draft.generation, this.#highestGeneration) + 1;
+    await tx.put(KEYRING_KEY, sealSystemRecord(RecordType.KEYRING, KEYRING_KEY, serializeKeyring(draft), systemKey.bytes, this.#random));
+    this.#logger?.info("key rotated", { version, reason: "restore" });
+    return version;
   }
 
   // ---- used by the barrier -------------------------------------------------------------------

@@ -1,7 +1,7 @@
 import type { StorageBackend } from "@egide/storage-core";
 import { SqliteBackend } from "@egide/storage-sqlite";
 import { afterEach, describe, expect, test } from "vitest";
-import { SealErrorCode, SealManager } from "../src/index.js";
+import { KEYRING_KEY, SealErrorCode, SealManager, barrier } from "../src/index.js";
 import { openSealedStack } from "./support/sealed-stack.js";
 
 const opened: StorageBackend[] = [];
@@ -72,5 +72,57 @@ describe("backupKeys", () => {
     expect(one.seal.backupKeys(SALT_A).encryptionKey.equals(two.seal.backupKeys(SALT_A).encryptionKey)).toBe(false);
     one.seal.seal();
     expect(() => one.seal.backupKeys(SALT_A)).toThrow(expect.objectContaining({ code: SealErrorCode.SEALED }));
+  });
+});
+
+describe("rotateAfterRestore", () => {
+  test("activates a version past every known one, with a generation other processes accept", async () => {
+    const { raw, seal, shares, barrier: store } = await stack();
+    await store.put("app/a", Buffer.from("before the backup"));
+    const backupKeyring = (await raw.get(KEYRING_KEY)) as Buffer;
+    await seal.rotate();
+    await seal.rotate();
+    expect(seal.keyStatus().term).toBe(3);
+    // Another process that has seen the newest keyring (generation included).
+    const other = await SealManager.open(raw);
+    await other.unseal(shares[0] as Buffer);
+    const otherStore = barrier(raw, other);
+
+    let version = 0;
+    await raw.transaction(async (tx) => {
+      await tx.put(KEYRING_KEY, backupKeyring); // what a restore writes
+      version = await seal.rotateAfterRestore(tx);
+    });
+    expect(version).toBeGreaterThan(3);
+    seal.seal();
+
+    const fresh = await SealManager.open(raw);
+    await fresh.unseal(shares[0] as Buffer);
+    expect(fresh.keyStatus().term).toBe(version);
+    const freshStore = barrier(raw, fresh);
+    expect((await freshStore.get("app/a"))?.toString()).toBe("before the backup");
+    await freshStore.put("app/b", Buffer.from("after the restore"));
+    // The other process meets an unknown version, reloads, and accepts the keyring.
+    expect((await otherStore.get("app/b"))?.toString()).toBe("after the restore");
+    expect(other.keyStatus().term).toBe(version);
+  });
+
+  test("two restores of the same backup choose different versions", async () => {
+    const { raw, seal } = await stack();
+    const backupKeyring = (await raw.get(KEYRING_KEY)) as Buffer;
+    const versions = new Set<number>();
+    for (let i = 0; i < 3; i++) {
+      await raw.transaction(async (tx) => {
+        await tx.put(KEYRING_KEY, backupKeyring);
+        versions.add(await seal.rotateAfterRestore(tx));
+      });
+    }
+    expect(versions.size).toBe(3);
+  });
+
+  test("is refused while sealed", async () => {
+    const { raw, seal } = await stack();
+    seal.seal();
+    await expect(raw.transaction((tx) => seal.rotateAfterRestore(tx))).rejects.toMatchObject({ code: SealErrorCode.SEALED });
   });
 });
