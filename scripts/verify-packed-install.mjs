@@ -21,6 +21,7 @@ const packages = [
   "packages/storage-postgres",
   "packages/crypto-envelope",
   "packages/storage-metrics",
+  "packages/storage-backup",
   "apps/server",
 ];
 const work = mkdtempSync(join(tmpdir(), "egide-packed-"));
@@ -103,7 +104,7 @@ try {
   }
 
   const betterSqlite = JSON.parse(readFileSync(join(root, "packages/storage-sqlite/node_modules/better-sqlite3/package.json"), "utf8"));
-  const project = installProject("app", ["@egide/storage-core", "@egide/storage-sqlite", "@egide/crypto-envelope", "@egide/storage-metrics", "@egide/server"], {
+  const project = installProject("app", ["@egide/storage-core", "@egide/storage-sqlite", "@egide/crypto-envelope", "@egide/storage-metrics", "@egide/storage-backup", "@egide/server"], {
     "better-sqlite3": betterSqlite.version,
   });
   // Install scripts were skipped, so the native addon the workspace already compiled for this

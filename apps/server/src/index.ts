@@ -1,6 +1,10 @@
 export { startServer } from "./start-server.js";
+export { openStorageAdapter } from "./open-storage-adapter.js";
+export type { OpenStorageAdapterOptions } from "./open-storage-adapter.js";
 export type { StartServerOptions, RunningServer } from "./start-server.js";
 export { startDevServer } from "./dev-server.js";
+export { runServer } from "./run-server.js";
+export type { RunServerIo, RunServerOptions } from "./run-server.js";
 export type { DevServer } from "./dev-server.js";
 export { parseServerConfig, parseAddress } from "./config/parse-server-config.js";
 export type { ServerConfig, ListenerConfig } from "./config/server-config.js";

@@ -1,8 +1,4 @@
-import { dirname } from "node:path";
-import { fileURLToPath } from "node:url";
 import { SealManager, barrier } from "@egide/crypto-envelope";
-import { BackendRegistry, ConfigError } from "@egide/storage-core";
-import type { AuditingBackend } from "@egide/storage-core";
 import { withMetrics } from "@egide/storage-metrics";
 import type { FastifyInstance } from "fastify";
 import { Gauge, Registry, collectDefaultMetrics } from "prom-client";
@@ -10,6 +6,7 @@ import { TokenStore } from "./auth/token-store.js";
 import type { ServerConfig } from "./config/server-config.js";
 import { EgideContext } from "./egide-context.js";
 import { HealthProbe } from "./health/health-probe.js";
+import { openStorageAdapter } from "./open-storage-adapter.js";
 import { buildApp } from "./http/build-app.js";
 import { MountTable } from "./mounts/mount-table.js";
 import { PolicyStore } from "./policy/policy-store.js";
@@ -21,6 +18,7 @@ import { registerKeyRoutes } from "./routes/sys-key-routes.js";
 import { registerMetricsRoute } from "./routes/sys-metrics-route.js";
 import { registerMountRoutes } from "./routes/sys-mounts-routes.js";
 import { registerPolicyRoutes } from "./routes/sys-policy-routes.js";
+import { registerStorageBackupRoute } from "./routes/sys-storage-backup-route.js";
 import { initializeInstallation, registerSealRoutes } from "./routes/sys-seal-routes.js";
 import type { SealRouteOptions } from "./routes/sys-seal-routes.js";
 
@@ -57,15 +55,7 @@ export interface RunningServer {
  */
 export async function startServer(options: StartServerOptions): Promise<RunningServer> {
   const { config } = options;
-  const env = options.env ?? process.env;
-  const registry = new BackendRegistry({ resolveFrom: options.resolveFrom ?? dirname(fileURLToPath(import.meta.url)) });
-  const definition = await registry.resolve(config.storage.type);
-  const adapterConfig = definition.parseConfig(config.storage.options, env);
-  const raw = (await definition.create(adapterConfig)) as AuditingBackend;
-  if (typeof (raw as Partial<AuditingBackend>).audit?.append !== "function") {
-    await raw.close();
-    throw new ConfigError("INVALID_CONFIG", `storage type "${config.storage.type}" has no audit store; the server needs one`, { option: "storage.type" });
-  }
+  const raw = await openStorageAdapter(config.storage, options);
   try {
     const metrics = new Registry();
     collectDefaultMetrics({ register: metrics, prefix: "egide_process_" });
@@ -100,6 +90,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
     registerKeyRoutes(app, context);
     registerMetricsRoute(app, context, { unauthenticated: config.telemetry.unauthenticatedMetricsAccess });
     registerAuditLogRoute(app, context);
+    registerStorageBackupRoute(app, context);
     registerTokenRoutes(app, context, { tokens, defaultTtlMs: config.tokens.defaultTtlMs, maxTtlMs: config.tokens.maxTtlMs });
     registerPolicyRoutes(app, context, policies);
     registerMountRoutes(app, context, mounts);

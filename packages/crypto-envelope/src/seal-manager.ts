@@ -63,6 +63,12 @@ export interface SealManagerOptions {
    * of two; 0 disables. Emptied on seal and on every keyring change. Default 10,000 (a few MB).
    */
   dekCacheEntries?: number;
+  /**
+   * A manager that never writes its storage: unsealing makes no encryption reservation, and
+   * encrypting is refused with `READ_ONLY`. For offline tools that only read (a backup of a
+   * stopped installation, the keys of a backup file's own records).
+   */
+  readOnly?: boolean;
 }
 
 /** Vault's seal status, as `GET /v1/sys/seal-status` reports it. */
@@ -150,6 +156,7 @@ export class SealManager {
   readonly #reservation: number;
   readonly #keyringMaxAgeMs: number;
   readonly #dekCacheEntries: number;
+  readonly #readOnly: boolean;
 
   #config: SealConfig | undefined;
   #configBytes: Buffer | undefined;
@@ -174,6 +181,7 @@ export class SealManager {
     this.#keyringMaxAgeMs = positiveInteger(options.keyringMaxAgeMs ?? DEFAULT_KEYRING_MAX_AGE_MS, "keyringMaxAgeMs");
     const cacheEntries = options.dekCacheEntries ?? DEFAULT_DEK_CACHE_ENTRIES;
     this.#dekCacheEntries = cacheEntries === 0 ? 0 : positiveInteger(cacheEntries, "dekCacheEntries");
+    this.#readOnly = options.readOnly === true;
   }
 
   /** Opens the seal manager of the installation in `storage` (initialised or not); it starts sealed. */
@@ -467,8 +475,11 @@ export class SealManager {
    * the encryptions made under it after the backup was taken, and processes that had seen a
    * newer keyring accept this one. This manager's own keys are stale afterwards: seal it once
    * the transaction has committed. Returns the new active version.
+   *
+   * `previousKeyring` is the target's keyring record from before the restore, when it had one:
+   * its versions and generation count as seen too.
    */
-  async rotateAfterRestore(tx: Transaction): Promise<number> {
+  async rotateAfterRestore(tx: Transaction, options: { previousKeyring?: Uint8Array } = {}): Promise<number> {
     const { systemKey } = this.#requireUnsealed();
     const bytes = await this.#readSystemRecord(KEYRING_KEY, RecordType.KEYRING, tx);
     if (bytes === null) throw new StorageError(StorageErrorCode.CORRUPT, "the restored storage has no keyring record");
@@ -476,11 +487,19 @@ export class SealManager {
     // Key versions are derived from the master key by number, so a number used after the backup
     // was taken (unknown to the restored keyring, and to this process when the target is a new
     // database) must not be reused: jump past every known one by a random gap.
-    const known = Math.max(...draft.versions.map((v) => v.version), ...this.#requireUnsealed().keyring.state.versions.map((v) => v.version));
+    const seen = [draft, this.#requireUnsealed().keyring.state];
+    if (options.previousKeyring) {
+      try {
+        seen.push(parseKeyring(openSystemRecord(RecordType.KEYRING, KEYRING_KEY, options.previousKeyring, systemKey.bytes)));
+      } catch (cause) {
+        throw new StorageError(StorageErrorCode.CORRUPT, "the target's keyring from before the restore cannot be read with this installation's keys", { cause });
+      }
+    }
+    const known = Math.max(...seen.flatMap((state) => state.versions.map((v) => v.version)));
     const version = known + 1 + randomInt(RESTORE_VERSION_GAP);
     if (version > MAX_KEY_VERSION) throw new StorageError(StorageErrorCode.CORRUPT, "key versions are exhausted");
     addKeyVersion(draft, Date.now(), version);
-    draft.generation = Math.max(draft.generation, this.#highestGeneration) + 1;
+    draft.generation = Math.max(this.#highestGeneration, ...seen.map((state) => state.generation)) + 1;
     await tx.put(KEYRING_KEY, sealSystemRecord(RecordType.KEYRING, KEYRING_KEY, serializeKeyring(draft), systemKey.bytes, this.#random));
     this.#logger?.info("key rotated", { version, reason: "restore" });
     return version;
@@ -499,6 +518,7 @@ export class SealManager {
    */
   prepareWrites(): Promise<void> | undefined {
     const unsealed = this.#requireUnsealed();
+    if (this.#readOnly) throw new StorageError(StorageErrorCode.READ_ONLY, "this seal manager is read-only");
     if (unsealed.reserved > 0 && Date.now() - unsealed.reservedAt < this.#keyringMaxAgeMs) return undefined;
     return this.#reserve("reservation");
   }
@@ -511,6 +531,7 @@ export class SealManager {
    */
   encryptValue(storageKey: string, plaintext: Uint8Array): Buffer {
     const unsealed = this.#requireUnsealed();
+    if (this.#readOnly) throw new StorageError(StorageErrorCode.READ_ONLY, "this seal manager is read-only");
     const active = unsealed.keyring.active();
     if (unsealed.reserved > 0) unsealed.reserved--;
     else unsealed.overdrafts.set(active.version, (unsealed.overdrafts.get(active.version) ?? 0) + 1);
@@ -607,6 +628,7 @@ export class SealManager {
       masterKey.wipe();
       throw error;
     }
+    if (this.#readOnly) return;
     try {
       await this.#reserve("reservation");
     } catch (error) {

@@ -126,3 +126,47 @@ describe("rotateAfterRestore", () => {
     await expect(raw.transaction((tx) => seal.rotateAfterRestore(tx))).rejects.toMatchObject({ code: SealErrorCode.SEALED });
   });
 });
+
+describe("read-only seal manager", () => {
+  test("unseals without writing the storage, gives the same keys, and refuses to encrypt", async () => {
+    const { raw, seal, shares } = await stack();
+    const keyringBefore = (await raw.get(KEYRING_KEY)) as Buffer;
+    const reader = await SealManager.open(raw, { readOnly: true });
+    await reader.unseal(shares[0] as Buffer);
+    expect(reader.sealed).toBe(false);
+    expect(((await raw.get(KEYRING_KEY)) as Buffer).equals(keyringBefore)).toBe(true);
+    expect(reader.installationId().equals(seal.installationId())).toBe(true);
+    expect(reader.backupKeys(SALT_A).macKey.equals(seal.backupKeys(SALT_A).macKey)).toBe(true);
+    expect(() => reader.encryptValue("app/x", Buffer.from("x"))).toThrow(expect.objectContaining({ code: "READ_ONLY" }));
+    const view = barrier(raw, reader);
+    await expect(view.put("app/x", Buffer.from("x"))).rejects.toMatchObject({ code: "READ_ONLY" });
+  });
+});
+
+describe("rotateAfterRestore with the target's previous keyring", () => {
+  test("counts the previous keyring's versions and generation as seen", async () => {
+    const { raw, shares } = await stack();
+    const backupKeyring = (await raw.get(KEYRING_KEY)) as Buffer;
+    const writer = await SealManager.open(raw);
+    await writer.unseal(shares[0] as Buffer);
+    for (let i = 0; i < 4; i++) await writer.rotate();
+    const previous = (await raw.get(KEYRING_KEY)) as Buffer;
+    // A manager that only knows the old keyring (as one opened over a backup's own records).
+    const restorer = await SealManager.open(raw, { readOnly: true });
+    await raw.transaction(async (tx) => {
+      await tx.put(KEYRING_KEY, backupKeyring);
+    });
+    await restorer.unseal(shares[0] as Buffer);
+    let version = 0;
+    await raw.transaction(async (tx) => {
+      version = await restorer.rotateAfterRestore(tx, { previousKeyring: previous });
+    });
+    expect(version).toBeGreaterThan(5);
+    // The writer, which saw the newer generation, accepts the result.
+    const check = await SealManager.open(raw);
+    await check.unseal(shares[0] as Buffer);
+    expect(check.keyStatus().term).toBe(version);
+    await writer.rotate();
+    expect(writer.keyStatus().term).toBe(version + 1);
+  });
+});

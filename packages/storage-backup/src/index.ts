@@ -28,3 +28,4 @@ export type { MigrateOptions, MigrateReport } from "./migrate-records.js";
 export { summarizeStorage } from "./storage-summary.js";
 export { clearStorage } from "./clear-storage.js";
 export { holdsUserRecords, INSTALLATION_PREFIX } from "./user-records.js";
+export { RecordsView } from "./records-view.js";

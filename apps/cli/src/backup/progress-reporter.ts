@@ -1,0 +1,56 @@
+import cliProgress from "cli-progress";
+import type { TextSink } from "../cli-io.js";
+
+/** Human-readable bytes (1.5 MiB). */
+export function formatBytes(bytes: number): string {
+  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return `${unit === 0 ? value : value.toFixed(1)} ${units[unit]}`;
+}
+
+/** What a long operation reports as it goes. */
+export interface ProgressUpdate {
+  records: number;
+  bytes: number;
+}
+
+/**
+ * A progress bar (cli-progress) of records and bytes on stderr, shown only when stderr is a
+ * terminal: scripts and logs stay quiet. With `totalBytes` the bar shows a percentage of it;
+ * without, a running count.
+ */
+export class ProgressReporter {
+  readonly #bar: cliProgress.SingleBar | undefined;
+  #last: ProgressUpdate = { records: 0, bytes: 0 };
+
+  constructor(stderr: TextSink, label: string, totalBytes?: number) {
+    if (!stderr.isTTY) return;
+    const format =
+      totalBytes === undefined
+        ? `${label} | {records} entries | {size}`
+        : `${label} [{bar}] {percentage}% | {records} entries | {size} of ${formatBytes(totalBytes)}`;
+    this.#bar = new cliProgress.SingleBar(
+      { format, stream: stderr as NodeJS.WritableStream & { isTTY: true }, hideCursor: true, clearOnComplete: false, fps: 5, etaBuffer: 50 },
+      cliProgress.Presets.shades_classic,
+    );
+    this.#bar.start(totalBytes ?? 1, 0, { records: 0, size: formatBytes(0) });
+  }
+
+  /** Moves the bar. */
+  update(progress: ProgressUpdate): void {
+    this.#last = progress;
+    this.#bar?.update(progress.bytes, { records: progress.records, size: formatBytes(progress.bytes) });
+  }
+
+  /** Ends the bar (also after a failure). */
+  stop(): void {
+    if (!this.#bar) return;
+    this.#bar.update(this.#last.bytes, { records: this.#last.records, size: formatBytes(this.#last.bytes) });
+    this.#bar.stop();
+  }
+}

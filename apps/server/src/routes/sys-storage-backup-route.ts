@@ -1,0 +1,37 @@
+import { Readable } from "node:stream";
+import { BackupWriter, DEFAULT_CHUNK_BYTES, MAX_CHUNK_BYTES, MIN_CHUNK_BYTES } from "@egide/storage-backup";
+import type { FastifyInstance } from "fastify";
+import type { EgideContext } from "../egide-context.js";
+import { badRequest, permissionDenied } from "../http/vault-error.js";
+
+/**
+ * `GET /v1/sys/storage/backup` (`read` and `sudo`, like Vault's snapshot endpoint): streams an
+ * encrypted, authenticated backup of every raw record of the storage, taken as one
+ * point-in-time snapshot, in the format of `@egide/storage-backup` (docs/backup-format.md).
+ * Optional `chunk_bytes` sets the chunk size. The audit row is written before the first byte
+ * is sent; a storage failure mid-stream aborts the response, so a client never mistakes a cut
+ * stream for a whole file (the format also makes a cut file fail to verify).
+ */
+export function registerStorageBackupRoute(app: FastifyInstance, ctx: EgideContext): void {
+  app.get("/v1/sys/storage/backup", async (request, reply) => {
+    ctx.describe(request, "read", "sys/storage/backup");
+    const { capabilities } = await ctx.capabilities(request, "sys/storage/backup");
+    if (capabilities.has("deny") || !capabilities.has("read") || !capabilities.has("sudo")) throw permissionDenied();
+    const query = (request.query ?? {}) as Record<string, string | undefined>;
+    let chunkBytes = DEFAULT_CHUNK_BYTES;
+    if (query.chunk_bytes !== undefined) {
+      chunkBytes = Number(query.chunk_bytes);
+      if (!/^\d+$/.test(query.chunk_bytes) || chunkBytes < MIN_CHUNK_BYTES || chunkBytes > MAX_CHUNK_BYTES) {
+        throw badRequest(`chunk_bytes must be an integer from ${MIN_CHUNK_BYTES} to ${MAX_CHUNK_BYTES}`);
+      }
+    }
+    const writer = new BackupWriter(ctx.raw, ctx.seal, { chunkBytes });
+    const stream = Readable.from(writer, { objectMode: false });
+    stream.on("error", (error) => request.log.error({ err: error, requestId: request.id }, "backup stream failed; response aborted"));
+    return reply
+      .header("content-type", "application/octet-stream")
+      .header("content-disposition", 'attachment; filename="egide-backup.enc"')
+      .header("cache-control", "no-store")
+      .send(stream);
+  });
+}
