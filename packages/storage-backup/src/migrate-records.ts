@@ -3,6 +3,7 @@ import type { ScanEntry, StorageBackend } from "@egide/storage-core";
 import { BackupError, BackupErrorCode } from "./backup-error.js";
 import type { RecordSummary } from "./record-digest.js";
 import { clearStorage } from "./clear-storage.js";
+import { pipelineWrites } from "./pipeline-writes.js";
 import { summarizeStorage } from "./storage-summary.js";
 
 /**
@@ -79,28 +80,31 @@ export async function migrateRecords(from: StorageBackend, to: StorageBackend, o
   const resumedAfter = progress?.copied ?? 0;
   let copied = 0;
   let bytes = 0;
-  let batch: ScanEntry[] = [];
-  const flush = async (): Promise<void> => {
-    if (batch.length === 0) return;
-    const last = batch[batch.length - 1] as ScanEntry;
-    const marker: MigrationProgress = { format: 1, lastKey: last.key, copied: resumedAfter + copied + batch.length };
-    const entries = batch;
+  // Batches of the source, in key order; the next is read while the previous one commits.
+  const batches = async function* (): AsyncGenerator<ScanEntry[]> {
+    let batch: ScanEntry[] = [];
+    for await (const entry of from.scan("")) {
+      if (entry.key === MIGRATION_PROGRESS_KEY) continue;
+      if (progress && compareKeys(entry.key, progress.lastKey) <= 0) continue;
+      batch.push(entry);
+      if (batch.length >= batchRecords) {
+        yield batch;
+        batch = [];
+      }
+    }
+    if (batch.length > 0) yield batch;
+  };
+  await pipelineWrites(batches(), async (entries) => {
+    const last = entries[entries.length - 1] as ScanEntry;
+    const marker: MigrationProgress = { format: 1, lastKey: last.key, copied: resumedAfter + copied + entries.length };
     await to.transaction(async (tx) => {
       await putEntries(tx, entries);
       await tx.put(MIGRATION_PROGRESS_KEY, Buffer.from(JSON.stringify(marker)));
     });
     copied += entries.length;
-    batch = [];
+    for (const entry of entries) bytes += entry.value.length;
     options.onProgress?.("copy", resumedAfter + copied, bytes);
-  };
-  for await (const entry of from.scan("")) {
-    if (entry.key === MIGRATION_PROGRESS_KEY) continue;
-    if (progress && compareKeys(entry.key, progress.lastKey) <= 0) continue;
-    batch.push(entry);
-    bytes += entry.value.length;
-    if (batch.length >= batchRecords) await flush();
-  }
-  await flush();
+  });
   await to.delete(MIGRATION_PROGRESS_KEY);
 
   const exclude = new Set([MIGRATION_PROGRESS_KEY]);

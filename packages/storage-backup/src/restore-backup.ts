@@ -6,6 +6,7 @@ import type { BackupKeySource } from "./backup-key-source.js";
 import { BackupReader, verifyBackup } from "./backup-reader.js";
 import type { BackupProgress, BackupSummary } from "./backup-reader.js";
 import { clearStorage } from "./clear-storage.js";
+import { pipelineWrites } from "./pipeline-writes.js";
 import { holdsUserRecords } from "./user-records.js";
 
 /** Options of {@link restoreBackup}. */
@@ -47,7 +48,7 @@ export async function restoreBackup(
   return target.transaction(async (tx) => {
     const replaced = await clearStorage(tx);
     const reader = await BackupReader.open(open(), keys, { onProgress: (p) => options.onProgress?.("apply", p) });
-    for await (const batch of reader.batches()) await putEntries(tx, batch);
+    await pipelineWrites(reader.batches(), (batch) => putEntries(tx, batch));
     const summary = reader.summary as BackupSummary;
     if (summary.digest !== verified.digest || summary.records !== verified.records) {
       throw new BackupError(BackupErrorCode.RECORDS_INVALID, "the backup file changed between its verification and the restore");
