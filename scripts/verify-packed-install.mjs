@@ -23,6 +23,7 @@ const packages = [
   "packages/storage-metrics",
   "packages/storage-backup",
   "apps/server",
+  "apps/cli",
 ];
 const work = mkdtempSync(join(tmpdir(), "egide-packed-"));
 const keep = process.env.EGIDE_KEEP_TEMP === "1";
@@ -76,7 +77,19 @@ async function checkDevServer(project) {
     check(write.status === 200, `KV write answered ${write.status}`);
     const read = await (await fetch(`${url}/v1/secret/data/packed`, { headers: { "x-vault-token": token } })).json();
     check(read.data?.data?.ok === "yes", `KV read returned ${JSON.stringify(read)}`);
-    console.log(`packed install ok: egide-server --dev from the tarballs (SQLite adapter, no pg) answers health and KV v2 at ${url}`);
+    // The installed `egide` CLI against it: status, a KV read, and an online backup.
+    const egide = (args) =>
+      execFileSync(process.execPath, [join(project, "node_modules/@egide/cli/dist/bin/egide.js"), ...args], {
+        cwd: project,
+        env: { ...process.env, EGIDE_ADDR: url, EGIDE_TOKEN: token, VAULT_ADDR: "", VAULT_TOKEN: "" },
+        encoding: "utf8",
+        stdio: ["ignore", "pipe", "pipe"],
+      });
+    check(/Sealed\s+false/.test(egide(["status"])), "egide status did not report an unsealed server");
+    check(egide(["kv", "get", "--field", "ok", "secret/packed"]).trim() === "yes", "egide kv get did not read the secret");
+    egide(["operator", "backup", "--output", join(project, "packed.enc")]);
+    check(readFileSync(join(project, "packed.enc")).subarray(0, 8).toString() === "EGIDEBAK", "egide operator backup wrote no backup file");
+    console.log(`packed install ok: egide-server --dev from the tarballs (SQLite adapter, no pg) answers health and KV v2 at ${url}; the egide CLI reads status and a secret and writes a backup`);
   } finally {
     child.kill("SIGTERM");
     await exited;
@@ -104,7 +117,7 @@ try {
   }
 
   const betterSqlite = JSON.parse(readFileSync(join(root, "packages/storage-sqlite/node_modules/better-sqlite3/package.json"), "utf8"));
-  const project = installProject("app", ["@egide/storage-core", "@egide/storage-sqlite", "@egide/crypto-envelope", "@egide/storage-metrics", "@egide/storage-backup", "@egide/server"], {
+  const project = installProject("app", ["@egide/storage-core", "@egide/storage-sqlite", "@egide/crypto-envelope", "@egide/storage-metrics", "@egide/storage-backup", "@egide/server", "@egide/cli"], {
     "better-sqlite3": betterSqlite.version,
   });
   // Install scripts were skipped, so the native addon the workspace already compiled for this
