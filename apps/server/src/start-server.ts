@@ -19,6 +19,7 @@ import { registerMetricsRoute } from "./routes/sys-metrics-route.js";
 import { registerMountRoutes } from "./routes/sys-mounts-routes.js";
 import { registerPolicyRoutes } from "./routes/sys-policy-routes.js";
 import { registerStorageBackupRoute } from "./routes/sys-storage-backup-route.js";
+import { registerStorageRestoreRoute } from "./routes/sys-storage-restore-route.js";
 import { initializeInstallation, registerSealRoutes } from "./routes/sys-seal-routes.js";
 import type { SealRouteOptions } from "./routes/sys-seal-routes.js";
 
@@ -91,6 +92,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
     registerMetricsRoute(app, context, { unauthenticated: config.telemetry.unauthenticatedMetricsAccess });
     registerAuditLogRoute(app, context);
     registerStorageBackupRoute(app, context);
+    registerStorageRestoreRoute(app, context);
     registerTokenRoutes(app, context, { tokens, defaultTtlMs: config.tokens.defaultTtlMs, maxTtlMs: config.tokens.maxTtlMs });
     registerPolicyRoutes(app, context, policies);
     registerMountRoutes(app, context, mounts);

@@ -174,7 +174,7 @@ export class BackupReader {
     throw new BackupError(
       BackupErrorCode.CHUNK_INVALID,
       final && !full
-        ? `chunk ${index}, the last in the file, failed authentication: the file was cut short or damaged`
+        ? `chunk ${index}, the last in the file, failed authentication: the file was cut short, extended or damaged`
         : `chunk ${index} failed authentication: the file was damaged, or its chunks were reordered or dropped`,
     );
   }

@@ -1,5 +1,5 @@
 import { performance } from "node:perf_hooks";
-import { StorageError, StorageErrorCode, isAuditingTransaction } from "@egide/storage-core";
+import { StorageError, StorageErrorCode, isAuditingTransaction, putEntries } from "@egide/storage-core";
 import type {
   AuditEntry,
   AuditQuery,
@@ -250,6 +250,11 @@ class MeteredBackend extends MeteredOperations<StorageBackend> implements Storag
 }
 
 class MeteredTransaction extends MeteredOperations<Transaction> implements AuditingTransaction {
+  /** A bulk put (restore, migrate) is recorded as one `put`, passed on as a bulk put when the backend has one. */
+  putMany(entries: readonly ScanEntry[]): Promise<void> {
+    return this.recorder.track(StorageOperation.PUT, () => putEntries(this.inner, entries));
+  }
+
   appendAudit(entry: AuditEntry): Promise<AuditRecord> {
     return this.recorder.track(StorageOperation.AUDIT_APPEND, () => {
       const inner = this.inner;
