@@ -1,0 +1,14 @@
+export { runCli } from "./run-cli.js";
+export { createProgram } from "./program.js";
+export type { CliContext } from "./cli-context.js";
+export { processIo } from "./cli-io.js";
+export type { CliIo, TextSink, TextSource } from "./cli-io.js";
+export { CliError, ExitCode, usageError } from "./cli-error.js";
+export { EgideClient, encodePath } from "./client/egide-client.js";
+export type { ApiRequestOptions, ApiResponse, QueryParameters } from "./client/egide-client.js";
+export { EgideApiError } from "./client/egide-api-error.js";
+export { resolveConnectionOptions, DEFAULT_ADDRESS } from "./client/connection-options.js";
+export type { ConnectionOptions, ConnectionFlags } from "./client/connection-options.js";
+export { withNetworkOptions, clientFor, formatOf } from "./commands/command-options.js";
+export type { NetworkOptions } from "./commands/command-options.js";
+export { normalizeSingleDashOptions } from "./normalize-single-dash-options.js";
