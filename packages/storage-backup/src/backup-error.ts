@@ -1,6 +1,6 @@
 /** Why a backup, a restore or a migration was refused. Every code means nothing was changed. */
 export const BackupErrorCode = {
-  /** The input is not an Egide backup (wrong magic, or shorter than a header). */
+  /** The input is not an Egide backup (no `EGIDEBAK` magic). */
   NOT_A_BACKUP: "NOT_A_BACKUP",
   /** A format version or flag this code does not know. */
   UNSUPPORTED_FORMAT: "UNSUPPORTED_FORMAT",

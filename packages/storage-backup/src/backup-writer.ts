@@ -64,8 +64,8 @@ export class BackupWriter implements AsyncIterable<Buffer> {
       sourceType: this.#source.type,
       unsealRecords,
     };
-    const { encryptionKey, macKey } = this.#keys.backupKeys(header.salt);
     const body = encodeHeaderBody(header);
+    const { encryptionKey, macKey } = this.#keys.backupKeys(header.salt);
     const mac = headerMac(macKey, body);
     macKey.fill(0);
     const chunk = Buffer.alloc(this.#chunkBytes);

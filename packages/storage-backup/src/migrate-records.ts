@@ -42,8 +42,13 @@ interface MigrationProgress {
 }
 
 function parseProgress(bytes: Buffer): MigrationProgress {
-  const parsed = JSON.parse(bytes.toString("utf8")) as Partial<MigrationProgress>;
-  if (parsed.format !== 1 || typeof parsed.lastKey !== "string" || typeof parsed.copied !== "number") {
+  let parsed: Partial<MigrationProgress> | null = null;
+  try {
+    parsed = JSON.parse(bytes.toString("utf8")) as Partial<MigrationProgress> | null;
+  } catch {
+    // Reported below like any other unreadable record.
+  }
+  if (parsed === null || typeof parsed !== "object" || parsed.format !== 1 || typeof parsed.lastKey !== "string" || typeof parsed.copied !== "number") {
     throw new BackupError(BackupErrorCode.RECORDS_INVALID, "the destination's migration progress record is unreadable; start over with --force");
   }
   return parsed as MigrationProgress;
@@ -53,7 +58,7 @@ function parseProgress(bytes: Buffer): MigrationProgress {
  * Copies every raw record (values still encrypted, `.egide/` included) from `from` to `to`,
  * in key order, `batchRecords` per destination transaction; each batch commits together with
  * the progress record, so an interrupted run resumes (`resume`) exactly after the last batch
- * that committed. Ends with a verification pass that compares the count and digest of both
+ * that committed (the record is removed only after the verification pass succeeds). Ends with a verification pass that compares the count and digest of both
  * sides and fails with `VERIFICATION_FAILED` when they differ. The source must not change
  * while it runs (stop the servers that use it).
  */
@@ -62,14 +67,23 @@ export async function migrateRecords(from: StorageBackend, to: StorageBackend, o
   if (!Number.isInteger(batchRecords) || batchRecords < 1 || batchRecords > 100_000) {
     throw new BackupError(BackupErrorCode.INVALID_ARGUMENT, "the batch size must be an integer from 1 to 100000");
   }
-  const stored = await to.get(MIGRATION_PROGRESS_KEY);
-  let progress = stored === null ? undefined : parseProgress(stored);
-  if (options.force && !options.resume) {
+  // With `force` alone the destination is emptied whatever it holds, an unreadable progress
+  // record included; with `resume` a readable one is continued.
+  const stored = options.resume ? await to.get(MIGRATION_PROGRESS_KEY) : options.force ? null : await to.get(MIGRATION_PROGRESS_KEY);
+  let progress: MigrationProgress | undefined;
+  try {
+    progress = stored === null ? undefined : parseProgress(stored);
+  } catch (error) {
+    if (!options.force) throw error;
+  }
+  if (options.resume && progress) {
+    // Continue after progress.lastKey.
+  } else if (options.force) {
     await to.transaction((tx) => clearStorage(tx));
     progress = undefined;
-  } else if (progress && !options.resume) {
+  } else if (progress) {
     throw new BackupError(BackupErrorCode.TARGET_NOT_EMPTY, "the destination holds an interrupted migration: continue it with --resume, or start over with --force");
-  } else if (!progress && (await to.listPage("", "", 1)).length > 0) {
+  } else if ((await to.listPage("", "", 1)).length > 0) {
     throw new BackupError(
       BackupErrorCode.TARGET_NOT_EMPTY,
       options.resume
@@ -105,8 +119,6 @@ export async function migrateRecords(from: StorageBackend, to: StorageBackend, o
     for (const entry of entries) bytes += entry.value.length;
     options.onProgress?.("copy", resumedAfter + copied, bytes);
   });
-  await to.delete(MIGRATION_PROGRESS_KEY);
-
   const exclude = new Set([MIGRATION_PROGRESS_KEY]);
   const source = await summarizeStorage(from, { exclude, onProgress: (n, b) => options.onProgress?.("verify-source", n, b) });
   const destination = await summarizeStorage(to, { exclude, onProgress: (n, b) => options.onProgress?.("verify-destination", n, b) });
@@ -116,5 +128,7 @@ export async function migrateRecords(from: StorageBackend, to: StorageBackend, o
       `verification failed: the source holds ${source.records} records (digest ${source.digest.slice(0, 16)}…), the destination ${destination.records} (digest ${destination.digest.slice(0, 16)}…)`,
     );
   }
+  // Only a verified copy ends the migration: until then `resume` can finish it.
+  await to.delete(MIGRATION_PROGRESS_KEY);
   return { copied, resumedAfter, summary: source };
 }

@@ -18,7 +18,11 @@ function malformed(detail: string): BackupError {
  * and digest match the records seen.
  */
 export class RecordParser {
-  #pending: Buffer = Buffer.alloc(0);
+  // The bytes of an incomplete record, kept as pieces and joined only once enough have arrived
+  // (`#need`): a value spanning many chunks is copied once, not once per chunk.
+  #pending: Buffer[] = [];
+  #pendingBytes = 0;
+  #need = 0;
   #digest = new RecordDigest();
   #ended = false;
   #endCount = 0n;
@@ -29,17 +33,28 @@ export class RecordParser {
     return this.#digest.count;
   }
 
-  /** Parses what `bytes` completes; returns the whole records it holds. */
+  /** Parses what `bytes` completes; returns the whole records it holds. `bytes` may be reused afterwards. */
   push(bytes: Buffer): ScanEntry[] {
     if (this.#ended && bytes.length > 0) throw malformed("data follows the end marker");
-    const data = this.#pending.length === 0 ? bytes : Buffer.concat([this.#pending, bytes]);
+    if (bytes.length === 0) return [];
+    if (this.#pendingBytes + bytes.length < this.#need) {
+      this.#pending.push(Buffer.from(bytes));
+      this.#pendingBytes += bytes.length;
+      return [];
+    }
+    const data = this.#pendingBytes === 0 ? bytes : Buffer.concat([...this.#pending, bytes]);
     const out: ScanEntry[] = [];
     let at = 0;
+    let need = 0;
     for (;;) {
-      if (data.length - at < 1) break;
+      const left = data.length - at;
+      if (left < 1) break;
       const tag = data[at];
       if (tag === END_TAG) {
-        if (data.length - at < END_BYTES) break;
+        if (left < END_BYTES) {
+          need = END_BYTES;
+          break;
+        }
         this.#endCount = data.readBigUInt64BE(at + 1);
         this.#endDigest = Buffer.from(data.subarray(at + 9, at + END_BYTES));
         this.#ended = true;
@@ -48,32 +63,44 @@ export class RecordParser {
         break;
       }
       if (tag !== RECORD_TAG) throw malformed(`unknown record tag ${tag}`);
-      if (data.length - at < RECORD_HEAD_BYTES) break;
+      if (left < RECORD_HEAD_BYTES) {
+        need = RECORD_HEAD_BYTES;
+        break;
+      }
       const keyLength = data.readUInt16BE(at + 1);
       if (keyLength === 0) throw malformed("a record with an empty key");
       const valueLengthAt = at + RECORD_HEAD_BYTES + keyLength;
-      if (data.length < valueLengthAt + 4) break;
+      if (data.length < valueLengthAt + 4) {
+        need = RECORD_HEAD_BYTES + keyLength + 4;
+        break;
+      }
       const valueLength = data.readUInt32BE(valueLengthAt);
       const end = valueLengthAt + 4 + valueLength;
-      if (data.length < end) break;
+      if (data.length < end) {
+        need = end - at;
+        break;
+      }
       let key: string;
       try {
         key = strictUtf8.decode(data.subarray(at + RECORD_HEAD_BYTES, valueLengthAt));
       } catch {
         throw malformed("a key that is not UTF-8");
       }
-      // Copies: the chunk buffer is reused, and values must outlive it.
+      // Copies: the chunk buffer is wiped and reused, and values must outlive it.
       out.push({ key, value: Buffer.from(data.subarray(valueLengthAt + 4, end)) });
       this.#digest.addEncoded(data.subarray(at, end));
       at = end;
     }
-    this.#pending = at === data.length ? Buffer.alloc(0) : Buffer.from(data.subarray(at));
+    const rest = data.subarray(at);
+    this.#pending = rest.length === 0 ? [] : [Buffer.from(rest)];
+    this.#pendingBytes = rest.length;
+    this.#need = need;
     return out;
   }
 
   /** After the final chunk: the stream ended with an end marker whose count and digest match. */
   finish(): { records: number; digest: Buffer } {
-    if (!this.#ended || this.#pending.length > 0) throw malformed("the final chunk does not end with the end marker");
+    if (!this.#ended || this.#pendingBytes > 0) throw malformed("the final chunk does not end with the end marker");
     const records = this.#digest.count;
     const digest = this.#digest.digest();
     if (this.#endCount !== BigInt(records)) {
