@@ -96,7 +96,13 @@ describe("hkdfInfo, versionContext and deriveKey", () => {
   });
 
   it("pins the label strings of the key hierarchy (changing one makes every existing key underivable)", () => {
-    expect(HkdfLabel).toEqual({ ENCRYPTION_KEY: "egide/v1/ek", ROOT_KEY_WRAP: "egide/v1/root-key", SYSTEM: "egide/v1/system" });
+    expect(HkdfLabel).toEqual({
+      ENCRYPTION_KEY: "egide/v1/ek",
+      ROOT_KEY_WRAP: "egide/v1/root-key",
+      SYSTEM: "egide/v1/system",
+      INSTALLATION_ID: "egide/v1/installation-id",
+      BACKUP: "egide/v1/backup",
+    });
   });
 
   it("derives a key as HKDF-SHA256 over label ‖ 0x00 ‖ context", () => {
