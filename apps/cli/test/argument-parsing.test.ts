@@ -2,11 +2,8 @@ import { Command } from "commander";
 import { describe, expect, test } from "vitest";
 import { parseTimeBound } from "../src/input/parse-time-bound.js";
 import { normalizeSingleDashOptions } from "../src/normalize-single-dash-options.js";
-import { formatDuration } from "../src/output/format-duration.js";
-import { formatTable } from "../src/output/format-table.js";
-import { formatValue } from "../src/output/format-value.js";
 
-// The small parsers and formatters, in process.
+// The argument parsers, in process.
 
 describe("normalizeSingleDashOptions", () => {
   const program = new Command("egide").version("1", "-V, --version");
@@ -44,23 +41,5 @@ describe("parseTimeBound", () => {
 
   test("anything else is refused", () => {
     for (const bad of ["yesterday", "1y", "", "2025-13-01T00:00:00Z", "-1h", "1h 30m"]) expect(() => parseTimeBound(bad, now), bad).toThrow(/expected a duration/);
-  });
-});
-
-describe("formatters", () => {
-  test("formatDuration shows TTLs as Vault does", () => {
-    expect(formatDuration(0)).toBe("∞");
-    expect(formatDuration(45)).toBe("45s");
-    expect(formatDuration(3600)).toBe("1h");
-    expect(formatDuration(5400)).toBe("1h30m");
-    expect(formatDuration(2_764_800)).toBe("768h");
-    expect(formatDuration(3599)).toBe("59m59s");
-  });
-
-  test("formatValue and formatTable", () => {
-    expect(formatValue(null)).toBe("n/a");
-    expect(formatValue(["a", "b"])).toBe("[a b]");
-    expect(formatValue({ a: 1 })).toBe('{"a":1}');
-    expect(formatTable(["Key", "Value"], [["a", "1"], ["longer", "two\nlines"]])).toBe("Key       Value\n---       -----\na         1\nlonger    two\\nlines\n");
   });
 });

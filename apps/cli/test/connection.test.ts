@@ -2,6 +2,7 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { assertBuildIsFresh, egide } from "./support/egide-cli.js";
+import type { CliRun, CliRunOptions } from "./support/egide-cli.js";
 import { api, closedPort, startCliTestServer } from "./support/cli-test-server.js";
 import type { CliTestServer } from "./support/cli-test-server.js";
 
@@ -25,7 +26,7 @@ afterAll(async () => {
   await tls?.close();
 });
 
-describe("address and token resolution", () => {
+describe.concurrent("address and token resolution", () => {
   test("EGIDE_ADDR and EGIDE_TOKEN are used; VAULT_ADDR and VAULT_TOKEN are the fallbacks", async () => {
     const egideVars = await egide(["kv", "get", "--field", "value", "secret/conn"], { env: { EGIDE_ADDR: server.url, EGIDE_TOKEN: server.rootToken } });
     expect(egideVars).toMatchObject({ code: 0, stdout: "from-server", stderr: "" });
@@ -66,7 +67,7 @@ describe("address and token resolution", () => {
   });
 });
 
-describe("errors never show the token", () => {
+describe.concurrent("errors never show the token", () => {
   test("wrong token: exit 1, 'permission denied (403)', and the token is not in the output", async () => {
     const token = "egs.this-token-must-never-be-printed-0123456789";
     const runs = await Promise.all([
@@ -112,7 +113,7 @@ describe("errors never show the token", () => {
   });
 });
 
-describe("TLS with a private CA", () => {
+describe.concurrent("TLS with a private CA", () => {
   test("https with --ca-cert, EGIDE_CACERT or VAULT_CACERT works", async () => {
     const ca = tls.caFile as string;
     const flag = await egide(["status", "--ca-cert", ca], { env: { EGIDE_ADDR: tls.url } });
@@ -138,5 +139,85 @@ describe("TLS with a private CA", () => {
     const plain = await egide(["status"], { env: { EGIDE_ADDR: tls.url.replace("https:", "http:") } });
     expect(plain.code).toBe(1);
     expect(plain.stderr).toMatch(/^egide: cannot reach the server at http:\/\/127\.0\.0\.1:\d+: /);
+  });
+});
+
+/** Runs the binary once per argument list, four at a time (the machine has two cores). */
+async function runAll(argsList: string[][], options: CliRunOptions): Promise<CliRun[]> {
+  const runs: CliRun[] = [];
+  for (let i = 0; i < argsList.length; i += 4) runs.push(...(await Promise.all(argsList.slice(i, i + 4).map((args) => egide(args, options)))));
+  return runs;
+}
+
+describe("every networked command", () => {
+  const commands = [
+    ["status"],
+    ["operator", "init"],
+    ["operator", "unseal", "a2V5"],
+    ["operator", "seal"],
+    ["operator", "rotate"],
+    ["operator", "key-status"],
+    ["kv", "put", "secret/x", "a=1"],
+    ["kv", "patch", "secret/x", "a=1"],
+    ["kv", "get", "secret/x"],
+    ["kv", "list", "secret/"],
+    ["kv", "delete", "secret/x"],
+    ["kv", "undelete", "--versions", "1", "secret/x"],
+    ["kv", "destroy", "--versions", "1", "secret/x"],
+    ["kv", "metadata", "get", "secret/x"],
+    ["kv", "metadata", "delete", "secret/x"],
+    ["token", "create"],
+    ["token", "lookup"],
+    ["token", "revoke", "--self"],
+    ["policy", "write", "p", "-"],
+    ["policy", "read", "default"],
+    ["policy", "list"],
+    ["policy", "delete", "p"],
+    ["audit", "list"],
+  ];
+
+  test("no server: exit 1 and the one connection line, nothing on stdout", async () => {
+    const runs = await runAll(commands, { env: { EGIDE_ADDR: closed, EGIDE_TOKEN: server.rootToken }, input: 'path "x" { capabilities = ["read"] }' });
+    for (const [index, run] of runs.entries()) {
+      const name = commands[index]?.join(" ");
+      expect(run.code, name).toBe(1);
+      expect(run.stdout, name).toBe("");
+      expect(run.stderr, name).toBe(`egide: cannot reach the server at ${closed}: connection refused\n`);
+    }
+  });
+
+  test("a sealed server: exit 1 (status: 2) and 'Egide is sealed', never the token", async () => {
+    const sealed = await startCliTestServer();
+    try {
+      sealed.server.context.seal.seal();
+      // One command per way a command handles errors (kv's mount lookup, the 404 translations of
+      // get/list/patch/metadata/policy read, plain requests, rotate's follow-up read). unseal,
+      // init and status answer while sealed by design.
+      const list = [
+        ["kv", "put", "secret/x", "a=1"],
+        ["kv", "patch", "secret/x", "a=1"],
+        ["kv", "get", "secret/x"],
+        ["kv", "list", "secret/"],
+        ["kv", "metadata", "get", "secret/x"],
+        ["operator", "seal"],
+        ["operator", "rotate"],
+        ["token", "create"],
+        ["token", "lookup"],
+        ["policy", "read", "default"],
+        ["policy", "write", "p", "-"],
+        ["audit", "list"],
+      ];
+      const runs = await runAll(list, { env: sealed.env, input: 'path "x" { capabilities = ["read"] }' });
+      for (const [index, run] of runs.entries()) {
+        const name = list[index]?.join(" ");
+        expect(run.code, name).toBe(1);
+        expect(run.stdout, name).toBe("");
+        expect(run.stderr, name).toBe("egide: Egide is sealed (503): unseal it with `egide operator unseal`\n");
+        expect(run.stderr, name).not.toContain(sealed.rootToken);
+      }
+      expect((await egide(["status"], { env: sealed.env })).code).toBe(2);
+    } finally {
+      await sealed.close();
+    }
   });
 });

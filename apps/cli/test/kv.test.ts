@@ -2,7 +2,7 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { assertBuildIsFresh, egide } from "./support/egide-cli.js";
-import { api, closedPort, startCliTestServer } from "./support/cli-test-server.js";
+import { api, startCliTestServer } from "./support/cli-test-server.js";
 import type { CliTestServer } from "./support/cli-test-server.js";
 
 // `egide kv …` against a real server: every subcommand's output and its effect on the
@@ -28,7 +28,7 @@ async function stored(path: string): Promise<Record<string, unknown> | null> {
   return response.status === 200 ? response.body.data.data : null;
 }
 
-describe("kv put and get", () => {
+describe.concurrent("kv put and get", () => {
   test("put writes key=value pairs and prints the new version's metadata; get shows data and metadata", async () => {
     const put = await egide(["kv", "put", "secret/app", "user=app", "password=s3cr=t"], { env });
     expect(put.stderr).toBe("");
@@ -128,7 +128,7 @@ describe("kv put and get", () => {
   });
 });
 
-describe("kv patch", () => {
+describe.concurrent("kv patch", () => {
   test("patch changes some keys and keeps the others; --cas applies; a missing secret exits 2", async () => {
     await write("patchme", { a: "1", b: "2" });
     const patch = await egide(["kv", "patch", "secret/patchme", "b=3", "c=4"], { env });
@@ -145,7 +145,7 @@ describe("kv patch", () => {
   });
 });
 
-describe("kv list", () => {
+describe.concurrent("kv list", () => {
   test("lists keys and folders; json prints the server's answer; an empty folder exits 2", async () => {
     await write("team/db", { x: "1" });
     await write("team/sub/api", { x: "1" });
@@ -160,7 +160,7 @@ describe("kv list", () => {
   });
 });
 
-describe("kv delete, undelete, destroy and metadata", () => {
+describe.concurrent("kv delete, undelete, destroy and metadata", () => {
   test("delete the latest version, undelete it, delete given versions, destroy them for good", async () => {
     await write("life", { v: "1" });
     await write("life", { v: "2" });
@@ -217,7 +217,7 @@ describe("kv delete, undelete, destroy and metadata", () => {
   });
 });
 
-describe("kv errors", () => {
+describe.concurrent("kv errors", () => {
   test("bad arguments exit 2 and change nothing; the value of a bare argument is not echoed", async () => {
     const cases: Array<[string[], string, string?]> = [
       [["kv", "put", "secret/bad"], "no data given"],
@@ -241,27 +241,10 @@ describe("kv errors", () => {
     expect((await api(server, "GET", "secret/metadata/bad")).status).toBe(404);
   });
 
-  test("a sealed server: exit 1 with 'Egide is sealed (503)'", async () => {
-    const sealed = await startCliTestServer();
-    try {
-      await api(sealed, "POST", "secret/data/s", { data: { a: "1" } });
-      sealed.server.context.seal.seal();
-      const runs = await Promise.all([["kv", "get", "secret/s"], ["kv", "put", "secret/s", "a=2"], ["kv", "list", "secret/"]].map((args) => egide(args, { env: sealed.env })));
-      for (const run of runs) {
-        expect(run.code).toBe(1);
-        expect(run.stderr).toBe("egide: Egide is sealed (503): unseal it with `egide operator unseal`\n");
-      }
-    } finally {
-      await sealed.close();
-    }
-  });
-
-  test("no server and a wrong token exit 1", async () => {
-    const noServer = await egide(["kv", "get", "secret/app"], { env: { ...env, EGIDE_ADDR: `http://127.0.0.1:${await closedPort()}` } });
-    expect(noServer.code).toBe(1);
-    expect(noServer.stderr).toMatch(/^egide: cannot reach the server at http:\/\/127\.0\.0\.1:\d+: connection refused\n$/);
-    const wrong = await egide(["kv", "put", "secret/app", "user=intruder"], { env: { ...env, EGIDE_TOKEN: "egs.wrong" } });
+  test("a wrong token exits 1 and changes nothing (no server and sealed: see connection.test.ts)", async () => {
+    await write("guarded", { user: "app" });
+    const wrong = await egide(["kv", "put", "secret/guarded", "user=intruder"], { env: { ...env, EGIDE_TOKEN: "egs.wrong" } });
     expect(wrong).toEqual({ code: 1, stdout: "", stderr: "egide: permission denied (403)\n" });
-    expect((await stored("app"))?.user).toBe("app");
+    expect(await stored("guarded")).toEqual({ user: "app" });
   });
 });

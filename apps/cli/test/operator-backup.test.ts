@@ -158,7 +158,7 @@ describe("offline backup", () => {
     expect(failure(tooFew)).toEqual({ code: 1, stdout: "", lines: 1, message: "egide: the installation needs 2 unseal key(s) on standard input, one per line; 1 given" });
     const blank = ws.sqlite("offline-blank");
     const none = await egide(["operator", "backup", "--config", blank.config, "--output", refused], { input: keysInput(keys) });
-    expect(failure(none)).toEqual({ code: 1, stdout: "", lines: 1, message: `egide: the storage of ${blank.config} holds no initialised installation: nothing to back up` });
+    expect(failure(none)).toEqual({ code: 1, stdout: "", lines: 1, message: `egide: the storage of ${blank.config} does not exist: there is no SQLite database at ${blank.sqlitePath}` });
     expect(readdirSync(dir)).toEqual(["offline.enc"]);
   });
 
@@ -180,13 +180,13 @@ describe("offline backup", () => {
   });
 });
 
-test("BUG: an offline backup of a configuration whose SQLite database does not exist is refused without creating a database file there", async () => {
+test("an offline backup of a configuration whose SQLite database does not exist is refused without creating a database file there", async () => {
   const missing = ws.sqlite("mistyped");
   const output = join(outputDir("mistyped"), "x.enc");
   const run = await egide(["operator", "backup", "--config", missing.config, "--output", output], { input: "AAAA\n" });
-  expect(failure(run)).toEqual({ code: 1, stdout: "", lines: 1, message: `egide: the storage of ${missing.config} holds no initialised installation: nothing to back up` });
+  expect(failure(run)).toEqual({ code: 1, stdout: "", lines: 1, message: `egide: the storage of ${missing.config} does not exist: there is no SQLite database at ${missing.sqlitePath}` });
   expect(existsSync(output)).toBe(false);
-  // "Read-only: an offline backup never writes the storage it copies" -- yet the path now holds a new, empty database.
+  // An offline backup never writes the storage it copies: no database is created there.
   expect(existsSync(missing.sqlitePath as string)).toBe(false);
 });
 

@@ -69,6 +69,12 @@ describe("SQLite to PostgreSQL, 100,000 entries", () => {
     await waitFor(async () => (await rows()) >= 20_000, "20,000 rows in the destination", { timeoutMs: 60_000, intervalMs: 20, stop: () => ended });
     first.child.kill("SIGKILL");
     expect((await first.exited).signal).toBe("SIGKILL");
+    // Its PostgreSQL sessions end (rolling back whatever batch was in flight) before anything is counted.
+    await waitFor(
+      async () => (await pgClient.query<{ n: number }>("SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()")).rows[0]?.n === 0,
+      "the killed migration's sessions to end",
+      { intervalMs: 20 },
+    );
 
     // Each batch committed with its progress record: whole batches, nothing half-written.
     const afterKill = await rows();
@@ -168,7 +174,7 @@ describe("destinations that are refused", () => {
     expect(failure(missing)).toMatchObject({ code: 2, stdout: "", lines: 1, message: expect.stringMatching(/^egide: cannot read the configuration \S+missing\.toml: ENOENT$/) });
   });
 
-  test("BUG: --batch-size above the library's 100000 limit is a usage error (exit 2) like a bad --chunk-size, and opens no storage", async () => {
+  test("--batch-size above the library's 100000 limit is a usage error (exit 2) like a bad --chunk-size, and opens no storage", async () => {
     const destination = ws.sqlite("batch_too_large");
     const run = await egide(["operator", "migrate", "--from", source.config, "--to", destination.config, "--batch-size", "100001"]);
     expect(run.code).toBe(2);
@@ -177,7 +183,7 @@ describe("destinations that are refused", () => {
     expect(() => readFileSync(destination.sqlitePath as string)).toThrow();
   });
 
-  test("BUG: a storage migrated onto itself with --force is refused and keeps its records (same configuration file, or another file naming the same database)", async () => {
+  test("a storage migrated onto itself with --force is refused and keeps its records (same configuration file, or another file naming the same database)", async () => {
     const store = ws.sqlite("self");
     await initializeOffline(store);
     await seedRawRecords(store, 10, { prefix: "self" });
@@ -196,7 +202,7 @@ describe("destinations that are refused", () => {
     expect(afterAlias).toEqual(before);
   });
 
-  test("BUG: a migration from a storage that does not exist (a mistyped SQLite path) is refused instead of reporting a verified copy of 0 entries, and creates no source file", async () => {
+  test("a migration from a storage that does not exist (a mistyped SQLite path) is refused instead of reporting a verified copy of 0 entries, and creates no source file", async () => {
     const missing = ws.sqlite("mistyped_source");
     const destination = ws.sqlite("empty_destination");
     const run = await egide(["operator", "migrate", "--from", missing.config, "--to", destination.config]);

@@ -186,15 +186,4 @@ describe("operator rotate and key-status", () => {
     expect(status.code).toBe(1);
     expect((await api(server, "GET", "sys/key-status")).body.data.term).toBe(3);
   });
-
-  test("on a sealed server they answer 'Egide is sealed'", async () => {
-    server.server.context.seal.seal();
-    try {
-      const run = await egide(["operator", "rotate"], { env: server.env });
-      expect(run.code).toBe(1);
-      expect(run.stderr).toContain("Egide is sealed (503)");
-    } finally {
-      await server.server.context.seal.unseal(Buffer.from(server.keys[0] as string, "base64"));
-    }
-  });
 });

@@ -16,7 +16,7 @@ beforeAll(async () => {
 });
 afterAll(() => server?.close());
 
-describe("egide policy", () => {
+describe.concurrent("egide policy", () => {
   test("write from a file; the policy then grants exactly what it says", async () => {
     const file = join(server.dir, "reader.hcl");
     writeFileSync(file, READER);

@@ -13,7 +13,7 @@ beforeAll(async () => {
 });
 afterAll(() => server?.close());
 
-describe("egide status", () => {
+describe.concurrent("egide status", () => {
   test("an unsealed server: a table of its seal status and storage health, exit 0; no token needed", async () => {
     const run = await egide(["status"], { env: { EGIDE_ADDR: server.url } });
     expect(run.stderr).toBe("");
@@ -79,7 +79,7 @@ describe("egide status", () => {
   });
 });
 
-describe("egide itself", () => {
+describe.concurrent("egide itself", () => {
   test("--help lists every command and exits 0; a group without a subcommand is a usage error", async () => {
     const help = await egide(["--help"]);
     expect(help.code).toBe(0);

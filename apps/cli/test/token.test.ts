@@ -17,7 +17,7 @@ afterAll(() => server?.close());
 /** The lookup of `token` through the API, as root (status 403 once revoked). */
 const lookup = (token: string) => api(server, "POST", "auth/token/lookup", { token });
 
-describe("token create", () => {
+describe.concurrent("token create", () => {
   test("prints the new token in a table with its policies and duration; the token works", async () => {
     const run = await egide(["token", "create", "--policy", "reader", "--ttl", "1h", "--display-name", "ci", "--metadata", "team=ops"], { env: server.env });
     expect(run.stderr).toBe("");
@@ -74,7 +74,7 @@ describe("token create", () => {
   });
 });
 
-describe("token lookup", () => {
+describe.concurrent("token lookup", () => {
   test("without an argument: the calling token, without printing it", async () => {
     const run = await egide(["token", "lookup"], { env: server.env });
     expect(run.code).toBe(0);
@@ -106,7 +106,7 @@ describe("token lookup", () => {
   });
 });
 
-describe("token revoke", () => {
+describe.concurrent("token revoke", () => {
   test("revoke TOKEN revokes that token (and its children); --self revokes the caller", async () => {
     const parent = (await api(server, "POST", "auth/token/create", { policies: ["creator"] })).body.auth.client_token as string;
     const child = (await api(server, "POST", "auth/token/create", { policies: ["creator"] }, parent)).body.auth.client_token as string;

@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import { compareKeys, putEntries } from "@egide/storage-core";
 import type { ScanEntry, StorageBackend } from "@egide/storage-core";
 import { BackupError, BackupErrorCode } from "./backup-error.js";
@@ -12,6 +13,26 @@ import { summarizeStorage } from "./storage-summary.js";
  * shows it; deleted when the copy completes.
  */
 export const MIGRATION_PROGRESS_KEY = ".egide/migration-progress";
+
+/** The largest `batchRecords`. */
+export const MAX_BATCH_RECORDS = 100_000;
+
+/**
+ * Refuses a migration of a storage onto itself (one configuration twice, or two naming the same
+ * database), which `force` would empty: a probe key written to the destination must not be
+ * visible in the source. The probe is removed at once.
+ */
+async function refuseSameStorage(from: StorageBackend, to: StorageBackend): Promise<void> {
+  const probe = `${MIGRATION_PROGRESS_KEY}-probe-${randomBytes(8).toString("hex")}`;
+  await to.put(probe, Buffer.from("migration probe"));
+  try {
+    if ((await from.get(probe)) !== null) {
+      throw new BackupError(BackupErrorCode.INVALID_ARGUMENT, "the source and the destination are the same storage");
+    }
+  } finally {
+    await to.delete(probe);
+  }
+}
 
 /** Options of {@link migrateRecords}. */
 export interface MigrateOptions {
@@ -64,8 +85,11 @@ function parseProgress(bytes: Buffer): MigrationProgress {
  */
 export async function migrateRecords(from: StorageBackend, to: StorageBackend, options: MigrateOptions = {}): Promise<MigrateReport> {
   const batchRecords = options.batchRecords ?? 1000;
-  if (!Number.isInteger(batchRecords) || batchRecords < 1 || batchRecords > 100_000) {
-    throw new BackupError(BackupErrorCode.INVALID_ARGUMENT, "the batch size must be an integer from 1 to 100000");
+  if (!Number.isInteger(batchRecords) || batchRecords < 1 || batchRecords > MAX_BATCH_RECORDS) {
+    throw new BackupError(BackupErrorCode.INVALID_ARGUMENT, `the batch size must be an integer from 1 to ${MAX_BATCH_RECORDS}`);
+  }
+  if ((await from.listPage("", "", 1)).length === 0) {
+    throw new BackupError(BackupErrorCode.INVALID_ARGUMENT, "the source storage holds no records: is its configuration (path, database, schema) right?");
   }
   // With `force` alone the destination is emptied whatever it holds, an unreadable progress
   // record included; with `resume` a readable one is continued.
@@ -79,6 +103,7 @@ export async function migrateRecords(from: StorageBackend, to: StorageBackend, o
   if (options.resume && progress) {
     // Continue after progress.lastKey.
   } else if (options.force) {
+    await refuseSameStorage(from, to);
     await to.transaction((tx) => clearStorage(tx));
     progress = undefined;
   } else if (progress) {
@@ -91,6 +116,7 @@ export async function migrateRecords(from: StorageBackend, to: StorageBackend, o
         : "the destination storage already holds records (use --force to replace them)",
     );
   }
+  if (!options.force) await refuseSameStorage(from, to);
   const resumedAfter = progress?.copied ?? 0;
   let copied = 0;
   let bytes = 0;

@@ -74,7 +74,7 @@ async function backupOnline(options: BackupOptions, ctx: CliContext, progress: P
 }
 
 async function backupOffline(options: BackupOptions, ctx: CliContext, progress: ProgressReporter): Promise<{ bytes: number; records: number; digest: string }> {
-  const { config, raw } = await openOfflineStorage(options.config as string, ctx.io);
+  const { config, raw } = await openOfflineStorage(options.config as string, ctx.io, { mustExist: true });
   let seal: SealManager | undefined;
   try {
     // Read-only: an offline backup never writes the storage it copies.

@@ -1,5 +1,6 @@
 import type { Command } from "commander";
-import { migrateRecords } from "@egide/storage-backup";
+import { MAX_BATCH_RECORDS, migrateRecords } from "@egide/storage-backup";
+import { InvalidArgumentError } from "commander";
 import type { CliContext } from "../cli-context.js";
 import { asCliError } from "../backup/as-cli-error.js";
 import { ProgressReporter } from "../backup/progress-reporter.js";
@@ -8,6 +9,12 @@ import { openOfflineStorage } from "../offline/offline-storage.js";
 import type { OfflineStorage } from "../offline/offline-storage.js";
 import { formatOption, outputFormat } from "../output/output-format.js";
 import { printJson } from "../output/print-json.js";
+
+function parseBatchSize(value: string): number {
+  const records = parsePositiveNumber(value);
+  if (records > MAX_BATCH_RECORDS) throw new InvalidArgumentError(`expected at most ${MAX_BATCH_RECORDS}`);
+  return records;
+}
 
 interface MigrateOptions {
   from: string;
@@ -33,10 +40,10 @@ export function registerOperatorMigrateCommand(operator: Command, ctx: CliContex
     .requiredOption("--to <file>", "the configuration whose storage receives the copy")
     .option("--force", "empty a destination that already holds records first")
     .option("--resume", "continue an interrupted migration into the same destination")
-    .option("--batch-size <n>", "records per destination transaction (default 1000)", parsePositiveNumber)
+    .option("--batch-size <n>", `records per destination transaction (1–${MAX_BATCH_RECORDS}, default 1000)`, parseBatchSize)
     .addOption(formatOption())
     .action(async (options: MigrateOptions) => {
-      const from = await openOfflineStorage(options.from, ctx.io);
+      const from = await openOfflineStorage(options.from, ctx.io, { mustExist: true });
       let to: OfflineStorage | undefined;
       let progress: ProgressReporter | undefined;
       try {

@@ -1,7 +1,7 @@
 import { createReadStream, statSync } from "node:fs";
 import type { Command } from "commander";
 import { KEYRING_KEY, SEAL_CONFIG_KEY, SealManager } from "@egide/crypto-envelope";
-import { ByteReader, RecordsView, readBackupHeader, restoreBackup } from "@egide/storage-backup";
+import { BackupError, BackupErrorCode, ByteReader, RecordsView, readBackupHeader, restoreBackup } from "@egide/storage-backup";
 import type { BackupHeader } from "@egide/storage-backup";
 import type { CliContext } from "../cli-context.js";
 import { CliError, usageError } from "../cli-error.js";
@@ -71,11 +71,12 @@ export function registerOperatorRestoreCommand(operator: Command, ctx: CliContex
         const targetConfig = await raw.get(SEAL_CONFIG_KEY);
         if (!backupConfig) throw new CliError(`${options.input} holds no installation to restore`);
         if (targetConfig !== null && !targetConfig.equals(backupConfig.value)) {
-          throw new CliError(
+          throw new BackupError(
+            BackupErrorCode.FOREIGN_INSTALLATION,
             `this backup belongs to another installation than the storage of ${options.config} (a different master key): restore it into a blank database or into the installation it came from`,
           );
         }
-        await unsealOffline(keys, ctx.io, { autoUnseal: config.seal.autoUnseal, what: "the backup's installation" });
+        await unsealOffline(keys, ctx.io, { autoUnseal: config.seal.autoUnseal, what: "the backup's installation", hint: "wrong unseal keys, or a damaged backup header" });
         const previousKeyring = (await raw.get(KEYRING_KEY)) ?? undefined;
         let newVersion = 0;
         let phase: "verify" | "apply" | undefined;

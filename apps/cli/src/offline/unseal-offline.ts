@@ -11,7 +11,7 @@ import { readAllStdin } from "../input/read-stdin.js";
  * from standard input, one per line (in scripts). Keys never come from the command line, where
  * other users could read them. Fails with one clear line when the keys do not open it.
  */
-export async function unsealOffline(seal: SealManager, io: CliIo, options: { autoUnseal?: UnsealKeySource | undefined; what: string }): Promise<void> {
+export async function unsealOffline(seal: SealManager, io: CliIo, options: { autoUnseal?: UnsealKeySource | undefined; what: string; hint?: string }): Promise<void> {
   try {
     if (options.autoUnseal) {
       await seal.autoUnseal(options.autoUnseal);
@@ -35,6 +35,7 @@ export async function unsealOffline(seal: SealManager, io: CliIo, options: { aut
     }
   } catch (error) {
     if (error instanceof CliError) throw error;
-    throw new CliError(`cannot unseal ${options.what}: ${(error as Error).message}`, { cause: error });
+    const hint = options.hint === undefined ? "" : ` (${options.hint})`;
+    throw new CliError(`cannot unseal ${options.what}: ${(error as Error).message}${hint}`, { cause: error });
   }
 }
