@@ -184,6 +184,32 @@ describe("migrating records", () => {
     expect(await snapshot(to)).toEqual(new Map());
   });
 
+  test("a storage migrated onto itself is refused, with and without force, and keeps its records", async () => {
+    const path = stores.path("self.db");
+    const from = stores.sqlite(path);
+    await from.put("app/a", Buffer.from("a"));
+    await from.put("app/b", Buffer.from("b"));
+    const before = await summarizeStorage(from);
+    const sameFile = stores.sqlite(path);
+    for (const options of [{}, { force: true }, { resume: true }, { force: true, resume: true }]) {
+      expect(await backupErrorCode(migrateRecords(from, sameFile, options)), JSON.stringify(options)).toMatch(/^(INVALID_ARGUMENT|TARGET_NOT_EMPTY)$/);
+    }
+    expect(await backupErrorCode(migrateRecords(from, sameFile, { force: true }))).toBe(BackupErrorCode.INVALID_ARGUMENT);
+    expect(await summarizeStorage(from)).toEqual(before);
+    const pgA = await stores.postgres();
+    await pgA.put("x", Buffer.from("x"));
+    expect(await backupErrorCode(migrateRecords(pgA, pgA, { force: true }))).toBe(BackupErrorCode.INVALID_ARGUMENT);
+    expect((await pgA.get("x"))?.toString()).toBe("x");
+  });
+
+  test("an empty source is refused (INVALID_ARGUMENT) and the destination is not touched", async () => {
+    const from = stores.sqlite();
+    const to = stores.sqlite();
+    await to.put("keep", Buffer.from("k"));
+    expect(await backupErrorCode(migrateRecords(from, to, { force: true }))).toBe(BackupErrorCode.INVALID_ARGUMENT);
+    expect((await to.get("keep"))?.toString()).toBe("k");
+  });
+
   test("a progress record of the wrong shape is refused with RECORDS_INVALID on resume", async () => {
     const from = stores.sqlite();
     await from.put("a", Buffer.from("a"));
