@@ -1,17 +1,6 @@
 import cliProgress from "cli-progress";
 import type { TextSink } from "../cli-io.js";
-
-/** Human-readable bytes (1.5 MiB). */
-export function formatBytes(bytes: number): string {
-  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return `${unit === 0 ? value : value.toFixed(1)} ${units[unit]}`;
-}
+import { formatBytes } from "../output/format-bytes.js";
 
 /** What a long operation reports as it goes. */
 export interface ProgressUpdate {

@@ -16,6 +16,11 @@ export interface ApiRequestOptions {
   body?: unknown;
   /** The body's media type (default `application/json`; KV's PATCH needs merge-patch). */
   contentType?: string;
+  /**
+   * A body streamed as is (`application/octet-stream`, `bytes` long) instead of `body`. The
+   * request then has no idle timeout: the server may work a long time before answering.
+   */
+  upload?: { stream: NodeJS.ReadableStream; bytes: number };
 }
 
 /** A successful answer: its status and parsed JSON body (null for an empty body, as with 204). */
@@ -131,6 +136,11 @@ export class EgideClient {
       headers["content-type"] = options.contentType ?? "application/json";
       headers["content-length"] = String(payload.length);
     }
+    const upload = options.upload;
+    if (upload !== undefined) {
+      headers["content-type"] = "application/octet-stream";
+      headers["content-length"] = String(upload.bytes);
+    }
     const https = url.protocol === "https:";
     // No keep-alive agent: a CLI makes a few requests and must exit as soon as it is done.
     const nodeOptions: NodeRequestOptions & { ca?: Buffer } = { method, headers, agent: false };
@@ -145,11 +155,18 @@ export class EgideClient {
         reject(new CliError(`cannot send the request: ${(error as Error).message}`, { cause: error }));
         return;
       }
-      request.setTimeout(this.#timeoutMs, () => {
-        request.destroy(Object.assign(new Error("timeout"), { code: "EGIDE_TIMEOUT" }));
-      });
+      if (upload === undefined) {
+        request.setTimeout(this.#timeoutMs, () => {
+          request.destroy(Object.assign(new Error("timeout"), { code: "EGIDE_TIMEOUT" }));
+        });
+      }
       request.on("error", (error) => reject(connectionError(error, this.address, this.#timeoutMs)));
-      request.end(payload);
+      if (upload === undefined) {
+        request.end(payload);
+        return;
+      }
+      upload.stream.on("error", (error) => request.destroy(error));
+      upload.stream.pipe(request);
     });
   }
 }

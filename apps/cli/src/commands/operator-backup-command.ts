@@ -1,14 +1,13 @@
 import type { Command } from "commander";
-import { SealManager } from "@egide/crypto-envelope";
-import { BackupWriter, MAX_CHUNK_BYTES, MIN_CHUNK_BYTES } from "@egide/storage-backup";
-import { InvalidArgumentError } from "commander";
+import type { SealManager as SealManagerType } from "@egide/crypto-envelope";
 import type { CliContext } from "../cli-context.js";
-import { CliError } from "../cli-error.js";
+import { CliError, usageError } from "../cli-error.js";
 import { asCliError } from "../backup/as-cli-error.js";
-import { ProgressReporter, formatBytes } from "../backup/progress-reporter.js";
+import type { ProgressReporter } from "../backup/progress-reporter.js";
 import { writeFileAtomically } from "../backup/write-file-atomically.js";
 import { openOfflineStorage } from "../offline/offline-storage.js";
 import { unsealOffline } from "../offline/unseal-offline.js";
+import { formatBytes } from "../output/format-bytes.js";
 import { printJson } from "../output/print-json.js";
 import { parseWholeNumber } from "../input/argument-parsers.js";
 import { clientFor, formatOf, withNetworkOptions } from "./command-options.js";
@@ -21,18 +20,13 @@ interface BackupOptions extends NetworkOptions {
   force?: boolean;
 }
 
-function parseChunkSize(value: string): number {
-  const bytes = parseWholeNumber(value);
-  if (bytes < MIN_CHUNK_BYTES || bytes > MAX_CHUNK_BYTES) throw new InvalidArgumentError(`expected ${MIN_CHUNK_BYTES} to ${MAX_CHUNK_BYTES} bytes`);
-  return bytes;
-}
-
 /**
  * `egide operator backup --output F.enc`: an encrypted, authenticated point-in-time snapshot of
  * every record, streamed from the server (`GET /v1/sys/storage/backup`, a root or sudo token),
- * or with `--config egide.toml` read from the storage directly while the server is stopped
- * (unsealed here with the configuration's auto-unseal key, or unseal keys at a prompt or on
- * standard input). The file appears only when complete.
+ * or with `--config egide.toml` read from the storage directly (unsealed here with the
+ * configuration's auto-unseal key, or unseal keys at a prompt or on standard input). The file
+ * appears only when complete. The backup library loads only when the command runs, so the
+ * other commands start faster.
  */
 export function registerOperatorBackupCommand(operator: Command, ctx: CliContext): void {
   withNetworkOptions(
@@ -40,10 +34,15 @@ export function registerOperatorBackupCommand(operator: Command, ctx: CliContext
       .command("backup")
       .description("write an encrypted, authenticated snapshot of every record to a file (online from the server, or offline with --config)")
       .requiredOption("--output <file>", "the backup file to write (appears only when complete)")
-      .option("--config <file>", "offline: read the storage of this server configuration directly (stop the server first, or not: the read is one snapshot)")
-      .option("--chunk-size <bytes>", `plaintext bytes per chunk (${MIN_CHUNK_BYTES}–${MAX_CHUNK_BYTES}, default 1 MiB)`, parseChunkSize)
+      .option("--config <file>", "offline: read the storage of this server configuration directly (one snapshot, even while a server uses it)")
+      .option("--chunk-size <bytes>", "plaintext bytes per chunk, 256 B to 16 MiB (default 1 MiB)", parseWholeNumber)
       .option("--force", "replace an existing output file"),
   ).action(async (options: BackupOptions) => {
+    const { MAX_CHUNK_BYTES, MIN_CHUNK_BYTES } = await import("@egide/storage-backup");
+    if (options.chunkSize !== undefined && (options.chunkSize < MIN_CHUNK_BYTES || options.chunkSize > MAX_CHUNK_BYTES)) {
+      throw usageError(`--chunk-size must be from ${MIN_CHUNK_BYTES} to ${MAX_CHUNK_BYTES} bytes`);
+    }
+    const { ProgressReporter } = await import("../backup/progress-reporter.js");
     const progress = new ProgressReporter(ctx.io.stderr, "Backing up");
     let result: { bytes: number; records?: number; digest?: string };
     try {
@@ -74,24 +73,19 @@ async function backupOnline(options: BackupOptions, ctx: CliContext, progress: P
 }
 
 async function backupOffline(options: BackupOptions, ctx: CliContext, progress: ProgressReporter): Promise<{ bytes: number; records: number; digest: string }> {
+  const { SealManager } = await import("@egide/crypto-envelope");
+  const { BackupWriter } = await import("@egide/storage-backup");
   const { config, raw } = await openOfflineStorage(options.config as string, ctx.io, { mustExist: true });
-  let seal: SealManager | undefined;
+  let seal: SealManagerType | undefined;
   try {
     // Read-only: an offline backup never writes the storage it copies.
     seal = await SealManager.open(raw, { readOnly: true });
     if (!seal.initialized) throw new CliError(`the storage of ${options.config} holds no initialised installation: nothing to back up`);
     await unsealOffline(seal, ctx.io, { autoUnseal: config.seal.autoUnseal, what: "the installation" });
-    let records = 0;
-    const writer = new BackupWriter(raw, seal, {
-      ...(options.chunkSize === undefined ? {} : { chunkBytes: options.chunkSize }),
-      onProgress: (p) => {
-        records = p.records;
-        progress.update(p);
-      },
-    });
+    const writer = new BackupWriter(raw, seal, { ...(options.chunkSize === undefined ? {} : { chunkBytes: options.chunkSize }), onProgress: (p) => progress.update(p) });
     const bytes = await writeFileAtomically(options.output, writer, { overwrite: options.force === true });
     const summary = writer.summary as { records: number; digest: string };
-    return { bytes, records: summary.records ?? records, digest: summary.digest };
+    return { bytes, records: summary.records, digest: summary.digest };
   } catch (error) {
     throw asCliError(error, "backup failed");
   } finally {

@@ -1,20 +1,13 @@
 import type { Command } from "commander";
-import { MAX_BATCH_RECORDS, migrateRecords } from "@egide/storage-backup";
-import { InvalidArgumentError } from "commander";
 import type { CliContext } from "../cli-context.js";
 import { asCliError } from "../backup/as-cli-error.js";
-import { ProgressReporter } from "../backup/progress-reporter.js";
+import type { ProgressReporter } from "../backup/progress-reporter.js";
+import { usageError } from "../cli-error.js";
 import { parsePositiveNumber } from "../input/argument-parsers.js";
 import { openOfflineStorage } from "../offline/offline-storage.js";
 import type { OfflineStorage } from "../offline/offline-storage.js";
 import { formatOption, outputFormat } from "../output/output-format.js";
 import { printJson } from "../output/print-json.js";
-
-function parseBatchSize(value: string): number {
-  const records = parsePositiveNumber(value);
-  if (records > MAX_BATCH_RECORDS) throw new InvalidArgumentError(`expected at most ${MAX_BATCH_RECORDS}`);
-  return records;
-}
 
 interface MigrateOptions {
   from: string;
@@ -40,9 +33,12 @@ export function registerOperatorMigrateCommand(operator: Command, ctx: CliContex
     .requiredOption("--to <file>", "the configuration whose storage receives the copy")
     .option("--force", "empty a destination that already holds records first")
     .option("--resume", "continue an interrupted migration into the same destination")
-    .option("--batch-size <n>", `records per destination transaction (1–${MAX_BATCH_RECORDS}, default 1000)`, parseBatchSize)
+    .option("--batch-size <n>", "records per destination transaction (1 to 100000, default 1000)", parsePositiveNumber)
     .addOption(formatOption())
     .action(async (options: MigrateOptions) => {
+      const { MAX_BATCH_RECORDS, migrateRecords } = await import("@egide/storage-backup");
+      if (options.batchSize !== undefined && options.batchSize > MAX_BATCH_RECORDS) throw usageError(`--batch-size must be at most ${MAX_BATCH_RECORDS}`);
+      const { ProgressReporter } = await import("../backup/progress-reporter.js");
       const from = await openOfflineStorage(options.from, ctx.io, { mustExist: true });
       let to: OfflineStorage | undefined;
       let progress: ProgressReporter | undefined;

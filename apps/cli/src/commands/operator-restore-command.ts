@@ -1,121 +1,155 @@
 import { createReadStream, statSync } from "node:fs";
 import type { Command } from "commander";
-import { KEYRING_KEY, SEAL_CONFIG_KEY, SealManager } from "@egide/crypto-envelope";
-import { BackupError, BackupErrorCode, ByteReader, RecordsView, readBackupHeader, restoreBackup } from "@egide/storage-backup";
 import type { BackupHeader } from "@egide/storage-backup";
 import type { CliContext } from "../cli-context.js";
-import { CliError, usageError } from "../cli-error.js";
+import { CliError } from "../cli-error.js";
 import { asCliError } from "../backup/as-cli-error.js";
-import { ProgressReporter, formatBytes } from "../backup/progress-reporter.js";
+import type { ProgressReporter } from "../backup/progress-reporter.js";
 import { openOfflineStorage } from "../offline/offline-storage.js";
 import { unsealOffline } from "../offline/unseal-offline.js";
-import { formatOption, outputFormat } from "../output/output-format.js";
+import { formatBytes } from "../output/format-bytes.js";
 import { printJson } from "../output/print-json.js";
+import { clientFor, formatOf, withNetworkOptions } from "./command-options.js";
+import type { NetworkOptions } from "./command-options.js";
 
-interface RestoreOptions {
+interface RestoreOptions extends NetworkOptions {
   input: string;
   config?: string;
   force?: boolean;
-  format?: string;
 }
 
-/** Reads the public header of a backup file (to find its installation and unseal records). */
-async function readHeader(file: string): Promise<BackupHeader> {
-  const input = new ByteReader(createReadStream(file));
-  try {
-    return (await readBackupHeader(input)).header;
-  } finally {
-    await input.close();
-  }
+/** What a restore reports, online or offline. */
+interface RestoreResult {
+  entries: number;
+  digest: string;
+  replaced: number;
+  createdTime: string;
+  keyVersion: number;
+  fileBytes: number;
 }
 
 /**
- * `egide operator restore --input F.enc --config egide.toml`: restores a backup into the
- * storage of a stopped server. The backup's own unseal records and the installation's unseal
- * keys (prompted, on standard input, or the configuration's auto-unseal key) open it, so the
- * target may be a blank database or the installation it came from, never another one. The whole
- * file is verified before anything changes; the target is then replaced in one transaction that
- * also activates a new key version. A target with records needs `--force`.
+ * `egide operator restore --input F.enc`: replaces the whole storage with a backup's records.
+ * Online (the default), the file is uploaded to the server (`POST /v1/sys/storage/restore`,
+ * a root or sudo token), which verifies it, restores it in one transaction and seals itself.
+ * Offline, `--config egide.toml` restores into the storage of a stopped server directly: the
+ * backup's own unseal records and the installation's unseal keys (prompted, on standard
+ * input, or the configuration's auto-unseal key) open it, so the target may be a blank
+ * database or the installation it came from, never another one. Either way the whole file is
+ * verified before anything changes, a new key version is activated, and a target holding
+ * records needs `--force`.
  */
 export function registerOperatorRestoreCommand(operator: Command, ctx: CliContext): void {
-  operator
-    .command("restore")
-    .description("restore a backup into the storage of a stopped server (verified first, applied in one transaction)")
-    .requiredOption("--input <file>", "the backup file")
-    .option("--config <file>", "the configuration of the server whose storage receives the backup (stop that server first)")
-    .option("--force", "replace a target that already holds records")
-    .addOption(formatOption())
-    .action(async (options: RestoreOptions) => {
-      if (options.config === undefined) {
-        throw usageError("restore works on the storage itself: stop the server(s) and pass --config egide.toml");
+  withNetworkOptions(
+    operator
+      .command("restore")
+      .description("restore a backup: uploaded to the server (which then seals), or offline into a stopped server's storage with --config")
+      .requiredOption("--input <file>", "the backup file")
+      .option("--config <file>", "offline: restore into the storage of this server configuration (stop that server first)")
+      .option("--force", "replace a target that already holds records (a server in use always does)"),
+  ).action(async (options: RestoreOptions) => {
+    let size: number;
+    try {
+      size = statSync(options.input).size;
+    } catch (error) {
+      throw new CliError(`cannot read ${options.input}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+    }
+    const { ProgressReporter } = await import("../backup/progress-reporter.js");
+    let progress: ProgressReporter | undefined;
+    const onProgress = (phase: string, p: { records: number; bytes: number }) => {
+      if (progress === undefined || phase !== currentPhase) {
+        progress?.stop();
+        currentPhase = phase;
+        progress = new ProgressReporter(ctx.io.stderr, phase, size);
       }
-      let size: number;
-      try {
-        size = statSync(options.input).size;
-      } catch (error) {
-        throw new CliError(`cannot read ${options.input}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
-      }
-      let header: BackupHeader;
-      try {
-        header = await readHeader(options.input);
-      } catch (error) {
-        throw asCliError(error, `${options.input} cannot be restored`);
-      }
-      const { config, raw } = await openOfflineStorage(options.config, ctx.io);
-      const keys = await SealManager.open(new RecordsView(header.unsealRecords), { readOnly: true }).catch((error: unknown) => {
-        throw asCliError(error, `${options.input} cannot be restored`);
+      progress.update(p);
+    };
+    let currentPhase = "";
+    let result: RestoreResult;
+    try {
+      result = options.config === undefined ? await restoreOnline(options, ctx, size, onProgress) : await restoreOffline(options, ctx, onProgress);
+    } finally {
+      progress?.stop();
+    }
+    const online = options.config === undefined;
+    if (formatOf(options) === "json") {
+      printJson(ctx.io.stdout, {
+        input: options.input,
+        entries: result.entries,
+        digest: result.digest,
+        replaced: result.replaced,
+        created_time: result.createdTime,
+        key_version: result.keyVersion,
+        ...(online ? { sealed: true } : {}),
       });
-      let progress: ProgressReporter | undefined;
-      try {
-        const backupConfig = header.unsealRecords.find((record) => record.key === SEAL_CONFIG_KEY);
-        const targetConfig = await raw.get(SEAL_CONFIG_KEY);
-        if (!backupConfig) throw new CliError(`${options.input} holds no installation to restore`);
-        if (targetConfig !== null && !targetConfig.equals(backupConfig.value)) {
-          throw new BackupError(
-            BackupErrorCode.FOREIGN_INSTALLATION,
-            `this backup belongs to another installation than the storage of ${options.config} (a different master key): restore it into a blank database or into the installation it came from`,
-          );
-        }
-        await unsealOffline(keys, ctx.io, { autoUnseal: config.seal.autoUnseal, what: "the backup's installation", hint: "wrong unseal keys, or a damaged backup header" });
-        const previousKeyring = (await raw.get(KEYRING_KEY)) ?? undefined;
-        let newVersion = 0;
-        let phase: "verify" | "apply" | undefined;
-        const report = await restoreBackup(raw, () => createReadStream(options.input), keys, {
-          force: options.force === true,
-          onProgress: (current, p) => {
-            if (current !== phase) {
-              progress?.stop();
-              phase = current;
-              progress = new ProgressReporter(ctx.io.stderr, current === "verify" ? "Verifying" : "Restoring", size);
-            }
-            progress?.update(p);
-          },
-          beforeCommit: async (tx) => {
-            newVersion = await keys.rotateAfterRestore(tx, previousKeyring ? { previousKeyring } : {});
-          },
-        });
-        progress?.stop();
-        if (outputFormat(options) === "json") {
-          printJson(ctx.io.stdout, {
-            input: options.input,
-            entries: report.records,
-            digest: report.digest,
-            replaced: report.replaced,
-            created_time: report.header.createdAt.toISOString(),
-            key_version: newVersion,
-          });
-          return;
-        }
-        ctx.io.stdout.write(
-          `Success! Restored ${report.records} entries (${formatBytes(report.fileBytes)}, snapshot of ${report.header.createdAt.toISOString()}) into ${options.config}` +
-            `${report.replaced > 0 ? `, replacing ${report.replaced} entries` : ""}; new key version ${newVersion}. Start the server and unseal it with the same keys.\n`,
-        );
-      } catch (error) {
-        progress?.stop();
-        throw asCliError(error, "restore failed, nothing was changed");
-      } finally {
-        keys.seal();
-        await raw.close();
-      }
+      return;
+    }
+    const into = online ? clientFor(options, ctx.io).address : options.config;
+    const replaced = result.replaced > 0 ? `, replacing ${result.replaced} entries` : "";
+    const next = online ? "The server is now sealed: unseal it with the same keys." : "Start the server and unseal it with the same keys.";
+    ctx.io.stdout.write(
+      `Success! Restored ${result.entries} entries (${formatBytes(result.fileBytes)}, snapshot of ${result.createdTime}) into ${into}${replaced}; new key version ${result.keyVersion}. ${next}\n`,
+    );
+  });
+}
+
+async function restoreOnline(options: RestoreOptions, ctx: CliContext, size: number, onProgress: (phase: string, p: { records: number; bytes: number }) => void): Promise<RestoreResult> {
+  const client = clientFor(options, ctx.io);
+  const stream = createReadStream(options.input);
+  let sent = 0;
+  stream.on("data", (chunk) => {
+    sent += chunk.length;
+    onProgress("Uploading", { records: 0, bytes: sent });
+  });
+  const answer = await client.request<{ data?: { entries: number; digest: string; replaced: number; created_time: string; key_version: number } }>(
+    "POST",
+    "sys/storage/restore",
+    { upload: { stream, bytes: size }, ...(options.force ? { query: { force: true } } : {}) },
+  );
+  const data = answer.body?.data;
+  if (!data) throw new CliError(`the server at ${client.address} answered the restore without a report`);
+  return { entries: data.entries, digest: data.digest, replaced: data.replaced, createdTime: data.created_time, keyVersion: data.key_version, fileBytes: size };
+}
+
+async function restoreOffline(options: RestoreOptions, ctx: CliContext, onProgress: (phase: string, p: { records: number; bytes: number }) => void): Promise<RestoreResult> {
+  const { KEYRING_KEY, SEAL_CONFIG_KEY, SealManager } = await import("@egide/crypto-envelope");
+  const { BackupError, BackupErrorCode, ByteReader, RecordsView, readBackupHeader, restoreBackup } = await import("@egide/storage-backup");
+  let header: BackupHeader;
+  const input = new ByteReader(createReadStream(options.input));
+  try {
+    header = (await readBackupHeader(input)).header;
+  } catch (error) {
+    throw asCliError(error, `${options.input} cannot be restored`);
+  } finally {
+    await input.close();
+  }
+  const { config, raw } = await openOfflineStorage(options.config as string, ctx.io);
+  const keys = await SealManager.open(new RecordsView(header.unsealRecords), { readOnly: true });
+  try {
+    const backupConfig = header.unsealRecords.find((record) => record.key === SEAL_CONFIG_KEY);
+    const targetConfig = await raw.get(SEAL_CONFIG_KEY);
+    if (!backupConfig) throw new CliError(`${options.input} holds no installation to restore`);
+    if (targetConfig !== null && !targetConfig.equals(backupConfig.value)) {
+      throw new BackupError(
+        BackupErrorCode.FOREIGN_INSTALLATION,
+        `this backup belongs to another installation than the storage of ${options.config} (a different master key): restore it into a blank database or into the installation it came from`,
+      );
+    }
+    await unsealOffline(keys, ctx.io, { autoUnseal: config.seal.autoUnseal, what: "the backup's installation", hint: "wrong unseal keys, or a damaged backup header" });
+    const previousKeyring = (await raw.get(KEYRING_KEY)) ?? undefined;
+    let keyVersion = 0;
+    const report = await restoreBackup(raw, () => createReadStream(options.input), keys, {
+      force: options.force === true,
+      onProgress: (phase, p) => onProgress(phase === "verify" ? "Verifying" : "Restoring", p),
+      beforeCommit: async (tx) => {
+        keyVersion = await keys.rotateAfterRestore(tx, previousKeyring ? { previousKeyring } : {});
+      },
     });
+    return { entries: report.records, digest: report.digest, replaced: report.replaced, createdTime: report.header.createdAt.toISOString(), keyVersion, fileBytes: report.fileBytes };
+  } catch (error) {
+    throw asCliError(error, "restore failed, nothing was changed");
+  } finally {
+    keys.seal();
+    await raw.close();
+  }
 }
