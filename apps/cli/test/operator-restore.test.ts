@@ -529,8 +529,9 @@ describe("refusals", () => {
 
   test("bad arguments are usage errors (exit 2); a missing input file is exit 1; a blank target is not created by a refused restore", async () => {
     const src = await source("sqlite");
-    const noConfig = await egide(["operator", "restore", "--input", src.offline]);
-    expect(noConfig).toEqual({ code: 2, stdout: "", stderr: "egide: restore works on the storage itself: stop the server(s) and pass --config egide.toml\n" });
+    // Without --config the restore is online: with no server there, one line and exit 1.
+    const noServer = await egide(["operator", "restore", "--input", src.offline, "--address", "http://127.0.0.1:9"]);
+    expect(noServer).toEqual({ code: 1, stdout: "", stderr: "egide: cannot reach the server at http://127.0.0.1:9: connection refused\n" });
     const noInput = await egide(["operator", "restore", "--config", src.store.config]);
     expect(noInput.code).toBe(2);
     expect(noInput.stderr).toContain("--input");
