@@ -1,12 +1,12 @@
 #!/usr/bin/env node
-// Proves that a user can install only what they need: packs @egide/storage-core,
-// @egide/storage-sqlite, @egide/storage-postgres and @egide/crypto-envelope the way they are
-// published, installs core + sqlite + crypto-envelope into one empty project outside the
-// workspace (with better-sqlite3, without pg) and core + postgres into another (with pg,
-// without better-sqlite3), and uses each there, both directly and through the backend
-// registry, and the SQLite one also through the encrypting barrier. The PostgreSQL check creates and drops its
-// own database on the machine's PostgreSQL (PGHOST/PGPORT/PGUSER, default 127.0.0.1:5432
-// as postgres).
+// Proves that a user can install only what they need: packs every published package the way
+// it is published, installs core + sqlite + crypto-envelope + metrics + storage-backup + server
+// + cli into one empty project outside the workspace (with better-sqlite3, without pg) and
+// core + postgres into another (with pg, without better-sqlite3), and uses each there: directly,
+// through the backend registry and the encrypting barrier, the installed `egide-server --dev`
+// (health, KV v2) and the installed `egide` CLI against it (status, kv get, an online backup).
+// The PostgreSQL check creates and drops its own database on the machine's PostgreSQL
+// (PGHOST/PGPORT/PGUSER, default 127.0.0.1:5432 as postgres).
 import { execFileSync, spawn } from "node:child_process";
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
