@@ -11,18 +11,20 @@ export interface ProgressUpdate {
 /**
  * A progress bar (cli-progress) of records and bytes on stderr, shown only when stderr is a
  * terminal: scripts and logs stay quiet. With `totalBytes` the bar shows a percentage of it;
- * without, a running count.
+ * without, a running count. `records: false` leaves the entry count out.
  */
 export class ProgressReporter {
   readonly #bar: cliProgress.SingleBar | undefined;
   #last: ProgressUpdate = { records: 0, bytes: 0 };
 
-  constructor(stderr: TextSink, label: string, totalBytes?: number) {
+  constructor(stderr: TextSink, label: string, totalBytes?: number, options: { records?: boolean } = {}) {
     if (!stderr.isTTY) return;
+    // Without records (an online backup is ciphertext to this process, an upload is bytes).
+    const records = options.records === false ? "" : " | {records} entries";
     const format =
       totalBytes === undefined
-        ? `${label} | {records} entries | {size}`
-        : `${label} [{bar}] {percentage}% | {records} entries | {size} of ${formatBytes(totalBytes)}`;
+        ? `${label}${records} | {size}`
+        : `${label} [{bar}] {percentage}%${records} | {size} of ${formatBytes(totalBytes)}`;
     this.#bar = new cliProgress.SingleBar(
       { format, stream: stderr as NodeJS.WritableStream & { isTTY: true }, hideCursor: true, clearOnComplete: false, fps: 5, etaBuffer: 50 },
       cliProgress.Presets.shades_classic,

@@ -43,7 +43,8 @@ export function registerOperatorBackupCommand(operator: Command, ctx: CliContext
       throw usageError(`--chunk-size must be from ${MIN_CHUNK_BYTES} to ${MAX_CHUNK_BYTES} bytes`);
     }
     const { ProgressReporter } = await import("../backup/progress-reporter.js");
-    const progress = new ProgressReporter(ctx.io.stderr, "Backing up");
+    // Online, this process only relays ciphertext: it can count bytes, not entries.
+    const progress = new ProgressReporter(ctx.io.stderr, "Backing up", undefined, { records: options.config !== undefined });
     let result: { bytes: number; records?: number; digest?: string };
     try {
       result = options.config === undefined ? await backupOnline(options, ctx, progress) : await backupOffline(options, ctx, progress);

@@ -60,7 +60,7 @@ export function registerOperatorRestoreCommand(operator: Command, ctx: CliContex
       if (progress === undefined || phase !== currentPhase) {
         progress?.stop();
         currentPhase = phase;
-        progress = new ProgressReporter(ctx.io.stderr, phase, size);
+        progress = new ProgressReporter(ctx.io.stderr, phase, size, { records: phase !== "Uploading" });
       }
       progress.update(p);
     };
