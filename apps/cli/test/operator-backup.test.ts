@@ -1,6 +1,7 @@
 import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { summarizeStorage } from "@egide/storage-backup";
 import { assertBuildIsFresh, egide } from "./support/egide-cli.js";
 import { api, closedPort, startCliTestServer } from "./support/cli-test-server.js";
 import type { CliTestServer } from "./support/cli-test-server.js";
@@ -54,8 +55,11 @@ describe("online backup", () => {
     const run = await egide(["operator", "backup", "--output", output, "--chunk-size", "300"], { env: server.env });
     expect(run.stderr).toBe("");
     expect(run.code).toBe(0);
-    expect(run.stdout).toMatch(new RegExp(`^Success! Backup written to ${escape(output)} \\(\\d+\\.\\d KiB\\)\\n$`));
+    expect(run.stdout).toMatch(new RegExp(`^Success! Backup written to ${escape(output)} \\(\\d+\\.\\d KiB, \\d+ entries\\)\\n$`));
     const bytes = readFileSync(output);
+    // The entry count the server sent as a trailer is the file's own.
+    const entries = Number(/, (\d+) entries\)/.exec(run.stdout)?.[1]);
+    expect(entries).toBe((await summarizeStorage(server.server.context.raw)).records);
     expect(bytes.subarray(0, 8).toString("ascii")).toBe("EGIDEBAK");
     expect(bytes.readUInt32BE(10)).toBe(300);
     expect(bytes.subarray(78, 78 + bytes.readUInt8(77)).toString("utf8")).toBe("sqlite");
@@ -72,7 +76,7 @@ describe("online backup", () => {
 
     const forced = await egide(["operator", "backup", "--output", output, "--force", "--format", "json"], { env: server.env });
     expect(forced.code).toBe(0);
-    expect(JSON.parse(forced.stdout)).toEqual({ output, bytes: statSync(output).size });
+    expect(JSON.parse(forced.stdout)).toEqual({ output, bytes: statSync(output).size, entries, digest: (await summarizeStorage(server.server.context.raw)).digest });
     // A new file (a new salt) in the default chunk size, nothing left beside it.
     expect(sha256File(output)).not.toBe(before);
     expect(readFileSync(output).readUInt32BE(10)).toBe(1024 * 1024);

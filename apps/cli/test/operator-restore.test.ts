@@ -138,7 +138,7 @@ describe("round trips", () => {
       const src = await source(kind);
       expect(src.onlineRun.stderr).toBe("");
       expect(src.onlineRun.code).toBe(0);
-      expect(src.onlineRun.stdout).toMatch(new RegExp(`^Success! Backup written to ${src.online.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")} \\(\\d+(\\.\\d)? (B|KiB)\\)\\n$`));
+      expect(src.onlineRun.stdout).toMatch(new RegExp(`^Success! Backup written to ${src.online.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")} \\(\\d+(\\.\\d)? (B|KiB), \\d+ entries\\)\\n$`));
       expect(src.offlineRun.stderr).toBe("");
       expect(src.offlineRun.code).toBe(0);
       // The offline backup reports exactly the stopped store's records.

@@ -60,12 +60,15 @@ export function registerOperatorBackupCommand(operator: Command, ctx: CliContext
   });
 }
 
-async function backupOnline(options: BackupOptions, ctx: CliContext, progress: ProgressReporter): Promise<{ bytes: number }> {
+async function backupOnline(options: BackupOptions, ctx: CliContext, progress: ProgressReporter): Promise<{ bytes: number; records?: number; digest?: string }> {
   const client = clientFor(options, ctx.io);
   const response = await client.stream("sys/storage/backup", options.chunkSize === undefined ? undefined : { chunk_bytes: options.chunkSize });
   try {
     const bytes = await writeFileAtomically(options.output, response, { overwrite: options.force === true, onBytes: (n) => progress.update({ records: 0, bytes: n }) });
-    return { bytes };
+    // The server sends the count and digest as trailers once the stream is complete.
+    const records = Number(response.trailers["x-egide-backup-entries"]);
+    const digest = response.trailers["x-egide-backup-digest"];
+    return Number.isSafeInteger(records) && records > 0 && digest ? { bytes, records, digest } : { bytes };
   } catch (error) {
     response.destroy();
     if (error instanceof CliError) throw error;

@@ -8,7 +8,8 @@ import { badRequest, permissionDenied } from "../http/vault-error.js";
  * `GET /v1/sys/storage/backup` (`read` and `sudo`, like Vault's snapshot endpoint): streams an
  * encrypted, authenticated backup of every raw record of the storage, taken as one
  * point-in-time snapshot, in the format of `@egide/storage-backup` (docs/backup-format.md).
- * Optional `chunk_bytes` sets the chunk size. The audit row is written before the first byte
+ * Optional `chunk_bytes` sets the chunk size; the record count and digest follow as the trailers
+ * `X-Egide-Backup-Entries` and `X-Egide-Backup-Digest`. The audit row is written before the first byte
  * is sent; a storage failure mid-stream aborts the response, so a client never mistakes a cut
  * stream for a whole file (the format also makes a cut file fail to verify).
  */
@@ -28,6 +29,10 @@ export function registerStorageBackupRoute(app: FastifyInstance, ctx: EgideConte
     const writer = new BackupWriter(ctx.raw, ctx.seal, { chunkBytes });
     const stream = Readable.from(writer, { objectMode: false });
     stream.on("error", (error) => request.log.error({ err: error, requestId: request.id }, "backup stream failed; response aborted"));
+    // The count and digest are known only at the end: sent as HTTP trailers, so a client can
+    // report what it received (they are also inside the file, authenticated).
+    reply.trailer("x-egide-backup-entries", async () => String(writer.summary?.records ?? ""));
+    reply.trailer("x-egide-backup-digest", async () => writer.summary?.digest ?? "");
     return reply
       .header("content-type", "application/octet-stream")
       .header("content-disposition", 'attachment; filename="egide-backup.enc"')
