@@ -2,7 +2,8 @@ import { createHmac } from "node:crypto";
 import { constantTimeEqual } from "@egide/crypto-envelope";
 import type { ScanEntry } from "@egide/storage-core";
 import { BackupError, BackupErrorCode } from "./backup-error.js";
-import { RECORD_HEAD_BYTES, RECORD_TAG, encodeRecord } from "./record-encoding.js";
+import { encodeRecord } from "./record-encoding.js";
+import { RecordParser } from "./record-parser.js";
 
 /** The first 8 bytes of every backup file. */
 export const BACKUP_MAGIC = Buffer.from("EGIDEBAK", "ascii");
@@ -118,20 +119,11 @@ export function decodeHeaderFixed(fixed: Buffer): { header: Omit<BackupHeader, "
  * before the MAC was checked: a malformed section is reported as a damaged header.
  */
 export function decodeUnsealRecords(section: Buffer): ScanEntry[] {
-  const records: ScanEntry[] = [];
-  let at = 0;
-  while (at < section.length) {
-    const keyAt = at + RECORD_HEAD_BYTES;
-    if (section[at] !== RECORD_TAG || keyAt > section.length) break;
-    const valueLengthAt = keyAt + section.readUInt16BE(at + 1);
-    if (valueLengthAt + 4 > section.length) break;
-    const end = valueLengthAt + 4 + section.readUInt32BE(valueLengthAt);
-    if (end > section.length) break;
-    records.push({ key: section.toString("utf8", keyAt, valueLengthAt), value: Buffer.from(section.subarray(valueLengthAt + 4, end)) });
-    at = end;
+  try {
+    return RecordParser.parseRecords(section);
+  } catch (cause) {
+    throw new BackupError(BackupErrorCode.HEADER_TAMPERED, "the backup header is damaged (its unseal records are malformed)", { cause });
   }
-  if (at !== section.length) throw new BackupError(BackupErrorCode.HEADER_TAMPERED, "the backup header is damaged (its unseal records are malformed)");
-  return records;
 }
 
 /** Checks `mac` against the body in constant time; a mismatch is `HEADER_TAMPERED`. */

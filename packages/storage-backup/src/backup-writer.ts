@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto";
+import { KEYRING_KEY, ROOT_KEY_KEY, SEAL_CONFIG_KEY } from "@egide/crypto-envelope";
 import type { ScanEntry, StorageBackend } from "@egide/storage-core";
 import { DEFAULT_CHUNK_BYTES, NONCE_PREFIX_BYTES, SALT_BYTES, checkChunkBytes, encodeHeaderBody, headerMac } from "./backup-header.js";
 import type { BackupHeader } from "./backup-header.js";
@@ -10,7 +11,7 @@ import type { RecordSummary } from "./record-digest.js";
 import { encodeEnd, encodeRecord } from "./record-encoding.js";
 
 /** The records a backup header carries so the file can be opened with the unseal shares alone. */
-export const UNSEAL_RECORD_KEYS: readonly string[] = [".egide/seal-config", ".egide/root-key", ".egide/keyring"];
+export const UNSEAL_RECORD_KEYS: readonly string[] = [SEAL_CONFIG_KEY, ROOT_KEY_KEY, KEYRING_KEY];
 
 /** Options of {@link BackupWriter}. */
 export interface BackupWriterOptions {

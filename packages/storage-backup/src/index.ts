@@ -27,5 +27,5 @@ export { migrateRecords, MIGRATION_PROGRESS_KEY, MAX_BATCH_RECORDS } from "./mig
 export type { MigrateOptions, MigrateReport } from "./migrate-records.js";
 export { summarizeStorage } from "./storage-summary.js";
 export { clearStorage } from "./clear-storage.js";
-export { holdsUserRecords, INSTALLATION_PREFIX } from "./user-records.js";
+export { holdsUserRecords } from "./user-records.js";
 export { RecordsView } from "./records-view.js";

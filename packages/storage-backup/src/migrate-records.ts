@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto";
+import { RESERVED_PREFIX } from "@egide/crypto-envelope";
 import { compareKeys, putEntries } from "@egide/storage-core";
 import type { ScanEntry, StorageBackend } from "@egide/storage-core";
 import { BackupError, BackupErrorCode } from "./backup-error.js";
@@ -12,7 +13,7 @@ import { summarizeStorage } from "./storage-summary.js";
  * each batch, the last key it copied. Inside the installation's folder, so a server never
  * shows it; deleted when the copy completes.
  */
-export const MIGRATION_PROGRESS_KEY = ".egide/migration-progress";
+export const MIGRATION_PROGRESS_KEY = `${RESERVED_PREFIX}migration-progress`;
 
 /** The largest `batchRecords`. */
 export const MAX_BATCH_RECORDS = 100_000;
@@ -93,30 +94,33 @@ export async function migrateRecords(from: StorageBackend, to: StorageBackend, o
   }
   // With `force` alone the destination is emptied whatever it holds, an unreadable progress
   // record included; with `resume` a readable one is continued.
-  const stored = options.resume ? await to.get(MIGRATION_PROGRESS_KEY) : options.force ? null : await to.get(MIGRATION_PROGRESS_KEY);
+  const stored = options.force && !options.resume ? null : await to.get(MIGRATION_PROGRESS_KEY);
   let progress: MigrationProgress | undefined;
   try {
     progress = stored === null ? undefined : parseProgress(stored);
   } catch (error) {
     if (!options.force) throw error;
   }
-  if (options.resume && progress) {
-    // Continue after progress.lastKey.
-  } else if (options.force) {
-    await refuseSameStorage(from, to);
+  const resuming = options.resume === true && progress !== undefined;
+  if (!resuming && !options.force) {
+    if (progress) {
+      throw new BackupError(BackupErrorCode.TARGET_NOT_EMPTY, "the destination holds an interrupted migration: continue it with --resume, or start over with --force");
+    }
+    if ((await to.listPage("", "", 1)).length > 0) {
+      throw new BackupError(
+        BackupErrorCode.TARGET_NOT_EMPTY,
+        options.resume
+          ? "the destination holds records but no interrupted migration to resume (use --force to replace them)"
+          : "the destination storage already holds records (use --force to replace them)",
+      );
+    }
+  }
+  // The refusals above leave the destination untouched; from here on it is written to.
+  await refuseSameStorage(from, to);
+  if (!resuming && options.force) {
     await to.transaction((tx) => clearStorage(tx));
     progress = undefined;
-  } else if (progress) {
-    throw new BackupError(BackupErrorCode.TARGET_NOT_EMPTY, "the destination holds an interrupted migration: continue it with --resume, or start over with --force");
-  } else if ((await to.listPage("", "", 1)).length > 0) {
-    throw new BackupError(
-      BackupErrorCode.TARGET_NOT_EMPTY,
-      options.resume
-        ? "the destination holds records but no interrupted migration to resume (use --force to replace them)"
-        : "the destination storage already holds records (use --force to replace them)",
-    );
   }
-  if (!options.force) await refuseSameStorage(from, to);
   const resumedAfter = progress?.copied ?? 0;
   let copied = 0;
   let bytes = 0;

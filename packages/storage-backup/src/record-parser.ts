@@ -28,6 +28,14 @@ export class RecordParser {
   #endCount = 0n;
   #endDigest: Buffer | undefined;
 
+  /** The records of `bytes`, which must hold whole records and nothing else (no end marker). */
+  static parseRecords(bytes: Buffer): ScanEntry[] {
+    const parser = new RecordParser();
+    const records = parser.push(bytes);
+    if (parser.#ended || parser.#pendingBytes > 0) throw malformed("a cut record or an end marker among whole records");
+    return records;
+  }
+
   /** Records parsed so far. */
   get count(): number {
     return this.#digest.count;

@@ -1,7 +1,5 @@
+import { RESERVED_PREFIX } from "@egide/crypto-envelope";
 import type { StorageBackend } from "@egide/storage-core";
-
-/** The folder of an installation's own seal and key records (`RESERVED_PREFIX` of crypto-envelope). */
-export const INSTALLATION_PREFIX = ".egide/";
 
 /**
  * Whether `storage` holds any record besides an installation's own `.egide/` records, i.e.
@@ -9,5 +7,5 @@ export const INSTALLATION_PREFIX = ".egide/";
  */
 export async function holdsUserRecords(storage: StorageBackend): Promise<boolean> {
   const top = await storage.listPage("", "", 2);
-  return top.some((entry) => entry !== INSTALLATION_PREFIX);
+  return top.some((entry) => entry !== RESERVED_PREFIX);
 }

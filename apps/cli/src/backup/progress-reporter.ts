@@ -45,3 +45,34 @@ export class ProgressReporter {
     this.#bar.stop();
   }
 }
+
+/**
+ * One {@link ProgressReporter} per phase of a command (Verifying, then Restoring; Copying, then
+ * Verifying …): a new bar starts whenever the label changes, and the previous one is ended.
+ */
+export class PhasedProgress {
+  readonly #stderr: TextSink;
+  readonly #totalBytes: number | undefined;
+  #label = "";
+  #bar: ProgressReporter | undefined;
+
+  constructor(stderr: TextSink, totalBytes?: number) {
+    this.#stderr = stderr;
+    this.#totalBytes = totalBytes;
+  }
+
+  /** Moves the bar of phase `label`, starting it first when the phase changed. */
+  update(label: string, progress: ProgressUpdate, options: { records?: boolean } = {}): void {
+    if (this.#bar === undefined || label !== this.#label) {
+      this.#bar?.stop();
+      this.#label = label;
+      this.#bar = new ProgressReporter(this.#stderr, label, this.#totalBytes, options);
+    }
+    this.#bar.update(progress);
+  }
+
+  /** Ends the current bar (also after a failure). */
+  stop(): void {
+    this.#bar?.stop();
+  }
+}

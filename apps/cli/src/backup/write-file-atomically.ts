@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { constants, unlinkSync } from "node:fs";
+import { constants, existsSync, unlinkSync } from "node:fs";
 import { open, readdir, rename, unlink } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { CliError } from "../cli-error.js";
@@ -46,16 +46,7 @@ async function removeStalePartials(output: string): Promise<void> {
  */
 export async function writeFileAtomically(output: string, source: AsyncIterable<Uint8Array>, options: { overwrite?: boolean; onBytes?: (bytes: number) => void } = {}): Promise<number> {
   await removeStalePartials(output);
-  if (!options.overwrite) {
-    const exists = await open(output, constants.O_RDONLY).then(
-      async (handle) => {
-        await handle.close();
-        return true;
-      },
-      () => false,
-    );
-    if (exists) throw new CliError(`${output} already exists (use --force to replace it)`);
-  }
+  if (!options.overwrite && existsSync(output)) throw new CliError(`${output} already exists (use --force to replace it)`);
   const temporary = partialName(output);
   let handle;
   try {

@@ -1,13 +1,15 @@
 import type { Command } from "commander";
 import type { CliContext } from "../cli-context.js";
 import { asCliError } from "../backup/as-cli-error.js";
-import type { ProgressReporter } from "../backup/progress-reporter.js";
 import { usageError } from "../cli-error.js";
 import { parsePositiveNumber } from "../input/argument-parsers.js";
 import { openOfflineStorage } from "../offline/offline-storage.js";
 import type { OfflineStorage } from "../offline/offline-storage.js";
 import { formatOption, outputFormat } from "../output/output-format.js";
 import { printJson } from "../output/print-json.js";
+
+/** What the progress bar says in each phase of a migration. */
+const PHASE_LABELS = { copy: "Copying", "verify-source": "Verifying source", "verify-destination": "Verifying destination" } as const;
 
 interface MigrateOptions {
   from: string;
@@ -38,27 +40,19 @@ export function registerOperatorMigrateCommand(operator: Command, ctx: CliContex
     .action(async (options: MigrateOptions) => {
       const { MAX_BATCH_RECORDS, migrateRecords } = await import("@egide/storage-backup");
       if (options.batchSize !== undefined && options.batchSize > MAX_BATCH_RECORDS) throw usageError(`--batch-size must be at most ${MAX_BATCH_RECORDS}`);
-      const { ProgressReporter } = await import("../backup/progress-reporter.js");
+      const { PhasedProgress } = await import("../backup/progress-reporter.js");
       const from = await openOfflineStorage(options.from, ctx.io, { mustExist: true });
       let to: OfflineStorage | undefined;
-      let progress: ProgressReporter | undefined;
+      const progress = new PhasedProgress(ctx.io.stderr);
       try {
         to = await openOfflineStorage(options.to, ctx.io);
-        let phase = "";
         const report = await migrateRecords(from.raw, to.raw, {
           force: options.force === true,
           resume: options.resume === true,
           ...(options.batchSize === undefined ? {} : { batchRecords: options.batchSize }),
-          onProgress: (current, records, bytes) => {
-            if (current !== phase) {
-              progress?.stop();
-              phase = current;
-              progress = new ProgressReporter(ctx.io.stderr, current === "copy" ? "Copying" : current === "verify-source" ? "Verifying source" : "Verifying destination");
-            }
-            progress?.update({ records, bytes });
-          },
+          onProgress: (phase, records, bytes) => progress.update(PHASE_LABELS[phase], { records, bytes }),
         });
-        progress?.stop();
+        progress.stop();
         if (outputFormat(options) === "json") {
           printJson(ctx.io.stdout, { copied: report.copied, resumed_after: report.resumedAfter, entries: report.summary.records, digest: report.summary.digest, verified: true });
           return;
@@ -68,7 +62,7 @@ export function registerOperatorMigrateCommand(operator: Command, ctx: CliContex
           `Success! Copied ${report.copied} entries${resumed} from ${from.raw.type} to ${to.raw.type}; verified: both hold ${report.summary.records} entries with digest ${report.summary.digest}\n`,
         );
       } catch (error) {
-        progress?.stop();
+        progress.stop();
         throw asCliError(error, "migration failed");
       } finally {
         await from.raw.close();

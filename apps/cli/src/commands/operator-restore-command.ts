@@ -4,7 +4,6 @@ import type { BackupHeader } from "@egide/storage-backup";
 import type { CliContext } from "../cli-context.js";
 import { CliError } from "../cli-error.js";
 import { asCliError } from "../backup/as-cli-error.js";
-import type { ProgressReporter } from "../backup/progress-reporter.js";
 import { openOfflineStorage } from "../offline/offline-storage.js";
 import { unsealOffline } from "../offline/unseal-offline.js";
 import { formatBytes } from "../output/format-bytes.js";
@@ -54,22 +53,15 @@ export function registerOperatorRestoreCommand(operator: Command, ctx: CliContex
     } catch (error) {
       throw new CliError(`cannot read ${options.input}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
     }
-    const { ProgressReporter } = await import("../backup/progress-reporter.js");
-    let progress: ProgressReporter | undefined;
-    const onProgress = (phase: string, p: { records: number; bytes: number }) => {
-      if (progress === undefined || phase !== currentPhase) {
-        progress?.stop();
-        currentPhase = phase;
-        progress = new ProgressReporter(ctx.io.stderr, phase, size, { records: phase !== "Uploading" });
-      }
-      progress.update(p);
-    };
-    let currentPhase = "";
+    const { PhasedProgress } = await import("../backup/progress-reporter.js");
+    // One bar per phase (Uploading, or Verifying then Restoring), each over the file's bytes.
+    const progress = new PhasedProgress(ctx.io.stderr, size);
+    const onProgress = (phase: string, p: { records: number; bytes: number }) => progress.update(phase, p, { records: phase !== "Uploading" });
     let result: RestoreResult;
     try {
       result = options.config === undefined ? await restoreOnline(options, ctx, size, onProgress) : await restoreOffline(options, ctx, onProgress);
     } finally {
-      progress?.stop();
+      progress.stop();
     }
     const online = options.config === undefined;
     if (formatOf(options) === "json") {
