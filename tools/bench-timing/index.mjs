@@ -51,3 +51,15 @@ export async function compareAlternating(a, b, { rounds, roundMs, warmupMs, aSyn
   }
   return { a: median(aRates), b: median(bRates), ratio: median(ratios) };
 }
+
+/**
+ * A picker of pseudo-random key indexes below `keys`: `pick(n)` for the n-th operation, from a
+ * table drawn once, so choosing a key costs an array read, not a `Math.random()` call.
+ */
+export function randomPicker(keys) {
+  const order = Int32Array.from({ length: 1 << 16 }, () => Math.floor(Math.random() * keys));
+  return (n) => order[n & 0xffff];
+}
+
+/** A rate or count as printed in the tables (`12,345`). */
+export const formatCount = (n) => Math.round(n).toLocaleString("en-US");

@@ -10,7 +10,7 @@ import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { compareAlternating, median, opsPerSecond } from "@egide/bench-timing";
+import { compareAlternating, formatCount as fmt, median, opsPerSecond, randomPicker } from "@egide/bench-timing";
 import { SqliteBackend } from "@egide/storage-sqlite";
 import { SealManager, barrier, openValue, sealValue, systemRandom } from "../dist/index.js";
 
@@ -21,10 +21,8 @@ const KEYS = 10_000;
 const VALUE = randomBytes(256);
 
 const key = (i) => `bench/f${i % 100}/k${i}`;
-const ORDER = Int32Array.from({ length: 1 << 16 }, () => Math.floor(Math.random() * KEYS));
-const pick = (n) => ORDER[n & 0xffff];
+const pick = randomPicker(KEYS);
 
-const fmt = (n) => Math.round(n).toLocaleString("en-US");
 
 async function recordOperations() {
   console.log("## Record encryption (one value record: fresh DEK, value encryption, DEK wrap)\n");

@@ -11,30 +11,12 @@
 import { createSecretKey } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { StorageError } from "@egide/storage-core";
-import type { StorageErrorCode } from "@egide/storage-core";
 import { KEY_BYTES, NONCE_BYTES, TAG_BYTES, gcmOpen, gcmSeal } from "../src/aes-gcm.js";
 import { constantTimeEqual } from "../src/constant-time.js";
 import { HkdfLabel, deriveKey, hkdfInfo, hkdfSha256, versionContext } from "../src/hkdf.js";
+import { expectThrownStorageError as expectStorageError, thrown } from "./support/expect-errors.js";
 
 const hex = (text: string): Buffer => Buffer.from(text, "hex");
-
-/** Runs `fn`, which must throw, and returns what it threw. */
-function thrown(fn: () => unknown): unknown {
-  let result: unknown;
-  try {
-    result = fn();
-  } catch (error) {
-    return error;
-  }
-  throw new Error(`expected a throw, but the call returned ${String(result)}`);
-}
-
-/** Asserts `fn` throws a StorageError with `code` (and a message matching `message`). */
-function expectStorageError(fn: () => unknown, code: StorageErrorCode, message?: RegExp): void {
-  const error = thrown(fn);
-  expect(StorageError.isInstance(error, code), `expected StorageError ${code}, got ${String(error)}`).toBe(true);
-  if (message) expect((error as Error).message).toMatch(message);
-}
 
 const expectCorrupt = (fn: () => unknown, message?: RegExp): void => expectStorageError(fn, "CORRUPT", message);
 

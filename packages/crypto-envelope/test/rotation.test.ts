@@ -1,14 +1,15 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { StorageError, StorageErrorCode } from "@egide/storage-core";
+import { StorageErrorCode } from "@egide/storage-core";
 import type { StorageBackend } from "@egide/storage-core";
 import { SqliteBackend } from "@egide/storage-sqlite";
 import { afterEach, describe, expect, test } from "vitest";
-import { KEYRING_KEY, REWRAP_PROGRESS_KEY, SealError, SealErrorCode, SealManager, barrier, isReservedKey } from "../src/index.js";
+import { KEYRING_KEY, REWRAP_PROGRESS_KEY, SealErrorCode, SealManager, barrier, isReservedKey } from "../src/index.js";
 import type { KeyStatus, SealManagerOptions } from "../src/index.js";
 import { openSealedStack } from "./support/sealed-stack.js";
 import type { SealedStack } from "./support/sealed-stack.js";
+import { expectRejectedStorageError as expectStorageError, expectSealError } from "./support/expect-errors.js";
 
 // ---- helpers ---------------------------------------------------------------------------------
 
@@ -85,29 +86,6 @@ function encryptionsOf(status: KeyStatus, version: number): number {
   const info = status.versions.find((v) => v.version === version);
   if (!info) throw new Error(`no version ${version} in ${JSON.stringify(status)}`);
   return info.encryptions;
-}
-
-async function rejection(run: () => unknown): Promise<unknown> {
-  try {
-    await run();
-  } catch (error) {
-    return error;
-  }
-  throw new Error("expected the operation to fail, but it succeeded");
-}
-
-async function expectStorageError(run: () => unknown, code: StorageErrorCode): Promise<StorageError> {
-  const error = await rejection(run);
-  expect(StorageError.isInstance(error), `expected a StorageError, got ${String(error)}`).toBe(true);
-  expect((error as StorageError).code).toBe(code);
-  return error as StorageError;
-}
-
-async function expectSealError(run: () => unknown, code: SealErrorCode): Promise<SealError> {
-  const error = await rejection(run);
-  expect(SealError.isInstance(error), `expected a SealError, got ${String(error)}`).toBe(true);
-  expect((error as SealError).code).toBe(code);
-  return error as SealError;
 }
 
 function sleep(ms: number): Promise<void> {

@@ -1,4 +1,4 @@
-import { StorageError, StorageErrorCode } from "@egide/storage-core";
+import { StorageErrorCode } from "@egide/storage-core";
 import type { StorageBackend } from "@egide/storage-core";
 import { SqliteBackend } from "@egide/storage-sqlite";
 import { afterEach, describe, expect, test } from "vitest";
@@ -7,13 +7,13 @@ import {
   REWRAP_PROGRESS_KEY,
   ROOT_KEY_KEY,
   SEAL_CONFIG_KEY,
-  SealError,
   SealErrorCode,
   SealManager,
   barrier,
 } from "../src/index.js";
 import { openSealedStack } from "./support/sealed-stack.js";
 import type { SealedStack } from "./support/sealed-stack.js";
+import { expectRejectedStorageError as expectStorageError, expectSealError } from "./support/expect-errors.js";
 
 // ---- helpers ---------------------------------------------------------------------------------
 
@@ -27,29 +27,6 @@ async function stack(options: Parameters<typeof openSealedStack>[0] = {}): Promi
   const result = await openSealedStack(options);
   opened.push(result.raw);
   return result;
-}
-
-async function rejection(run: () => unknown): Promise<unknown> {
-  try {
-    await run();
-  } catch (error) {
-    return error;
-  }
-  throw new Error("expected the operation to fail, but it succeeded");
-}
-
-async function expectStorageError(run: () => unknown, code: StorageErrorCode, label = ""): Promise<StorageError> {
-  const error = await rejection(run);
-  expect(StorageError.isInstance(error), `${label}: expected a StorageError, got ${String(error)}`).toBe(true);
-  expect((error as StorageError).code, label).toBe(code);
-  return error as StorageError;
-}
-
-async function expectSealError(run: () => unknown, code: SealErrorCode): Promise<SealError> {
-  const error = await rejection(run);
-  expect(SealError.isInstance(error), `expected a SealError, got ${String(error)}`).toBe(true);
-  expect((error as SealError).code).toBe(code);
-  return error as SealError;
 }
 
 async function collect(iterable: AsyncIterable<{ key: string; value: Buffer }>): Promise<Array<{ key: string; value: Buffer }>> {

@@ -40,29 +40,12 @@ import { SecretBytes } from "../src/secret-bytes.js";
 import { openValue, rewrapValue, sealValue, valueKeyVersion } from "../src/value-record.js";
 import type { VersionedKey } from "../src/value-record.js";
 import { deterministicRandom, recordingRandom } from "./support/deterministic-random.js";
+import { expectThrownStorageError as expectStorageError, thrown } from "./support/expect-errors.js";
 
 // ---- helpers -----------------------------------------------------------------------------------
 
 const hex = (text: string): Buffer => Buffer.from(text, "hex");
 const bytesFrom = (start: number, length = 32): Buffer => Buffer.from(Array.from({ length }, (_, i) => (start + i) & 0xff));
-
-/** Runs `fn`, which must throw, and returns what it threw. */
-function thrown(fn: () => unknown): unknown {
-  let result: unknown;
-  try {
-    result = fn();
-  } catch (error) {
-    return error;
-  }
-  throw new Error(`expected a throw, but the call returned ${Buffer.isBuffer(result) ? `0x${result.toString("hex")}` : String(result)}`);
-}
-
-/** Asserts `fn` throws a StorageError with `code` (and a message matching `message`). */
-function expectStorageError(fn: () => unknown, code: StorageErrorCode, message?: RegExp): void {
-  const error = thrown(fn);
-  expect(StorageError.isInstance(error, code), `expected StorageError ${code}, got ${String(error)}`).toBe(true);
-  if (message) expect((error as Error).message).toMatch(message);
-}
 
 const expectCorrupt = (fn: () => unknown, message?: RegExp): void => expectStorageError(fn, StorageErrorCode.CORRUPT, message);
 

@@ -6,7 +6,7 @@ import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { compareAlternating } from "@egide/bench-timing";
+import { compareAlternating, formatCount as fmt, randomPicker } from "@egide/bench-timing";
 import { Registry } from "prom-client";
 import { SqliteBackend } from "@egide/storage-sqlite";
 import { withMetrics } from "../dist/index.js";
@@ -17,10 +17,8 @@ const WARMUP_MS = 300;
 const KEYS = 10_000;
 const VALUE = randomBytes(256);
 const key = (i) => `bench/f${i % 100}/k${i}`;
-const ORDER = Int32Array.from({ length: 1 << 16 }, () => Math.floor(Math.random() * KEYS));
-const pick = (n) => ORDER[n & 0xffff];
+const pick = randomPicker(KEYS);
 
-const fmt = (n) => Math.round(n).toLocaleString("en-US");
 const dir = mkdtempSync(join(tmpdir(), "egide-metrics-bench-"));
 try {
   const bare = SqliteBackend.open({ path: join(dir, "bare.sqlite") });

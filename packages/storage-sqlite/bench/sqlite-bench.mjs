@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import Database from "better-sqlite3";
-import { compareAlternating, median } from "@egide/bench-timing";
+import { compareAlternating, formatCount as fmt, median, randomPicker } from "@egide/bench-timing";
 import { prefixSuccessor } from "@egide/storage-core";
 import { SqliteBackend } from "../dist/index.js";
 
@@ -35,8 +35,7 @@ const UPSERT =
 const key = (i) => `bench/f${i % FOLDERS}/k${i}`;
 const folder = (i) => `bench/f${i % FOLDERS}/`;
 // A fixed random visiting order, so both sides touch the same keys and pay the same lookup.
-const ORDER = Int32Array.from({ length: 1 << 16 }, () => Math.floor(Math.random() * KEYS));
-const pick = (n) => ORDER[n & 0xffff];
+const pick = randomPicker(KEYS);
 
 /** A raw better-sqlite3 connection set up like the backend's writer, with its statements. */
 function openRaw(file) {
@@ -105,7 +104,6 @@ async function drain(iterable) {
   return count;
 }
 
-const fmt = (n) => Math.round(n).toLocaleString("en-US");
 const micros = (ms) => (ms >= 1 ? `${ms.toFixed(2)} ms` : `${(ms * 1000).toFixed(1)} µs`);
 
 /** Median wall time of `calls` awaited calls of `fn`, in ms. */
