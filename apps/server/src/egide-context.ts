@@ -6,11 +6,10 @@ import type { Registry } from "prom-client";
 import { auditEntry } from "./audit/audit-entry.js";
 import { requestToken } from "./auth/request-token.js";
 import type { TokenEntry, TokenStore } from "./auth/token-store.js";
-import { permissionDenied, sealedError } from "./http/vault-error.js";
+import type { AclCheck, RequestAuthorizer } from "./http/request-pipeline.js";
+import { sealedError } from "./http/vault-error.js";
 import type { PolicyStore } from "./policy/policy-store.js";
-import type { Capability, Caller, Operation, ServerContext } from "./server-context.js";
-
-const ALL_CAPABILITIES: ReadonlySet<Capability> = new Set<Capability>(["create", "read", "update", "patch", "delete", "list", "sudo"]);
+import type { Caller, ServerContext } from "./server-context.js";
 
 /** The pieces {@link EgideContext} is built from. */
 export interface EgideContextParts {
@@ -23,10 +22,10 @@ export interface EgideContextParts {
 }
 
 /**
- * The server's {@link ServerContext}: authorisation (token → policies → ACL, deny by default)
- * and mutations that commit with their audit row.
+ * The server's {@link ServerContext} and the request pipeline's {@link RequestAuthorizer}:
+ * tokens, policies and the ACL (deny by default), and mutations that commit with their audit row.
  */
-export class EgideContext implements ServerContext {
+export class EgideContext implements ServerContext, RequestAuthorizer {
   readonly storage: StorageBackend;
   readonly raw: AuditingBackend;
   readonly seal: SealManager;
@@ -43,31 +42,30 @@ export class EgideContext implements ServerContext {
     this.policies = parts.policies;
   }
 
-  async authorize(request: FastifyRequest, path: string, capability: Capability): Promise<Caller> {
-    const { caller } = await this.authenticate(request);
-    if (caller.policies.includes("root")) return caller;
-    const acl = await this.policies.acl(caller.policies);
-    if (!acl.allows(path, capability)) throw permissionDenied();
-    return caller;
+  get sealed(): boolean {
+    return this.seal.sealed;
   }
 
-  async capabilities(request: FastifyRequest, path: string): Promise<{ caller: Caller; capabilities: Set<Capability> }> {
-    const { caller } = await this.authenticate(request);
-    if (caller.policies.includes("root")) return { caller, capabilities: new Set(ALL_CAPABILITIES) };
-    const acl = await this.policies.acl(caller.policies);
-    return { caller, capabilities: new Set([...ALL_CAPABILITIES].filter((capability) => acl.allows(path, capability))) };
-  }
-
-  /** The caller and token entry of the request's token; 503 while sealed, 403 without a live token. */
-  async authenticate(request: FastifyRequest): Promise<{ caller: Caller; entry: TokenEntry; token: string }> {
-    if (this.seal.sealed) throw sealedError();
+  /** The live token of the request, its entry and caller; null without one. */
+  async authenticate(request: FastifyRequest): Promise<{ token: string; entry: TokenEntry; caller: Caller } | null> {
     const token = requestToken(request);
-    if (token === undefined) throw permissionDenied();
+    if (token === undefined) return null;
     const entry = await this.tokens.lookup(token);
-    if (entry === null) throw permissionDenied();
-    const caller: Caller = { accessor: entry.accessor, policies: entry.policies, displayName: entry.displayName };
-    request.egide.caller = caller;
-    return { caller, entry, token };
+    if (entry === null) return null;
+    return { token, entry, caller: { accessor: entry.accessor, policies: entry.policies, displayName: entry.displayName } };
+  }
+
+  async allowOperation(caller: Caller, check: AclCheck, capabilityCheckOnly: boolean): Promise<{ allowed: boolean; sudo: boolean }> {
+    const acl = await this.policies.acl(caller.policies);
+    return acl.allowOperation(check, capabilityCheckOnly);
+  }
+
+  /** Whether the request's token may reach anything under `mountPath` (Vault's hasMountAccess). */
+  async hasMountAccess(request: FastifyRequest, mountPath: string): Promise<boolean> {
+    const session = request.egide.session;
+    if (session === undefined) return false;
+    if (session.isRoot) return true;
+    return (await this.policies.acl(session.caller.policies)).hasMountAccess(mountPath);
   }
 
   async mutate<T>(request: FastifyRequest, status: number, fn: (tx: Transaction) => Promise<T>): Promise<T> {
@@ -82,10 +80,5 @@ export class EgideContext implements ServerContext {
     });
     request.egide.audited = true;
     return result;
-  }
-
-  describe(request: FastifyRequest, operation: Operation, path: string): void {
-    request.egide.operation = operation;
-    request.egide.path = path;
   }
 }

@@ -20,9 +20,9 @@ export interface Caller {
 }
 
 /**
- * What route handlers get from the server: the encrypted storage, the seal, and the two
- * checks every request goes through (authorisation, and mutations that commit with their
- * audit row).
+ * What route handlers get from the server: the encrypted storage, the seal, and mutations that
+ * commit with their audit row. Authorisation is not here: the request pipeline has done it
+ * before a handler runs (`request.egide` holds the caller and the canonical path).
  */
 export interface ServerContext {
   /** The barrier: every read and write of the server goes through it. */
@@ -34,19 +34,6 @@ export interface ServerContext {
   readonly metrics: Registry;
 
   /**
-   * Checks the request's token and that its policies allow `capability` on `path` (a Vault
-   * path without `/v1/`, e.g. `secret/data/app`). Throws `VaultError` 403 otherwise, 503
-   * while sealed. Records the caller on the request for the audit row.
-   */
-  authorize(request: FastifyRequest, path: string, capability: Capability): Promise<Caller>;
-
-  /**
-   * Like {@link authorize}, but returns every capability the caller has on `path` (for
-   * endpoints that decide between create and update, or check `sudo`).
-   */
-  capabilities(request: FastifyRequest, path: string): Promise<{ caller: Caller; capabilities: Set<Capability> }>;
-
-  /**
    * Runs `fn` in one storage transaction whose commit includes this request's audit row
    * (success, `status`): a change never commits without its audit row, and an audit failure
    * rolls the change back. Serialization conflicts are retried by the backend (so `fn` may
@@ -54,8 +41,6 @@ export interface ServerContext {
    */
   mutate<T>(request: FastifyRequest, status: number, fn: (tx: Transaction) => Promise<T>): Promise<T>;
 
-  /** Sets what the request's audit row will say it did (Vault operation and path). */
-  describe(request: FastifyRequest, operation: Operation, path: string): void;
 }
 
 /** An audit row being prepared for a request. */

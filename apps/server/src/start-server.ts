@@ -20,7 +20,8 @@ import { registerMountRoutes } from "./routes/sys-mounts-routes.js";
 import { registerPolicyRoutes } from "./routes/sys-policy-routes.js";
 import { registerStorageBackupRoute } from "./routes/sys-storage-backup-route.js";
 import { registerStorageRestoreRoute } from "./routes/sys-storage-restore-route.js";
-import { initializeInstallation, registerSealRoutes } from "./routes/sys-seal-routes.js";
+import { registerSealRoutes } from "./routes/sys-seal-routes.js";
+import { initializeInstallation } from "./seal/initialize-installation.js";
 import type { SealRouteOptions } from "./routes/sys-seal-routes.js";
 
 /** Options of {@link startServer}. */
@@ -85,6 +86,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
     const probe = new HealthProbe(metered, config.health);
     await probe.start();
     const app = buildApp(context, { listener: config.listener, logLevel: config.logLevel, auditHealthChecks: config.audit.healthChecks });
+    probe.onUnhealthy = (health) => app.log.warn({ storage: health.type, detail: health.detail }, "storage health check failed");
     const sealOptions: SealRouteOptions = { tokens, mounts, autoUnseal: config.seal.autoUnseal, startedAt: new Date() };
     registerSealRoutes(app, context, sealOptions);
     registerHealthRoute(app, context, probe);
@@ -109,9 +111,8 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
       app,
       context,
       async initialize(scheme, unseal = false) {
-        const result = await initializeInstallation(context, sealOptions, undefined, scheme);
-        if (unseal && seal.sealed) for (const key of result.keys.slice(0, scheme.threshold)) await seal.unseal(key);
-        return result;
+        const { keys, rootToken } = await initializeInstallation(context, sealOptions, undefined, scheme, { unseal });
+        return { keys, rootToken };
       },
       close() {
         closing ??= (async () => {

@@ -17,10 +17,18 @@ function configError(text: string): ConfigError {
 }
 
 describe("parseServerConfig", () => {
-  test("defaults: 127.0.0.1:8200, 2 MiB requests, shamir without auto-unseal, 768h tokens", () => {
+  test("defaults: 127.0.0.1:8200, 2 MiB requests, Vault-like timeouts, a connection cap, shamir without auto-unseal, 768h tokens", () => {
     const config = parseServerConfig(MINIMAL);
     expect(config.storage).toEqual({ type: "sqlite", options: { path: "/tmp/x.db" } });
-    expect(config.listener).toEqual({ host: "127.0.0.1", port: 8200, maxRequestBytes: 2 * 1024 * 1024 });
+    expect(config.listener).toEqual({
+      host: "127.0.0.1",
+      port: 8200,
+      maxRequestBytes: 2 * 1024 * 1024,
+      headerTimeoutMs: 10_000,
+      requestTimeoutMs: 90_000,
+      idleTimeoutMs: 30_000,
+      maxConnections: 2048,
+    });
     expect(config.seal).toEqual({});
     expect(config.telemetry.unauthenticatedMetricsAccess).toBe(false);
     expect(config.audit.healthChecks).toBe(true);
@@ -44,6 +52,10 @@ address = "[::1]:8300"
 tls_cert_file = "/c.pem"
 tls_key_file = "/k.pem"
 max_request_size = 4096
+http_read_header_timeout = "2s"
+max_request_duration = "30s"
+http_idle_timeout = "1s"
+max_connections = 10
 [seal]
 type = "shamir"
 unseal_key_env = "EGIDE_UNSEAL_KEY"
@@ -54,7 +66,16 @@ unauthenticated_metrics_access = true
 health_checks = false
 `);
     expect(config.storage).toEqual({ type: "postgresql", options: { host: "db" } });
-    expect(config.listener).toEqual({ host: "::1", port: 8300, tls: { certFile: "/c.pem", keyFile: "/k.pem" }, maxRequestBytes: 4096 });
+    expect(config.listener).toEqual({
+      host: "::1",
+      port: 8300,
+      tls: { certFile: "/c.pem", keyFile: "/k.pem" },
+      maxRequestBytes: 4096,
+      headerTimeoutMs: 2000,
+      requestTimeoutMs: 30_000,
+      idleTimeoutMs: 1000,
+      maxConnections: 10,
+    });
     expect(config.seal).toEqual({ autoUnseal: { env: "EGIDE_UNSEAL_KEY" }, rotateAfterEncryptions: 100000 });
     expect(config.telemetry.unauthenticatedMetricsAccess).toBe(true);
     expect(config.audit.healthChecks).toBe(false);
@@ -76,6 +97,12 @@ health_checks = false
     [`${MINIMAL}[seal]\ntype = "awskms"\n`, "seal.type", /one of "shamir"/],
     [`default_lease_ttl = "48h"\nmax_lease_ttl = "1h"\n${MINIMAL}`, "config.default_lease_ttl", /max_lease_ttl/],
     [`${MINIMAL}[telemetry]\nunauthenticated_metrics_access = "yes"\n`, "telemetry.unauthenticated_metrics_access", /true or false/],
+    // A limit of 0 would be "no limit" to Node: refused, never taken as forever.
+    [MINIMAL.replace("tls_disable = true", 'tls_disable = true\nmax_request_duration = "0s"'), "listener.max_request_duration", /positive/],
+    [MINIMAL.replace("tls_disable = true", "tls_disable = true\nhttp_read_header_timeout = 0"), "listener.http_read_header_timeout", /positive/],
+    [MINIMAL.replace("tls_disable = true", 'tls_disable = true\nhttp_idle_timeout = "0s"'), "listener.http_idle_timeout", /positive/],
+    [MINIMAL.replace("tls_disable = true", "tls_disable = true\nmax_connections = 0"), "listener.max_connections", /./],
+    [MINIMAL.replace("tls_disable = true", 'tls_disable = true\nhttp_read_header_timeout = "2m"'), "listener.http_read_header_timeout", /max_request_duration/],
   ])("refuses %j naming %s", (text, option, message) => {
     const error = configError(text);
     if (option !== "config") expect(error.message).toContain(option);

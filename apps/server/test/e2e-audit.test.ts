@@ -134,7 +134,7 @@ async function runSequence(t: Target): Promise<{ rootAccessor: string; childAcce
   await sleep(5);
 
   expect(
-    (await send(t, "POST", "/v1/secret/data/app/db", { token: root, rawBody: `{"data": {"password": "${s3}"`, headers: { "content-type": "application/json" } }, { operation: "update", path: "secret/data/app/db", user: null })).status,
+    (await send(t, "POST", "/v1/secret/data/app/db", { token: root, rawBody: `{"data": {"password": "${s3}"`, headers: { "content-type": "application/json" } }, { operation: "update", path: "secret/data/app/db", user: rootAccessor })).status,
   ).toBe(400);
   expect((await send(t, "POST", "/v1/secret/data/app/db", { token: root, body: { data: s3 } }, { operation: "update", path: "secret/data/app/db", user: rootAccessor })).status).toBe(400);
   expect((await send(t, "POST", "/v1/secret/data/app/db", { token: root, body: { data: { password: s4 }, options: { cas: 1 } } }, { operation: "update", path: "secret/data/app/db", user: rootAccessor })).status).toBe(412);

@@ -178,13 +178,14 @@ describe.each([["sqlite"], ["postgresql"]] as const)("errors over %s", (storage)
     it("invalid secret paths are 4xx: empty segments, control characters, '..', over 1024 bytes, over the header limit", async () => {
       const long = "a".repeat(1100);
       const cases: Array<{ method: string; target: string; body?: string; status?: number; error?: string }> = [
-        { method: "GET", target: "/v1/secret/data/a//b", status: 404 },
-        { method: "PUT", target: "/v1/secret/data/a//b", body: '{"data":{"a":1}}', status: 400, error: "invalid secret path" },
-        { method: "PUT", target: "/v1/secret/data/x%01y", body: '{"data":{"a":1}}', status: 400, error: "invalid secret path" },
-        { method: "GET", target: "/v1/secret/data/../x", status: 404 },
-        { method: "PUT", target: "/v1/secret/data/../x", body: '{"data":{"a":1}}', status: 400, error: "invalid secret path" },
-        { method: "PUT", target: "/v1/secret/data/%2e%2e/x", body: '{"data":{"a":1}}', status: 400, error: "invalid secret path" },
-        { method: "PUT", target: "/v1/secret/data/./x", body: '{"data":{"a":1}}', status: 400, error: "invalid secret path" },
+        // Refused as requests before any route or check sees them (the canonical request).
+        { method: "GET", target: "/v1/secret/data/a//b", status: 400, error: "invalid request path" },
+        { method: "PUT", target: "/v1/secret/data/a//b", body: '{"data":{"a":1}}', status: 400, error: "invalid request path" },
+        { method: "PUT", target: "/v1/secret/data/x%01y", body: '{"data":{"a":1}}', status: 400, error: "invalid request path" },
+        { method: "GET", target: "/v1/secret/data/../x", status: 400, error: "invalid request path" },
+        { method: "PUT", target: "/v1/secret/data/../x", body: '{"data":{"a":1}}', status: 400, error: "invalid request path" },
+        { method: "PUT", target: "/v1/secret/data/%2e%2e/x", body: '{"data":{"a":1}}', status: 400, error: "invalid request path" },
+        { method: "PUT", target: "/v1/secret/data/./x", body: '{"data":{"a":1}}', status: 400, error: "invalid request path" },
         { method: "POST", target: "/v1/secret/metadata/a//b", body: '{"max_versions":1}', status: 400 },
         { method: "GET", target: `/v1/secret/data/${long}`, status: 404 },
         { method: "PUT", target: `/v1/secret/data/${long}`, body: '{"data":{"a":1}}', status: 400, error: "longer than" },
@@ -218,10 +219,11 @@ describe.each([["sqlite"], ["postgresql"]] as const)("errors over %s", (storage)
       // build-app.ts replaces the 404/400/403 with a 500. Vault answers 404/400 (403 without
       // a token) and audits the request. Over SQLite this passes.
       const cases: Array<{ method: string; target: string; token?: string; body?: string; status: number }> = [
-        { method: "GET", target: "/v1/secret/data/nul-%00x", token, status: 404 },
+        // A control character makes the request path invalid: 400 before any check, token or not.
+        { method: "GET", target: "/v1/secret/data/nul-%00x", token, status: 400 },
         { method: "PUT", target: "/v1/secret/data/nul-%00x", token, body: '{"data":{"a":1}}', status: 400 },
-        { method: "GET", target: "/v1/secret/data/nul-%00x", status: 403 },
-        { method: "LIST", target: "/v1/secret/metadata/nul-%00x", token, status: 404 },
+        { method: "GET", target: "/v1/secret/data/nul-%00x", status: 400 },
+        { method: "LIST", target: "/v1/secret/metadata/nul-%00x", token, status: 400 },
         { method: "PUT", target: "/v1/sys/policies/acl/nul-%00", token, body: '{"policy":"path \\"x\\" { capabilities = [\\"read\\"] }"}', status: 400 },
       ];
       const outcomes: string[] = [];

@@ -6,7 +6,7 @@
  */
 import { TcpProxy } from "@egide/test-postgres";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { call, startTestServer, type TestServer } from "./support/test-server.js";
+import { call, rawHttp, startTestServer, type TestServer } from "./support/test-server.js";
 
 const HEALTH_KEYS = [
   "initialized",
@@ -145,8 +145,20 @@ describe.each([["sqlite"], ["postgresql"]] as const)("sys/health codes over %s",
       expect(response.status, query).toBeGreaterThanOrEqual(400);
       expect(response.status, query).toBeLessThan(500);
     }
-    expect((await call(url, "GET", "/v1/sys/health?activecode=abc")).body.errors).toEqual(["activecode must be an HTTP status code"]);
+    expect((await call(url, "GET", "/v1/sys/health?activecode=abc")).body.errors).toEqual(["activecode must be an HTTP status code from 200 to 599"]);
     expect((await call(url, "GET", "/v1/sys/health")).status).toBe(200);
+  });
+
+  it("never answers a 1xx status as the final answer (L1: 101 Switching Protocols would desync a proxy)", async () => {
+    for (const name of ["activecode", "sealedcode", "uninitcode", "storageunhealthycode", "standbycode", "drsecondarycode", "performancestandbycode"]) {
+      for (const code of [100, 101, 103, 199]) {
+        const response = await rawHttp(url, `GET /v1/sys/health?${name}=${code} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
+        expect(response.status, `${name}=${code}`).toBe(400);
+        expect(response.raw.startsWith("HTTP/1.1 1"), `${name}=${code}`).toBe(false);
+      }
+    }
+    expect((await call(url, "GET", "/v1/sys/health?activecode=200")).status).toBe(200);
+    expect((await call(url, "GET", "/v1/sys/health?activecode=599")).status).toBe(599);
   });
 
   it("sealed again (PUT sys/seal): back to 503", async () => {

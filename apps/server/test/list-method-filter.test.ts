@@ -10,7 +10,7 @@ import { Duplex } from "node:stream";
 import * as tls from "node:tls";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ListMethodFilterStream, listMethodFilter } from "../src/http/list-method-filter.js";
-import { ListRequestRewriter, MAX_HEAD_BYTES } from "../src/http/list-request-rewriter.js";
+import { ListRequestRewriter, MAX_HEAD_BYTES, ORIGINAL_METHOD_LIST } from "../src/http/list-request-rewriter.js";
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
@@ -263,7 +263,7 @@ function splits(input: string): string[][] {
 // ---------------------------------------------------------------------------------------------
 
 describe("ListRequestRewriter", () => {
-  const H = "X-Egide-Original-Method: LIST\r\n";
+  const H = `X-Egide-Original-Method: ${ORIGINAL_METHOD_LIST}\r\n`;
   const cases: Array<[string, string, string]> = [
     ["LIST without query", "LIST /v1/secret/metadata HTTP/1.1\r\nHost: x\r\n\r\n", `GET /v1/secret/metadata?list=true HTTP/1.1\r\n${H}Host: x\r\n\r\n`],
     ["LIST with query", "LIST /v1/kv?a=1 HTTP/1.1\r\nHost: x\r\n\r\n", `GET /v1/kv?a=1&list=true HTTP/1.1\r\n${H}Host: x\r\n\r\n`],
@@ -465,10 +465,10 @@ describe("listMethodFilter in front of Node's HTTP server", () => {
       2,
     );
     const first = echoOf(plain!);
-    expect(first).toMatchObject({ method: "GET", url: "/v1/secret/metadata/?list=true", original: "LIST", bodyLength: 0 });
+    expect(first).toMatchObject({ method: "GET", url: "/v1/secret/metadata/?list=true", original: ORIGINAL_METHOD_LIST, bodyLength: 0 });
     expect(first.remoteAddress).toBe("127.0.0.1");
     expect(first.encrypted).toBe(false);
-    expect(echoOf(withQuery!)).toMatchObject({ method: "GET", url: "/v1/secret/metadata/a?foo=bar&list=true", original: "LIST" });
+    expect(echoOf(withQuery!)).toMatchObject({ method: "GET", url: "/v1/secret/metadata/a?foo=bar&list=true", original: ORIGINAL_METHOD_LIST });
   });
 
   it("serves LIST sent by Node's own HTTP client, and passes the remote address and port", async () => {
@@ -484,7 +484,7 @@ describe("listMethodFilter in front of Node's HTTP server", () => {
       req.on("error", reject);
       req.end();
     });
-    expect(echo).toMatchObject({ method: "GET", url: "/v1/sys/policy?list=true", original: "LIST", remoteAddress: "127.0.0.1" });
+    expect(echo).toMatchObject({ method: "GET", url: "/v1/sys/policy?list=true", original: ORIGINAL_METHOD_LIST, remoteAddress: "127.0.0.1" });
     expect(echo.remotePort).toBe(clientPort);
   });
 
@@ -522,11 +522,11 @@ describe("listMethodFilter in front of Node's HTTP server", () => {
     }
     socket.destroy();
     expect(results.map((echo) => `${echo.method} ${echo.url} ${echo.original ?? "-"}`)).toEqual([
-      "GET /v1/kv/0?list=true LIST",
+      `GET /v1/kv/0?list=true ${ORIGINAL_METHOD_LIST}`,
       "POST /v1/kv/0 -",
-      "GET /v1/kv/1?list=true LIST",
+      `GET /v1/kv/1?list=true ${ORIGINAL_METHOD_LIST}`,
       "POST /v1/kv/1 -",
-      "GET /v1/kv/2?list=true LIST",
+      `GET /v1/kv/2?list=true ${ORIGINAL_METHOD_LIST}`,
       "POST /v1/kv/2 -",
     ]);
     expect(results.every((echo) => echo.remotePort === results[0]!.remotePort)).toBe(true);
@@ -557,7 +557,7 @@ describe("listMethodFilter in front of Node's HTTP server", () => {
   it("handles a request delivered one byte per write", async () => {
     const request = "LIST /v1/slow?a=b HTTP/1.1\r\nHost: h\r\nContent-Length: 4\r\n\r\nbody";
     const [response] = await exchange(server.port, request.split(""), 1, 2);
-    expect(echoOf(response!)).toMatchObject({ method: "GET", url: "/v1/slow?a=b&list=true", original: "LIST", body: "body" });
+    expect(echoOf(response!)).toMatchObject({ method: "GET", url: "/v1/slow?a=b&list=true", original: ORIGINAL_METHOD_LIST, body: "body" });
   });
 
   it("handles a body split across writes, then a LIST on the same connection", async () => {
@@ -754,7 +754,7 @@ describe("listMethodFilter over TLS", () => {
     expect(listed).toMatchObject({
       method: "GET",
       url: "/v1/secret/metadata?list=true",
-      original: "LIST",
+      original: ORIGINAL_METHOD_LIST,
       encrypted: true,
       remoteAddress: "127.0.0.1",
     });

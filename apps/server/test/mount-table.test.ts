@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { Transaction } from "@egide/storage-core";
 import type { SqliteBackend } from "@egide/storage-sqlite";
 import { KvV2Engine } from "../src/kv/kv-v2-engine.js";
-import { MOUNT_TABLE_KEY, MountTable, PURGE_BATCH, mountStoragePrefix, normaliseMountPath } from "../src/mounts/mount-table.js";
+import { MOUNT_TABLE_KEY, MountTable, PURGE_BATCH, mountPath, mountStoragePrefix, validateMountPath } from "../src/mounts/mount-table.js";
 import { memoryStorage } from "./support/kv-test-context.js";
 import { vaultError } from "./support/vault-error.js";
 
@@ -49,8 +49,9 @@ describe("ensureDefault", () => {
 });
 
 describe("enable", () => {
-  it("normalises the path (no leading slash, trailing slash) and gives each mount its own uuid and accessor", async () => {
-    const a = await tx((t) => mounts.enable(t, "/team/kv", { ...KV2, description: "team secrets" }));
+  it("adds the trailing slash (a leading one is refused, never stripped) and gives each mount its own uuid and accessor", async () => {
+    await expect(tx((t) => mounts.enable(t, "/team/kv", KV2))).rejects.toThrow(/invalid mount path/);
+    const a = await tx((t) => mounts.enable(t, "team/kv", { ...KV2, description: "team secrets" }));
     const b = await tx((t) => mounts.enable(t, "other/", { type: "kv-v2" }));
     expect(a.path).toBe("team/kv/");
     expect(a.description).toBe("team secrets");
@@ -238,9 +239,15 @@ describe("cache", () => {
   });
 });
 
-describe("normaliseMountPath", () => {
-  it("strips leading slashes and adds the trailing one", () => {
-    expect(normaliseMountPath("secret")).toBe("secret/");
-    expect(normaliseMountPath("/a/b/")).toBe("a/b/");
+describe("mountPath and validateMountPath", () => {
+  it("adds the trailing slash and changes nothing else", () => {
+    expect(mountPath("secret")).toBe("secret/");
+    expect(mountPath("a/b/")).toBe("a/b/");
+    // Never normalised: a non-canonical spelling stays what it is, and is refused below.
+    expect(mountPath(" team")).toBe(" team/");
+  });
+
+  it.each(["/team", " team", "team ", "\tteam", "a//b", "a/./b", "a/../b", "te\u0000am", "team\u00a0"])("refuses %j instead of normalising it", (path) => {
+    expect(() => validateMountPath(path)).toThrow(/invalid mount path/);
   });
 });

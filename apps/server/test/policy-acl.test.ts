@@ -132,11 +132,16 @@ describe("Acl: + segment wildcards", () => {
     expect(acl.allows("secret/app/configs", "read")).toBe(false);
   });
 
-  it("+ does not match an empty segment", async () => {
-    const acl = await aclOf(`path "secret/+/config" { capabilities = ["read"] }\npath "kv/+" { capabilities = ["read"] }`);
-    expect(acl.allows("secret//config", "read")).toBe(false);
-    expect(acl.allows("kv/", "read")).toBe(false);
+  it("+ matches an empty segment too, as in Vault (any text without '/')", async () => {
+    // Changed: Egide used to refuse the empty segment; Vault's tryMatchWildcardPath accepts it.
+    const acl = await aclOf(`path "secret/+/config" { capabilities = ["read"] }\npath "kv/+" { capabilities = ["read", "list"] }`);
+    expect(acl.allows("secret//config", "read")).toBe(true);
+    expect(acl.allows("kv/", "read")).toBe(true);
+    expect(acl.allows("kv/", "list")).toBe(true);
     expect(acl.allows("kv/a", "read")).toBe(true);
+    expect(acl.allows("kv", "read")).toBe(false);
+    expect(acl.allows("kv/a/", "read")).toBe(false);
+    expect(acl.allows("secret/config", "read")).toBe(false);
   });
 
   it("+ at the front, at the end, several, and with a trailing *", async () => {
@@ -331,12 +336,42 @@ describe("Acl: list requests and the trailing slash", () => {
     expect(withSlash.allows("ns1/sys/policies/acl/", "list")).toBe(true);
   });
 
-  it("the rule matching the path without the slash is tried first", async () => {
-    // As in Vault: for "secret/foo/", the wildcard rules matching "secret/foo" are checked
-    // before those matching "secret/foo/", even a more specific one.
+  it("a deny on foo/* denies the list of foo/ even when a rule matching foo grants list", async () => {
+    // Changed: Egide used to take the rules matching "secret/foo" first (Vault before its fix of
+    // the LIST deny bypass), so this list was granted. Vault now ranks the candidates of
+    // "secret/foo" and "secret/foo/" together, and the more specific deny wins.
     const acl = await aclOf(`path "secret/fo*" { capabilities = ["list"] }\npath "secret/foo/*" { capabilities = ["deny"] }`);
-    expect(acl.allows("secret/foo/", "list")).toBe(true);
+    expect(acl.allows("secret/foo/", "list")).toBe(false);
+    expect(acl.allowOperation({ path: "secret/foo/", operation: "list" }).allowed).toBe(false);
+    expect(acl.capabilities("secret/foo/")).toEqual(new Set(["deny"]));
     expect(acl.allows("secret/foo/x", "list")).toBe(false);
+    expect(acl.allows("secret/fo/", "list")).toBe(true);
+  });
+
+  it("a rule matching foo still grants the list of foo/ over a more specific rule that neither lists nor denies", async () => {
+    // Vault's resolveACLPermsForListOp: the most specific rule granting list wins unless a more
+    // specific one denies (the VAULT-3825 behaviour is kept).
+    const acl = await aclOf(`path "secret/fo*" { capabilities = ["list"] }\npath "secret/foo/*" { capabilities = ["read"] }`);
+    expect(acl.allows("secret/foo/", "list")).toBe(true);
+    expect(acl.allowOperation({ path: "secret/foo/", operation: "list" }).capabilities).toEqual(new Set(["list"]));
+    // Without any rule granting list, the most specific rule governs.
+    const none = await aclOf(`path "secret/fo*" { capabilities = ["update"] }\npath "secret/foo/*" { capabilities = ["read"] }`);
+    expect(none.capabilities("secret/foo/")).toEqual(new Set(["read"]));
+    expect(none.allows("secret/foo/", "list")).toBe(false);
+  });
+
+  it("the list of a denied subtree's root is denied (secret/metadata/* list, secret/metadata/admin/* deny)", async () => {
+    const acl = await aclOf(`path "secret/metadata/*" { capabilities = ["list"] }`, `path "secret/metadata/admin/*" { capabilities = ["deny"] }`);
+    expect(acl.allows("secret/metadata/admin/", "list")).toBe(false);
+    expect(acl.allows("secret/metadata/admin/x/", "list")).toBe(false);
+    expect(acl.allows("secret/metadata/", "list")).toBe(true);
+    expect(acl.allows("secret/metadata/app/", "list")).toBe(true);
+    // A + rule is a candidate of the slash-stripped form only: it still grants the list.
+    const plus = await aclOf(`path "kv/+" { capabilities = ["list"] }`);
+    expect(plus.allows("kv/private/", "list")).toBe(true);
+    const plusDenied = await aclOf(`path "kv/+" { capabilities = ["list"] }\npath "kv/private/*" { capabilities = ["deny"] }`);
+    expect(plusDenied.allows("kv/private/", "list")).toBe(false);
+    expect(plusDenied.allows("kv/public/", "list")).toBe(true);
   });
 
   it("capabilities() looks up as a list request does", async () => {
@@ -516,5 +551,238 @@ path "baz/quux" {
     expect(acl.capabilities("dev")).toEqual(new Set(["deny"]));
     expect(acl.capabilities("dev/")).toEqual(new Set(["sudo", "read", "list", "update", "delete", "create"]));
     expect(acl.capabilities("stage/aws/test")).toEqual(new Set(["sudo", "read", "list", "update"]));
+  });
+});
+
+describe("Acl.allowOperation (Vault's AllowOperation and ACLResults)", () => {
+  it("root: allowed, sudo and isRoot everywhere, parameters not looked at", () => {
+    const result = Acl.root().allowOperation({ path: "sys/anything", operation: "update", data: { x: 1 } });
+    expect(result).toEqual({ allowed: true, sudo: true, isRoot: true, capabilities: new Set(ALL) });
+  });
+
+  it("no matching rule: not allowed, no sudo, no capabilities", async () => {
+    const acl = await aclOf(`path "a" { capabilities = ["read"] }`);
+    expect(acl.allowOperation({ path: "b", operation: "read" })).toEqual({ allowed: false, sudo: false, isRoot: false, capabilities: new Set() });
+  });
+
+  it("sudo is that of the governing rule, whether or not the operation is allowed (as Vault's RootPrivs)", async () => {
+    const acl = await aclOf(`path "foo/bar" { capabilities = ["read", "create", "sudo"] }`);
+    expect(acl.allowOperation({ path: "foo/bar", operation: "update" })).toEqual({
+      allowed: false,
+      sudo: true,
+      isRoot: false,
+      capabilities: new Set(["create", "read", "sudo"]),
+    });
+    expect(acl.allowOperation({ path: "foo/bar", operation: "read" }).allowed).toBe(true);
+  });
+
+  it("a deny rule: not allowed, capabilities {deny}", async () => {
+    const acl = await aclOf(`path "a/*" { capabilities = ["deny"] }`);
+    expect(acl.allowOperation({ path: "a/b", operation: "read" })).toEqual({ allowed: false, sudo: false, isRoot: false, capabilities: new Set(["deny"]) });
+  });
+
+  it("checks parameters for read, create, update and patch only; capabilityCheckOnly skips them", async () => {
+    const acl = await aclOf(`path "a" {
+  capabilities = ["create", "read", "update", "patch", "delete", "list"]
+  denied_parameters = { "x" = [] }
+}`);
+    const data = { x: "1" };
+    for (const operation of ["create", "read", "update", "patch"] as const) {
+      expect(acl.allowOperation({ path: "a", operation, data }).allowed, operation).toBe(false);
+      expect(acl.allowOperation({ path: "a", operation, data }, true).allowed, operation).toBe(true);
+      expect(acl.allowOperation({ path: "a", operation }).allowed, operation).toBe(true);
+    }
+    for (const operation of ["delete", "list"] as const) expect(acl.allowOperation({ path: "a", operation, data }).allowed, operation).toBe(true);
+  });
+
+  it("allows() agrees with allowOperation for every capability, list included", async () => {
+    const acl = await aclOf(`
+path "secret/metadata/*" { capabilities = ["list", "read"] }
+path "secret/metadata/admin/*" { capabilities = ["deny"] }
+path "kv/+" { capabilities = ["list", "sudo", "update"] }
+path "x" { capabilities = ["create"] }
+`);
+    for (const path of ["secret/metadata/", "secret/metadata/admin/", "secret/metadata/admin", "kv/a/", "kv/a", "kv/", "x", "x/", "nothing/"]) {
+      for (const operation of ["create", "read", "update", "patch", "delete", "list"] as const) {
+        expect(acl.allows(path, operation), `${operation} ${path}`).toBe(acl.allowOperation({ path, operation }, true).allowed);
+      }
+      expect(acl.allows(path, "sudo"), `sudo ${path}`).toBe(acl.allowOperation({ path, operation: "read" }, true).sudo);
+    }
+  });
+});
+
+describe("Acl: parameter constraints", () => {
+  const write = (acl: Acl, path: string, data: Record<string, unknown>) => acl.allowOperation({ path, operation: "update", data }).allowed;
+
+  it("required parameters are looked up lower-cased among the request's keys as sent", async () => {
+    const acl = await aclOf(`path "a" {
+  capabilities = ["update"]
+  required_parameters = ["Name"]
+}`);
+    expect(write(acl, "a", { name: "x" })).toBe(true);
+    expect(write(acl, "a", { Name: "x" })).toBe(false);
+    expect(write(acl, "a", {})).toBe(false);
+    expect(acl.allowOperation({ path: "a", operation: "update" }).allowed).toBe(false);
+  });
+
+  it("request parameter names are lower-cased to find their constraints", async () => {
+    const acl = await aclOf(`path "a" {
+  capabilities = ["update"]
+  denied_parameters = { "Secret" = [] }
+}`);
+    expect(write(acl, "a", { SECRET: 1 })).toBe(false);
+    expect(write(acl, "a", { secret: 1 })).toBe(false);
+    expect(write(acl, "a", { other: 1 })).toBe(true);
+  });
+
+  it("string values: globs at either end, comma-separated parts, surrounding spaces trimmed", async () => {
+    const acl = await aclOf(`path "a" {
+  capabilities = ["update"]
+  allowed_parameters = { "role" = ["app-*", "*-reader", "exact"], "any" = ["**"], "star" = ["*"] }
+  denied_parameters = { "role" = ["*admin*"] }
+}`);
+    expect(write(acl, "a", { role: "app-1" })).toBe(true);
+    expect(write(acl, "a", { role: "db-reader" })).toBe(true);
+    expect(write(acl, "a", { role: "exact" })).toBe(true);
+    expect(write(acl, "a", { role: "exactly" })).toBe(false);
+    expect(write(acl, "a", { role: "app-admin" })).toBe(false);
+    expect(write(acl, "a", { role: "app-1, exact" })).toBe(true);
+    expect(write(acl, "a", { role: "exact,other" })).toBe(false);
+    // The whole string is tried first: "app-1,other" starts with "app-".
+    expect(write(acl, "a", { role: "app-1,other" })).toBe(true);
+    expect(write(acl, "a", { role: "exact,superadmin" })).toBe(false);
+    expect(write(acl, "a", { role: [" exact", "app-2"] })).toBe(false);
+    expect(write(acl, "a", { role: ["exact", "app-2"] })).toBe(true);
+    expect(write(acl, "a", { role: ["exact", "x-admin"] })).toBe(false);
+    expect(write(acl, "a", { any: "whatever" })).toBe(true);
+    // A lone "*" is not a glob: it matches only "*".
+    expect(write(acl, "a", { star: "*" })).toBe(true);
+    expect(write(acl, "a", { star: "x" })).toBe(false);
+  });
+
+  it("an empty array or empty string must match an allowed value as a whole (deliberate difference from Vault)", async () => {
+    const acl = await aclOf(`path "auth/token/create" {
+  capabilities = ["update"]
+  required_parameters = ["policies"]
+  allowed_parameters = { "policies" = ["app"], "*" = [] }
+}`);
+    expect(write(acl, "auth/token/create", { policies: ["app"] })).toBe(true);
+    expect(write(acl, "auth/token/create", { policies: "app" })).toBe(true);
+    expect(write(acl, "auth/token/create", { policies: [] })).toBe(false);
+    expect(write(acl, "auth/token/create", { policies: "" })).toBe(false);
+    const allowsEmpty = await aclOf(`path "a" {
+  capabilities = ["update"]
+  allowed_parameters = { "p" = [""] }
+}`);
+    expect(write(allowsEmpty, "a", { p: "" })).toBe(true);
+  });
+
+  it("policy names in policies / token_policies are compared lower-cased, as Vault does", async () => {
+    const acl = await aclOf(`path "auth/token/create" {
+  capabilities = ["update"]
+  denied_parameters = { "policies" = ["admin"], "token_policies" = ["admin"] }
+}`);
+    expect(write(acl, "auth/token/create", { policies: "ADMIN" })).toBe(false);
+    expect(write(acl, "auth/token/create", { policies: ["app", "Admin"] })).toBe(false);
+    expect(write(acl, "auth/token/create", { Token_Policies: "aDmIn" })).toBe(false);
+    expect(write(acl, "auth/token/create", { policies: "app" })).toBe(true);
+  });
+
+  it("non-string values match by deep equality; null matches only null", async () => {
+    const acl = await aclOf(`path "a" {
+  capabilities = ["update"]
+  allowed_parameters = { "n" = [1, 2.5], "b" = [false], "o" = [{ "k" = ["v", 1] }], "s" = ["1"], "z" = [null] }
+}`);
+    expect(write(acl, "a", { n: 1 })).toBe(true);
+    expect(write(acl, "a", { n: 2.5 })).toBe(true);
+    expect(write(acl, "a", { n: "1" })).toBe(false);
+    expect(write(acl, "a", { s: 1 })).toBe(false);
+    expect(write(acl, "a", { b: false })).toBe(true);
+    expect(write(acl, "a", { b: true })).toBe(false);
+    expect(write(acl, "a", { o: { k: ["v", 1] } })).toBe(true);
+    expect(write(acl, "a", { o: { k: ["v", 1], extra: true } })).toBe(false);
+    expect(write(acl, "a", { z: null })).toBe(true);
+    expect(write(acl, "a", { n: null })).toBe(false);
+  });
+
+  it("merging stanzas and policies: constraints are combined, not dropped, by a broader grant (as Vault's NewACL)", async () => {
+    // One policy grants update freely, another restricts it on the same path: the merged rule
+    // carries the restriction.
+    const acl = await aclOf(`path "a" { capabilities = ["update"] }`, `path "a" {\n  capabilities = ["update"]\n  allowed_parameters = { "x" = ["1"] }\n}`);
+    expect(write(acl, "a", { x: "1" })).toBe(true);
+    expect(write(acl, "a", { y: "1" })).toBe(false);
+    // Values of the same name append; an empty list on either side means any value.
+    const merged = await aclOf(
+      `path "a" {\n  capabilities = ["update"]\n  allowed_parameters = { "x" = ["1"], "y" = [] }\n  required_parameters = ["x"]\n}`,
+      `path "a" {\n  capabilities = ["update"]\n  allowed_parameters = { "x" = ["2"], "y" = ["only"] }\n  required_parameters = ["y"]\n}`,
+    );
+    expect(write(merged, "a", { x: "1", y: "anything" })).toBe(true);
+    expect(write(merged, "a", { x: "2", y: "anything" })).toBe(true);
+    expect(write(merged, "a", { x: "3", y: "anything" })).toBe(false);
+    expect(write(merged, "a", { x: "1" })).toBe(false);
+  });
+
+  it("a deny merged in drops the constraints, and denies", async () => {
+    const acl = await aclOf(`path "a/*" {\n  capabilities = ["update"]\n  allowed_parameters = { "x" = [] }\n}`, `path "a/*" { capabilities = ["deny"] }`);
+    expect(acl.allowOperation({ path: "a/b", operation: "update", data: { x: 1 } })).toEqual({ allowed: false, sudo: false, isRoot: false, capabilities: new Set(["deny"]) });
+  });
+
+  it("the constraints of the governing rule only apply (no union across patterns)", async () => {
+    const acl = await aclOf(`path "a/*" {\n  capabilities = ["update"]\n  denied_parameters = { "*" = [] }\n}\npath "a/free" { capabilities = ["update"] }`);
+    expect(write(acl, "a/free", { x: 1 })).toBe(true);
+    expect(write(acl, "a/other", { x: 1 })).toBe(false);
+    expect(write(acl, "a/other", {})).toBe(true);
+  });
+
+  it("parameter names such as __proto__ are plain names, in policies and in requests", async () => {
+    const acl = await aclOf(`{"path": {"a": {"capabilities": ["update"], "allowed_parameters": {"__proto__": ["x"], "constructor": []}}}}`);
+    expect(write(acl, "a", JSON.parse(`{"__proto__": "x"}`) as Record<string, unknown>)).toBe(true);
+    expect(write(acl, "a", JSON.parse(`{"__proto__": "y"}`) as Record<string, unknown>)).toBe(false);
+    expect(write(acl, "a", { constructor: 1 })).toBe(true);
+    expect(write(acl, "a", { toString: 1 })).toBe(false);
+    const required = await aclOf(`path "b" {\n  capabilities = ["update"]\n  required_parameters = ["constructor"]\n}`);
+    expect(write(required, "b", {})).toBe(false);
+  });
+
+  it("glob matching stays linear on long adversarial values", async () => {
+    const acl = await aclOf(`path "a" {\n  capabilities = ["update"]\n  allowed_parameters = { "v" = ["*${"a".repeat(1000)}b*"] }\n}`);
+    const value = "a".repeat(200_000);
+    const started = performance.now();
+    for (let i = 0; i < 20; i++) expect(write(acl, "a", { v: value })).toBe(false);
+    expect(performance.now() - started).toBeLessThan(2000);
+  });
+});
+
+describe("Acl.hasMountAccess (Vault's hasMountAccess)", () => {
+  it("root has access to every mount", () => {
+    expect(Acl.root().hasMountAccess("secret/")).toBe(true);
+  });
+
+  it("a capability on the mount path itself (a list-style lookup)", async () => {
+    expect((await aclOf(`path "secret/*" { capabilities = ["read"] }`)).hasMountAccess("secret/")).toBe(true);
+    expect((await aclOf(`path "secret" { capabilities = ["read"] }`)).hasMountAccess("secret/")).toBe(true);
+    expect((await aclOf(`path "secret/*" { capabilities = ["deny"] }`)).hasMountAccess("secret/")).toBe(false);
+  });
+
+  it("any exact or prefix rule under the mount that grants something without denying", async () => {
+    expect((await aclOf(`path "secret/data/app" { capabilities = ["read"] }`)).hasMountAccess("secret/")).toBe(true);
+    expect((await aclOf(`path "secret/data/*" { capabilities = ["list"] }`)).hasMountAccess("secret/")).toBe(true);
+    expect((await aclOf(`path "secret/data/app" { capabilities = ["deny"] }`)).hasMountAccess("secret/")).toBe(false);
+    expect((await aclOf(`path "secret/data/app" { capabilities = ["deny"] }\npath "secret/data/b" { capabilities = ["patch"] }`)).hasMountAccess("secret/")).toBe(true);
+    expect((await aclOf(`path "secretive/x" { capabilities = ["read"] }`)).hasMountAccess("secret/")).toBe(false);
+    expect((await aclOf(`path "other/*" { capabilities = ["read"] }`)).hasMountAccess("secret/")).toBe(false);
+  });
+
+  it("a mount path without its trailing slash is given one", async () => {
+    expect((await aclOf(`path "secret/data/app" { capabilities = ["read"] }`)).hasMountAccess("secret")).toBe(true);
+    expect((await aclOf(`path "secretive/x" { capabilities = ["read"] }`)).hasMountAccess("secret")).toBe(false);
+  });
+
+  it("segment-wildcard rules reaching under the mount", async () => {
+    expect((await aclOf(`path "+/data/app" { capabilities = ["read"] }`)).hasMountAccess("secret/")).toBe(true);
+    expect((await aclOf(`path "+/data/app" { capabilities = ["deny"] }`)).hasMountAccess("secret/")).toBe(false);
+    expect((await aclOf(`path "kv/+/x" { capabilities = ["read"] }`)).hasMountAccess("secret/")).toBe(false);
+    expect((await aclOf(`path "team/+/x" { capabilities = ["read"] }`)).hasMountAccess("team/a/")).toBe(true);
+    expect((await aclOf(`path "team/+/x" { capabilities = ["read"] }`)).hasMountAccess("team/a/b/")).toBe(false);
   });
 });

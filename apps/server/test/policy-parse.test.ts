@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { VaultError } from "../src/http/vault-error.js";
 import { DEFAULT_POLICY_HCL } from "../src/policy/default-policies.js";
-import { parsePolicy } from "../src/policy/parse-policy.js";
-import { normalizePolicyName } from "../src/policy/policy.js";
+import { MAX_PARAMETER_VALUE_DEPTH, parsePolicy } from "../src/policy/parse-policy.js";
+import { MAX_POLICY_BYTES, MAX_POLICY_PATHS, canonicalPolicyName, validatePolicyName } from "../src/policy/policy.js";
 
 /** The 400 message `parsePolicy` throws for `text`. */
 async function parseError(text: string, name = "p"): Promise<string> {
@@ -30,7 +30,7 @@ path "secret/+/config" {
   capabilities = ["create", "read", "update", "patch", "delete", "list", "sudo"]
 }
 `;
-    const policy = await parsePolicy("App", text);
+    const policy = await parsePolicy("app", text);
     expect(policy.name).toBe("app");
     expect(policy.raw).toBe(text);
     expect(policy.format).toBe("hcl");
@@ -110,7 +110,7 @@ path "dc" {
     });
   });
 
-  it("accepts (and reports as unenforced) the parameter and wrapping fields, and comments", async () => {
+  it("parses the parameter constraints (names lower-cased) and comments", async () => {
     const policy = await parsePolicy(
       "p",
       `path "secret/data/app" {
@@ -118,18 +118,53 @@ path "dc" {
   comment = "app secrets"
   allowed_parameters = {
     "foo" = []
-    "bar" = ["a", "b"]
+    "Bar" = ["a", "b*", 1, true, { "k" = "v" }, null]
+    "*" = []
   }
   denied_parameters = { "baz" = [] }
-  required_parameters = ["foo"]
-  min_wrapping_ttl = "1s"
-  max_wrapping_ttl = 90
+  required_parameters = ["foo", "Qux"]
 }`,
     );
-    expect(policy.rules[0]?.capabilities).toEqual(["create", "update"]);
-    expect(policy.rules[0]?.unenforced).toEqual(["allowed_parameters", "denied_parameters", "max_wrapping_ttl", "min_wrapping_ttl", "required_parameters"]);
+    expect(policy.rules).toEqual([
+      {
+        path: "secret/data/app",
+        capabilities: ["create", "update"],
+        prefix: false,
+        segmentWildcards: false,
+        allowedParameters: new Map<string, unknown[]>([
+          ["*", []],
+          ["bar", ["a", "b*", 1, true, { k: "v" }, null]],
+          ["foo", []],
+        ]),
+        deniedParameters: new Map([["baz", []]]),
+        requiredParameters: ["foo", "Qux"],
+      },
+    ]);
   });
 
+  it("accepts the block form of the parameter maps, and treats empty ones as absent", async () => {
+    const policy = await parsePolicy(
+      "p",
+      `path "a" {
+  capabilities = ["update"]
+  allowed_parameters {
+    foo = ["x"]
+  }
+  denied_parameters = {}
+  required_parameters = []
+}`,
+    );
+    expect(policy.rules).toEqual([{ path: "a", capabilities: ["update"], prefix: false, segmentWildcards: false, allowedParameters: new Map([["foo", ["x"]]]) }]);
+  });
+
+  it("keeps no parameter constraints on a deny stanza (it denies everything), as Vault", async () => {
+    const policy = await parsePolicy("p", `path "a" {
+  capabilities = ["deny"]
+  allowed_parameters = { "x" = [] }
+  required_parameters = ["x"]
+}`);
+    expect(policy.rules).toEqual([{ path: "a", capabilities: ["deny"], prefix: false, segmentWildcards: false }]);
+  });
   it("accepts the attribute form path = { ... } and a top-level name", async () => {
     const policy = await parsePolicy("p", `name = "ignored"\npath = {\n  "a/*" = { capabilities = ["read"] }\n}`);
     expect(policy.name).toBe("p");
@@ -180,9 +215,19 @@ describe("parsePolicy: JSON", () => {
     ]);
   });
 
-  it("accepts the unenforced fields in JSON too", async () => {
-    const policy = await parsePolicy("j", JSON.stringify({ path: { a: { capabilities: ["update"], allowed_parameters: { x: [] } } } }));
-    expect(policy.rules[0]?.unenforced).toEqual(["allowed_parameters"]);
+  it("parses the parameter constraints in JSON too", async () => {
+    const policy = await parsePolicy(
+      "j",
+      `{"path": {"a": {"capabilities": ["update"], "allowed_parameters": {"X": [], "__proto__": ["v"]}, "denied_parameters": {"y": [[1, 2]]}, "required_parameters": ["z"]}}}`,
+    );
+    expect(policy.rules[0]?.allowedParameters).toEqual(
+      new Map<string, unknown[]>([
+        ["x", []],
+        ["__proto__", ["v"]],
+      ]),
+    );
+    expect(policy.rules[0]?.deniedParameters).toEqual(new Map([["y", [[1, 2]]]]));
+    expect(policy.rules[0]?.requiredParameters).toEqual(["z"]);
   });
 
   it("treats keys such as __proto__ as plain paths", async () => {
@@ -279,22 +324,118 @@ describe("parsePolicy: errors (400, naming the path or capability)", () => {
     expect(await parseError(JSON.stringify({ path: "a" }))).toMatch(/^failed to parse policy: "path" must be an object/);
   });
 
-  it("refuses invalid policy names", async () => {
+  it("refuses invalid policy names, and names that are not canonical", async () => {
     expect(await parseError(`path "a" { capabilities = ["read"] }`, "bad name")).toMatch(/^invalid policy name "bad name"/);
     expect(await parseError(`path "a" { capabilities = ["read"] }`, "")).toBe("policy name must be provided in the URL");
+    expect(await parseError(`path "a" { capabilities = ["read"] }`, "App")).toBe('invalid policy name "App": policy names are lower-case');
+    expect(await parseError(`path "a" { capabilities = ["read"] }`, " app")).toMatch(/^invalid policy name " app"/);
+  });
+
+  it("refuses the response-wrapping fields: response wrapping is not supported yet", async () => {
+    expect(await parseError(`path "a" {
+  capabilities = ["read"]
+  min_wrapping_ttl = "1s"
+}`)).toBe(
+      'failed to parse policy: path "a": "min_wrapping_ttl" is not supported: response wrapping is not supported yet',
+    );
+    expect(await parseError(`path "a" {
+  capabilities = ["read"]
+  max_wrapping_ttl = 90
+}`)).toBe(
+      'failed to parse policy: path "a": "max_wrapping_ttl" is not supported: response wrapping is not supported yet',
+    );
+    expect(await parseError(JSON.stringify({ path: { a: { capabilities: ["deny"], max_wrapping_ttl: "1h" } } }))).toMatch(/"max_wrapping_ttl" is not supported: response wrapping is not supported yet/);
+  });
+
+  it("refuses malformed parameter constraints", async () => {
+    const stanza = (field: string) => `path "a" {
+  capabilities = ["update"]
+  ${field}
+}`;
+    expect(await parseError(stanza(`allowed_parameters = ["x"]`))).toMatch(/path "a": "allowed_parameters" must map parameter names to lists of values/);
+    expect(await parseError(stanza(`denied_parameters = "x"`))).toMatch(/path "a": "denied_parameters" must map parameter names to lists of values/);
+    expect(await parseError(stanza(`allowed_parameters = { "x" = "y" }`))).toBe('failed to parse policy: path "a": allowed_parameters: the values of "x" must be a list (an empty list for any value)');
+    expect(await parseError(stanza(`denied_parameters = { "x*" = [] }`))).toBe(`failed to parse policy: path "a": denied_parameters: parameter name "x*": '*' is only allowed as the whole name`);
+    expect(await parseError(stanza(`allowed_parameters = { "/data/x" = [] }`))).toBe(`failed to parse policy: path "a": allowed_parameters: parameter name "/data/x": names starting with '/' are not supported`);
+    expect(await parseError(stanza(`allowed_parameters = { "X" = [], "x" = [] }`))).toMatch(/path "a": allowed_parameters: "x" is given twice \(names are compared lower-cased\)/);
+    expect(await parseError(stanza(`required_parameters = "x"`))).toBe('failed to parse policy: path "a": "required_parameters" must be a list of parameter names');
+    expect(await parseError(stanza(`required_parameters = [1]`))).toBe('failed to parse policy: path "a": "required_parameters" must be a list of parameter names');
+    expect(await parseError(stanza(`required_parameters = ["*"]`))).toBe(`failed to parse policy: path "a": required_parameters: parameter name "*": '*' is not allowed here`);
+    const deep = `${"[".repeat(MAX_PARAMETER_VALUE_DEPTH + 1)}${"]".repeat(MAX_PARAMETER_VALUE_DEPTH + 1)}`;
+    expect(await parseError(JSON.stringify({ path: { a: { capabilities: ["update"], allowed_parameters: { x: [JSON.parse(deep)] } } } }))).toMatch(
+      new RegExp(`a value of "x" is nested more than ${MAX_PARAMETER_VALUE_DEPTH} levels deep`),
+    );
+    const deepest = `${"[".repeat(MAX_PARAMETER_VALUE_DEPTH)}${"]".repeat(MAX_PARAMETER_VALUE_DEPTH)}`;
+    const accepted = await parsePolicy("p", JSON.stringify({ path: { a: { capabilities: ["update"], allowed_parameters: { x: [JSON.parse(deepest)] } } } }));
+    expect(accepted.rules[0]?.allowedParameters?.get("x")).toHaveLength(1);
   });
 });
 
-describe("normalizePolicyName", () => {
-  it("lower-cases and trims, as Vault does", () => {
-    expect(normalizePolicyName("  My-Policy_1.x ")).toBe("my-policy_1.x");
+describe("parsePolicy: limits", () => {
+  it("refuses a text over MAX_POLICY_BYTES (UTF-8 bytes) before parsing it", async () => {
+    expect(MAX_POLICY_BYTES).toBe(64 * 1024);
+    // Invalid HCL and invalid JSON: the size error comes first, so nothing was parsed.
+    const invalidHcl = `path "a" {${"#".repeat(MAX_POLICY_BYTES)}`;
+    expect(await parseError(invalidHcl)).toBe(`policy is too large: ${MAX_POLICY_BYTES + 10} bytes, at most ${MAX_POLICY_BYTES} bytes are allowed`);
+    expect(await parseError(`{${" ".repeat(MAX_POLICY_BYTES)}`)).toMatch(/^policy is too large: /);
+    // Counted in UTF-8 bytes, not characters: 32,769 "é" are 65,538 bytes.
+    expect(await parseError(`# ${"é".repeat(MAX_POLICY_BYTES / 2)}`)).toBe(`policy is too large: ${MAX_POLICY_BYTES + 2} bytes, at most ${MAX_POLICY_BYTES} bytes are allowed`);
+    // Before the name is looked at too.
+    expect(await parseError("x".repeat(MAX_POLICY_BYTES + 1), "Not Canonical")).toMatch(/^policy is too large: /);
   });
 
-  it("refuses characters outside [a-z0-9._-], dot names, and names over 128 characters", () => {
-    for (const name of ["a/b", "a b", "é", "a*", "a+b", ".", "..", "x".repeat(129), "", "   "]) {
-      expect(() => normalizePolicyName(name), name).toThrow(VaultError);
+  it("accepts a text of exactly MAX_POLICY_BYTES", async () => {
+    const stanza = `path "a" { capabilities = ["read"] }\n`;
+    const text = stanza + "#".repeat(MAX_POLICY_BYTES - stanza.length - 1) + "\n";
+    expect(Buffer.byteLength(text)).toBe(MAX_POLICY_BYTES);
+    expect((await parsePolicy("p", text)).rules).toHaveLength(1);
+  });
+
+  it("refuses more than MAX_POLICY_PATHS path stanzas, in HCL and in JSON", async () => {
+    expect(MAX_POLICY_PATHS).toBe(2000);
+    const hcl = (count: number) => Array.from({ length: count }, (_, i) => `path "${i}"{policy="deny"}`).join("\n");
+    expect((await parsePolicy("p", hcl(MAX_POLICY_PATHS))).rules).toHaveLength(MAX_POLICY_PATHS);
+    expect(await parseError(hcl(MAX_POLICY_PATHS + 1))).toBe(`failed to parse policy: too many path stanzas: at most ${MAX_POLICY_PATHS} are allowed`);
+    const json = (count: number) => JSON.stringify({ path: Object.fromEntries(Array.from({ length: count }, (_, i) => [`${i}`, { policy: "deny" }])) });
+    expect((await parsePolicy("p", json(MAX_POLICY_PATHS))).rules).toHaveLength(MAX_POLICY_PATHS);
+    expect(await parseError(json(MAX_POLICY_PATHS + 1))).toBe(`failed to parse policy: too many path stanzas: at most ${MAX_POLICY_PATHS} are allowed`);
+    // Repeated stanzas of one path count each.
+    const repeated = JSON.stringify({ path: { a: Array.from({ length: MAX_POLICY_PATHS + 1 }, () => ({ policy: "deny" })) } });
+    expect(await parseError(repeated)).toMatch(/too many path stanzas/);
+  });
+});
+
+describe("validatePolicyName", () => {
+  it("accepts a canonical name as is", () => {
+    for (const name of ["my-policy_1.x", "x".repeat(128), "...", "a", "0"]) expect(validatePolicyName(name)).toBe(name);
+  });
+
+  it("refuses characters outside [a-z0-9._-], upper case, spaces, dot names, and names over 128 characters", () => {
+    for (const name of ["a/b", "a b", "é", "a*", "a+b", ".", "..", "x".repeat(129), "", "   ", " a", "a ", "My-Policy", "ROOT", "\u212Aelvin"]) {
+      expect(() => validatePolicyName(name), JSON.stringify(name)).toThrow(VaultError);
     }
-    expect(normalizePolicyName("x".repeat(128))).toBe("x".repeat(128));
-    expect(normalizePolicyName("...")).toBe("...");
+  });
+});
+
+describe("canonicalPolicyName", () => {
+  it("lower-cases ASCII letters, then validates", () => {
+    expect(canonicalPolicyName("My-Policy_1.X")).toBe("my-policy_1.x");
+    expect(canonicalPolicyName("ROOT")).toBe("root");
+    expect(canonicalPolicyName("abc")).toBe("abc");
+  });
+
+  it("lower-cases nothing but A-Z: the Kelvin sign (U+212A) and other non-ASCII letters are refused", () => {
+    // "\u212A".toLowerCase() is "k": a Unicode lower-casing would turn this name into "kelvin".
+    expect("\u212A".toLowerCase()).toBe("k");
+    expect(() => canonicalPolicyName("\u212Aelvin")).toThrow(VaultError);
+    expect(() => canonicalPolicyName("\u0130nfra")).toThrow(VaultError);
+    expect(() => canonicalPolicyName("É")).toThrow(VaultError);
+  });
+
+  it("does not trim, and refuses what validatePolicyName refuses", () => {
+    for (const name of [" App", "App ", "", ".", "..", "A".repeat(129), "a/b"]) {
+      expect(() => canonicalPolicyName(name), JSON.stringify(name)).toThrow(VaultError);
+    }
+    expect(canonicalPolicyName("A".repeat(128))).toBe("a".repeat(128));
   });
 });

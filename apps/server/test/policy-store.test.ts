@@ -36,12 +36,14 @@ describe("PolicyStore over SQLite (:memory:)", () => {
   });
 
   it("writes a policy, stores {name, raw, format} at sys/policy/<name>, and reads it back", async () => {
-    const written = await storage.transaction((tx) => store.write(tx, "Readers", READ_SECRET));
+    const written = await storage.transaction((tx) => store.write(tx, "readers", READ_SECRET));
     expect(written.name).toBe("readers");
     const stored = await storage.get(`${POLICY_KEY_PREFIX}readers`);
     expect(JSON.parse(stored?.toString("utf8") ?? "null")).toEqual({ name: "readers", raw: READ_SECRET, format: "hcl" });
-    const read = await store.get("READERS");
+    const read = await store.get("readers");
     expect(read?.name).toBe("readers");
+    // Names are canonical (the request pipeline canonicalises them): others name no policy.
+    expect(await store.get("READERS")).toBeNull();
     expect(read?.raw).toBe(READ_SECRET);
     expect(read?.rules).toEqual([{ path: "secret/*", capabilities: ["read", "list"], prefix: true, segmentWildcards: false }]);
   });
@@ -56,7 +58,7 @@ describe("PolicyStore over SQLite (:memory:)", () => {
 
   it("accepts an already parsed policy", async () => {
     const parsed = await parsePolicy("x", READ_SECRET);
-    await storage.transaction((tx) => store.write(tx, "X", parsed));
+    await storage.transaction((tx) => store.write(tx, "x", parsed));
     expect((await store.get("x"))?.raw).toBe(READ_SECRET);
   });
 
@@ -74,7 +76,7 @@ describe("PolicyStore over SQLite (:memory:)", () => {
   });
 
   it("refuses invalid names", async () => {
-    for (const name of ["a/b", "a b", "ü", "x".repeat(129), ""]) {
+    for (const name of ["a/b", "a b", "ü", "x".repeat(129), "", "Readers", " p"]) {
       const error = await vaultError(storage.transaction((tx) => store.write(tx, name, READ_SECRET)));
       expect(error.status, name).toBe(400);
     }
@@ -91,7 +93,7 @@ describe("PolicyStore over SQLite (:memory:)", () => {
   it("deletes a policy; deleting an absent one is not an error", async () => {
     await storage.transaction((tx) => store.write(tx, "p", READ_SECRET));
     expect(await store.get("p")).not.toBeNull();
-    await storage.transaction((tx) => store.delete(tx, "P"));
+    await storage.transaction((tx) => store.delete(tx, "p"));
     expect(await store.get("p")).toBeNull();
     expect(await storage.get(`${POLICY_KEY_PREFIX}p`)).toBeNull();
     await storage.transaction((tx) => store.delete(tx, "never-existed"));
@@ -101,8 +103,9 @@ describe("PolicyStore over SQLite (:memory:)", () => {
     const root = await store.get("root");
     expect(root).toMatchObject({ name: "root", rules: [], raw: "" });
     expect(await vaultError(storage.transaction((tx) => store.write(tx, "root", READ_SECRET)))).toEqual({ status: 400, message: 'cannot update "root" policy' });
-    expect(await vaultError(storage.transaction((tx) => store.write(tx, " ROOT ", READ_SECRET)))).toEqual({ status: 400, message: 'cannot update "root" policy' });
-    expect(await vaultError(storage.transaction((tx) => store.delete(tx, "Root")))).toEqual({ status: 400, message: 'cannot delete "root" policy' });
+    expect(await vaultError(storage.transaction((tx) => store.delete(tx, "root")))).toEqual({ status: 400, message: 'cannot delete "root" policy' });
+    expect((await vaultError(storage.transaction((tx) => store.write(tx, " ROOT ", READ_SECRET)))).status).toBe(400);
+    expect(await vaultError(storage.transaction((tx) => store.delete(tx, "Root")))).toEqual({ status: 400, message: 'invalid policy name "Root": policy names are lower-case' });
     expect(await storage.get(`${POLICY_KEY_PREFIX}root`)).toBeNull();
   });
 
@@ -131,7 +134,7 @@ describe("PolicyStore over SQLite (:memory:)", () => {
     expect(await store.list()).toEqual(["default", "root"]);
     await storage.transaction(async (tx) => {
       await store.write(tx, "zeta", READ_SECRET);
-      await store.write(tx, "Alpha", READ_SECRET);
+      await store.write(tx, "alpha", READ_SECRET);
       await store.write(tx, "default", READ_SECRET);
       await store.write(tx, "m.i-d_1", READ_SECRET);
     });
@@ -151,22 +154,23 @@ describe("PolicyStore over SQLite (:memory:)", () => {
     expect(await store.list()).toEqual(["default", "root"]);
   });
 
-  it("builds ACLs: union of the policies, unknown names ignored, names normalised", async () => {
+  it("builds ACLs: union of the policies, unknown (and non-canonical) names ignored", async () => {
     await storage.transaction(async (tx) => {
       await store.write(tx, "readers", READ_SECRET);
       await store.write(tx, "writers", WRITE_SECRET);
     });
-    const acl = await store.acl(["Readers", "writers", "missing", "readers"]);
+    const acl = await store.acl(["writers", "missing", "readers", "readers"]);
     expect(acl.isRoot).toBe(false);
     for (const capability of ["read", "list", "create", "update"] as const) expect(acl.allows("secret/x", capability)).toBe(true);
     expect(acl.allows("secret/x", "delete")).toBe(false);
     expect((await store.acl(["missing"])).allows("secret/x", "read")).toBe(false);
+    expect((await store.acl(["Readers"])).allows("secret/x", "read")).toBe(false);
     expect((await store.acl([])).allows("secret/x", "read")).toBe(false);
   });
 
   it("root alone gives the root ACL; root with other policies is refused, as in Vault", async () => {
     expect((await store.acl(["root"])).isRoot).toBe(true);
-    expect((await store.acl(["ROOT", "root"])).isRoot).toBe(true);
+    expect((await store.acl(["root", "root"])).isRoot).toBe(true);
     await expect(store.acl(["root", "default"])).rejects.toThrow(/other policies present along with root/);
   });
 

@@ -171,6 +171,21 @@ class EncryptingBarrier implements StorageBackend {
 }
 
 /**
+ * The barrier's view of `inner`, a transaction of the underlying backend (type `backend`),
+ * encrypting with the keys of `seal`, for code that already holds a raw transaction: the seal
+ * manager's initialisation, which writes the first records with keys nothing else knows yet.
+ * Call `close()` once the transaction's callback settles. Not exported by the package.
+ */
+export function barrierTransaction(
+  inner: Transaction,
+  seal: SealManager,
+  backend: string,
+  maxValueBytes: number = DEFAULT_MAX_VALUE_BYTES - VALUE_RECORD_OVERHEAD,
+): AuditingTransaction & { close(): void } {
+  return new BarrierTransaction(inner, seal, new TransactionGuard(backend, false, maxValueBytes));
+}
+
+/**
  * The barrier's view of a transaction of the underlying backend. Audit rows pass through
  * unencrypted: they are the backend's audit log, which holds no secrets by contract.
  */

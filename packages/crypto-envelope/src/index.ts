@@ -1,7 +1,7 @@
 export { barrier } from "./barrier.js";
 export type { BarrierOptions } from "./barrier.js";
 export { SealManager } from "./seal-manager.js";
-export type { SealManagerOptions, SealStatus, SealLogger, InitializeResult, KeyStatus } from "./seal-manager.js";
+export type { SealManagerOptions, SealStatus, SealLogger, InitializeOptions, InitializeResult, KeyStatus } from "./seal-manager.js";
 export type { RewrapOptions, RewrapReport } from "./rewrap.js";
 export { SealError, SealErrorCode } from "./seal-error.js";
 export { readUnsealKey, writeUnsealKeyFile } from "./unseal-key-source.js";

@@ -1,7 +1,8 @@
 import { randomInt, randomUUID } from "node:crypto";
 import { StorageError, StorageErrorCode, isAuditingTransaction } from "@egide/storage-core";
-import type { AuditEntry, StorageBackend, Transaction } from "@egide/storage-core";
+import type { AuditEntry, AuditingTransaction, StorageBackend, Transaction } from "@egide/storage-core";
 import { KEY_BYTES } from "./aes-gcm.js";
+import { barrierTransaction } from "./barrier.js";
 import { constantTimeEqual } from "./constant-time.js";
 import { BoundedDekCache } from "./dek-cache.js";
 import { HkdfLabel, deriveKey, hkdfInfo, hkdfSha256 } from "./hkdf.js";
@@ -95,6 +96,26 @@ export interface InitializeResult {
   shares: Buffer[];
 }
 
+/** Options of {@link SealManager.initialize}. */
+export interface InitializeOptions {
+  /**
+   * Runs inside the initialising transaction, before it commits, with an encrypting (barrier)
+   * view of it keyed by the new installation's keys: what it writes (a root token, default
+   * mounts, the request's audit row through `appendAudit`) commits with the seal configuration
+   * or not at all. Until the commit the keys are visible to nothing else: the manager stays
+   * uninitialised and sealed. It may run more than once (the storage retries a transaction
+   * after a serialization conflict); only the last run's writes commit. Throwing aborts the
+   * initialisation: nothing is stored, and the error reaches the caller unchanged.
+   */
+  within?: (tx: AuditingTransaction) => Promise<void>;
+  /**
+   * Stay unsealed after a successful commit (auto-unseal, dev mode), with the keys the
+   * initialisation made: no share goes through {@link SealManager.unseal} or its progress, and
+   * the storage is not read again. Default false: the installation starts sealed.
+   */
+  unseal?: boolean;
+}
+
 /** The keyring as `GET /v1/sys/key-status` reports it. */
 export interface KeyStatus {
   /** The active version (Vault's `term`). */
@@ -157,6 +178,8 @@ export class SealManager {
   readonly #keyringMaxAgeMs: number;
   readonly #dekCacheEntries: number;
   readonly #readOnly: boolean;
+  /** What this manager was opened with, for the pending manager of an initialisation. */
+  readonly #options: SealManagerOptions;
 
   #config: SealConfig | undefined;
   #configBytes: Buffer | undefined;
@@ -171,6 +194,7 @@ export class SealManager {
 
   private constructor(storage: StorageBackend, options: SealManagerOptions) {
     this.storage = storage;
+    this.#options = options;
     this.#random = options.random ?? systemRandom;
     this.#logger = options.logger;
     this.#rotateAfter = positiveInteger(options.rotateAfterEncryptions ?? DEFAULT_ROTATE_AFTER, "rotateAfterEncryptions");
@@ -229,12 +253,29 @@ export class SealManager {
   /**
    * Initialises the storage: a random unseal key split into `shares` shares of which
    * `threshold` unseal, a random master key stored only encrypted under the unseal key, and a
-   * keyring with version 1 active. Returns the shares, once; the installation stays sealed.
-   * Fails with `ALREADY_INITIALIZED` when the storage holds a seal configuration, even one
-   * another process wrote a moment ago.
+   * keyring with version 1 active, all in one transaction. Returns the shares, once; the
+   * installation stays sealed unless `options.unseal`. Fails with `ALREADY_INITIALIZED` when
+   * the storage holds a seal configuration, even one another process wrote a moment ago.
+   *
+   * With `options.within`, the caller's own first records (and audit row) are written in the
+   * same transaction, encrypted under the new keys (see {@link InitializeOptions}).
+   *
+   * On any failure (in `within`, at commit, a lost race with another initialiser) every key
+   * is wiped, the shares are zeroed, the manager stays uninitialised (or takes the other
+   * initialiser's configuration) and sealed, and the error is rethrown unchanged: the
+   * initialisation can be tried again. One exception: when the commit reports a failure but
+   * the storage does hold this initialisation's seal configuration (a connection lost while
+   * committing, after the database did commit), the initialisation did happen, and it is
+   * completed as a success, so that its shares are not lost.
    */
-  async initialize(scheme: ShareScheme): Promise<InitializeResult> {
+  async initialize(scheme: ShareScheme, options: InitializeOptions = {}): Promise<InitializeResult> {
     checkShareScheme(scheme);
+    const within = options.within;
+    const stayUnsealed = options.unseal === true;
+    // The pending keys serve `within` and, with `unseal`, become this manager's after the commit.
+    const needsPending = within !== undefined || stayUnsealed;
+    // The pending state holds one reservation from the start, counted in the first keyring.
+    const reservation = needsPending && !this.#readOnly ? this.#reservation : 0;
     const now = Date.now();
     const config: SealConfig = {
       format: SEAL_CONFIG_FORMAT,
@@ -249,10 +290,17 @@ export class SealManager {
     const masterKey = randomBytesFrom(this.#random, KEY_BYTES);
     const rootWrapKey = deriveKey(unsealKey, config.salt, HkdfLabel.ROOT_KEY_WRAP);
     const systemKey = deriveKey(masterKey, config.salt, HkdfLabel.SYSTEM);
+    let pending: SealManager | undefined;
     try {
       const rootRecord = sealSystemRecord(RecordType.ROOT_KEY, ROOT_KEY_KEY, masterKey, rootWrapKey, this.#random, sealConfigDigest(configBytes));
-      const keyringRecord = sealSystemRecord(RecordType.KEYRING, KEYRING_KEY, serializeKeyring(initialKeyringState(now)), systemKey, this.#random);
+      const keyringState = initialKeyringState(now);
+      const firstVersion = keyringState.versions[0] as KeyVersionInfo;
+      firstVersion.encryptions = reservation;
+      const sealKeyring = () => sealSystemRecord(RecordType.KEYRING, KEYRING_KEY, serializeKeyring(keyringState), systemKey, this.#random);
+      const keyringRecord = sealKeyring();
       const shares = await splitUnsealKey(unsealKey, scheme);
+      if (needsPending) pending = this.#pendingInstallation(config, configBytes, masterKey, systemKey, keyringState, reservation, now);
+      const pendingUnsealed = pending === undefined ? undefined : pending.#unsealed;
       try {
         await this.storage.transaction(async (tx) => {
           if (await tx.exists(SEAL_CONFIG_KEY)) {
@@ -261,16 +309,50 @@ export class SealManager {
           await tx.put(SEAL_CONFIG_KEY, configBytes);
           await tx.put(ROOT_KEY_KEY, rootRecord);
           await tx.put(KEYRING_KEY, keyringRecord);
+          if (!within || !pending || !pendingUnsealed) return;
+          // A retried transaction starts again from the first keyring and a full reservation.
+          firstVersion.encryptions = reservation;
+          pendingUnsealed.reserved = reservation;
+          pendingUnsealed.overdrafts.clear();
+          pendingUnsealed.dekCache.clear();
+          const view = barrierTransaction(tx, pending, this.storage.type);
+          try {
+            await within(view);
+          } finally {
+            view.close();
+          }
+          // Writes past the reservation are counted in the keyring that commits with them.
+          const overdraft = pendingUnsealed.overdrafts.get(firstVersion.version) ?? 0;
+          if (overdraft > 0) {
+            pendingUnsealed.overdrafts.clear();
+            firstVersion.encryptions = reservation + overdraft;
+            await tx.put(KEYRING_KEY, sealKeyring());
+          }
         });
       } catch (error) {
-        for (const share of shares) share.fill(0);
-        if (SealError.isInstance(error)) await this.refresh().catch(() => undefined);
-        throw error;
+        if (!(await this.#settleFailedInitialization(configBytes))) {
+          if (pending) pending.#discard();
+          for (const share of shares) share.fill(0);
+          throw error;
+        }
+        this.#logger?.warn("initialization committed although the commit reported a failure", {
+          error: (error as Error)?.message ?? String(error),
+        });
       }
+      // Committed: a new installation, whose keyring generations start again. Keys this
+      // manager still holds belong to an earlier installation (its storage was emptied under
+      // a running process): nobody can hold the new shares yet, so they are never this one's.
+      if (this.#unsealed) this.seal();
       this.#config = config;
       this.#configBytes = configBytes;
+      this.#highestGeneration = 0;
       this.#logger?.info("initialized", { shares: scheme.shares, threshold: scheme.threshold });
+      if (stayUnsealed && pending) this.#adoptPending(pending);
+      else if (pending) pending.#discard();
       return { shares };
+    } catch (error) {
+      if (pending) pending.#discard();
+      throw error;
     } finally {
       unsealKey.fill(0);
       masterKey.fill(0);
@@ -557,6 +639,89 @@ export class SealManager {
 
   // ---- internals -----------------------------------------------------------------------------
 
+  /**
+   * A second manager over the same storage, unsealed with the keys of an initialisation that
+   * has not committed yet: the barrier view given to `within` encrypts with it, while this
+   * manager stays uninitialised and sealed. Holds copies of the keys (the caller wipes its own).
+   */
+  #pendingInstallation(
+    config: SealConfig,
+    configBytes: Buffer,
+    masterKey: Buffer,
+    systemKey: Buffer,
+    state: KeyringState,
+    reservation: number,
+    now: number,
+  ): SealManager {
+    const pending = new SealManager(this.storage, this.#options);
+    pending.#config = config;
+    pending.#configBytes = configBytes;
+    pending.#highestGeneration = state.generation;
+    const master = new SecretBytes(Buffer.from(masterKey));
+    pending.#unsealed = {
+      masterKey: master,
+      systemKey: new SecretBytes(Buffer.from(systemKey)),
+      keyring: new Keyring(state, master, config.salt),
+      dekCache: new BoundedDekCache(this.#dekCacheEntries),
+      reserved: reservation,
+      overdrafts: new Map(),
+      reservedAt: now,
+    };
+    return pending;
+  }
+
+  /**
+   * Takes the pending manager's unsealed state after its initialisation committed: the same
+   * state a normal unseal reaches (the committed keyring, adopted at its generation, and the
+   * reservation it already counts), without reading the storage again.
+   */
+  #adoptPending(pending: SealManager): void {
+    const unsealed = pending.#unsealed;
+    if (!unsealed || this.#unsealed) {
+      pending.#discard();
+      return;
+    }
+    this.#checkGeneration(unsealed.keyring.state);
+    pending.#unsealed = undefined;
+    this.#unsealed = unsealed;
+    this.#logger?.info("unsealed", { keyVersion: unsealed.keyring.state.active });
+  }
+
+  /** Wipes the keys of a pending manager (no log line: it was never this installation's seal). */
+  #discard(): void {
+    const unsealed = this.#unsealed;
+    this.#unsealed = undefined;
+    if (!unsealed) return;
+    unsealed.keyring.wipe();
+    unsealed.dekCache.clear();
+    unsealed.systemKey.wipe();
+    unsealed.masterKey.wipe();
+  }
+
+  /**
+   * After an initialising transaction failed: whether it committed all the same (the storage
+   * holds exactly its seal configuration: the commit's outcome was unknown, and it did
+   * happen). Otherwise takes whatever configuration the storage holds (another initialiser's,
+   * or none), as {@link refresh} does, and returns false. A storage that cannot be read leaves
+   * the manager as it was: uninitialised.
+   */
+  async #settleFailedInitialization(configBytes: Buffer): Promise<boolean> {
+    let stored: Buffer | null;
+    try {
+      stored = await this.storage.get(SEAL_CONFIG_KEY);
+    } catch {
+      return false;
+    }
+    if (stored !== null && stored.equals(configBytes)) return true;
+    try {
+      this.#config = stored === null ? undefined : parseSealConfig(stored);
+      this.#configBytes = stored ?? undefined;
+    } catch {
+      // A damaged configuration: refresh() reports it on the next call.
+    }
+    return false;
+  }
+
   async #addShare(share: string | Uint8Array): Promise<SealStatus> {
     const config = await this.#requireConfig();
     if (this.#unsealed) return this.status();
@@ -612,6 +777,12 @@ export class SealManager {
         state = parseKeyring(openSystemRecord(RecordType.KEYRING, KEYRING_KEY, keyringRecord, systemKey.bytes));
       } catch (cause) {
         throw new StorageError(StorageErrorCode.CORRUPT, "the shares are right, but the keyring record is damaged", { cause });
+      }
+      if (this.#unsealed) {
+        // Unsealed meanwhile (an initialisation that stays unsealed): keep that state.
+        systemKey.wipe();
+        masterKey.wipe();
+        return;
       }
       this.#checkGeneration(state);
       this.#unsealed = {

@@ -9,4 +9,4 @@ export {
 } from "./sqlite-options.js";
 export type { SqliteOptions, ResolvedSqliteOptions, SqliteJournalMode, SqliteSynchronous } from "./sqlite-options.js";
 export { SQLITE_SCHEMA_VERSION } from "./sqlite-schema.js";
-export { SQLITE_TYPE } from "./sqlite-errors.js";
+export { SQLITE_TYPE, SqliteFilePermissionError } from "./sqlite-errors.js";

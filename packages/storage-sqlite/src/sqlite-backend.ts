@@ -18,6 +18,7 @@ import {
   type Transaction,
   type TransactionOptions,
 } from "@egide/storage-core";
+import { createPrivateFile, preparePrivateDatabaseFile } from "./private-file.js";
 import { ReaderPool } from "./reader-pool.js";
 import { SqliteAuditStore } from "./sqlite-audit-store.js";
 import { SQLITE_TYPE, toStorageError } from "./sqlite-errors.js";
@@ -62,7 +63,15 @@ export class SqliteBackend implements AuditingBackend {
   readonly #pinnedSnapshots: boolean;
   #closed = false;
 
-  /** Opens (creating if needed) the database and brings its schema up to date. */
+  /**
+   * Opens (creating if needed) the database and brings its schema up to date.
+   *
+   * A database file is private to the process's user: a new one is created with mode 0600
+   * (its `-wal`, `-shm` and `-journal` files follow), and group and other permissions are
+   * removed from an existing one and its companions. When they cannot be removed (the process
+   * is not the owner), opening fails with `SqliteFilePermissionError`. A missing directory is
+   * not created.
+   */
   static open(options: SqliteOptions): SqliteBackend {
     return new SqliteBackend(resolveSqliteOptions(options));
   }
@@ -73,6 +82,8 @@ export class SqliteBackend implements AuditingBackend {
     this.#pinnedSnapshots = !this.#memory && options.journalMode === "WAL";
     let writer: Database.Database | undefined;
     try {
+      // Before SQLite sees the file: it would create it with the umask's permissions.
+      if (!this.#memory) preparePrivateDatabaseFile(options.path);
       writer = new Database(options.path);
       this.#configure(writer);
       if (!this.#memory) {
@@ -235,6 +246,7 @@ export class SqliteBackend implements AuditingBackend {
    * Writes a consistent copy of the live database to `destinationPath` with SQLite's online
    * backup API, while reads and writes go on. The copy is written beside the destination and
    * renamed into place only when complete, so a failed backup never leaves a partial file.
+   * The copy, like the database, is readable by its owner only (mode 0600).
    */
   async backup(destinationPath: string): Promise<void> {
     this.#assertOpen();
@@ -246,6 +258,9 @@ export class SqliteBackend implements AuditingBackend {
     }
     const temporary = `${destinationPath}.partial-${randomBytes(6).toString("hex")}`;
     try {
+      // SQLite copies into this empty file (an empty file is an empty database) and its
+      // journal takes the file's mode; left to SQLite, both would get the umask's permissions.
+      createPrivateFile(temporary);
       if (this.#pinnedSnapshots) {
         // A reader pinned to one WAL snapshot: writers go on, and the copy is that snapshot
         // (without the pin SQLite restarts the copy whenever another connection commits).

@@ -18,7 +18,7 @@ export function auditEntry(request: FastifyRequest, success: boolean, status: nu
     errorMessage,
     metadata: {
       status,
-      method: request.headers["x-egide-original-method"] === "LIST" ? "LIST" : request.method,
+      method: state.method,
       ...(state.caller ? { policies: state.caller.policies, display_name: state.caller.displayName } : {}),
     },
   };

@@ -25,7 +25,7 @@ export interface NewToken {
   policies: string[];
   displayName: string;
   meta?: Record<string, string>;
-  /** 0: never expires. */
+  /** Positive; 0 (never expires) only for the initial root token: root policy alone, no parent. */
   ttlMs: number;
   /** The most renewals can extend to, from creation; 0: no limit beyond the server's maximum. */
   maxTtlMs: number;
@@ -51,6 +51,11 @@ export class TokenStore {
 
   /** Creates a token inside `tx`; returns the token string (shown once) and its entry. */
   async create(tx: Transaction, request: NewToken, now = Date.now()): Promise<{ token: string; entry: TokenEntry }> {
+    // Fail closed: only the initial root token (root policy alone, no parent) lives without an
+    // expiry. Any other token without a TTL is a caller's bug, refused rather than made eternal.
+    const initialRoot = request.policies.length === 1 && request.policies[0] === "root" && request.parentAccessor === null;
+    if (!(request.ttlMs > 0) && !(request.ttlMs === 0 && initialRoot)) throw new RangeError("a token needs a positive TTL");
+    if (request.maxTtlMs > 0 && request.ttlMs > request.maxTtlMs) throw new RangeError("a token's TTL cannot exceed its explicit maximum");
     const token = TOKEN_PREFIX + randomBytes(32).toString("base64url");
     const entry: TokenEntry = {
       accessor: randomBytes(12).toString("base64url"),
@@ -154,8 +159,9 @@ export class TokenStore {
 
 const MAX_TOKEN_DEPTH = 64;
 
+// An entry past its expiry, or past its explicit maximum whatever its expiry says.
 function isExpired(entry: TokenEntry, now: number): boolean {
-  return entry.expiresAt !== null && entry.expiresAt <= now;
+  return (entry.expiresAt !== null && entry.expiresAt <= now) || (entry.maxExpiresAt !== null && entry.maxExpiresAt <= now);
 }
 
 /** SHA-256 of the token, hex: the storage key of its entry. */

@@ -4,6 +4,7 @@ import type { ListenerConfig, ServerConfig } from "./server-config.js";
 
 const DEFAULT_ADDRESS = "127.0.0.1:8200";
 const DEFAULT_MAX_REQUEST_BYTES = 2 * 1024 * 1024;
+const DEFAULT_MAX_CONNECTIONS = 2048;
 const LOG_LEVELS = ["trace", "debug", "info", "warn", "error", "fatal", "silent"] as const;
 
 /**
@@ -81,15 +82,30 @@ function parseListener(table: unknown): ListenerConfig {
   const certFile = reader.string("tls_cert_file");
   const keyFile = reader.string("tls_key_file");
   const maxRequestBytes = reader.integer("max_request_size", DEFAULT_MAX_REQUEST_BYTES, { min: 1024, max: 256 * 1024 * 1024 });
+  const limits = {
+    maxRequestBytes,
+    headerTimeoutMs: positiveDuration(reader, "http_read_header_timeout", "10s"),
+    requestTimeoutMs: positiveDuration(reader, "max_request_duration", "90s"),
+    idleTimeoutMs: positiveDuration(reader, "http_idle_timeout", "30s"),
+    maxConnections: reader.integer("max_connections", DEFAULT_MAX_CONNECTIONS, { min: 1, max: 1_000_000 }),
+  };
+  if (limits.headerTimeoutMs > limits.requestTimeoutMs) throw reader.error("http_read_header_timeout", "must not be longer than max_request_duration");
   reader.finish();
   if (tlsDisable) {
     if (certFile !== undefined || keyFile !== undefined) throw reader.error("tls_disable", "is true, so tls_cert_file and tls_key_file must not be set");
-    return { host, port, maxRequestBytes };
+    return { host, port, ...limits };
   }
   if (certFile === undefined || keyFile === undefined) {
     throw reader.error(certFile === undefined ? "tls_cert_file" : "tls_key_file", "is required unless tls_disable = true (as in Vault, TLS is on by default)");
   }
-  return { host, port, tls: { certFile, keyFile }, maxRequestBytes };
+  return { host, port, tls: { certFile, keyFile }, ...limits };
+}
+
+// A timeout of 0 would mean "never" to Node: refused, so that every limit is a limit.
+function positiveDuration(reader: ConfigReader, option: string, fallback: string): number {
+  const value = reader.duration(option, fallback);
+  if (value <= 0) throw reader.error(option, "must be a positive duration (0 would mean no limit)");
+  return value;
 }
 
 /** "127.0.0.1:8200", "[::1]:8200", "0.0.0.0:8200". */

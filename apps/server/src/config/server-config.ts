@@ -10,6 +10,14 @@ export interface ListenerConfig {
   tls?: { certFile: string; keyFile: string };
   /** The largest request body in bytes (`max_request_size`, as in Vault). */
   maxRequestBytes: number;
+  /** How long a client may take to send a request head (`http_read_header_timeout`, default 10 s). */
+  headerTimeoutMs: number;
+  /** How long a client may take to send a whole request, body included (`max_request_duration`, default 90 s). */
+  requestTimeoutMs: number;
+  /** How long an idle keep-alive connection stays open (`http_idle_timeout`, default 30 s). */
+  idleTimeoutMs: number;
+  /** The most connections open at once; more are closed as they arrive (`max_connections`, default 2048). */
+  maxConnections: number;
 }
 
 /** The server's configuration, from the TOML file (see `parseServerConfig`). */

@@ -5,9 +5,20 @@ export interface StorageHealth {
   type: string;
   status: "healthy" | "unhealthy";
   latency_ms: number;
-  /** Why it is unhealthy (never a secret). */
+  /**
+   * Why it is unhealthy, in words safe to show anyone: health answers without a token, so this
+   * never carries a driver's message (host names, database names, users).
+   */
   error?: string;
 }
+
+/** What the probe found, with the driver's own message for the server log. */
+export interface ProbedHealth extends StorageHealth {
+  /** The backend's or driver's message, for the log only. */
+  detail?: string;
+}
+
+const PROBE_FAILED = "the storage health check failed (details in the server log)";
 
 /**
  * Probes the storage in the background and keeps the last result, so `/v1/sys/health`
@@ -19,7 +30,9 @@ export class HealthProbe {
   readonly #backend: StorageBackend;
   readonly #intervalMs: number;
   readonly #timeoutMs: number;
-  #last: StorageHealth;
+  #last: ProbedHealth;
+  /** Called with each unhealthy result that follows a healthy one (or the first one). */
+  onUnhealthy: ((health: ProbedHealth) => void) | undefined;
   #checkedAt = 0;
   #timer: NodeJS.Timeout | undefined;
   #running: Promise<void> | undefined;
@@ -43,12 +56,13 @@ export class HealthProbe {
     this.#timer = undefined;
   }
 
-  /** The latest result. */
+  /** The latest result, safe to answer without a token (no driver message). */
   current(): StorageHealth {
     if (this.#checkedAt > 0 && Date.now() - this.#checkedAt > 3 * this.#intervalMs + this.#timeoutMs) {
       return { type: this.#backend.type, status: "unhealthy", latency_ms: this.#last.latency_ms, error: "the storage probe has not answered recently" };
     }
-    return this.#last;
+    const { detail: _detail, ...shown } = this.#last;
+    return shown;
   }
 
   /** One probe now (single-flight). */
@@ -66,15 +80,23 @@ export class HealthProbe {
       timer = setTimeout(() => resolve({ type: this.#backend.type, status: "unhealthy", latency_ms: this.#timeoutMs, error: `no answer within ${this.#timeoutMs} ms` }), this.#timeoutMs);
     });
     const probe = this.#backend.health().then(
-      (result): StorageHealth => ({
+      (result): ProbedHealth => ({
         type: this.#backend.type,
         status: result.status,
         latency_ms: Math.round(result.latencyMs * 1000) / 1000,
-        ...(result.error ? { error: result.error } : {}),
+        ...(result.error ? { error: PROBE_FAILED, detail: result.error } : {}),
       }),
-      (error: unknown): StorageHealth => ({ type: this.#backend.type, status: "unhealthy", latency_ms: performance.now() - started, error: String((error as Error)?.message ?? error) }),
+      (error: unknown): ProbedHealth => ({
+        type: this.#backend.type,
+        status: "unhealthy",
+        latency_ms: performance.now() - started,
+        error: PROBE_FAILED,
+        detail: String((error as Error)?.message ?? error),
+      }),
     );
+    const previous = this.#last;
     this.#last = await Promise.race([probe, timeout]);
+    if (this.#last.status === "unhealthy" && (previous.status === "healthy" || this.#checkedAt === 0)) this.onUnhealthy?.(this.#last);
     clearTimeout(timer);
     this.#checkedAt = Date.now();
   }

@@ -9,11 +9,10 @@ import { Counter } from "prom-client";
 import type { ListenerConfig } from "../config/server-config.js";
 import { AuditBatcher } from "../audit/audit-batcher.js";
 import { auditEntry } from "../audit/audit-entry.js";
-import { operationOf } from "../audit/request-state.js";
 import type { EgideContext } from "../egide-context.js";
 import { errorResponse } from "./error-response.js";
 import { listMethodFilter } from "./list-method-filter.js";
-import { isListRequest } from "./vault-response.js";
+import { canonicalRewriteUrl, installRequestPipeline } from "./request-pipeline.js";
 import { parseJsonBody } from "./json-body.js";
 
 /** Options of {@link buildApp}. */
@@ -43,6 +42,7 @@ export function buildApp(ctx: EgideContext, options: BuildAppOptions): FastifyIn
       void (reply as unknown as { code(status: number): { send(body: unknown): void } }).code(400).send({ errors: [error.message] });
     },
     serverFactory: (handler) => listMethodServer(handler, options.listener),
+    rewriteUrl: canonicalRewriteUrl,
   });
 
   const audit = new AuditBatcher(ctx.raw);
@@ -53,17 +53,7 @@ export function buildApp(ctx: EgideContext, options: BuildAppOptions): FastifyIn
     registers: [ctx.metrics],
   });
 
-  app.decorateRequest("egide", null as never);
-  app.addHook("onRequest", async (request) => {
-    const path = vaultPath(request.url);
-    request.egide = {
-      operation: operationOf(request.method, isListRequest(request) || request.headers["x-egide-original-method"] === "LIST"),
-      path,
-      caller: undefined,
-      audited: false,
-      skipAudit: !options.auditHealthChecks && HEALTH_CHECK_PATHS.has(path),
-    };
-  });
+  installRequestPipeline(app, ctx, { unaudited: options.auditHealthChecks ? new Set() : HEALTH_CHECK_PATHS });
 
   // Bodies are JSON whatever the Content-Type says; an empty body is no body.
   app.removeAllContentTypeParsers();
@@ -78,6 +68,9 @@ export function buildApp(ctx: EgideContext, options: BuildAppOptions): FastifyIn
   app.setErrorHandler(async (error, request, reply) => {
     const { status, errors, internal } = errorResponse(error);
     if (internal) request.log.error({ err: error, requestId: request.id }, "request failed");
+    // A request refused before its body was read (no token, no permission) does not get to
+    // send it: the connection closes after the answer instead of reading the rest.
+    if (!request.raw.complete) void reply.header("connection", "close");
     return reply.code(status).header("content-type", "application/json; charset=utf-8").send({ errors });
   });
   // Vault answers an unknown path with 404 and an empty errors array.
@@ -87,8 +80,8 @@ export function buildApp(ctx: EgideContext, options: BuildAppOptions): FastifyIn
   // the audit log cannot be written, the response is replaced by an error, so nothing is
   // answered (no secret read, no token issued) without its audit row.
   app.addHook("onSend", async (request, reply, payload) => {
-    requests.labels(request.headers["x-egide-original-method"] === "LIST" ? "LIST" : request.method, String(reply.statusCode)).inc();
     const state = request.egide;
+    requests.labels(state?.method ?? request.method, String(reply.statusCode)).inc();
     if (!state || state.audited || state.skipAudit) return payload;
     const success = reply.statusCode < 400;
     if (HEALTH_CHECK_PATHS.has(state.path)) {
@@ -118,20 +111,6 @@ export function buildApp(ctx: EgideContext, options: BuildAppOptions): FastifyIn
   return app;
 }
 
-/** The Vault path of a URL: without `/v1/`, the query string and a trailing slash kept. */
-export function vaultPath(url: string): string {
-  const path = url.split("?")[0] ?? "";
-  return path.startsWith("/v1/") ? decodeURIComponentSafe(path.slice(4)) : path.replace(/^\//, "");
-}
-
-function decodeURIComponentSafe(text: string): string {
-  try {
-    return decodeURIComponent(text);
-  } catch {
-    return text;
-  }
-}
-
 // The first message of an error response, for the audit row's error_message.
 function firstError(payload: unknown): string | null {
   if (typeof payload !== "string") return null;
@@ -151,9 +130,22 @@ function firstError(payload: unknown): string | null {
  * keep-alive handling stay Node's.
  */
 function listMethodServer(handler: (request: never, response: never) => void, listener: ListenerConfig): Server {
+  // Fastify's own timeout options do not reach a server made by serverFactory: they are set
+  // here, so that a slow or idle client holds a connection only so long.
+  const limits = {
+    headersTimeout: listener.headerTimeoutMs,
+    requestTimeout: listener.requestTimeoutMs,
+    keepAliveTimeout: listener.idleTimeoutMs,
+    // How often Node checks the two limits above (its default, 30 s, would let a request
+    // overstay them by that much).
+    connectionsCheckingInterval: Math.max(100, Math.min(1000, Math.floor(listener.headerTimeoutMs / 4))),
+  };
   const server = listener.tls
-    ? createHttpsServer({ cert: readFileSync(listener.tls.certFile), key: readFileSync(listener.tls.keyFile) }, handler as never)
-    : createHttpServer(handler as never);
+    ? createHttpsServer({ ...limits, cert: readFileSync(listener.tls.certFile), key: readFileSync(listener.tls.keyFile) }, handler as never)
+    : createHttpServer(limits, handler as never);
+  // Connections past the cap are closed as they arrive (a connection that never completes a
+  // request head, even one that sends nothing, is closed by headersTimeout).
+  server.maxConnections = listener.maxConnections;
   const event = listener.tls ? "secureConnection" : "connection";
   const [nodeListener] = server.listeners(event) as Array<(socket: unknown) => void>;
   if (nodeListener) {

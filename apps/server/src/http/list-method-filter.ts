@@ -6,7 +6,8 @@
  * each connection's byte stream goes through {@link listMethodFilter} before it reaches Node's
  * HTTP server: a request line `LIST <target> HTTP/1.x` becomes `GET <target'> HTTP/1.x`, where
  * `target'` carries the query parameter `list=true`, and the header line
- * `X-Egide-Original-Method: LIST` is inserted right after it. Every other byte passes unchanged.
+ * `X-Egide-Original-Method: LIST <marker>` is inserted right after it (the marker is random per
+ * process, `ORIGINAL_METHOD_LIST`). Every other byte passes unchanged.
  *
  * The filter follows request boundaries (Content-Length and chunked bodies) so that keep-alive
  * and pipelined requests work and body bytes are never mistaken for a request line. When the
@@ -15,8 +16,9 @@
  * rest of the connection through unchanged: Node's parser then answers 400/431 itself, or the
  * upgraded protocol gets its bytes untouched.
  *
- * It does not remove an `X-Egide-Original-Method` header a client sends itself: a plain
- * `GET ?list=true` is Vault's own spelling of a list request, so the header grants nothing.
+ * A client that sends an `X-Egide-Original-Method` header itself gains nothing: only the
+ * process's own marker makes a request count as sent with `LIST` (for the audit row's method),
+ * and a plain `GET ?list=true` is Vault's own spelling of a list request anyway.
  */
 import { Duplex } from "node:stream";
 import type * as net from "node:net";

@@ -1,13 +1,23 @@
 /**
  * The byte-level half of the `LIST` support (see `list-method-filter.ts`): follows request
  * boundaries in a connection's byte stream and rewrites `LIST` request lines into `GET …list=true`
- * plus an `X-Egide-Original-Method: LIST` header. No I/O: it maps input chunks to output chunks.
+ * plus an `X-Egide-Original-Method: LIST <marker>` header. No I/O: it maps input chunks to output
+ * chunks. Every step is linear in the bytes it is given: no regular expression that can
+ * backtrack sees a header value.
  */
+import { randomBytes } from "node:crypto";
 
 export const MAX_HEAD_BYTES = 64 * 1024;
 
 /** The header inserted after a rewritten request line. */
 export const ORIGINAL_METHOD_HEADER = "X-Egide-Original-Method";
+
+/**
+ * The value of {@link ORIGINAL_METHOD_HEADER} this process inserts: `LIST` and a random marker
+ * made at start-up, so that a client sending the header itself cannot make a request look
+ * like something it was not (the audit row's method comes from it).
+ */
+export const ORIGINAL_METHOD_LIST = `LIST ${randomBytes(16).toString("hex")}`;
 
 const CR = 0x0d;
 const LF = 0x0a;
@@ -19,7 +29,7 @@ const HASH = 0x23;
 
 const LIST_BYTES = Buffer.from("LIST", "latin1");
 const GET_SP = Buffer.from("GET ", "latin1");
-const HEADER_LINE = Buffer.from(`${ORIGINAL_METHOD_HEADER}: LIST\r\n`, "latin1");
+const HEADER_LINE = Buffer.from(`${ORIGINAL_METHOD_HEADER}: ${ORIGINAL_METHOD_LIST}\r\n`, "latin1");
 const QUERY_FIRST = Buffer.from("?list=true", "latin1");
 const QUERY_NEXT = Buffer.from("&list=true", "latin1");
 const QUERY_BARE = Buffer.from("list=true", "latin1");
@@ -374,6 +384,18 @@ export class ListRequestRewriter {
   }
 }
 
-function trimOws(value: string): string {
-  return value.replace(/^[ \t]+|[ \t]+$/g, "");
+/**
+ * `value` without leading and trailing spaces and tabs (HTTP's optional white space). A plain
+ * scan: the regular expression it replaces was quadratic on a long run of inner spaces.
+ */
+export function trimOws(value: string): string {
+  let start = 0;
+  let end = value.length;
+  while (start < end && isOws(value.charCodeAt(start))) start++;
+  while (end > start && isOws(value.charCodeAt(end - 1))) end--;
+  return start === 0 && end === value.length ? value : value.slice(start, end);
+}
+
+function isOws(code: number): boolean {
+  return code === SP || code === HT;
 }

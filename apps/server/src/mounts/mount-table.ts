@@ -1,5 +1,6 @@
 import { randomBytes, randomUUID } from "node:crypto";
 import type { StorageBackend, Transaction } from "@egide/storage-core";
+import { checkCanonicalPath } from "../http/canonical-path.js";
 import { VaultError, badRequest } from "../http/vault-error.js";
 
 /** Where the mount table is stored (through the barrier, so encrypted). */
@@ -137,7 +138,7 @@ export class MountTable {
 
   /** The mount at exactly `path` (normalised), or null. */
   async get(path: string): Promise<Mount | null> {
-    const normalised = normaliseMountPath(path);
+    const normalised = mountPath(path);
     return (await this.list()).find((mount) => mount.path === normalised) ?? null;
   }
 
@@ -184,7 +185,7 @@ export class MountTable {
    * the removed mount, or null when nothing was mounted there (Vault answers 204 either way).
    */
   async disable(tx: Transaction, path: string): Promise<Mount | null> {
-    const normalised = normaliseMountPath(path);
+    const normalised = mountPath(path);
     assertNotReserved(normalised, "unmount");
     const entries = parseTable(await tx.get(MOUNT_TABLE_KEY));
     const mount = entries.find((entry) => entry.path === normalised);
@@ -200,7 +201,7 @@ export class MountTable {
    * be "2". Returns the updated mount; a 400 when nothing is mounted at `path`.
    */
   async tune(tx: Transaction, path: string, input: MountTuneInput): Promise<Mount> {
-    const normalised = normaliseMountPath(path);
+    const normalised = mountPath(path);
     const entries = parseTable(await tx.get(MOUNT_TABLE_KEY));
     const index = entries.findIndex((entry) => entry.path === normalised);
     const mount = entries[index];
@@ -223,13 +224,20 @@ export class MountTable {
    * alone. Runs its own transaction; returns whether it mounted.
    */
   async ensureDefault(): Promise<boolean> {
-    const created = await this.#storage.transaction(async (tx) => {
-      if ((await tx.get(MOUNT_TABLE_KEY)) !== null) return false;
-      await this.enable(tx, DEFAULT_MOUNT_PATH, { type: "kv", options: { version: "2" }, description: DEFAULT_MOUNT_DESCRIPTION });
-      return true;
-    });
+    const created = await this.#storage.transaction((tx) => this.ensureDefaultIn(tx));
     this.invalidate();
     return created;
+  }
+
+  /**
+   * {@link ensureDefault} inside the caller's transaction `tx` (the initialisation's, so the
+   * default mount commits with the installation or not at all). Returns whether it mounted;
+   * call {@link invalidate} again once `tx` has committed.
+   */
+  async ensureDefaultIn(tx: Transaction): Promise<boolean> {
+    if ((await tx.get(MOUNT_TABLE_KEY)) !== null) return false;
+    await this.enable(tx, DEFAULT_MOUNT_PATH, { type: "kv", options: { version: "2" }, description: DEFAULT_MOUNT_DESCRIPTION });
+    return true;
   }
 
   /** Forgets the cached table: the next read goes to storage. */
@@ -241,25 +249,21 @@ export class MountTable {
 }
 
 /**
- * A mount path as Vault keeps it: without a leading `/`, with a trailing `/`. Does not
- * validate (see {@link validateMountPath}).
+ * The mount path a canonical request path names, as the table keys it: with a trailing `/`
+ * (`team` → `team/`). Nothing is trimmed or stripped: the request pipeline refused
+ * non-canonical spellings (surrounding spaces, empty segments) before the request was
+ * authorised, so the table acts on exactly the path that was checked.
  */
-export function normaliseMountPath(path: string): string {
-  let normalised = path.trim().replace(/^\/+/, "");
-  if (!normalised.endsWith("/")) normalised += "/";
-  return normalised;
+export function mountPath(path: string): string {
+  return path.endsWith("/") ? path : `${path}/`;
 }
 
-// C0 and C1 controls and DEL.
-const CONTROL = /[\u0000-\u001f\u007f-\u009f]/u;
-
-/** Normalises `path` and checks it can be mounted; a 400 otherwise. */
+/** The table form of `path` ({@link mountPath}), checked to be mountable; a 400 otherwise. */
 export function validateMountPath(path: string): string {
-  const normalised = normaliseMountPath(path);
+  const normalised = mountPath(path);
   if (normalised === "/") throw badRequest("a mount path is required");
-  const segments = normalised.slice(0, -1).split("/");
-  if (CONTROL.test(normalised) || segments.some((segment) => segment === "" || segment === "." || segment === "..")) {
-    throw badRequest(`invalid mount path ${JSON.stringify(normalised)}: empty, "." and ".." segments and control characters are not allowed`);
+  if (checkCanonicalPath(normalised) !== undefined) {
+    throw badRequest(`invalid mount path ${JSON.stringify(normalised)}: empty, "." and ".." segments, control characters and surrounding spaces are not allowed`);
   }
   if (Buffer.byteLength(normalised, "utf8") > 256) throw badRequest("invalid mount path: longer than 256 bytes");
   assertNotReserved(normalised, "mount");
@@ -336,5 +340,5 @@ async function purge(tx: Transaction, prefix: string): Promise<number> {
 
 /** Vault's 400 for reading the configuration of a path where nothing is mounted. */
 export function noMountAt(path: string): VaultError {
-  return badRequest(`No secret engine mount at ${normaliseMountPath(path)}`);
+  return badRequest(`No secret engine mount at ${mountPath(path)}`);
 }

@@ -1,6 +1,8 @@
 import { badRequest } from "../http/vault-error.js";
 import type { Capability } from "../server-context.js";
-import { CAPABILITIES, normalizePolicyName } from "./policy.js";
+import { goToLower } from "./parameter-constraints.js";
+import type { ParameterValueMap } from "./parameter-constraints.js";
+import { CAPABILITIES, MAX_POLICY_BYTES, MAX_POLICY_PATHS, validatePolicyName } from "./policy.js";
 import type { PathRule, Policy, PolicyFormat } from "./policy.js";
 
 /**
@@ -12,11 +14,21 @@ import type { PathRule, Policy, PolicyFormat } from "./policy.js";
  * few places (an empty capability list, an unknown capability or a `*` before the end of a path
  * are refused).
  *
- * Accepted but NOT enforced: `allowed_parameters`, `denied_parameters`, `required_parameters`,
- * `min_wrapping_ttl` and `max_wrapping_ttl`. They are kept in the raw text (so a read returns
- * them) and listed in {@link PathRule.unenforced}, but Egide grants or refuses by capability
- * only. Refused: the Enterprise-only `mfa_methods` and `control_group` (ignoring them would
- * grant what Vault Enterprise would gate).
+ * Every field a stanza may hold is enforced: `capabilities` (and the older `policy`),
+ * `allowed_parameters`, `denied_parameters` and `required_parameters` (by the ACL, see
+ * `parameter-constraints.ts`); `comment` restricts nothing. Refused rather than ignored (ignoring
+ * them would grant what Vault would gate): `min_wrapping_ttl` and `max_wrapping_ttl` (Egide does
+ * not support response wrapping yet) and the Enterprise-only `mfa_methods` and `control_group`.
+ *
+ * Parameter constraints as Vault parses them: names lower-cased, `*` standing for every
+ * parameter, each name mapped to a list of values (empty: any value). Stricter than Vault: a name
+ * with a `*` other than `*` itself, or starting with `/` (JSON-pointer names in recent Vault),
+ * two names equal once lower-cased, a value that is not a list, and values nested more than
+ * {@link MAX_PARAMETER_VALUE_DEPTH} levels deep are refused.
+ *
+ * Limits, so that a policy cannot make the parser or the ACL slow: the text is at most
+ * {@link MAX_POLICY_BYTES} bytes of UTF-8 (checked before anything is parsed), and holds at most
+ * {@link MAX_POLICY_PATHS} `path` stanzas.
  *
  * HCL 2 vs Vault's HCL 1: the documented policy syntax is the same; HCL 1 oddities (several
  * attributes on one line inside a block, quoted attribute names) are refused by HCL 2. The
@@ -28,11 +40,13 @@ import type { PathRule, Policy, PolicyFormat } from "./policy.js";
  * `fs` and `__parse_terraform_config_wasm__` (Go's `wasm_exec` glue).
  */
 
-// Stanza fields Egide accepts without enforcing them (see the module comment).
-const UNENFORCED_FIELDS = new Set(["allowed_parameters", "denied_parameters", "required_parameters", "min_wrapping_ttl", "max_wrapping_ttl"]);
+// Response-wrapping fields: refused until Egide supports response wrapping.
+const WRAPPING_FIELDS = new Set(["min_wrapping_ttl", "max_wrapping_ttl"]);
 // Vault Enterprise fields: refused rather than silently ignored.
 const ENTERPRISE_FIELDS = new Set(["mfa_methods", "control_group"]);
 const KNOWN_CAPABILITIES: ReadonlySet<string> = new Set(CAPABILITIES);
+// The fields a stanza may hold (each enforced, but the comment).
+const STANZA_FIELDS = new Set(["capabilities", "policy", "comment", "allowed_parameters", "denied_parameters", "required_parameters"]);
 
 // Vault's pre-0.5 `policy = "..."` shorthand and the capabilities each stands for.
 const OLD_POLICIES: ReadonlyMap<string, readonly Capability[]> = new Map([
@@ -58,17 +72,23 @@ function loadHclParser(): Promise<HclParse> {
   return hclParser;
 }
 
+/** How deeply a value of `allowed_parameters` or `denied_parameters` may nest arrays and objects. */
+export const MAX_PARAMETER_VALUE_DEPTH = 32;
+
 /**
- * Parses and validates the policy `text` named `name` (normalised with
- * {@link normalizePolicyName}). Throws a 400 `VaultError` naming the faulty path or capability
- * when the text does not parse or is not a valid policy.
+ * Parses and validates the policy `text` named `name` (a canonical name: see
+ * {@link validatePolicyName}). Throws a 400 `VaultError` naming the faulty path, field or
+ * capability when the text is too large (checked first, before any parsing), does not parse or
+ * is not a valid policy, or when the name is not canonical.
  */
 export async function parsePolicy(name: string, text: string): Promise<Policy> {
-  const normalized = normalizePolicyName(name);
+  const bytes = Buffer.byteLength(text, "utf8");
+  if (bytes > MAX_POLICY_BYTES) throw badRequest(`policy is too large: ${bytes} bytes, at most ${MAX_POLICY_BYTES} bytes are allowed`);
+  validatePolicyName(name);
   const format: PolicyFormat = text.trimStart().startsWith("{") ? "json" : "hcl";
   const document = format === "json" ? parseJson(text) : await parseHcl(text);
   const rules = format === "json" ? jsonRules(document) : hclRules(document);
-  return { name: normalized, rules, raw: text, format };
+  return { name, rules, raw: text, format };
 }
 
 function fail(message: string): never {
@@ -109,7 +129,7 @@ function hclRules(document: Record<string, unknown>): PathRule[] {
   if (!isObject(paths)) fail(`"path" must be a block with the path as its label: path "secret/*" { ... }`);
   const rules: PathRule[] = [];
   for (const [path, value] of Object.entries(paths)) {
-    for (const body of bodiesOf(path, value)) rules.push(pathRule(path, body));
+    for (const body of bodiesOf(path, value)) addRule(rules, pathRule(path, body));
   }
   return rules;
 }
@@ -125,10 +145,15 @@ function jsonRules(document: Record<string, unknown>): PathRule[] {
   for (const map of maps) {
     if (!isObject(map)) fail(`"path" must be an object mapping each path to its rules`);
     for (const [path, value] of Object.entries(map)) {
-      for (const body of bodiesOf(path, value)) rules.push(pathRule(path, body));
+      for (const body of bodiesOf(path, value)) addRule(rules, pathRule(path, body));
     }
   }
   return rules;
+}
+
+function addRule(rules: PathRule[], rule: PathRule): void {
+  if (rules.length >= MAX_POLICY_PATHS) fail(`too many path stanzas: at most ${MAX_POLICY_PATHS} are allowed`);
+  rules.push(rule);
 }
 
 function bodiesOf(path: string, value: unknown): unknown[] {
@@ -156,13 +181,9 @@ function pathRule(written: string, body: unknown): PathRule {
   if (star !== -1 && star !== path.length - 1) fail(`path ${label}: the glob '*' is only allowed at the end of a path`);
   if (path.includes("+*")) fail(`path ${label}: invalid use of wildcards ('+*' is forbidden)`);
 
-  const unenforced: string[] = [];
   for (const key of Object.keys(body)) {
-    if (key === "capabilities" || key === "policy" || key === "comment") continue;
-    if (UNENFORCED_FIELDS.has(key)) {
-      unenforced.push(key);
-      continue;
-    }
+    if (STANZA_FIELDS.has(key)) continue;
+    if (WRAPPING_FIELDS.has(key)) fail(`path ${label}: ${JSON.stringify(key)} is not supported: response wrapping is not supported yet`);
     if (ENTERPRISE_FIELDS.has(key)) fail(`path ${label}: ${JSON.stringify(key)} is a Vault Enterprise feature that Egide does not support`);
     fail(`path ${label}: invalid key ${JSON.stringify(key)}`);
   }
@@ -197,8 +218,73 @@ function pathRule(written: string, body: unknown): PathRule {
     segmentWildcards,
   };
   if (segmentWildcards) rule.segments = (prefix ? path.slice(0, -1) : path).split("/");
-  if (unenforced.length > 0) rule.unenforced = unenforced.sort();
+
+  // Checked for every stanza; kept unless the stanza denies (as in Vault, a deny stanza carries
+  // no parameter constraints: it denies everything anyway).
+  const allowed = parameterMap(label, "allowed_parameters", body.allowed_parameters);
+  const denied = parameterMap(label, "denied_parameters", body.denied_parameters);
+  const required = requiredParameters(label, body.required_parameters);
+  if (!granted.has("deny")) {
+    if (allowed !== undefined) rule.allowedParameters = allowed;
+    if (denied !== undefined) rule.deniedParameters = denied;
+    if (required !== undefined) rule.requiredParameters = required;
+  }
   return rule;
+}
+
+// A parameter name as written: a literal name, or "*" for every parameter.
+function checkParameterName(label: string, field: string, name: string, wildcardAllowed: boolean): void {
+  if (name.includes("*") && !(wildcardAllowed && name === "*")) {
+    fail(`path ${label}: ${field}: parameter name ${JSON.stringify(name)}: ${wildcardAllowed ? "'*' is only allowed as the whole name" : "'*' is not allowed here"}`);
+  }
+  if (name.startsWith("/")) fail(`path ${label}: ${field}: parameter name ${JSON.stringify(name)}: names starting with '/' are not supported`);
+}
+
+// `allowed_parameters` / `denied_parameters`: {name: [values]} (HCL's block form, one block,
+// gives [{name: [values]}]). Undefined when absent or empty.
+function parameterMap(label: string, field: string, value: unknown): ParameterValueMap | undefined {
+  if (value === undefined) return undefined;
+  let map = value;
+  if (Array.isArray(map) && map.length === 1) map = map[0];
+  if (!isObject(map)) fail(`path ${label}: ${JSON.stringify(field)} must map parameter names to lists of values, such as { "name" = ["a", "b"] }`);
+  const result: ParameterValueMap = new Map();
+  for (const [name, values] of Object.entries(map)) {
+    checkParameterName(label, field, name, true);
+    if (!Array.isArray(values)) fail(`path ${label}: ${field}: the values of ${JSON.stringify(name)} must be a list (an empty list for any value)`);
+    for (const element of values) {
+      if (depth(element, MAX_PARAMETER_VALUE_DEPTH + 1) > MAX_PARAMETER_VALUE_DEPTH) {
+        fail(`path ${label}: ${field}: a value of ${JSON.stringify(name)} is nested more than ${MAX_PARAMETER_VALUE_DEPTH} levels deep`);
+      }
+    }
+    const key = goToLower(name);
+    if (result.has(key)) fail(`path ${label}: ${field}: ${JSON.stringify(name)} is given twice (names are compared lower-cased)`);
+    result.set(key, [...values]);
+  }
+  return result.size > 0 ? result : undefined;
+}
+
+// `required_parameters`: a list of names. Undefined when absent or empty.
+function requiredParameters(label: string, value: unknown): string[] | undefined {
+  if (value === undefined) return undefined;
+  if (!Array.isArray(value)) fail(`path ${label}: "required_parameters" must be a list of parameter names`);
+  const names: string[] = [];
+  for (const name of value) {
+    if (typeof name !== "string") fail(`path ${label}: "required_parameters" must be a list of parameter names`);
+    checkParameterName(label, "required_parameters", name, false);
+    names.push(name);
+  }
+  return names.length > 0 ? names : undefined;
+}
+
+// How deeply `value` nests arrays and objects (0 for a scalar), counted up to `limit`.
+function depth(value: unknown, limit: number): number {
+  if (typeof value !== "object" || value === null || limit <= 0) return 0;
+  let deepest = 0;
+  for (const child of Array.isArray(value) ? value : Object.values(value)) {
+    deepest = Math.max(deepest, depth(child, limit - 1));
+    if (deepest >= limit) break;
+  }
+  return deepest + 1;
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {

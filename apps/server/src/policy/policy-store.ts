@@ -3,7 +3,7 @@ import { badRequest } from "../http/vault-error.js";
 import { Acl } from "./acl.js";
 import { DEFAULT_POLICY_HCL } from "./default-policies.js";
 import { parsePolicy } from "./parse-policy.js";
-import { DEFAULT_POLICY_NAME, ROOT_POLICY_NAME, normalizePolicyName } from "./policy.js";
+import { DEFAULT_POLICY_NAME, ROOT_POLICY_NAME, validatePolicyName } from "./policy.js";
 import type { Policy, PolicyFormat } from "./policy.js";
 
 /** Where policies are stored, through the storage given (the encrypting barrier). */
@@ -84,14 +84,14 @@ export class PolicyStore {
   }
 
   /**
-   * The policy named `name` (normalised: trimmed, lower-cased), or `null` when there is none
-   * (an invalid name has none). `root` gives a policy without rules; `default` gives the
-   * built-in text unless it was overwritten.
+   * The policy named `name` (canonical: see `validatePolicyName`), or `null` when there is none
+   * (a name that is not canonical has none). `root` gives a policy without rules; `default`
+   * gives the built-in text unless it was overwritten.
    */
   async get(name: string): Promise<Policy | null> {
     let normalized: string;
     try {
-      normalized = normalizePolicyName(name);
+      normalized = validatePolicyName(name);
     } catch {
       return null;
     }
@@ -103,10 +103,10 @@ export class PolicyStore {
 
   /**
    * Parses `policy` (unless already parsed) and stores it under `name` inside `tx`. Throws a
-   * 400 `VaultError` for an invalid name or text, and for `root`.
+   * 400 `VaultError` for a name that is not canonical, an invalid text, and for `root`.
    */
   async write(tx: Transaction, name: string, policy: string | Policy): Promise<Policy> {
-    const normalized = normalizePolicyName(name);
+    const normalized = validatePolicyName(name);
     if (normalized === ROOT_POLICY_NAME) throw badRequest(`cannot update "${ROOT_POLICY_NAME}" policy`);
     const parsed = typeof policy === "string" ? await parsePolicy(normalized, policy) : { ...policy, name: normalized };
     const stored: StoredPolicy = { name: normalized, raw: parsed.raw, format: parsed.format };
@@ -117,10 +117,10 @@ export class PolicyStore {
 
   /**
    * Deletes the policy `name` inside `tx` (nothing happens when there is none). Throws a 400
-   * `VaultError` for `root`, `default` and invalid names.
+   * `VaultError` for `root`, `default` and names that are not canonical.
    */
   async delete(tx: Transaction, name: string): Promise<void> {
-    const normalized = normalizePolicyName(name);
+    const normalized = validatePolicyName(name);
     if (normalized === ROOT_POLICY_NAME) throw badRequest(`cannot delete "${ROOT_POLICY_NAME}" policy`);
     if (normalized === DEFAULT_POLICY_NAME) throw badRequest("cannot delete default policy");
     await tx.delete(POLICY_KEY_PREFIX + normalized);
@@ -137,12 +137,12 @@ export class PolicyStore {
   }
 
   /**
-   * The ACL of a token holding the policies `names` (normalised, duplicates ignored). Unknown
-   * names are ignored, as in Vault. `root` alone gives the root ACL; `root` with other
-   * policies throws, as in Vault.
+   * The ACL of a token holding the policies `names` (canonical, as tokens store them; duplicates
+   * ignored). Unknown names are ignored, as in Vault. `root` alone gives the root ACL; `root`
+   * with other policies throws, as in Vault.
    */
   async acl(names: readonly string[]): Promise<Acl> {
-    const normalized = [...new Set(names.map((name) => name.trim().toLowerCase()))].sort();
+    const normalized = [...new Set(names)].sort();
     if (normalized.includes(ROOT_POLICY_NAME)) {
       if (normalized.length !== 1) throw new Error("other policies present along with root");
       return Acl.root();
@@ -169,9 +169,8 @@ export class PolicyStore {
       this.#cache.clear();
       return;
     }
-    const normalized = name.trim().toLowerCase();
-    this.#bump(normalized);
-    this.#cache.delete(normalized);
+    this.#bump(name);
+    this.#cache.delete(name);
   }
 
   #changedLocally(name: string): void {

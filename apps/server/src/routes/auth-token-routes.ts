@@ -2,8 +2,12 @@ import { parseDuration } from "@egide/storage-core";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { TokenEntry, TokenStore } from "../auth/token-store.js";
 import type { EgideContext } from "../egide-context.js";
+import type { RequestSession } from "../audit/request-state.js";
 import { VaultError, badRequest, permissionDenied } from "../http/vault-error.js";
 import { vaultResponse } from "../http/vault-response.js";
+import type { VaultRouteSpec } from "../http/vault-route.js";
+import { bodyObject } from "../kv/kv-input.js";
+import { canonicalPolicyName } from "../policy/policy.js";
 
 /** Token TTL limits (`default_lease_ttl`, `max_lease_ttl`). */
 export interface TokenRouteOptions {
@@ -20,33 +24,38 @@ export interface TokenRouteOptions {
  */
 export function registerTokenRoutes(app: FastifyInstance, ctx: EgideContext, options: TokenRouteOptions): void {
   const { tokens } = options;
+  const route = (path: string): { config: { vault: VaultRouteSpec } } => ({ config: { vault: { template: path, access: "acl", operation: "update" } } });
 
+  // Vault's token store: creating a token needs `update` on auth/token/create (never `create`
+  // alone); orphans and policies the caller does not hold need sudo (or root).
   const create = async (request: FastifyRequest) => {
-    ctx.describe(request, "update", "auth/token/create");
-    const { capabilities, caller } = await ctx.capabilities(request, "auth/token/create");
-    if (capabilities.has("deny") || !(capabilities.has("update") || capabilities.has("create"))) throw permissionDenied();
-    const body = (request.body ?? {}) as Record<string, unknown>;
-    const isRoot = caller.policies.includes("root");
-    let policies = stringList(body.policies, "policies") ?? caller.policies.filter((p) => p !== "root");
+    const session = sessionOf(request);
+    const { caller, isRoot, sudo } = session;
+    const body = bodyObject(request.body);
+    let policies = policyList(body.policies) ?? caller.policies.filter((p) => p !== "root");
     if (body.no_default_policy !== true && !policies.includes("default") && !policies.includes("root")) policies = [...policies, "default"];
-    if (!isRoot && !capabilities.has("sudo")) {
+    if (!isRoot && !sudo) {
       const extra = policies.filter((p) => p !== "default" && !caller.policies.includes(p));
       if (extra.length > 0) throw badRequest(`child policies must be subset of parent: ${extra.join(", ")} not held by the caller`);
     }
     if (policies.includes("root") && !isRoot) throw permissionDenied();
-    const ttlMs = body.ttl === undefined || body.ttl === "" ? options.defaultTtlMs : duration(body.ttl, "ttl");
-    const explicitMaxMs = body.explicit_max_ttl === undefined || body.explicit_max_ttl === "" ? 0 : duration(body.explicit_max_ttl, "explicit_max_ttl");
-    if (ttlMs > options.maxTtlMs) throw badRequest(`ttl must not exceed the server's max_lease_ttl (${options.maxTtlMs / 1000}s)`);
+    // A TTL of 0 (or none) is the default TTL, never "forever"; explicit_max_ttl caps it, and
+    // every renewal (stored as the token's maxExpiresAt).
+    const requestedMs = body.ttl === undefined || body.ttl === null || body.ttl === "" ? 0 : duration(body.ttl, "ttl");
+    const explicitMaxMs = body.explicit_max_ttl === undefined || body.explicit_max_ttl === null || body.explicit_max_ttl === "" ? 0 : duration(body.explicit_max_ttl, "explicit_max_ttl");
+    if (requestedMs > options.maxTtlMs) throw badRequest(`ttl must not exceed the server's max_lease_ttl (${options.maxTtlMs / 1000}s)`);
+    if (explicitMaxMs > options.maxTtlMs) throw badRequest(`explicit_max_ttl must not exceed the server's max_lease_ttl (${options.maxTtlMs / 1000}s)`);
+    const ttlMs = tokenTtlMs(requestedMs, explicitMaxMs, options.defaultTtlMs);
     const meta = body.meta === undefined || body.meta === null ? {} : stringMap(body.meta, "meta");
     const displayName = typeof body.display_name === "string" && body.display_name !== "" ? `token-${body.display_name}` : "token";
-    if (body.no_parent === true && !isRoot && !capabilities.has("sudo")) throw badRequest("root or sudo privileges required to create orphan token");
+    if (body.no_parent === true && !isRoot && !sudo) throw badRequest("root or sudo privileges required to create orphan token");
     const orphan = body.no_parent === true;
     const { token, entry } = await ctx.mutate(request, 200, (tx) =>
       tokens.create(tx, {
         policies,
         displayName,
         meta,
-        ttlMs: policies.includes("root") && body.ttl === undefined ? 0 : Math.min(ttlMs, explicitMaxMs || ttlMs),
+        ttlMs,
         maxTtlMs: explicitMaxMs,
         renewable: body.renewable !== false,
         parentAccessor: orphan ? null : caller.accessor,
@@ -54,60 +63,66 @@ export function registerTokenRoutes(app: FastifyInstance, ctx: EgideContext, opt
     );
     return vaultResponse(request, null, { auth: authBlock(token, entry) });
   };
-  app.post("/v1/auth/token/create", create);
-  app.put("/v1/auth/token/create", create);
+  app.post("/v1/auth/token/create", route("auth/token/create"), create);
+  app.put("/v1/auth/token/create", route("auth/token/create"), create);
 
-  app.get("/v1/auth/token/lookup-self", async (request) => {
-    ctx.describe(request, "read", "auth/token/lookup-self");
-    await ctx.authorize(request, "auth/token/lookup-self", "read");
-    const { entry, token } = await ctx.authenticate(request);
+  app.get("/v1/auth/token/lookup-self", { config: { vault: { template: "auth/token/lookup-self", access: "acl" } } }, async (request) => {
+    const { entry, token } = sessionOf(request);
     return vaultResponse(request, lookupData(entry, token));
   });
 
   const lookup = async (request: FastifyRequest) => {
-    ctx.describe(request, "update", "auth/token/lookup");
-    await ctx.authorize(request, "auth/token/lookup", "update");
     const token = tokenField(request);
     const entry = await tokens.lookup(token);
     if (entry === null) throw new VaultError(403, "bad token");
     // Vault shows the token itself only to the token's own lookup-self; here it is omitted.
     return vaultResponse(request, lookupData(entry, undefined));
   };
-  app.post("/v1/auth/token/lookup", lookup);
+  app.post("/v1/auth/token/lookup", route("auth/token/lookup"), lookup);
 
   const revoke = async (request: FastifyRequest, reply: FastifyReply) => {
-    ctx.describe(request, "update", "auth/token/revoke");
-    await ctx.authorize(request, "auth/token/revoke", "update");
     const token = tokenField(request);
     await ctx.mutate(request, 204, (tx) => tokens.revoke(tx, token));
     return reply.code(204).send();
   };
-  app.post("/v1/auth/token/revoke", revoke);
-  app.put("/v1/auth/token/revoke", revoke);
+  app.post("/v1/auth/token/revoke", route("auth/token/revoke"), revoke);
+  app.put("/v1/auth/token/revoke", route("auth/token/revoke"), revoke);
 
   const revokeSelf = async (request: FastifyRequest, reply: FastifyReply) => {
-    ctx.describe(request, "update", "auth/token/revoke-self");
-    await ctx.authorize(request, "auth/token/revoke-self", "update");
-    const { token } = await ctx.authenticate(request);
+    const { token } = sessionOf(request);
     await ctx.mutate(request, 204, (tx) => tokens.revoke(tx, token));
     return reply.code(204).send();
   };
-  app.post("/v1/auth/token/revoke-self", revokeSelf);
-  app.put("/v1/auth/token/revoke-self", revokeSelf);
+  app.post("/v1/auth/token/revoke-self", route("auth/token/revoke-self"), revokeSelf);
+  app.put("/v1/auth/token/revoke-self", route("auth/token/revoke-self"), revokeSelf);
 
   const renewSelf = async (request: FastifyRequest) => {
-    ctx.describe(request, "update", "auth/token/renew-self");
-    await ctx.authorize(request, "auth/token/renew-self", "update");
-    const { token, entry } = await ctx.authenticate(request);
-    const body = (request.body ?? {}) as Record<string, unknown>;
+    const { token, entry } = sessionOf(request);
+    const body = bodyObject(request.body);
     const increment = body.increment === undefined || body.increment === "" ? undefined : duration(body.increment, "increment");
     if (!entry.renewable) throw badRequest("token is not renewable");
     const renewed = await ctx.mutate(request, 200, (tx) => tokens.renew(tx, token, increment, options.maxTtlMs));
     if (renewed === null) throw permissionDenied();
     return vaultResponse(request, null, { auth: authBlock(token, renewed) });
   };
-  app.post("/v1/auth/token/renew-self", renewSelf);
-  app.put("/v1/auth/token/renew-self", renewSelf);
+  app.post("/v1/auth/token/renew-self", route("auth/token/renew-self"), renewSelf);
+  app.put("/v1/auth/token/renew-self", route("auth/token/renew-self"), renewSelf);
+}
+
+/**
+ * The TTL a new token gets: the requested one, or the default when 0 or absent (a TTL of 0
+ * never means "forever"), capped by `explicit_max_ttl` when one is given.
+ */
+export function tokenTtlMs(requestedMs: number, explicitMaxMs: number, defaultTtlMs: number): number {
+  const ttl = requestedMs > 0 ? requestedMs : defaultTtlMs;
+  return explicitMaxMs > 0 ? Math.min(ttl, explicitMaxMs) : ttl;
+}
+
+/** The authenticated session of a request the pipeline let through. */
+function sessionOf(request: FastifyRequest): RequestSession {
+  const session = request.egide.session;
+  if (session === undefined) throw permissionDenied();
+  return session;
 }
 
 function authBlock(token: string, entry: TokenEntry) {
@@ -154,7 +169,7 @@ function ttlSeconds(entry: TokenEntry): number {
 }
 
 function tokenField(request: FastifyRequest): string {
-  const token = ((request.body ?? {}) as Record<string, unknown>).token;
+  const token = bodyObject(request.body).token;
   if (typeof token !== "string" || token === "") throw badRequest("missing token");
   return token;
 }
@@ -171,11 +186,13 @@ function duration(value: unknown, name: string): number {
   throw badRequest(`${name} must be a duration such as "1h" or a number of seconds`);
 }
 
-function stringList(value: unknown, name: string): string[] | undefined {
+// Policy names as a list or a comma-separated string, each in its canonical form (ASCII lower
+// case; anything that is not a valid name afterwards is refused, never trimmed into one).
+function policyList(value: unknown): string[] | undefined {
   if (value === undefined || value === null) return undefined;
-  const list = typeof value === "string" ? value.split(",") : value;
-  if (!Array.isArray(list) || !list.every((v) => typeof v === "string")) throw badRequest(`${name} must be a list of strings`);
-  return list.map((v) => v.trim().toLowerCase()).filter((v) => v !== "");
+  const list = typeof value === "string" ? (value === "" ? [] : value.split(",")) : value;
+  if (!Array.isArray(list) || !list.every((v) => typeof v === "string")) throw badRequest("policies must be a list of strings");
+  return list.map((name: string) => canonicalPolicyName(name));
 }
 
 function stringMap(value: unknown, name: string): Record<string, string> {

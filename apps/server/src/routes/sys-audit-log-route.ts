@@ -1,7 +1,8 @@
 import type { AuditQuery } from "@egide/storage-core";
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import type { EgideContext } from "../egide-context.js";
-import { badRequest, permissionDenied } from "../http/vault-error.js";
+import { badRequest } from "../http/vault-error.js";
+import type { VaultRouteSpec } from "../http/vault-route.js";
 import { vaultResponse } from "../http/vault-response.js";
 
 /**
@@ -10,10 +11,8 @@ import { vaultResponse } from "../http/vault-response.js";
  * `operation`, `success`, `after_id` and `limit` (default 1000, at most 10000).
  */
 export function registerAuditLogRoute(app: FastifyInstance, ctx: EgideContext): void {
-  app.get("/v1/sys/audit-log", async (request: FastifyRequest) => {
-    ctx.describe(request, "read", "sys/audit-log");
-    const { capabilities } = await ctx.capabilities(request, "sys/audit-log");
-    if (capabilities.has("deny") || !capabilities.has("read") || !capabilities.has("sudo")) throw permissionDenied();
+  const spec: VaultRouteSpec = { template: "sys/audit-log", access: "acl", operation: "read", sudo: true };
+  app.get("/v1/sys/audit-log", { config: { vault: spec } }, async (request: FastifyRequest) => {
     const query = (request.query ?? {}) as Record<string, string | undefined>;
     const filter: AuditQuery = {};
     if (query.since) filter.since = time(query.since, "since");

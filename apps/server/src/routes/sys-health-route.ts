@@ -17,6 +17,8 @@ export function registerHealthRoute(app: FastifyInstance, ctx: EgideContext, pro
   const handler = async (request: FastifyRequest, reply: FastifyReply) => {
     if (!ctx.seal.initialized) await ctx.seal.refresh().catch(() => undefined);
     const query = (request.query ?? {}) as Record<string, string | undefined>;
+    // Every code parameter is checked, even those this server never answers with (standbys).
+    for (const name of CODE_PARAMETERS) code(query, name, 200);
     const storage = probe.current();
     const initialized = ctx.seal.initialized;
     const sealed = ctx.seal.sealed;
@@ -39,14 +41,18 @@ export function registerHealthRoute(app: FastifyInstance, ctx: EgideContext, pro
     reply.code(status).header("cache-control", "no-store");
     return request.method === "HEAD" ? reply.send() : reply.send(body);
   };
-  app.get("/v1/sys/health", handler);
+  app.get("/v1/sys/health", { config: { vault: { template: "sys/health", access: "public", operation: "read" } } }, handler);
 }
+
+const CODE_PARAMETERS = ["activecode", "standbycode", "sealedcode", "uninitcode", "drsecondarycode", "performancestandbycode", "storageunhealthycode"];
 
 function code(query: Record<string, string | undefined>, name: string, fallback: number): number {
   // standbyok/perfstandbyok only change standby answers, which this server never gives.
   const value = query[name];
   if (value === undefined || value === "") return fallback;
   const parsed = Number(value);
-  if (!Number.isInteger(parsed) || parsed < 100 || parsed > 599) throw badRequest(`${name} must be an HTTP status code`);
+  // A 1xx answer is not a final response (101 would tell a proxy the connection switched
+  // protocols): only 200-599 can be chosen.
+  if (!Number.isInteger(parsed) || parsed < 200 || parsed > 599) throw badRequest(`${name} must be an HTTP status code from 200 to 599`);
   return parsed;
 }

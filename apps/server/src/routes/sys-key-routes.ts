@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { auditEntry } from "../audit/audit-entry.js";
 import type { EgideContext } from "../egide-context.js";
-import { permissionDenied } from "../http/vault-error.js";
+import type { VaultRouteSpec } from "../http/vault-route.js";
 import { vaultResponse } from "../http/vault-response.js";
 
 /**
@@ -11,10 +11,8 @@ import { vaultResponse } from "../http/vault-response.js";
  * version's state).
  */
 export function registerKeyRoutes(app: FastifyInstance, ctx: EgideContext): void {
+  const rotateSpec: VaultRouteSpec = { template: "sys/rotate", access: "acl", operation: "update", sudo: true };
   const rotate = async (request: FastifyRequest, reply: FastifyReply) => {
-    ctx.describe(request, "update", "sys/rotate");
-    const { capabilities } = await ctx.capabilities(request, "sys/rotate");
-    if (capabilities.has("deny") || !capabilities.has("update") || !capabilities.has("sudo")) throw permissionDenied();
     // The audit row is written in the rotation's own keyring transaction: both commit or neither.
     await ctx.seal.rotate({ audit: auditEntry(request, true, 204, null) });
     request.egide.audited = true;
@@ -22,12 +20,10 @@ export function registerKeyRoutes(app: FastifyInstance, ctx: EgideContext): void
     void ctx.seal.rewrapInBackground();
     return reply.code(204).send();
   };
-  app.post("/v1/sys/rotate", rotate);
-  app.put("/v1/sys/rotate", rotate);
+  app.post("/v1/sys/rotate", { config: { vault: rotateSpec } }, rotate);
+  app.put("/v1/sys/rotate", { config: { vault: rotateSpec } }, rotate);
 
-  app.get("/v1/sys/key-status", async (request) => {
-    ctx.describe(request, "read", "sys/key-status");
-    await ctx.authorize(request, "sys/key-status", "read");
+  app.get("/v1/sys/key-status", { config: { vault: { template: "sys/key-status", access: "acl" } } }, async (request) => {
     const status = ctx.seal.keyStatus();
     const data = {
       term: status.term,

@@ -1,12 +1,16 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
-import { VaultError, badRequest } from "../http/vault-error.js";
+import { VaultError, badRequest, unsupportedOperation } from "../http/vault-error.js";
 import { vaultResponse } from "../http/vault-response.js";
 import { bodyObject, field } from "../kv/kv-input.js";
-import { noMountAt, normaliseMountPath, type Mount, type MountTable } from "../mounts/mount-table.js";
+import type { VaultRouteSpec } from "../http/vault-route.js";
+import { mountPath, noMountAt, type Mount, type MountTable } from "../mounts/mount-table.js";
 import type { ServerContext } from "../server-context.js";
 
 /** What the mount routes use of the server context. */
-export type MountRoutesContext = Pick<ServerContext, "authorize" | "capabilities" | "mutate" | "describe">;
+export type MountRoutesContext = Pick<ServerContext, "mutate"> & {
+  /** Whether the request's token may reach something under `mountPath` (Vault's hasMountAccess). */
+  hasMountAccess(request: FastifyRequest, mountPath: string): Promise<boolean>;
+};
 
 /** The plugin version Egide reports for its built-in KV engine. */
 export const KV_PLUGIN_VERSION = "v0.1.0+builtin.egide";
@@ -63,27 +67,29 @@ export function mountInfo(mount: Mount): MountInfo {
  * - `GET|POST /v1/sys/mounts/:path/tune`: the tune view (description, options, lease TTLs)
  *   and description changes;
  * - `GET /v1/sys/internal/ui/mounts/:path`: the mount of a path, which the `vault kv` CLI
- *   asks first to learn the KV version (any valid token; 403 when no mount matches).
+ *   asks first to learn the KV version; only for a token whose policies grant something on
+ *   that mount (Vault's `hasMountAccess`), 403 otherwise whether or not it exists.
  *
- * Capabilities are checked on `sys/mounts/<path>` as given in the URL.
+ * A mount path's canonical form has no trailing slash in the request path
+ * (`sys/mounts/team/` is `sys/mounts/team`): the request pipeline applies it before the
+ * capability check, and the handlers act on exactly the path that was checked.
  */
 export function registerMountRoutes(app: FastifyInstance, ctx: MountRoutesContext, mounts: MountTable): void {
-  app.get("/v1/sys/mounts", async (request) => {
-    ctx.describe(request, "read", "sys/mounts");
-    await ctx.authorize(request, "sys/mounts", "read");
+  app.get("/v1/sys/mounts", { config: { vault: { template: "sys/mounts", access: "acl" } } }, async (request) => {
+    if (request.egide.operation === "list") throw unsupportedOperation();
     return listMounts(request, mounts);
   });
 
-  app.get("/v1/sys/mounts/*", async (request, reply) => {
-    const raw = wildcard(request);
-    const aclPath = `sys/mounts/${raw}`;
-    ctx.describe(request, "read", aclPath);
-    await ctx.authorize(request, aclPath, "read");
-    if (raw === "" || raw === "/") return listMounts(request, mounts);
+  const spec: VaultRouteSpec = { template: "sys/mounts/:path", access: "acl", canonical: withoutTrailingSlash };
+
+  app.get("/v1/sys/mounts/*", { config: { vault: spec } }, async (request, reply) => {
+    if (request.egide.operation === "list") throw unsupportedOperation();
+    const raw = mountPathOf(request);
+    if (raw === "") return listMounts(request, mounts);
     const tunePath = tuneTarget(raw);
     if (tunePath !== null) {
       const mount = await mounts.get(tunePath);
-      if (mount === null) throw badRequest(`cannot fetch sysview for path "${normaliseMountPath(tunePath)}"`);
+      if (mount === null) throw badRequest(`cannot fetch sysview for path "${mountPath(tunePath)}"`);
       return reply.send(
         vaultResponse(request, {
           default_lease_ttl: SYSTEM_DEFAULT_LEASE_TTL,
@@ -102,11 +108,10 @@ export function registerMountRoutes(app: FastifyInstance, ctx: MountRoutesContex
   app.route({
     method: ["POST", "PUT"],
     url: "/v1/sys/mounts/*",
+    config: { vault: spec },
     handler: async (request, reply) => {
-      const raw = wildcard(request);
-      const aclPath = `sys/mounts/${raw}`;
-      ctx.describe(request, "update", aclPath);
-      await ctx.authorize(request, aclPath, "update");
+      const raw = mountPathOf(request);
+      if (raw === "") throw badRequest("a mount path is required");
       const body = bodyObject(request.body);
       const tunePath = tuneTarget(raw);
       try {
@@ -130,12 +135,9 @@ export function registerMountRoutes(app: FastifyInstance, ctx: MountRoutesContex
     },
   });
 
-  app.delete("/v1/sys/mounts/*", async (request, reply) => {
-    const raw = wildcard(request);
-    const aclPath = `sys/mounts/${raw}`;
-    ctx.describe(request, "delete", aclPath);
-    await ctx.authorize(request, aclPath, "delete");
-    if (raw === "" || raw === "/") throw badRequest("a mount path is required");
+  app.delete("/v1/sys/mounts/*", { config: { vault: spec } }, async (request, reply) => {
+    const raw = mountPathOf(request);
+    if (raw === "") throw badRequest("a mount path is required");
     try {
       await ctx.mutate(request, 204, (tx) => mounts.disable(tx, raw));
     } finally {
@@ -146,22 +148,30 @@ export function registerMountRoutes(app: FastifyInstance, ctx: MountRoutesContex
 
   // The vault CLI's KV preflight. Another module may have registered it already.
   if (!app.hasRoute({ method: "GET", url: "/v1/sys/internal/ui/mounts/*" })) {
-    app.get("/v1/sys/internal/ui/mounts/*", async (request, reply) => {
-      const raw = wildcard(request);
-      const aclPath = `sys/internal/ui/mounts/${raw}`;
-      ctx.describe(request, "read", aclPath);
-      // Any valid token (Vault checks that the token can reach something under the mount).
-      await ctx.capabilities(request, aclPath);
-      const path = raw.replace(/^\/+/, "");
-      if (path === "") throw badRequest("path not set");
+    const preflight: VaultRouteSpec = { template: "sys/internal/ui/mounts/:path", access: "token", canonical: withoutTrailingSlash };
+    app.get("/v1/sys/internal/ui/mounts/*", { config: { vault: preflight } }, async (request, reply) => {
+      const path = request.egide.path.slice("sys/internal/ui/mounts/".length);
+      if (path === "" || request.egide.path === "sys/internal/ui/mounts") throw badRequest("path not set");
       const match = await mounts.find(path);
-      if (match === null) {
-        // Vault answers 403 here, so that the endpoint cannot enumerate mounts.
-        throw new VaultError(403, `preflight capability check returned 403, please ensure client's policies grant access to path "${normaliseMountPath(path)}"`);
+      // Vault answers 403 both when no mount matches and when the token may not reach the
+      // mount, so that the endpoint cannot enumerate mounts.
+      if (match === null || !(await ctx.hasMountAccess(request, match.mount.path))) {
+        throw new VaultError(403, `preflight capability check returned 403, please ensure client's policies grant access to path "${mountPath(path)}"`);
       }
       return reply.send(vaultResponse(request, { ...mountInfo(match.mount), path: match.mount.path }));
     });
   }
+}
+
+/** The mount path part of a canonical `sys/mounts/<path>` request ("" for `sys/mounts`). */
+function mountPathOf(request: FastifyRequest): string {
+  const path = request.egide.path;
+  return path.startsWith("sys/mounts/") ? path.slice("sys/mounts/".length) : "";
+}
+
+/** A mount path's canonical request form: no trailing slash (`sys/mounts/team/` → `sys/mounts/team`). */
+function withoutTrailingSlash(path: string): string {
+  return path.endsWith("/") ? path.slice(0, -1) : path;
 }
 
 async function listMounts(request: FastifyRequest, mounts: MountTable): Promise<Record<string, unknown>> {
@@ -169,10 +179,6 @@ async function listMounts(request: FastifyRequest, mounts: MountTable): Promise<
   for (const mount of await mounts.list()) data[mount.path] = mountInfo(mount);
   // Vault repeats the mounts at the top level of the body (older clients read them there).
   return { ...data, ...vaultResponse(request, data) };
-}
-
-function wildcard(request: FastifyRequest): string {
-  return (request.params as Record<string, string | undefined>)["*"] ?? "";
 }
 
 /** The mount path of a `<path>/tune` URL, or null when it is not one. */

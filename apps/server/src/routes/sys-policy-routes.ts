@@ -1,14 +1,16 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { badRequest, notFound, unsupportedOperation } from "../http/vault-error.js";
-import { isListRequest, vaultResponse } from "../http/vault-response.js";
+import { vaultResponse } from "../http/vault-response.js";
+import type { VaultRouteSpec } from "../http/vault-route.js";
 import { parsePolicy } from "../policy/parse-policy.js";
 import type { PolicyStore } from "../policy/policy-store.js";
-import { ROOT_POLICY_NAME } from "../policy/policy.js";
-import type { Capability, Operation, ServerContext } from "../server-context.js";
+import { ROOT_POLICY_NAME, canonicalPolicyName } from "../policy/policy.js";
+import type { ServerContext } from "../server-context.js";
+
+/** What the policy routes use of the server context. */
+export type PolicyRoutesContext = Pick<ServerContext, "mutate">;
 
 const RULES_DEPRECATED = "'rules' is deprecated, please use 'policy' instead";
-
-type NameRequest = FastifyRequest<{ Params: { name?: string } }>;
 
 /**
  * Vault's ACL policy endpoints, with Vault's request and response shapes:
@@ -20,22 +22,28 @@ type NameRequest = FastifyRequest<{ Params: { name?: string } }>;
  *   the deprecated `rules`, answered 200 with a warning). As in Vault, these two answer their
  *   `data` also at the top level of the body.
  *
- * Each request needs, on its own path, the capability of its operation: `list` on
- * `sys/policies/acl/` (which `sys/policies/acl` and `sys/policies/acl/*` rules also grant),
- * `read`, `update` (writes: Vault has no create-vs-update distinction here) or `delete` on
- * `sys/policies/acl/<name>` (`sys/policy` and `sys/policy/<name>` for the older endpoints).
- * Writes answer 204 without a body; `root` cannot be written or deleted, `default` cannot be
- * deleted; names are lower-cased.
+ * The request pipeline checks, on the canonical path, the capability of the operation: `list`
+ * on `sys/policies/acl/`, `read`, `update` (writes: Vault has no create-vs-update distinction
+ * here) or `delete` on `sys/policies/acl/<name>` (`sys/policy/<name>` for the older
+ * endpoints). A name's canonical form is lower case (ASCII only): `sys/policy/ADMIN` is checked,
+ * audited and acted on as `sys/policy/admin`, and a name with any other character is refused
+ * before the check. Writes answer 204 without a body; `root` cannot be written or deleted,
+ * `default` cannot be deleted.
  */
-export function registerPolicyRoutes(app: FastifyInstance, ctx: ServerContext, policies: PolicyStore): void {
+export function registerPolicyRoutes(app: FastifyInstance, ctx: PolicyRoutesContext, policies: PolicyStore): void {
+  const acl = (template: string): { config: { vault: VaultRouteSpec } } => ({ config: { vault: { template, access: "acl" } } });
+  const named = (prefix: string): { config: { vault: VaultRouteSpec } } => ({
+    config: { vault: { template: `${prefix}:name`, access: "acl", canonical: (path) => canonicalName(prefix, path) } },
+  });
+  const nameOf = (request: FastifyRequest, prefix: string) => {
+    const rest = request.egide.path.slice(prefix.length);
+    return rest.endsWith("/") ? rest.slice(0, -1) : rest;
+  };
+
   // One policy, as both endpoint families read it: a list request on a single policy is 405
   // (after the list check, as Vault orders it), an unknown name 404.
-  const readPolicy = async (request: NameRequest, path: string, name: string) => {
-    if (isListRequest(request)) {
-      await check(request, "list", `${path}/`, "list");
-      throw unsupportedOperation();
-    }
-    await check(request, "read", path, "read");
+  const readPolicy = async (request: FastifyRequest, name: string) => {
+    if (request.egide.operation === "list") throw unsupportedOperation();
     const policy = await policies.get(name);
     if (policy === null) throw notFound();
     return policy;
@@ -43,67 +51,53 @@ export function registerPolicyRoutes(app: FastifyInstance, ctx: ServerContext, p
 
   // --- /v1/sys/policies/acl ---------------------------------------------------------------
 
+  const ACL_PREFIX = "sys/policies/acl/";
   const listAcl = async (request: FastifyRequest) => {
-    if (!isListRequest(request)) {
-      await check(request, "read", "sys/policies/acl", "read");
-      throw unsupportedOperation();
-    }
-    await check(request, "list", "sys/policies/acl/", "list");
+    if (request.egide.operation !== "list") throw unsupportedOperation();
     return vaultResponse(request, { keys: await policyNames() });
   };
-  app.get("/v1/sys/policies/acl", listAcl);
-  app.get("/v1/sys/policies/acl/", listAcl);
+  app.get("/v1/sys/policies/acl", acl("sys/policies/acl"), listAcl);
+  app.get("/v1/sys/policies/acl/", acl("sys/policies/acl/"), listAcl);
 
-  app.get("/v1/sys/policies/acl/:name", async (request: NameRequest) => {
-    const name = request.params.name ?? "";
-    if (name === "") return listAcl(request);
-    const policy = await readPolicy(request, `sys/policies/acl/${name}`, name);
+  app.get("/v1/sys/policies/acl/:name", named(ACL_PREFIX), async (request) => {
+    const policy = await readPolicy(request, nameOf(request, ACL_PREFIX));
     return vaultResponse(request, { name: policy.name, policy: policy.raw });
   });
 
-  const writeAcl = async (request: NameRequest, reply: FastifyReply) => {
-    const name = request.params.name ?? "";
-    await check(request, "update", `sys/policies/acl/${name}`, "update");
+  const writeAcl = async (request: FastifyRequest, reply: FastifyReply) => {
     const { text } = policyText(request.body, false);
-    await write(request, name, text, 204);
+    await write(request, nameOf(request, ACL_PREFIX), text, 204);
     return reply.code(204).send();
   };
-  app.put("/v1/sys/policies/acl/:name", writeAcl);
-  app.post("/v1/sys/policies/acl/:name", writeAcl);
+  app.put("/v1/sys/policies/acl/:name", named(ACL_PREFIX), writeAcl);
+  app.post("/v1/sys/policies/acl/:name", named(ACL_PREFIX), writeAcl);
 
-  app.delete("/v1/sys/policies/acl/:name", async (request: NameRequest, reply) => {
-    const name = request.params.name ?? "";
-    await check(request, "delete", `sys/policies/acl/${name}`, "delete");
-    await remove(request, name);
+  app.delete("/v1/sys/policies/acl/:name", named(ACL_PREFIX), async (request, reply) => {
+    await remove(request, nameOf(request, ACL_PREFIX));
     return reply.code(204).send();
   });
 
-  app.patch("/v1/sys/policies/acl/:name", async (request: NameRequest) => {
-    await check(request, "patch", `sys/policies/acl/${request.params.name ?? ""}`, "patch");
+  app.patch("/v1/sys/policies/acl/:name", named(ACL_PREFIX), async () => {
     throw unsupportedOperation();
   });
 
   // --- /v1/sys/policy (older endpoints) ------------------------------------------------------
 
+  const LEGACY_PREFIX = "sys/policy/";
   const listLegacy = async (request: FastifyRequest) => {
-    if (isListRequest(request)) await check(request, "list", "sys/policy/", "list");
-    else await check(request, "read", "sys/policy", "read");
     const keys = await policyNames();
     return sysResponse(request, { keys, policies: keys });
   };
-  app.get("/v1/sys/policy", listLegacy);
-  app.get("/v1/sys/policy/", listLegacy);
+  app.get("/v1/sys/policy", acl("sys/policy"), listLegacy);
+  app.get("/v1/sys/policy/", acl("sys/policy/"), listLegacy);
 
-  app.get("/v1/sys/policy/:name", async (request: NameRequest) => {
-    const name = request.params.name ?? "";
-    if (name === "") return listLegacy(request);
-    const policy = await readPolicy(request, `sys/policy/${name}`, name);
+  app.get("/v1/sys/policy/:name", named(LEGACY_PREFIX), async (request) => {
+    const policy = await readPolicy(request, nameOf(request, LEGACY_PREFIX));
     return sysResponse(request, { name: policy.name, rules: policy.raw });
   });
 
-  const writeLegacy = async (request: NameRequest, reply: FastifyReply) => {
-    const name = request.params.name ?? "";
-    await check(request, "update", `sys/policy/${name}`, "update");
+  const writeLegacy = async (request: FastifyRequest, reply: FastifyReply) => {
+    const name = nameOf(request, LEGACY_PREFIX);
     const { text, fromRules } = policyText(request.body, true);
     if (fromRules) {
       // Vault answers the deprecated field with a warning, hence a body and 200.
@@ -113,22 +107,15 @@ export function registerPolicyRoutes(app: FastifyInstance, ctx: ServerContext, p
     await write(request, name, text, 204);
     return reply.code(204).send();
   };
-  app.put("/v1/sys/policy/:name", writeLegacy);
-  app.post("/v1/sys/policy/:name", writeLegacy);
+  app.put("/v1/sys/policy/:name", named(LEGACY_PREFIX), writeLegacy);
+  app.post("/v1/sys/policy/:name", named(LEGACY_PREFIX), writeLegacy);
 
-  app.delete("/v1/sys/policy/:name", async (request: NameRequest, reply) => {
-    const name = request.params.name ?? "";
-    await check(request, "delete", `sys/policy/${name}`, "delete");
-    await remove(request, name);
+  app.delete("/v1/sys/policy/:name", named(LEGACY_PREFIX), async (request, reply) => {
+    await remove(request, nameOf(request, LEGACY_PREFIX));
     return reply.code(204).send();
   });
 
   // --- shared -----------------------------------------------------------------------------
-
-  async function check(request: FastifyRequest, operation: Operation, path: string, capability: Capability): Promise<void> {
-    ctx.describe(request, operation, path);
-    await ctx.authorize(request, path, capability);
-  }
 
   // Vault's order: the stored names, then "root".
   async function policyNames(): Promise<string[]> {
@@ -148,6 +135,17 @@ export function registerPolicyRoutes(app: FastifyInstance, ctx: ServerContext, p
     await ctx.mutate(request, 204, (tx) => policies.delete(tx, name));
     policies.invalidate(name);
   }
+}
+
+/**
+ * The canonical request path of a policy: its name in lower case (ASCII letters only; a name
+ * that is not one afterwards is a 400 before any authorisation).
+ */
+function canonicalName(prefix: string, path: string): string {
+  const name = path.slice(prefix.length);
+  if (name === "") return path;
+  const trailing = name.endsWith("/") ? "/" : "";
+  return `${prefix}${canonicalPolicyName(trailing ? name.slice(0, -1) : name)}${trailing}`;
 }
 
 /**

@@ -1,11 +1,12 @@
-import { writeUnsealKeyFile } from "@egide/crypto-envelope";
 import type { UnsealKeySource } from "@egide/crypto-envelope";
-import type { Transaction } from "@egide/storage-core";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { auditEntry } from "../audit/audit-entry.js";
 import type { TokenStore } from "../auth/token-store.js";
 import type { EgideContext } from "../egide-context.js";
-import { badRequest, permissionDenied } from "../http/vault-error.js";
+import { initializeInstallation } from "../seal/initialize-installation.js";
+import { badRequest } from "../http/vault-error.js";
+import type { VaultRouteSpec } from "../http/vault-route.js";
+import { bodyObject } from "../kv/kv-input.js";
 import type { MountTable } from "../mounts/mount-table.js";
 import { SERVER_VERSION } from "../server-version.js";
 
@@ -37,43 +38,20 @@ export function sealStatusBody(ctx: EgideContext) {
   };
 }
 
-/**
- * Initialises the installation (Vault's `PUT /v1/sys/init`): Shamir shares of a new unseal
- * key, the root token, and the default `secret/` KV v2 mount. Returns the shares and the root
- * token, once. The installation stays sealed afterwards unless auto-unseal is configured.
- */
-export async function initializeInstallation(
-  ctx: EgideContext,
-  options: SealRouteOptions,
-  request: FastifyRequest | undefined,
-  scheme: { shares: number; threshold: number },
-): Promise<{ keys: Buffer[]; rootToken: string }> {
-  const { shares } = await ctx.seal.initialize(scheme);
-  try {
-    for (const share of shares.slice(0, scheme.threshold)) await ctx.seal.unseal(share);
-    const create = async (tx: Transaction) =>
-      (await options.tokens.create(tx, { policies: ["root"], displayName: "root", ttlMs: 0, maxTtlMs: 0, renewable: false, parentAccessor: null })).token;
-    const rootToken = request ? await ctx.mutate(request, 200, create) : await ctx.storage.transaction(create);
-    await options.mounts.ensureDefault();
-    if (options.autoUnseal && "file" in options.autoUnseal && shares[0]) await writeUnsealKeyFile(options.autoUnseal.file, shares[0]);
-    if (!options.autoUnseal) ctx.seal.seal();
-    return { keys: shares, rootToken };
-  } catch (error) {
-    for (const share of shares) share.fill(0);
-    throw error;
-  }
-}
+/** The largest body `sys/init` and `sys/unseal` read: they are unauthenticated, and their bodies are small. */
+export const UNAUTHENTICATED_BODY_LIMIT = 4096;
 
 /** `/v1/sys/init`, `/v1/sys/unseal`, `/v1/sys/seal`, `/v1/sys/seal-status`. */
 export function registerSealRoutes(app: FastifyInstance, ctx: EgideContext, options: SealRouteOptions): void {
-  app.get("/v1/sys/init", async () => {
+  const open = (template: string) => ({ config: { vault: { template, access: "public" } satisfies VaultRouteSpec }, bodyLimit: UNAUTHENTICATED_BODY_LIMIT });
+
+  app.get("/v1/sys/init", open("sys/init"), async () => {
     if (!ctx.seal.initialized) await ctx.seal.refresh();
     return { initialized: ctx.seal.initialized };
   });
 
   const init = async (request: FastifyRequest) => {
-    ctx.describe(request, "update", "sys/init");
-    const body = (request.body ?? {}) as Record<string, unknown>;
+    const body = bodyObject(request.body);
     for (const unsupported of ["pgp_keys", "root_token_pgp_key", "recovery_shares", "recovery_threshold", "recovery_pgp_keys"]) {
       const value = body[unsupported];
       if (value !== undefined && value !== null && !(Array.isArray(value) && value.length === 0) && value !== "" && value !== 0) {
@@ -87,17 +65,21 @@ export function registerSealRoutes(app: FastifyInstance, ctx: EgideContext, opti
     }
     if (!ctx.seal.initialized) await ctx.seal.refresh();
     if (ctx.seal.initialized) throw badRequest("Vault is already initialized");
-    const { keys, rootToken } = await initializeInstallation(ctx, options, request, { shares, threshold });
-    const body200 = { keys: keys.map((k) => k.toString("hex")), keys_base64: keys.map((k) => k.toString("base64")), root_token: rootToken };
+    const { keys, rootToken, warnings } = await initializeInstallation(ctx, options, request, { shares, threshold });
+    const body200 = {
+      keys: keys.map((k) => k.toString("hex")),
+      keys_base64: keys.map((k) => k.toString("base64")),
+      root_token: rootToken,
+      ...(warnings.length > 0 ? { warnings } : {}),
+    };
     for (const key of keys) key.fill(0);
     return body200;
   };
-  app.put("/v1/sys/init", init);
-  app.post("/v1/sys/init", init);
+  app.put("/v1/sys/init", open("sys/init"), init);
+  app.post("/v1/sys/init", open("sys/init"), init);
 
   const unseal = async (request: FastifyRequest) => {
-    ctx.describe(request, "update", "sys/unseal");
-    const body = (request.body ?? {}) as Record<string, unknown>;
+    const body = bodyObject(request.body);
     if (!ctx.seal.initialized) await ctx.seal.refresh();
     if (!ctx.seal.initialized) throw badRequest("Vault is not initialized");
     if (body.reset === true) {
@@ -110,24 +92,22 @@ export function registerSealRoutes(app: FastifyInstance, ctx: EgideContext, opti
     if (!ctx.seal.sealed) void ctx.seal.rewrapInBackground();
     return sealStatusBody(ctx);
   };
-  app.put("/v1/sys/unseal", unseal);
-  app.post("/v1/sys/unseal", unseal);
+  app.put("/v1/sys/unseal", open("sys/unseal"), unseal);
+  app.post("/v1/sys/unseal", open("sys/unseal"), unseal);
 
+  // Vault requires sudo (and update) on sys/seal.
+  const sealSpec: VaultRouteSpec = { template: "sys/seal", access: "acl", operation: "update", sudo: true };
   const seal = async (request: FastifyRequest, reply: FastifyReply) => {
-    ctx.describe(request, "update", "sys/seal");
-    // Vault requires sudo (and update) on sys/seal.
-    const { capabilities } = await ctx.capabilities(request, "sys/seal");
-    if (!capabilities.has("sudo") || capabilities.has("deny") || !capabilities.has("update")) throw permissionDenied();
     // The audit row is written before sealing, so a failure to audit leaves the server unsealed.
     await ctx.raw.audit.append(auditEntry(request, true, 204, null));
     request.egide.audited = true;
     ctx.seal.seal();
     return reply.code(204).send();
   };
-  app.put("/v1/sys/seal", seal);
-  app.post("/v1/sys/seal", seal);
+  app.put("/v1/sys/seal", { config: { vault: sealSpec } }, seal);
+  app.post("/v1/sys/seal", { config: { vault: sealSpec } }, seal);
 
-  app.get("/v1/sys/seal-status", async () => {
+  app.get("/v1/sys/seal-status", open("sys/seal-status"), async () => {
     if (!ctx.seal.initialized) await ctx.seal.refresh();
     return sealStatusBody(ctx);
   });

@@ -2,7 +2,8 @@ import { Readable } from "node:stream";
 import { BackupWriter, DEFAULT_CHUNK_BYTES, MAX_CHUNK_BYTES, MIN_CHUNK_BYTES } from "@egide/storage-backup";
 import type { FastifyInstance } from "fastify";
 import type { EgideContext } from "../egide-context.js";
-import { badRequest, permissionDenied } from "../http/vault-error.js";
+import { badRequest } from "../http/vault-error.js";
+import type { VaultRouteSpec } from "../http/vault-route.js";
 
 /**
  * `GET /v1/sys/storage/backup` (`read` and `sudo`, like Vault's snapshot endpoint): streams an
@@ -14,10 +15,8 @@ import { badRequest, permissionDenied } from "../http/vault-error.js";
  * stream for a whole file (the format also makes a cut file fail to verify).
  */
 export function registerStorageBackupRoute(app: FastifyInstance, ctx: EgideContext): void {
-  app.get("/v1/sys/storage/backup", async (request, reply) => {
-    ctx.describe(request, "read", "sys/storage/backup");
-    const { capabilities } = await ctx.capabilities(request, "sys/storage/backup");
-    if (capabilities.has("deny") || !capabilities.has("read") || !capabilities.has("sudo")) throw permissionDenied();
+  const spec: VaultRouteSpec = { template: "sys/storage/backup", access: "acl", operation: "read", sudo: true };
+  app.get("/v1/sys/storage/backup", { config: { vault: spec } }, async (request, reply) => {
     const query = (request.query ?? {}) as Record<string, string | undefined>;
     let chunkBytes = DEFAULT_CHUNK_BYTES;
     if (query.chunk_bytes !== undefined) {

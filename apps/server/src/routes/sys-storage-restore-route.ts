@@ -10,7 +10,8 @@ import { StorageError, StorageErrorCode, isAuditingTransaction } from "@egide/st
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import { auditEntry } from "../audit/audit-entry.js";
 import type { EgideContext } from "../egide-context.js";
-import { VaultError, badRequest, permissionDenied } from "../http/vault-error.js";
+import { VaultError, badRequest } from "../http/vault-error.js";
+import type { VaultRouteSpec } from "../http/vault-route.js";
 import { vaultResponse } from "../http/vault-response.js";
 
 /**
@@ -29,10 +30,8 @@ export function registerStorageRestoreRoute(app: FastifyInstance, ctx: EgideCont
   void app.register(async (scope) => {
     scope.removeAllContentTypeParsers();
     scope.addContentTypeParser("*", (_request: FastifyRequest, payload: NodeJS.ReadableStream, done: (error: Error | null, value?: unknown) => void) => done(null, payload));
-    scope.post("/v1/sys/storage/restore", async (request) => {
-      ctx.describe(request, "update", "sys/storage/restore");
-      const { capabilities } = await ctx.capabilities(request, "sys/storage/restore");
-      if (capabilities.has("deny") || !capabilities.has("update") || !capabilities.has("sudo")) throw permissionDenied();
+    const spec: VaultRouteSpec = { template: "sys/storage/restore", access: "acl", operation: "update", sudo: true, body: "stream" };
+    scope.post("/v1/sys/storage/restore", { config: { vault: spec } }, async (request) => {
       const body = request.body;
       if (!(body instanceof Readable)) throw badRequest("send the backup file as the request body (Content-Type: application/octet-stream)");
       const force = (request.query as Record<string, string | undefined>).force === "true";
