@@ -1,3 +1,5 @@
+import { connect } from "node:net";
+import type { AddressInfo } from "node:net";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { InjectOptions, LightMyRequestResponse } from "fastify";
 import { CAS_MISMATCH, CAS_REQUIRED_IGNORED } from "../src/kv/kv-v2-engine.js";
@@ -24,7 +26,9 @@ function call(method: InjectOptions["method"], url: string, payload?: unknown, h
   });
 }
 
-const list = (url: string) => fx.app.inject({ method: "GET", url: `${url}?list=true`, headers: { "x-egide-original-method": "LIST" } });
+// A list request as Vault also accepts it (a client's LIST arrives rewritten to this by the
+// server's listener; a client's own X-Egide-Original-Method header is not trusted).
+const list = (url: string) => fx.app.inject({ method: "GET", url: `${url}?list=true` });
 const patch = (url: string, payload: unknown, contentType = "application/merge-patch+json") =>
   fx.app.inject({ method: "PATCH", url, headers: { "content-type": contentType }, payload: JSON.stringify(payload) });
 
@@ -292,5 +296,112 @@ describe("capabilities", () => {
     policy({});
     expect((await call("GET", "/v1/nomount/x")).statusCode).toBe(403);
     expect((await call("POST", "/v1/nomount/x", { data: {} })).statusCode).toBe(403);
+  });
+});
+
+describe("canonical request paths", () => {
+  const snapshot = () => ({ checked: fx.ctx.checked.length, mutations: fx.ctx.mutations.length });
+
+  /** One request written on a socket as is (light-my-request's URL parser would resolve dot segments). */
+  async function raw(method: string, target: string): Promise<{ status: number; body: string }> {
+    if (fx.app.server.listening === false) await fx.app.listen({ port: 0, host: "127.0.0.1" });
+    const { port } = fx.app.server.address() as AddressInfo;
+    return new Promise((resolve, reject) => {
+      const socket = connect(port, "127.0.0.1");
+      let data = "";
+      socket.on("data", (chunk: Buffer) => {
+        data += chunk.toString("utf8");
+      });
+      socket.on("error", reject);
+      socket.on("end", () => {
+        const [head = "", body = ""] = data.split("\r\n\r\n");
+        resolve({ status: Number(head.split(" ")[1]), body });
+      });
+      socket.write(`${method} ${target} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n`);
+    });
+  }
+
+  it("decodes the path exactly once, then checks and acts on that path", async () => {
+    fx.ctx.grant((path) => (path === "secret/data/app" ? ["create", "update", "read"] : []));
+    expect((await call("POST", "/v1/secret/data/%61pp", { data: { a: 1 } })).statusCode).toBe(200);
+    expect(fx.ctx.described.at(-1)).toEqual({ operation: "create", path: "secret/data/app" });
+    expect((await call("GET", "/v1/secret/data/app")).json().data.data).toEqual({ a: 1 });
+    // Twice-encoded: decoded once to the literal "%61pp", another path (and not granted).
+    expect((await call("GET", "/v1/secret/data/%2561pp")).statusCode).toBe(403);
+    expect(fx.ctx.checked.at(-1)).toEqual({ path: "secret/data/%61pp", capability: "read" });
+    expect(fx.ctx.checked.every((check) => check.path === "secret/data/app" || check.path === "secret/data/%61pp")).toBe(true);
+  });
+
+  it.each([
+    ["malformed percent-encoding", "/v1/secret/data/a%zz"],
+    ["a truncated escape", "/v1/secret/data/a%4"],
+    ["bytes that are not UTF-8", "/v1/secret/data/a%C3%28"],
+    ["a NUL", "/v1/secret/data/a%00b"],
+    ["a control character", "/v1/secret/data/a%0Ab"],
+    ["DEL", "/v1/secret/data/a%7Fb"],
+    ["a C1 control", "/v1/secret/data/a%C2%85b"],
+    ["a leading space", "/v1/secret/data/%20k"],
+    ["a trailing space", "/v1/secret/data/k%20"],
+    ["a trailing tab", "/v1/secret/data/k%09"],
+    ["a leading no-break space", "/v1/secret/data/%C2%A0k"],
+    ["a trailing zero-width space", "/v1/secret/data/k%E2%80%8B"],
+    ["space at a mount segment's end", "/v1/secret%20/data/k"],
+    ["an encoded empty segment", "/v1/secret/data/a%2F%2Fb"],
+    ["an encoded '..' segment", "/v1/secret/data/x%2F..%2Fadmin"],
+    ["an encoded '.' segment", "/v1/secret/data/x%2F.%2Fk"],
+  ])("refuses %s with 400 before any authorisation: %s", async (_what, url) => {
+    fx.ctx.grant(() => []);
+    const before = snapshot();
+    for (const method of ["GET", "POST", "DELETE"] as const) {
+      const response = await call(method, url, method === "POST" ? { data: { a: 1 } } : undefined);
+      expect(response.statusCode, `${method} ${url}`).toBe(400);
+      expect(response.json().errors[0]).toMatch(/^invalid request path: /);
+    }
+    expect(snapshot()).toEqual(before);
+  });
+
+  it("refuses empty, '.' and '..' segments sent as is (not resolved), before any authorisation", async () => {
+    await call("POST", "/v1/secret/data/admin", { data: { a: 1 } });
+    // Everything under secret/data/ but admin: no spelling reaches admin.
+    fx.ctx.grant((path) => (path === "secret/data/admin" ? ["deny"] : ["read", "create", "update", "delete"]));
+    const before = snapshot();
+    for (const target of ["/v1/secret/data/x/../admin", "/v1/secret/data/./admin", "/v1/secret//data/admin", "/v1//secret/data/admin", "/v1/secret/data/admin/.", "/v1/secret/data/x/%2e%2e/admin"]) {
+      for (const method of ["GET", "DELETE"]) {
+        const response = await raw(method, target);
+        expect(response.status, `${method} ${target}`).toBe(400);
+        expect(JSON.parse(response.body).errors[0], target).toMatch(/^invalid request path: /);
+      }
+    }
+    expect(snapshot()).toEqual(before);
+    expect((await raw("GET", "/v1/secret/data/admin")).status).toBe(403);
+    expect((await raw("GET", "/v1/secret/data/x")).status).toBe(404);
+  });
+
+  it("list requests are checked on the path with a trailing slash; a client's X-Egide-Original-Method header makes no list", async () => {
+    await call("POST", "/v1/secret/data/app/db", { data: { a: 1 } });
+    fx.ctx.grant((path) => (path === "secret/metadata/app/" ? ["list"] : []));
+    expect((await list("/v1/secret/metadata/app")).statusCode).toBe(200);
+    expect(fx.ctx.checked.at(-1)).toEqual({ path: "secret/metadata/app/", capability: "list" });
+    expect((await call("GET", "/v1/secret/metadata/app/?list=1")).statusCode).toBe(200);
+    const spoofed = await call("GET", "/v1/secret/metadata/app/", undefined, { "x-egide-original-method": "LIST" });
+    expect(spoofed.statusCode).toBe(403);
+    expect(fx.ctx.checked.at(-1)).toEqual({ path: "secret/metadata/app/", capability: "read" });
+    expect(fx.ctx.described.at(-1)).toEqual({ operation: "read", path: "secret/metadata/app/" });
+  });
+
+  it("X-Vault-Wrap-TTL is 400 before any authorisation: the request is not run", async () => {
+    await call("POST", "/v1/secret/data/k", { data: { a: 1 } });
+    const before = snapshot();
+    const read = await call("GET", "/v1/secret/data/k", undefined, { "x-vault-wrap-ttl": "5m" });
+    expect(read.statusCode).toBe(400);
+    expect(read.json().errors[0]).toContain("X-Vault-Wrap-TTL");
+    expect((await call("POST", "/v1/secret/data/k", { data: { a: 2 } }, { "x-vault-wrap-ttl": "5m" })).statusCode).toBe(400);
+    expect(snapshot()).toEqual(before);
+    expect((await call("GET", "/v1/secret/data/k")).json().data.metadata.version).toBe(1);
+  });
+
+  it("secrets engine paths take JSON whatever the Content-Type (the 415 is for sys/ only)", async () => {
+    expect((await call("POST", "/v1/secret/data/k", { data: { a: 1 } }, { "content-type": "text/plain" })).statusCode).toBe(200);
+    expect((await call("GET", "/v1/secret/data/k")).json().data.data).toEqual({ a: 1 });
   });
 });

@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { InjectOptions, LightMyRequestResponse } from "fastify";
 import type { Capability } from "../src/server-context.js";
-import { kvFixture } from "./support/kv-test-context.js";
+import { ALL_CAPABILITIES, kvFixture } from "./support/kv-test-context.js";
 
 let fx: Awaited<ReturnType<typeof kvFixture>>;
 
@@ -13,11 +13,12 @@ afterEach(async () => {
   await fx.close();
 });
 
-function call(method: InjectOptions["method"], url: string, payload?: unknown): Promise<LightMyRequestResponse> {
+function call(method: InjectOptions["method"], url: string, payload?: unknown, headers: Record<string, string> = {}): Promise<LightMyRequestResponse> {
   return fx.app.inject({
     method,
     url,
-    ...(payload === undefined ? {} : { headers: { "content-type": "application/json" }, payload: JSON.stringify(payload) }),
+    headers: payload === undefined ? headers : { "content-type": "application/json", ...headers },
+    ...(payload === undefined ? {} : { payload: JSON.stringify(payload) }),
   });
 }
 
@@ -155,5 +156,109 @@ describe("GET /v1/sys/internal/ui/mounts/:path (vault kv preflight)", () => {
     const response = await call("GET", "/v1/sys/internal/ui/mounts/nothing/here");
     expect(response.statusCode).toBe(403);
     expect(response.json().errors[0]).toContain("preflight capability check returned 403");
+  });
+
+  it("is 403 unless the token's policies grant something on the mount (Vault's hasMountAccess), with the same answer as no mount", async () => {
+    const noMount = (await call("GET", "/v1/sys/internal/ui/mounts/nothing/here")).json();
+    fx.ctx.grant((path) => (path.startsWith("other/") ? ALL_CAPABILITIES : []));
+    const refused = await call("GET", "/v1/sys/internal/ui/mounts/secret/app/db");
+    expect(refused.statusCode).toBe(403);
+    expect(refused.json().errors[0]).toBe('preflight capability check returned 403, please ensure client\'s policies grant access to path "secret/app/db/"');
+    expect(noMount.errors[0]).toBe('preflight capability check returned 403, please ensure client\'s policies grant access to path "nothing/here/"');
+    expect(fx.ctx.mountAccess.at(-1)).toBe("secret/");
+    fx.ctx.grant((path) => (path === "secret/" ? ["deny"] : []));
+    expect((await call("GET", "/v1/sys/internal/ui/mounts/secret/app/db")).statusCode).toBe(403);
+    // Any capability but deny on the mount or below it will do.
+    for (const granted of [["list"], ["read"], ["create"], ["sudo"]] as Capability[][]) {
+      fx.ctx.grant((path) => (path === "secret/" ? granted : []));
+      expect((await call("GET", "/v1/sys/internal/ui/mounts/secret/app/db")).statusCode, granted.join()).toBe(200);
+    }
+    fx.ctx.grant((path) => (path === "secret/app/db" ? ["read"] : []));
+    const below = await call("GET", "/v1/sys/internal/ui/mounts/secret/app/db");
+    expect(below.statusCode).toBe(200);
+    expect(below.json().data).toMatchObject({ path: "secret/", type: "kv" });
+    // The endpoint itself needs no capability: only a token (no ACL check was made).
+    expect(fx.ctx.checked).toEqual([]);
+  });
+
+  it("the path has no trailing slash in its canonical form; an empty path is 400", async () => {
+    const response = await call("GET", "/v1/sys/internal/ui/mounts/secret/");
+    expect(response.statusCode).toBe(200);
+    expect(fx.ctx.described.at(-1)).toEqual({ operation: "read", path: "sys/internal/ui/mounts/secret" });
+    expect(fx.ctx.mountAccess).toEqual(["secret/"]);
+    expect((await call("GET", "/v1/sys/internal/ui/mounts/")).statusCode).toBe(400);
+  });
+});
+
+describe("canonical mount paths", () => {
+  it("a mount path is checked and acted on without its trailing slash", async () => {
+    fx.ctx.grant((path) => (path === "sys/mounts/team" ? ["read", "update", "delete"] : []));
+    expect((await call("POST", "/v1/sys/mounts/team/", { type: "kv-v2" })).statusCode).toBe(204);
+    expect(last()).toEqual({ operation: "update", path: "sys/mounts/team" });
+    expect(fx.ctx.checked.every((check) => check.path === "sys/mounts/team")).toBe(true);
+    expect((await fx.mounts.list()).map((mount) => mount.path)).toEqual(["secret/", "team/"]);
+    const read = await call("GET", "/v1/sys/mounts/team/");
+    expect(read.statusCode).toBe(200);
+    expect(last()).toEqual({ operation: "read", path: "sys/mounts/team" });
+    expect((await call("DELETE", "/v1/sys/mounts/team/")).statusCode).toBe(204);
+    expect(last()).toEqual({ operation: "delete", path: "sys/mounts/team" });
+    expect((await fx.mounts.list()).map((mount) => mount.path)).toEqual(["secret/"]);
+    expect(fx.ctx.checked).toEqual([
+      { path: "sys/mounts/team", capability: "update" },
+      { path: "sys/mounts/team", capability: "update" },
+      { path: "sys/mounts/team", capability: "read" },
+      { path: "sys/mounts/team", capability: "read" },
+      { path: "sys/mounts/team", capability: "delete" },
+    ]);
+  });
+
+  it("a deny on a mount path cannot be side-stepped with a trailing slash", async () => {
+    fx.ctx.grant((path) => (path === "sys/mounts/secret" ? ["deny"] : ALL_CAPABILITIES));
+    for (const url of ["/v1/sys/mounts/secret", "/v1/sys/mounts/secret/"]) {
+      expect((await call("DELETE", url)).statusCode, url).toBe(403);
+      expect((await call("POST", url, { type: "kv-v2" })).statusCode, url).toBe(403);
+      expect((await call("GET", url)).statusCode, url).toBe(403);
+    }
+    expect((await fx.mounts.list()).map((mount) => mount.path)).toEqual(["secret/"]);
+    expect(fx.ctx.mutations).toEqual([]);
+  });
+
+  it("a list request on a mount route is 405 (after the list check, on the path with a trailing slash)", async () => {
+    const one = await call("GET", "/v1/sys/mounts/secret?list=true");
+    expect(one.statusCode).toBe(405);
+    expect(fx.ctx.checked.at(-1)).toEqual({ path: "sys/mounts/secret/", capability: "list" });
+    expect(last()).toEqual({ operation: "list", path: "sys/mounts/secret/" });
+    const all = await call("GET", "/v1/sys/mounts?list=true");
+    expect(all.statusCode).toBe(405);
+    expect(fx.ctx.checked.at(-1)).toEqual({ path: "sys/mounts/", capability: "list" });
+    fx.ctx.grant(() => ["read"]);
+    expect((await call("GET", "/v1/sys/mounts/secret?list=true")).statusCode).toBe(403);
+  });
+
+  it("refuses non-canonical mount paths with 400 before any check", async () => {
+    fx.ctx.grant(() => []);
+    for (const url of ["/v1/sys/mounts/%20team", "/v1/sys/mounts/team%20", "/v1/sys/mounts/a%2F%2Fb", "/v1/sys/mounts/a%2F..%2Fsecret", "/v1/sys/mounts/te%00am"]) {
+      const response = await call("POST", url, { type: "kv-v2" });
+      expect(response.statusCode, url).toBe(400);
+      expect(response.json().errors[0], url).toMatch(/^invalid request path: /);
+      expect((await call("DELETE", url)).statusCode, url).toBe(400);
+    }
+    expect(fx.ctx.checked).toEqual([]);
+    expect((await fx.mounts.list()).map((mount) => mount.path)).toEqual(["secret/"]);
+  });
+
+  it("writes take a JSON body only as application/json or without a Content-Type (415 otherwise, before any check)", async () => {
+    for (const contentType of ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", "application/jsonx"]) {
+      expect((await call("POST", "/v1/sys/mounts/csrf", { type: "kv-v2" }, { "content-type": contentType })).statusCode, contentType).toBe(415);
+      expect((await call("PUT", "/v1/sys/mounts/csrf", { type: "kv-v2" }, { "content-type": contentType })).statusCode, contentType).toBe(415);
+      expect((await call("DELETE", "/v1/sys/mounts/secret", undefined, { "content-type": contentType })).statusCode, contentType).toBe(415);
+    }
+    expect(fx.ctx.checked).toEqual([]);
+    expect(fx.ctx.mutations).toEqual([]);
+    expect((await fx.mounts.list()).map((mount) => mount.path)).toEqual(["secret/"]);
+    expect((await call("POST", "/v1/sys/mounts/json", { type: "kv-v2" }, { "content-type": "application/json; charset=utf-8" })).statusCode).toBe(204);
+    const bare = await fx.app.inject({ method: "POST", url: "/v1/sys/mounts/bare", payload: JSON.stringify({ type: "kv-v2" }) });
+    expect(bare.statusCode).toBe(204);
+    expect((await fx.mounts.list()).map((mount) => mount.path)).toEqual(["bare/", "json/", "secret/"]);
   });
 });

@@ -2,15 +2,18 @@ import { SqliteBackend } from "@egide/storage-sqlite";
 import Fastify from "fastify";
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { VaultError, permissionDenied } from "../src/http/vault-error.js";
+import type { TokenEntry } from "../src/auth/token-store.js";
+import { errorResponse } from "../src/http/error-response.js";
+import { canonicalRewriteUrl, installRequestPipeline, type RequestAuthorizer } from "../src/http/request-pipeline.js";
 import { DEFAULT_POLICY_HCL } from "../src/policy/default-policies.js";
 import { PolicyStore } from "../src/policy/policy-store.js";
-import { registerPolicyRoutes } from "../src/routes/sys-policy-routes.js";
-import type { Caller, Capability, Operation, ServerContext } from "../src/server-context.js";
+import { registerPolicyRoutes, type PolicyRoutesContext } from "../src/routes/sys-policy-routes.js";
+import type { Caller, Operation } from "../src/server-context.js";
 
-// The routes over Fastify's inject, with a stand-in ServerContext: the caller's policies come
-// from the x-test-policies header and are checked with the real PolicyStore ACL; mutations run
-// in a real SQLite transaction. (The full server is tested end to end elsewhere.)
+// The routes over Fastify's inject, behind the real request pipeline (canonical paths,
+// description, ACL checks) with a stand-in authorizer: the caller's policies come from the
+// x-test-policies header (no header: no token) and are checked with the real PolicyStore ACL;
+// mutations run in a real SQLite transaction. (The full server is tested end to end elsewhere.)
 
 const ADMIN = `path "sys/policies/acl/*" { capabilities = ["create", "read", "update", "delete", "list"] }
 path "sys/policy/*" { capabilities = ["read", "update", "delete"] }
@@ -18,39 +21,46 @@ path "sys/policy" { capabilities = ["read", "list"] }`;
 const READ_SECRET = `path "secret/*" {\n  capabilities = ["read"]\n}\n`;
 
 interface Recorded {
+  /** What each answered request ended up described as in `request.egide` (operation, canonical path). */
   described: Array<[Operation, string]>;
-  authorized: Array<[string, Capability]>;
+  /** Every ACL check the pipeline made (`allowOperation`): path and operation. */
+  authorized: Array<[string, Operation]>;
   mutations: number[];
 }
 
-function fakeContext(storage: SqliteBackend, policies: PolicyStore, recorded: Recorded): ServerContext {
-  const caller = (request: FastifyRequest): Caller => ({
-    accessor: "test",
-    policies: String(request.headers["x-test-policies"] ?? "").split(",").filter(Boolean),
-    displayName: "test",
-  });
-  const capabilities = async (request: FastifyRequest, path: string) => {
-    const who = caller(request);
-    return { caller: who, capabilities: (await policies.acl(who.policies)).capabilities(path) };
-  };
+function fakeAuthorizer(policies: PolicyStore, recorded: Recorded): RequestAuthorizer {
   return {
-    storage,
-    raw: storage,
-    seal: undefined as never,
-    metrics: undefined as never,
-    capabilities,
-    async authorize(request, path, capability) {
-      recorded.authorized.push([path, capability]);
-      const { caller: who, capabilities: granted } = await capabilities(request, path);
-      if (!granted.has(capability)) throw permissionDenied();
-      return who;
+    sealed: false,
+    async authenticate(request: FastifyRequest) {
+      const header = request.headers["x-test-policies"];
+      if (header === undefined) return null;
+      const caller: Caller = { accessor: "test", policies: String(header).split(",").filter(Boolean), displayName: "test" };
+      const entry: TokenEntry = {
+        accessor: caller.accessor,
+        policies: caller.policies,
+        displayName: caller.displayName,
+        meta: {},
+        createdAt: 0,
+        creationTtlMs: 3_600_000,
+        expiresAt: null,
+        maxExpiresAt: null,
+        renewable: false,
+        parentAccessor: null,
+      };
+      return { token: "test-token", entry, caller };
     },
+    async allowOperation(caller, check, capabilityCheckOnly) {
+      recorded.authorized.push([check.path, check.operation]);
+      return (await policies.acl(caller.policies)).allowOperation(check, capabilityCheckOnly);
+    },
+  };
+}
+
+function fakeContext(storage: SqliteBackend, recorded: Recorded): PolicyRoutesContext {
+  return {
     mutate(_request, status, fn) {
       recorded.mutations.push(status);
       return storage.transaction(fn);
-    },
-    describe(_request, operation, path) {
-      recorded.described.push([operation, path]);
     },
   };
 }
@@ -65,12 +75,17 @@ describe("policy routes", () => {
     storage = SqliteBackend.open({ path: ":memory:" });
     policies = new PolicyStore(storage);
     recorded = { described: [], authorized: [], mutations: [] };
-    app = Fastify();
-    app.setErrorHandler(async (error, _request, reply) => {
-      if (error instanceof VaultError) return reply.code(error.status).send({ errors: error.errors });
-      return reply.code(500).send({ errors: [String(error)] });
+    app = Fastify({ rewriteUrl: canonicalRewriteUrl });
+    installRequestPipeline(app, fakeAuthorizer(policies, recorded), { unaudited: new Set() });
+    app.addHook("onSend", async (request, _reply, payload) => {
+      recorded.described.push([request.egide.operation, request.egide.path]);
+      return payload;
     });
-    registerPolicyRoutes(app, fakeContext(storage, policies, recorded), policies);
+    app.setErrorHandler(async (error, _request, reply) => {
+      const { status, errors } = errorResponse(error);
+      return reply.code(status).send({ errors });
+    });
+    registerPolicyRoutes(app, fakeContext(storage, recorded), policies);
     await app.ready();
     await storage.transaction((tx) => policies.write(tx, "admin", ADMIN));
   });
@@ -85,9 +100,12 @@ describe("policy routes", () => {
     const put = await app.inject({ method: "PUT", url: "/v1/sys/policies/acl/Readers", headers: as("admin"), payload: { policy: READ_SECRET } });
     expect(put.statusCode).toBe(204);
     expect(put.body).toBe("");
-    expect(recorded.described.at(-1)).toEqual(["update", "sys/policies/acl/Readers"]);
-    expect(recorded.authorized.at(-1)).toEqual(["sys/policies/acl/Readers", "update"]);
+    // The name is lower-cased before the check: checked, described and written as "readers".
+    expect(recorded.described.at(-1)).toEqual(["update", "sys/policies/acl/readers"]);
+    expect(recorded.authorized.at(-1)).toEqual(["sys/policies/acl/readers", "update"]);
+    expect(recorded.authorized.some(([path]) => path !== "sys/policies/acl/readers")).toBe(false);
     expect(recorded.mutations).toEqual([204]);
+    expect(await policies.list()).toEqual(["admin", "default", "readers", "root"]);
 
     const get = await app.inject({ method: "GET", url: "/v1/sys/policies/acl/readers", headers: as("admin") });
     expect(get.statusCode).toBe(200);
@@ -215,6 +233,115 @@ describe("policy routes", () => {
     expect(put.json()).toMatchObject({ data: null, warnings: ["'rules' is deprecated, please use 'policy' instead"] });
     expect(recorded.mutations.at(-1)).toBe(200);
     expect((await policies.get("old"))?.raw).toBe(READ_SECRET);
+  });
+
+  it("lower-cases a policy name (ASCII only) before the check: checked, audited and acted on in lower case", async () => {
+    const read = await app.inject({ method: "GET", url: "/v1/sys/policy/ADMIN", headers: as("admin") });
+    expect(read.statusCode).toBe(200);
+    expect(read.json().name).toBe("admin");
+    expect(recorded.described.at(-1)).toEqual(["read", "sys/policy/admin"]);
+    expect(recorded.authorized).toContainEqual(["sys/policy/admin", "read"]);
+    expect(recorded.authorized.some(([path]) => path.includes("ADMIN"))).toBe(false);
+
+    // A deny on the lower-case name cannot be side-stepped by spelling it in upper case.
+    await storage.transaction((tx) =>
+      policies.write(tx, "editor", `path "sys/policies/acl/*" { capabilities = ["read", "update"] }\npath "sys/policies/acl/admin" { capabilities = ["deny"] }`),
+    );
+    for (const url of ["/v1/sys/policies/acl/ADMIN", "/v1/sys/policies/acl/Admin", "/v1/sys/policies/acl/%41DMIN"]) {
+      const put = await app.inject({ method: "PUT", url, headers: as("editor"), payload: { policy: READ_SECRET } });
+      expect(put.statusCode, url).toBe(403);
+      expect(recorded.authorized.at(-1), url).toEqual(["sys/policies/acl/admin", "update"]);
+      expect((await app.inject({ method: "GET", url, headers: as("editor") })).statusCode, url).toBe(403);
+    }
+    expect((await policies.get("admin"))?.raw).toBe(ADMIN);
+    expect(await policies.get("ADMIN")).toBeNull();
+    expect(recorded.mutations).toEqual([]);
+  });
+
+  it("a name invalid once lower-cased is 400 before any check (a caller without any capability gets 400, not 403)", async () => {
+    await storage.transaction((tx) => policies.write(tx, "reader", READ_SECRET));
+    const cases: Array<[string, string]> = [
+      ["/v1/sys/policies/acl/bad%20name", 'invalid policy name "bad name": only letters, digits, \'.\', \'_\' and \'-\' are allowed'],
+      // Only ASCII letters are lower-cased: "Ä" stays and is invalid; the Kelvin sign is not "k".
+      ["/v1/sys/policies/acl/%C3%84DMIN", 'invalid policy name "\u00c4dmin": only letters, digits, \'.\', \'_\' and \'-\' are allowed'],
+      ["/v1/sys/policies/acl/%E2%84%AAey", 'invalid policy name "\u212aey": only letters, digits, \'.\', \'_\' and \'-\' are allowed'],
+      ["/v1/sys/policy/a%2Bb", 'invalid policy name "a+b": only letters, digits, \'.\', \'_\' and \'-\' are allowed'],
+    ];
+    for (const [url, message] of cases) {
+      for (const method of ["GET", "PUT", "DELETE"] as const) {
+        const response = await app.inject({ method, url, headers: as("reader"), payload: method === "PUT" ? { policy: READ_SECRET } : undefined });
+        expect(response.statusCode, `${method} ${url}`).toBe(400);
+        expect(response.json(), `${method} ${url}`).toEqual({ errors: [message] });
+      }
+    }
+    // Not canonical as a path at all: refused by the path check, also before any authorisation.
+    // (A trailing "%2E%2E" segment is one light-my-request's URL parser does not resolve.)
+    for (const url of ["/v1/sys/policies/acl/%20admin", "/v1/sys/policies/acl/admin%09", "/v1/sys/policies/acl/x%2F%2Fy", "/v1/sys/policies/acl/x%2F%2E%2E", "/v1/sys/policies/acl/a%ZZ", "/v1/sys/policies/acl/a%00b"]) {
+      const response = await app.inject({ method: "PUT", url, headers: as("admin"), payload: { policy: READ_SECRET } });
+      expect(response.statusCode, url).toBe(400);
+      expect(response.json().errors[0], url).toMatch(/^invalid request path/);
+    }
+    expect(recorded.authorized).toEqual([]);
+    expect(recorded.mutations).toEqual([]);
+    expect(await policies.list()).toEqual(["admin", "default", "reader", "root"]);
+  });
+
+  it("writes take a JSON body only as application/json or without a Content-Type (415 otherwise, before any check)", async () => {
+    for (const contentType of ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x"]) {
+      const response = await app.inject({
+        method: "PUT",
+        url: "/v1/sys/policies/acl/csrf",
+        headers: { ...as("admin"), "content-type": contentType },
+        payload: JSON.stringify({ policy: READ_SECRET }),
+      });
+      expect(response.statusCode, contentType).toBe(415);
+      const deleted = await app.inject({ method: "DELETE", url: "/v1/sys/policies/acl/admin", headers: { ...as("admin"), "content-type": contentType }, payload: "x" });
+      expect(deleted.statusCode, contentType).toBe(415);
+    }
+    expect(recorded.authorized).toEqual([]);
+    expect(recorded.mutations).toEqual([]);
+    expect(await policies.get("csrf")).toBeNull();
+    const json = await app.inject({
+      method: "PUT",
+      url: "/v1/sys/policies/acl/csrf",
+      headers: { ...as("admin"), "content-type": "Application/JSON; charset=utf-8" },
+      payload: JSON.stringify({ policy: READ_SECRET }),
+    });
+    expect(json.statusCode).toBe(204);
+    expect(await app.inject({ method: "DELETE", url: "/v1/sys/policies/acl/csrf", headers: as("admin") }).then((r) => r.statusCode)).toBe(204);
+  });
+
+  it("X-Vault-Wrap-TTL is 400 (response wrapping is not supported), before any check", async () => {
+    const response = await app.inject({ method: "GET", url: "/v1/sys/policies/acl/default", headers: { ...as("admin"), "x-vault-wrap-ttl": "60s" } });
+    expect(response.statusCode).toBe(400);
+    expect(response.json().errors[0]).toContain("X-Vault-Wrap-TTL");
+    expect(recorded.authorized).toEqual([]);
+  });
+
+  it("a request without a token is 403 before any check", async () => {
+    for (const [method, url] of [
+      ["GET", "/v1/sys/policies/acl?list=true"],
+      ["GET", "/v1/sys/policy/default"],
+      ["PUT", "/v1/sys/policies/acl/x"],
+      ["DELETE", "/v1/sys/policy/admin"],
+    ] as const) {
+      const response = await app.inject({ method, url, payload: method === "PUT" ? { policy: READ_SECRET } : undefined });
+      expect(response.statusCode, `${method} ${url}`).toBe(403);
+      expect(response.json()).toEqual({ errors: ["permission denied"] });
+    }
+    expect(recorded.authorized).toEqual([]);
+    expect(recorded.mutations).toEqual([]);
+  });
+
+  it("a list request on one policy is checked as list on its path with a trailing slash, then 405", async () => {
+    const response = await app.inject({ method: "GET", url: "/v1/sys/policies/acl/Default?list=true", headers: as("admin") });
+    expect(response.statusCode).toBe(405);
+    expect(recorded.described.at(-1)).toEqual(["list", "sys/policies/acl/default/"]);
+    expect(recorded.authorized.at(-1)).toEqual(["sys/policies/acl/default/", "list"]);
+    // A client's own X-Egide-Original-Method header does not make a GET a list request.
+    const spoofed = await app.inject({ method: "GET", url: "/v1/sys/policies/acl/default", headers: { ...as("admin"), "x-egide-original-method": "LIST" } });
+    expect(spoofed.statusCode).toBe(200);
+    expect(recorded.described.at(-1)).toEqual(["read", "sys/policies/acl/default"]);
   });
 
   it("a write is seen by the next ACL check at once", async () => {

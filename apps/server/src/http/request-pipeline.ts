@@ -48,7 +48,10 @@ export function canonicalRewriteUrl(raw: IncomingMessage): string {
   const target = canonicalTarget(url);
   if (target === undefined) return url;
   targets.set(raw, { sent: url, target });
-  return target instanceof VaultError ? "/v1/sys/internal/egide/invalid-path" : routingUrl(target);
+  if (!(target instanceof VaultError)) return routingUrl(target);
+  // The query is kept, so that a refused list request is still described (and audited) as one.
+  const question = url.indexOf("?");
+  return `/v1/sys/internal/egide/invalid-path${question < 0 ? "" : url.slice(question)}`;
 }
 
 /** Whether the request was a `LIST` (rewritten to `GET ?list=true` by this process, never a client's header). */

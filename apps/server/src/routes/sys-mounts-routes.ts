@@ -100,9 +100,11 @@ export function registerMountRoutes(app: FastifyInstance, ctx: MountRoutesContex
         }),
       );
     }
-    const match = await mounts.find(raw);
-    if (match === null) throw noMountAt(raw);
-    return reply.send(vaultResponse(request, mountInfo(match.mount)));
+    // Exactly the mount named: `sys/mounts/team/x` is not a way to read `team/` (the check
+    // was made on `sys/mounts/team/x`, so it must not describe another mount).
+    const mount = await mounts.get(raw);
+    if (mount === null) throw noMountAt(raw);
+    return reply.send(vaultResponse(request, mountInfo(mount)));
   });
 
   app.route({

@@ -1,64 +1,115 @@
 import Fastify from "fastify";
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import type { StorageBackend, Transaction } from "@egide/storage-core";
-import { StorageError } from "@egide/storage-core";
 import { SqliteBackend } from "@egide/storage-sqlite";
-import { VaultError, permissionDenied } from "../../src/http/vault-error.js";
-import { MountTable } from "../../src/mounts/mount-table.js";
+import type { TokenEntry } from "../../src/auth/token-store.js";
+import { errorResponse } from "../../src/http/error-response.js";
+import { parseJsonBody } from "../../src/http/json-body.js";
+import { canonicalRewriteUrl, installRequestPipeline, type AclCheck, type RequestAuthorizer } from "../../src/http/request-pipeline.js";
+import { MountTable, mountPath } from "../../src/mounts/mount-table.js";
 import { registerLogicalRoutes, type LogicalRoutesContext } from "../../src/routes/logical-routes.js";
 import { registerMountRoutes, type MountRoutesContext } from "../../src/routes/sys-mounts-routes.js";
 import type { Capability, Caller, Operation } from "../../src/server-context.js";
 
 export const ALL_CAPABILITIES: Capability[] = ["create", "read", "update", "patch", "delete", "list", "sudo"];
 
-/** A stand-in for the server context: no tokens, no audit; mutations are plain transactions. */
+/**
+ * A stand-in for the server context and the request pipeline's authorizer: one fixed token
+ * (not root, so every request goes through the ACL check), capabilities from a policy
+ * function, no audit; mutations are plain transactions.
+ */
 export interface KvTestContext extends LogicalRoutesContext, MountRoutesContext {
-  /** Every `describe` call, in order. */
+  /** The request pipeline's authorizer (give it to `installRequestPipeline`). */
+  readonly authorizer: RequestAuthorizer;
+  /**
+   * What each answered request ended up described as in `request.egide` (the operation and
+   * canonical path that were authorised, acted on and audited), in order.
+   */
   readonly described: Array<{ operation: Operation; path: string }>;
-  /** Every capability check (`authorize`, and the capability finally required after `capabilities`). */
+  /** Every capability check the pipeline asked of the ACL (`allowOperation`), in order. */
   readonly checked: Array<{ path: string; capability?: Capability }>;
+  /** Every `hasMountAccess` question (the mount path asked about), in order. */
+  readonly mountAccess: string[];
   /** The status of every committed mutation, in order. */
   readonly mutations: number[];
   /** Replaces the policy: the capabilities granted on a path. */
   grant(policy: (path: string) => Capability[]): void;
 }
 
-const CALLER: Caller = { accessor: "test-accessor", policies: ["root"], displayName: "test" };
+/** The caller every request of the test context is made by: not root, so the ACL decides. */
+export const TEST_CALLER: Caller = { accessor: "test-accessor", policies: ["test"], displayName: "test" };
+
+const TEST_TOKEN_ENTRY: TokenEntry = {
+  accessor: TEST_CALLER.accessor,
+  policies: TEST_CALLER.policies,
+  displayName: TEST_CALLER.displayName,
+  meta: {},
+  createdAt: 0,
+  creationTtlMs: 3_600_000,
+  expiresAt: null,
+  maxExpiresAt: null,
+  renewable: false,
+  parentAccessor: null,
+};
 
 /**
- * A test context over `storage`: `authorize` and `capabilities` follow the policy (everything
- * by default), `mutate` runs `storage.transaction(fn)`, `describe` is recorded.
+ * A test context over `storage`: the authorizer's `allowOperation` answers from the policy
+ * (everything by default): allowed when the operation is granted and `deny` is not, `sudo`
+ * when granted; `hasMountAccess` when anything but `deny` is granted on the mount path or on
+ * the requested path below it; `mutate` runs `storage.transaction(fn)`.
  */
 export function createKvTestContext(storage: StorageBackend, policy: (path: string) => Capability[] = () => ALL_CAPABILITIES): KvTestContext {
   let current = policy;
   const described: Array<{ operation: Operation; path: string }> = [];
   const checked: Array<{ path: string; capability?: Capability }> = [];
+  const mountAccess: string[] = [];
   const mutations: number[] = [];
+  const grantsSomething = (path: string) => {
+    const granted = current(path);
+    return !granted.includes("deny") && granted.length > 0;
+  };
+  const authorizer: RequestAuthorizer = {
+    sealed: false,
+    async authenticate() {
+      return { token: "test-token", entry: TEST_TOKEN_ENTRY, caller: TEST_CALLER };
+    },
+    async allowOperation(_caller: Caller, check: AclCheck) {
+      checked.push({ path: check.path, capability: check.operation });
+      const granted = current(check.path);
+      return { allowed: granted.includes(check.operation) && !granted.includes("deny"), sudo: granted.includes("sudo") };
+    },
+  };
   return {
     storage,
+    authorizer,
     described,
     checked,
+    mountAccess,
     mutations,
     grant(next) {
       current = next;
     },
-    async authorize(_request: FastifyRequest, path: string, capability: Capability): Promise<Caller> {
-      checked.push({ path, capability });
-      const granted = current(path);
-      if (granted.includes("deny") || !granted.includes(capability)) throw permissionDenied();
-      return CALLER;
-    },
-    async capabilities(_request: FastifyRequest, path: string) {
-      checked.push({ path });
-      return { caller: CALLER, capabilities: new Set(current(path)) };
+    async hasMountAccess(request: FastifyRequest, mount: string): Promise<boolean> {
+      mountAccess.push(mount);
+      if (request.egide?.session === undefined) return false;
+      // The policy is a function, so "below the mount" is what can be asked of it: the mount
+      // path itself (with and without its slash) and the requested path and its parents.
+      const base = mountPath(mount);
+      const candidates = new Set([base, base.slice(0, -1)]);
+      const requested = request.egide.path.startsWith("sys/internal/ui/mounts/") ? request.egide.path.slice("sys/internal/ui/mounts/".length) : "";
+      if (requested.startsWith(base)) {
+        const parts = requested.split("/");
+        for (let end = parts.length; end > 0; end--) {
+          const path = parts.slice(0, end).join("/");
+          if (path.length >= base.length - 1) candidates.add(path);
+        }
+      }
+      return [...candidates].some(grantsSomething);
     },
     async mutate<T>(_request: FastifyRequest, status: number, fn: (tx: Transaction) => Promise<T>): Promise<T> {
       const result = await storage.transaction(fn);
       mutations.push(status);
       return result;
-    },
-    describe(_request: FastifyRequest, operation: Operation, path: string): void {
-      described.push({ operation, path });
     },
   };
 }
@@ -69,32 +120,42 @@ export function memoryStorage(): SqliteBackend {
 }
 
 /**
- * A Fastify app with the mount and logical routes over `ctx`, and the core's conventions
- * reproduced: every body is JSON whatever its Content-Type, Vault's error shapes, 404
- * `{"errors": []}` for unknown routes.
+ * A Fastify app with the mount and logical routes over `ctx`, behind the real request pipeline
+ * (canonical paths through `rewriteUrl`, description, authentication and ACL checks through
+ * `ctx.authorizer`), and the core's conventions reproduced: every body is JSON whatever its
+ * Content-Type, Vault's error shapes, 404 `{"errors": []}` for unknown routes.
  */
 export async function buildKvTestApp(ctx: KvTestContext, mounts: MountTable): Promise<FastifyInstance> {
-  const app = Fastify({ logger: false });
+  const app = Fastify({
+    logger: false,
+    rewriteUrl: canonicalRewriteUrl,
+    frameworkErrors: (error, _request, reply) => {
+      void (reply as unknown as { code(status: number): { send(body: unknown): void } }).code(400).send({ errors: [error.message] });
+    },
+  });
+  installRequestPipeline(app, ctx.authorizer, { unaudited: new Set() });
+  // What the audit row would record: the request as the pipeline described it.
+  app.addHook("onSend", async (request, _reply, payload) => {
+    const state = request.egide;
+    if (state) ctx.described.push({ operation: state.operation, path: state.path });
+    return payload;
+  });
   app.removeAllContentTypeParsers();
   app.addContentTypeParser("*", { parseAs: "buffer" }, (_request: FastifyRequest, body: Buffer, done: (error: Error | null, value?: unknown) => void) => {
-    if (body.length === 0) return done(null, undefined);
     try {
-      done(null, JSON.parse(body.toString("utf8")));
-    } catch {
-      done(new VaultError(400, "failed to parse JSON input"));
+      done(null, parseJsonBody(body));
+    } catch (error) {
+      done(error as Error);
     }
   });
   app.setErrorHandler(async (error, _request, reply) => {
-    if (error instanceof VaultError) return reply.code(error.status).send({ errors: error.errors });
-    if (StorageError.isInstance(error) && error.code === "VALUE_TOO_LARGE") return reply.code(413).send({ errors: ["too large"] });
-    const status = (error as { statusCode?: number }).statusCode;
-    if (typeof status === "number" && status >= 400 && status < 500) return reply.code(status).send({ errors: [String((error as Error).message)] });
-    return reply.code(500).send({ errors: ["internal error"], detail: String(error) });
+    const { status, errors, internal } = errorResponse(error);
+    return reply.code(status).send(internal ? { errors, detail: String(error) } : { errors });
   });
   app.setNotFoundHandler(async (_request, reply) => reply.code(404).send({ errors: [] }));
   // Stand-ins for routes of the core, to check that the catch-all does not shadow them.
-  app.get("/v1/sys/health", async () => ({ initialized: true }));
-  app.post("/v1/auth/token/create", async () => ({ auth: { client_token: "x" } }));
+  app.get("/v1/sys/health", { config: { vault: { template: "sys/health", access: "public" } } }, async () => ({ initialized: true }));
+  app.post("/v1/auth/token/create", { config: { vault: { template: "auth/token/create", access: "token" } } }, async () => ({ auth: { client_token: "x" } }));
   registerMountRoutes(app, ctx, mounts);
   registerLogicalRoutes(app, ctx, mounts);
   await app.ready();
