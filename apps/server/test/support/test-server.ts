@@ -67,9 +67,9 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     const user = process.env.PGUSER || "postgres";
     storageToml = `[storage]\ntype = "postgresql"\n${options.storageToml ?? ""}\n[storage.postgresql]\nhost = ${JSON.stringify(host)}\nport = ${port}\nusername = ${JSON.stringify(user)}\ndatabase = ${JSON.stringify(database)}\nschema = ${JSON.stringify(options.postgres?.schema ?? "egide")}\npool_max = 6\n${options.postgresToml ?? ""}\n`;
   }
-  const config = parseServerConfig(`log_level = "silent"\n${storageToml}[listener]\naddress = "127.0.0.1:0"\ntls_disable = true\n${options.listenerToml ?? ""}\n${options.extraToml ?? ""}`);
   let server: RunningServer;
   try {
+    const config = parseServerConfig(`log_level = "silent"\n${storageToml}[listener]\naddress = "127.0.0.1:0"\ntls_disable = true\n${options.listenerToml ?? ""}\n${options.extraToml ?? ""}`);
     server = await startServer({ config });
   } catch (error) {
     rmSync(dir, { recursive: true, force: true });
