@@ -3,6 +3,7 @@ import { Acl } from "../src/policy/acl.js";
 import { parsePolicy } from "../src/policy/parse-policy.js";
 import { CAPABILITIES } from "../src/policy/policy.js";
 import type { Capability } from "../src/server-context.js";
+import { aclPolicy, aclPolicy2 } from "./support/vault-acl-policies.js";
 
 let counter = 0;
 /** The ACL of policies given as HCL (or JSON) texts. */
@@ -381,87 +382,6 @@ describe("Acl: list requests and the trailing slash", () => {
 });
 
 describe("Acl: Vault's own test policies (vault/acl_test.go)", () => {
-  const aclPolicy = `
-name = "DeV"
-path "dev/*" {
-  policy = "sudo"
-}
-path "stage/*" {
-  policy = "write"
-}
-path "stage/aws/*" {
-  policy = "read"
-  capabilities = ["update", "sudo"]
-}
-path "stage/aws/policy/*" {
-  policy = "sudo"
-}
-path "prod/*" {
-  policy = "read"
-}
-path "prod/aws/*" {
-  policy = "deny"
-}
-path "sys/*" {
-  policy = "deny"
-}
-path "foo/bar" {
-  capabilities = ["read", "create", "sudo"]
-}
-path "baz/quux" {
-  capabilities = ["read", "create", "patch"]
-}
-path "test/+/segment" {
-  capabilities = ["read"]
-}
-path "+/segment/at/front" {
-  capabilities = ["read"]
-}
-path "test/segment/at/end/+" {
-  capabilities = ["read"]
-}
-path "test/segment/at/end/v2/+/" {
-  capabilities = ["read"]
-}
-path "test/+/wildcard/+/*" {
-  capabilities = ["read"]
-}
-path "test/+/wildcardglob/+/end*" {
-  capabilities = ["read"]
-}
-path "1/2/*" {
-  capabilities = ["create"]
-}
-path "1/2/+" {
-  capabilities = ["read"]
-}
-path "1/2/+/+" {
-  capabilities = ["update"]
-}
-`;
-  const aclPolicy2 = `
-name = "OpS"
-path "dev/hide/*" {
-  policy = "deny"
-}
-path "stage/aws/policy/*" {
-  policy = "deny"
-  # This should have no effect
-  capabilities = ["read", "update", "sudo"]
-}
-path "prod/*" {
-  policy = "write"
-}
-path "sys/seal" {
-  policy = "sudo"
-}
-path "foo/bar" {
-  capabilities = ["deny"]
-}
-path "baz/quux" {
-  capabilities = ["deny"]
-}
-`;
   type Case = [Capability, string, boolean, boolean];
 
   it("single policy (TestACL_Single)", async () => {

@@ -2,7 +2,7 @@ import { SqliteBackend } from "@egide/storage-sqlite";
 import Fastify from "fastify";
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import type { TokenEntry } from "../src/auth/token-store.js";
+import { testTokenEntry } from "./support/kv-test-context.js";
 import { errorResponse } from "../src/http/error-response.js";
 import { canonicalRewriteUrl, installRequestPipeline, type RequestAuthorizer } from "../src/http/request-pipeline.js";
 import { DEFAULT_POLICY_HCL } from "../src/policy/default-policies.js";
@@ -35,19 +35,7 @@ function fakeAuthorizer(policies: PolicyStore, recorded: Recorded): RequestAutho
       const header = request.headers["x-test-policies"];
       if (header === undefined) return null;
       const caller: Caller = { accessor: "test", policies: String(header).split(",").filter(Boolean), displayName: "test" };
-      const entry: TokenEntry = {
-        accessor: caller.accessor,
-        policies: caller.policies,
-        displayName: caller.displayName,
-        meta: {},
-        createdAt: 0,
-        creationTtlMs: 3_600_000,
-        expiresAt: null,
-        maxExpiresAt: null,
-        renewable: false,
-        parentAccessor: null,
-      };
-      return { token: "test-token", entry, caller };
+      return { token: "test-token", entry: testTokenEntry(caller), caller };
     },
     async allowOperation(caller, check, capabilityCheckOnly) {
       recorded.authorized.push([check.path, check.operation]);

@@ -409,13 +409,8 @@ export class SealManager {
   seal(): void {
     this.#background?.controller.abort();
     this.#clearProgress();
-    const unsealed = this.#unsealed;
-    this.#unsealed = undefined;
-    if (!unsealed) return;
-    unsealed.keyring.wipe();
-    unsealed.dekCache.clear();
-    unsealed.systemKey.wipe();
-    unsealed.masterKey.wipe();
+    if (this.#unsealed === undefined) return;
+    this.#discard();
     this.#logger?.info("sealed");
   }
 
@@ -687,7 +682,7 @@ export class SealManager {
     this.#logger?.info("unsealed", { keyVersion: unsealed.keyring.state.active });
   }
 
-  /** Wipes the keys of a pending manager (no log line: it was never this installation's seal). */
+  /** Wipes the keys this manager holds, if any (no log line: `seal()` logs for itself). */
   #discard(): void {
     const unsealed = this.#unsealed;
     this.#unsealed = undefined;

@@ -39,18 +39,23 @@ export interface KvTestContext extends LogicalRoutesContext, MountRoutesContext 
 /** The caller every request of the test context is made by: not root, so the ACL decides. */
 export const TEST_CALLER: Caller = { accessor: "test-accessor", policies: ["test"], displayName: "test" };
 
-const TEST_TOKEN_ENTRY: TokenEntry = {
-  accessor: TEST_CALLER.accessor,
-  policies: TEST_CALLER.policies,
-  displayName: TEST_CALLER.displayName,
-  meta: {},
-  createdAt: 0,
-  creationTtlMs: 3_600_000,
-  expiresAt: null,
-  maxExpiresAt: null,
-  renewable: false,
-  parentAccessor: null,
-};
+/** The token entry of a test caller: an hour-long, non-renewable, parentless token. */
+export function testTokenEntry(caller: Caller): TokenEntry {
+  return {
+    accessor: caller.accessor,
+    policies: caller.policies,
+    displayName: caller.displayName,
+    meta: {},
+    createdAt: 0,
+    creationTtlMs: 3_600_000,
+    expiresAt: null,
+    maxExpiresAt: null,
+    renewable: false,
+    parentAccessor: null,
+  };
+}
+
+const TEST_TOKEN_ENTRY: TokenEntry = testTokenEntry(TEST_CALLER);
 
 /**
  * A test context over `storage`: the authorizer's `allowOperation` answers from the policy
