@@ -537,7 +537,7 @@ path "sys/policy/admin" { capabilities = ["deny"] }
 
   // --- L7 -----------------------------------------------------------------------------------
 
-  it("L7: sys/unseal, sys/policies/acl and sys/mounts refuse text/plain, form and multipart bodies (415) and change nothing; JSON or no Content-Type works", async () => {
+  it("L7: sys/unseal, sys/policies/acl and sys/mounts refuse text/plain, form and multipart bodies (415) and change nothing; JSON (or, with a token or X-Vault-Request, no Content-Type) works", async () => {
     // Before: every body was parsed as JSON whatever its Content-Type, so a cross-site form or
     // text/plain POST (no CORS preflight) could unseal, write policies and mount engines.
     const crossSite = ["text/plain", "text/plain;charset=UTF-8", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x"];
@@ -560,8 +560,17 @@ path "sys/policy/admin" { capabilities = ["deny"] }
         expect(answer.status, `unseal as ${type}: ${JSON.stringify(answer.body)}`).toBe(415);
         expect(await status()).toMatchObject({ sealed: true, progress: 1 });
       }
-      // No Content-Type at all (as Vault's clients send it) works.
-      const second = await rawCall(url, "PUT", "/v1/sys/unseal", { body: { key: key2 } });
+      // No Content-Type: a browser's no-cors fetch of a Blob sends none, so an unauthenticated
+      // route needs Vault's X-Vault-Request header then (which needs a preflight cross-site).
+      const bare = await rawCall(url, "PUT", "/v1/sys/unseal", { body: { key: key2 } });
+      expect(bare.status, JSON.stringify(bare.body)).toBe(415);
+      expect(await status()).toMatchObject({ sealed: true, progress: 1 });
+      // What a browser marks as cross-site is refused whatever the body says.
+      const marked = await rawCall(url, "PUT", "/v1/sys/unseal", { body: { key: key2 }, headers: ["Content-Type: application/json", "Sec-Fetch-Site: cross-site"] });
+      expect(marked.status, JSON.stringify(marked.body)).toBe(403);
+      expect(await status()).toMatchObject({ sealed: true, progress: 1 });
+      // As Vault's own clients send it: no Content-Type, X-Vault-Request.
+      const second = await rawCall(url, "PUT", "/v1/sys/unseal", { body: { key: key2 }, headers: ["X-Vault-Request: true"] });
       expect(second.status, JSON.stringify(second.body)).toBe(200);
       expect(await status()).toMatchObject({ sealed: false });
     } finally {
@@ -603,6 +612,101 @@ path "sys/policy/admin" { capabilities = ["deny"] }
     const created = await req("POST", "/v1/auth/token/create", { token: updateOnly, body: {} });
     expect(created.status, JSON.stringify(created.body)).toBe(200);
     expect(created.body.auth.client_token).toEqual(expect.any(String));
+  });
+
+  // --- Second review (an attacker's view of the new pipeline) ---------------------------------
+
+  it("R1: targets the router would map onto /v1/ routes but that are not canonical /v1/ paths are never served", async () => {
+    // Before: a target not starting with /v1/ was passed to the router unchanged; the router
+    // decoded /v%31/ into /v1/ and dropped the scheme and host of an absolute-form target, so
+    // the route ran while the ACL checked (and the audit row recorded) the raw spelling:
+    // a "everything but sys/ and auth/token/" policy could create tokens and download backups.
+    await putPolicy(ts, "r1", `path "*" { capabilities = ${ALL_CAPABILITIES} }
+path "sys/*" { capabilities = ["deny"] }
+path "sys/mounts" { capabilities = ["deny"] }
+path "auth/token/*" { capabilities = ["deny"] }
+`);
+    const token = (await tokenWith(ts, ["r1"])).token;
+    const targets = [
+      ["POST", "/v%31/auth/token/create"],
+      ["POST", "/%761/auth/token/create"],
+      ["POST", "http://x/v1/auth/token/create"],
+      ["POST", "HTTP://x/v1/auth/token/create"],
+      ["GET", "/v%31/sys/storage/backup"],
+      ["GET", "http://x/v1/sys/key-status"],
+      ["GET", "/v%31/sys/mounts"],
+      ["PUT", "/v%31/sys/seal"],
+      ["GET", "/V1/sys/key-status"],
+    ] as const;
+    for (const [method, target] of targets) {
+      const answer = await rawCall(url, method, target, { token, body: method === "GET" ? undefined : { policies: ["default"] }, headers: ["Content-Type: application/json"] });
+      expect(answer.status, `${method} ${target}: ${JSON.stringify(answer.body).slice(0, 200)}`).toBe(404);
+    }
+    // The same requests on /v1/ are refused by the ACL, and the server is still unsealed.
+    expect((await req("POST", "/v1/auth/token/create", { token, body: {} })).status).toBe(403);
+    expect((await req("GET", "/v1/sys/seal-status")).body.sealed).toBe(false);
+  });
+
+  it("R3: a request no route serves is answered 404 before its body is read", async () => {
+    // Before: a request matching no route had its whole body read and parsed as JSON (up to
+    // max_request_size) before the 404: CPU and memory for anyone, without a token.
+    const before = process.memoryUsage().rss;
+    const connections = await Promise.all(
+      Array.from({ length: 20 }, async () => {
+        const connection = await RawConnection.open(url);
+        connection.write(`POST /nope HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1900000\r\n\r\n${"[".repeat(65536)}`);
+        return connection;
+      }),
+    );
+    for (const connection of connections) {
+      const answer = await connection.read(5000);
+      expect(answer.status).toBe(404);
+      expect(answer.headers["connection"]).toBe("close");
+    }
+    // The server closes them: it never waits for (or reads) the rest of the 1.9 MB.
+    for (const connection of connections) await connection.closed;
+    expect(process.memoryUsage().rss - before).toBeLessThan(60 * 1024 * 1024);
+    // The same for an API path with a method no route has.
+    const options = await rawCall(url, "OPTIONS", "/v1/secret/data/x", { token: root, body: { data: { a: 1 } } });
+    expect(options.status).toBe(404);
+  });
+
+  it("R5: a list request on a route without a list handler is 405 after the list check, never a read", async () => {
+    // Before: GET sys/key-status?list=true was checked as `list` and then served as a read, so
+    // the list capability was enough to read it (and auth/token/lookup-self).
+    await putPolicy(ts, "r5", `path "sys/*" { capabilities = ["list"] }
+path "auth/token/*" { capabilities = ["list"] }
+`);
+    const token = (await tokenWith(ts, ["r5"], { no_default_policy: true })).token;
+    for (const path of ["/v1/sys/key-status?list=true", "/v1/auth/token/lookup-self?list=true"]) {
+      const answer = await req("GET", path, { token });
+      expect(answer.status, `${path}: ${JSON.stringify(answer.body)}`).toBe(405);
+      expect(answer.body.data ?? null).toBeNull();
+    }
+    const listed = await rawCall(url, "LIST", "/v1/sys/key-status", { token });
+    expect(listed.status).toBe(405);
+    // Without the list capability it is a 403, as in Vault.
+    const none = (await tokenWith(ts, ["default"])).token;
+    expect((await req("GET", "/v1/sys/key-status?list=true", { token: none })).status).toBe(403);
+  });
+
+  it("R7: parameter constraints see a write's query parameters too (a restore's force)", async () => {
+    // Before: only the body of a write was checked, so denied_parameters {"force" = []} on
+    // sys/storage/restore did not stop ?force=true.
+    await putPolicy(ts, "r7", `path "sys/storage/restore" {\n  capabilities = ["update", "sudo"]\n  denied_parameters = { "force" = [] }\n}\n`);
+    const token = (await tokenWith(ts, ["r7"])).token;
+    const answer = await rawCall(url, "POST", "/v1/sys/storage/restore?force=true", { token, body: "not a backup", headers: ["Content-Type: application/octet-stream"] });
+    expect(answer.status, JSON.stringify(answer.body)).toBe(403);
+    const without = await rawCall(url, "POST", "/v1/sys/storage/restore", { token, body: "not a backup", headers: ["Content-Type: application/octet-stream"] });
+    expect(without.status, JSON.stringify(without.body)).toBe(400);
+  });
+
+  it("R8: token create reads string booleans as Vault does (\"false\" is false, never ignored)", async () => {
+    const created = await req("POST", "/v1/auth/token/create", { token: root, body: { renewable: "false", no_default_policy: "true", policies: ["r8"] } });
+    expect(created.status, JSON.stringify(created.body)).toBe(200);
+    expect(created.body.auth.renewable).toBe(false);
+    expect(created.body.auth.policies).toEqual(["r8"]);
+    expect((await req("POST", "/v1/auth/token/create", { token: root, body: { renewable: "nope" } })).status).toBe(400);
   });
 
   // --- L9 -----------------------------------------------------------------------------------
@@ -765,4 +869,31 @@ describe("L10: health never shows the storage driver's message (PostgreSQL behin
     expect(await check("refused", 1500), "health never turned unhealthy with the port closed").toBeGreaterThan(0);
     expect(seen.length).toBeGreaterThan(0);
   }, 20_000);
+});
+
+describe("R2: a connection that never sends a byte is closed after http_read_header_timeout, whatever max_request_duration is", () => {
+  // A reviewer suspected that Node's header timeout counts only from a request's first byte,
+  // so that silent connections could hold every slot under the default 90 s request limit.
+  // Measured: Node counts from the connection's start (1,000 silent connections to a default
+  // server all closed at 10-11 s). This pins that behaviour with a long request limit.
+  let server: TestServer;
+
+  beforeAll(async () => {
+    server = await startTestServer({ listenerToml: 'max_request_duration = "60s"\nhttp_read_header_timeout = "1s"' });
+  }, 30_000);
+
+  afterAll(async () => {
+    await server?.close();
+  });
+
+  it("closes a silent connection within a few seconds, and one that sent a request head stays usable", async () => {
+    const silent = await RawConnection.open(server.url);
+    const used = await RawConnection.open(server.url);
+    expect((await used.request(rawRequest("GET", "/v1/sys/health", { connection: "keep-alive" }))).status).toBe(200);
+    const closedAfter = await silent.waitClosed(5000);
+    silent.destroy();
+    expect(closedAfter, "a silent connection was not closed within 5 s").not.toBeNull();
+    expect(closedAfter as number).toBeLessThan(3500);
+    used.destroy();
+  }, 15_000);
 });

@@ -229,6 +229,31 @@ describe("routing", () => {
 });
 
 describe("capabilities", () => {
+  it("a write authorised as a create is refused (409) if the key was created between the check and the write", async () => {
+    // Before: the existence check decided create vs update outside the write's transaction, so
+    // a caller holding only create could overwrite a secret another request created meanwhile.
+    fx.ctx.grant((path) => (path === "secret/data/race" ? ["create"] : []));
+    const original = fx.ctx.authorizer.allowOperation.bind(fx.ctx.authorizer);
+    let raced = false;
+    fx.ctx.authorizer.allowOperation = async (caller, check, capabilityCheckOnly) => {
+      // The final capability check of the outer write, after its existence check said "create":
+      // another request creates the key now.
+      if (!raced && check.operation === "create" && capabilityCheckOnly && fx.ctx.checked.filter((c) => c.capability === "create").length >= 1) {
+        raced = true;
+        expect((await call("POST", "/v1/secret/data/race", { data: { v: "first" } })).statusCode).toBe(200);
+      }
+      return original(caller, check, capabilityCheckOnly);
+    };
+    const second = await call("POST", "/v1/secret/data/race", { data: { v: "second" } });
+    expect(raced).toBe(true);
+    expect(second.statusCode, second.body).toBe(409);
+    fx.ctx.authorizer.allowOperation = original;
+    fx.ctx.grant(() => ["read"]);
+    const read = await call("GET", "/v1/secret/data/race");
+    expect(read.json().data.data).toEqual({ v: "first" });
+    expect(read.json().data.metadata.version).toBe(1);
+  });
+
   const last = () => fx.ctx.described[fx.ctx.described.length - 1];
 
   it("describes and checks Vault's operation on the request path", async () => {

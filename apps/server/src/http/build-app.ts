@@ -2,6 +2,7 @@ import { randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { createServer as createHttpServer } from "node:http";
 import type { Server } from "node:http";
+import type { Socket } from "node:net";
 import { createServer as createHttpsServer } from "node:https";
 import Fastify from "fastify";
 import type { FastifyInstance, FastifyRequest } from "fastify";
@@ -141,16 +142,20 @@ function listMethodServer(handler: (request: never, response: never) => void, li
     connectionsCheckingInterval: Math.max(100, Math.min(1000, Math.floor(listener.headerTimeoutMs / 4))),
   };
   const server = listener.tls
-    ? createHttpsServer({ ...limits, cert: readFileSync(listener.tls.certFile), key: readFileSync(listener.tls.keyFile) }, handler as never)
+    ? createHttpsServer(
+        { ...limits, handshakeTimeout: listener.headerTimeoutMs, cert: readFileSync(listener.tls.certFile), key: readFileSync(listener.tls.keyFile) },
+        handler as never,
+      )
     : createHttpServer(limits, handler as never);
-  // Connections past the cap are closed as they arrive (a connection that never completes a
-  // request head, even one that sends nothing, is closed by headersTimeout).
+  // Connections past the cap are closed as they arrive. A connection that sends nothing is
+  // closed by headersTimeout too (Node counts it from the connection's start); a TLS one that
+  // never finishes its handshake, by handshakeTimeout.
   server.maxConnections = listener.maxConnections;
   const event = listener.tls ? "secureConnection" : "connection";
   const [nodeListener] = server.listeners(event) as Array<(socket: unknown) => void>;
   if (nodeListener) {
     server.removeListener(event, nodeListener);
-    server.on(event, (socket) => nodeListener.call(server, listMethodFilter(socket)));
+    server.on(event, (socket: Socket) => nodeListener.call(server, listMethodFilter(socket)));
   }
   return server as Server;
 }

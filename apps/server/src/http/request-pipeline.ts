@@ -7,9 +7,10 @@ import type { Caller, Operation } from "../server-context.js";
 import { canonicalTarget, routingUrl } from "./canonical-path.js";
 import type { CanonicalTarget } from "./canonical-path.js";
 import { ORIGINAL_METHOD_HEADER, ORIGINAL_METHOD_LIST } from "./list-request-rewriter.js";
-import { VaultError, badRequest, permissionDenied, sealedError } from "./vault-error.js";
+import { VaultError, badRequest, notFound, permissionDenied, sealedError, unsupportedOperation } from "./vault-error.js";
 import { isListRequest } from "./vault-response.js";
 import { routeSpec } from "./vault-route.js";
+import type { VaultRouteSpec } from "./vault-route.js";
 
 /** What an ACL check is asked (Vault's `logical.Request`, reduced to what policies look at). */
 export interface AclCheck {
@@ -36,22 +37,27 @@ export interface RequestPipelineOptions {
 
 // The canonical target of each raw request, made once by `rewriteUrl` before routing, with
 // the URL as sent (Fastify replaces `raw.url` with the rewritten one).
-const targets = new WeakMap<IncomingMessage, { sent: string; target: CanonicalTarget | VaultError }>();
+const targets = new WeakMap<IncomingMessage, { sent: string; target: CanonicalTarget | VaultError | undefined }>();
+
+/** Where targets that no route may serve are routed: a path no route matches. */
+const NO_ROUTE = "/-/no-route";
 
 /**
  * Fastify's `rewriteUrl`: canonicalises the request target once (see `canonical-path.ts`) and
- * routes on that canonical form. A target that cannot be canonicalised is routed to no route
- * at all; the pipeline then answers its 400 (with an audit row).
+ * routes on that canonical form. Anything else is routed to no route at all, whatever the
+ * router would have made of it (it decodes `/v%31/` into `/v1/` and drops the scheme and
+ * host of an absolute-form target): a target outside `/v1/` is a 404, one that cannot be
+ * canonicalised a 400 (with an audit row either way).
  */
 export function canonicalRewriteUrl(raw: IncomingMessage): string {
   const url = raw.url ?? "/";
   const target = canonicalTarget(url);
-  if (target === undefined) return url;
   targets.set(raw, { sent: url, target });
+  if (target === undefined) return NO_ROUTE;
   if (!(target instanceof VaultError)) return routingUrl(target);
   // The query is kept, so that a refused list request is still described (and audited) as one.
   const question = url.indexOf("?");
-  return `/v1/sys/internal/egide/invalid-path${question < 0 ? "" : url.slice(question)}`;
+  return `${NO_ROUTE}${question < 0 ? "" : url.slice(question)}`;
 }
 
 /** Whether the request was a `LIST` (rewritten to `GET ?list=true` by this process, never a client's header). */
@@ -104,15 +110,24 @@ export function installRequestPipeline(app: FastifyInstance, authorizer: Request
       throw badRequest("response wrapping (X-Vault-Wrap-TTL) is not supported by this server; the request was not run");
     }
     const spec = routeSpec(request);
-    if (spec === undefined) return; // not found: no route, nothing to authorise
+    // No route, or a route reached by a target that was not canonicalised: Vault's 404, before
+    // any body is read. The path must also be one the route's template can name (defence in
+    // depth: a handler never sees a path outside its own prefix).
+    if (spec === undefined || target === undefined || !path.startsWith(staticPrefix(spec.template))) throw notFound();
     let resource = spec.canonical ? spec.canonical(path) : path;
     // Vault lists (and checks the list capability on) the path with a trailing slash.
     if (list && !resource.endsWith("/")) resource += "/";
     request.egide.path = resource;
     if (spec.operation !== undefined) request.egide.operation = spec.operation;
-    assertJsonBodyAllowed(request, spec.body ?? "json");
+    assertNotCrossSite(request, spec);
+    // Vault answers a list request on a path without a list handler with 405, after the
+    // list capability was checked (so this is thrown at the end of each branch below).
+    const unsupportedList = request.egide.operation === "list" && spec.list !== true;
 
-    if (spec.access === "public") return;
+    if (spec.access === "public") {
+      if (unsupportedList) throw unsupportedOperation();
+      return;
+    }
     if (authorizer.sealed) throw sealedError();
     const authenticated = await authorizer.authenticate(request);
     if (authenticated === null) throw permissionDenied();
@@ -122,6 +137,7 @@ export function installRequestPipeline(app: FastifyInstance, authorizer: Request
     request.egide.session = session;
     if (spec.access === "token" || isRoot) {
       if (isRoot && spec.exists && isWrite(request.method)) request.egide.operation = (await spec.exists(resource, request)) ? "update" : "create";
+      if (unsupportedList) throw unsupportedOperation();
       return;
     }
 
@@ -136,6 +152,7 @@ export function installRequestPipeline(app: FastifyInstance, authorizer: Request
     const result = await authorizer.allowOperation(caller, { path: resource, operation: request.egide.operation }, true);
     if (!result.allowed || (spec.sudo === true && !result.sudo)) throw permissionDenied();
     session.sudo = result.sudo;
+    if (unsupportedList) throw unsupportedOperation();
   });
 
   app.addHook("preHandler", async (request) => {
@@ -150,18 +167,28 @@ export function installRequestPipeline(app: FastifyInstance, authorizer: Request
   });
 }
 
-/** The parameters policies constrain: the body's fields for writes, the query's for reads (without `list`). */
+/**
+ * The parameters policies constrain: the query's fields (without `list`), and for writes the
+ * body's too (a write may take a parameter from its query, like a restore's `force`).
+ */
 function parametersOf(request: FastifyRequest, operation: Operation): Record<string, unknown> | undefined {
-  if (operation === "read") {
-    const query = { ...(request.query as Record<string, unknown> | undefined) };
-    delete query.list;
-    return query;
+  if (operation !== "read" && operation !== "create" && operation !== "update" && operation !== "patch") return undefined;
+  const data: Record<string, unknown> = { ...(request.query as Record<string, unknown> | undefined) };
+  delete data.list;
+  if (operation === "read") return data;
+  const body = request.body;
+  if (typeof body === "object" && body !== null && !Array.isArray(body) && !(Symbol.asyncIterator in body)) Object.assign(data, body);
+  return data;
+}
+
+/** The part of a route template before its first parameter (`sys/mounts/` of `sys/mounts/:path`). */
+function staticPrefix(template: string): string {
+  let end = template.length;
+  for (const marker of [":", "<", "*"]) {
+    const at = template.indexOf(marker);
+    if (at >= 0 && at < end) end = at;
   }
-  if (operation === "create" || operation === "update" || operation === "patch") {
-    const body = request.body;
-    return typeof body === "object" && body !== null && !Array.isArray(body) && !(Symbol.asyncIterator in body) ? (body as Record<string, unknown>) : {};
-  }
-  return undefined;
+  return template.slice(0, end);
 }
 
 function isWrite(method: string): boolean {
@@ -169,14 +196,25 @@ function isWrite(method: string): boolean {
 }
 
 /**
- * Cross-site requests can send `text/plain`, form and multipart bodies without a preflight, so
- * state-changing `sys/` routes take a JSON body only as `application/json` or without a
- * Content-Type (as Vault's clients send it).
+ * A browser sends `text/plain`, form and multipart bodies (or a body without a Content-Type)
+ * across sites without asking first. So state-changing `sys/` routes refuse what a browser
+ * says is cross-site, take JSON bodies only as `application/json` (or, with a token, without a
+ * Content-Type, as Vault's clients send them), and the unauthenticated ones (init, unseal),
+ * which no token protects, need `application/json` or Vault's `X-Vault-Request` header, which
+ * a cross-site request cannot carry without a preflight.
  */
-function assertJsonBodyAllowed(request: FastifyRequest, body: "json" | "stream"): void {
-  if (body !== "json" || request.method === "GET" || request.method === "HEAD" || !request.egide.path.startsWith("sys/")) return;
+function assertNotCrossSite(request: FastifyRequest, spec: VaultRouteSpec): void {
+  if (request.method === "GET" || request.method === "HEAD" || !request.egide.path.startsWith("sys/")) return;
+  const site = request.headers["sec-fetch-site"];
+  if (site !== undefined && site !== "same-origin" && site !== "none") throw new VaultError(403, "cross-site requests to sys/ endpoints are refused");
+  if ((spec.body ?? "json") !== "json") return;
   const header = request.headers["content-type"];
-  if (header === undefined) return;
+  if (header === undefined) {
+    if (spec.access === "public" && request.headers["x-vault-request"] === undefined) {
+      throw new VaultError(415, "this endpoint takes a JSON body: send Content-Type: application/json (or the X-Vault-Request header)");
+    }
+    return;
+  }
   const semicolon = header.indexOf(";");
   const mediaType = (semicolon < 0 ? header : header.slice(0, semicolon)).trim().toLowerCase();
   if (mediaType !== "application/json") {

@@ -25,6 +25,12 @@ export interface VaultRouteSpec {
    * DELETE → delete).
    */
   operation?: Operation;
+  /**
+   * Whether the route answers list requests (`LIST`, `GET ?list=true`). A list request to a
+   * route without it is Vault's 405, after the list capability was checked; a route that fixes
+   * its `operation` treats a list request as that operation.
+   */
+  list?: boolean;
   /** Whether `sudo` is needed on the path too (Vault's root-protected paths). */
   sudo?: boolean;
   /**

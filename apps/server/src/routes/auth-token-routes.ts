@@ -6,7 +6,7 @@ import type { RequestSession } from "../audit/request-state.js";
 import { VaultError, badRequest, permissionDenied } from "../http/vault-error.js";
 import { vaultResponse } from "../http/vault-response.js";
 import type { VaultRouteSpec } from "../http/vault-route.js";
-import { bodyObject } from "../kv/kv-input.js";
+import { bodyObject, parseBoolean } from "../kv/kv-input.js";
 import { canonicalPolicyName } from "../policy/policy.js";
 
 /** Token TTL limits (`default_lease_ttl`, `max_lease_ttl`). */
@@ -33,7 +33,8 @@ export function registerTokenRoutes(app: FastifyInstance, ctx: EgideContext, opt
     const { caller, isRoot, sudo } = session;
     const body = bodyObject(request.body);
     let policies = policyList(body.policies) ?? caller.policies.filter((p) => p !== "root");
-    if (body.no_default_policy !== true && !policies.includes("default") && !policies.includes("root")) policies = [...policies, "default"];
+    const noDefaultPolicy = flag(body, "no_default_policy");
+    if (!noDefaultPolicy && !policies.includes("default") && !policies.includes("root")) policies = [...policies, "default"];
     if (!isRoot && !sudo) {
       const extra = policies.filter((p) => p !== "default" && !caller.policies.includes(p));
       if (extra.length > 0) throw badRequest(`child policies must be subset of parent: ${extra.join(", ")} not held by the caller`);
@@ -48,8 +49,8 @@ export function registerTokenRoutes(app: FastifyInstance, ctx: EgideContext, opt
     const ttlMs = tokenTtlMs(requestedMs, explicitMaxMs, options.defaultTtlMs);
     const meta = body.meta === undefined || body.meta === null ? {} : stringMap(body.meta, "meta");
     const displayName = typeof body.display_name === "string" && body.display_name !== "" ? `token-${body.display_name}` : "token";
-    if (body.no_parent === true && !isRoot && !sudo) throw badRequest("root or sudo privileges required to create orphan token");
-    const orphan = body.no_parent === true;
+    const orphan = flag(body, "no_parent");
+    if (orphan && !isRoot && !sudo) throw badRequest("root or sudo privileges required to create orphan token");
     const { token, entry } = await ctx.mutate(request, 200, (tx) =>
       tokens.create(tx, {
         policies,
@@ -57,7 +58,7 @@ export function registerTokenRoutes(app: FastifyInstance, ctx: EgideContext, opt
         meta,
         ttlMs,
         maxTtlMs: explicitMaxMs,
-        renewable: body.renewable !== false,
+        renewable: body.renewable === undefined ? true : flag(body, "renewable"),
         parentAccessor: orphan ? null : caller.accessor,
       }),
     );
@@ -116,6 +117,11 @@ export function registerTokenRoutes(app: FastifyInstance, ctx: EgideContext, opt
 export function tokenTtlMs(requestedMs: number, explicitMaxMs: number, defaultTtlMs: number): number {
   const ttl = requestedMs > 0 ? requestedMs : defaultTtlMs;
   return explicitMaxMs > 0 ? Math.min(ttl, explicitMaxMs) : ttl;
+}
+
+/** A boolean field as Vault's `TypeBool` reads it ("false" is false, not ignored); absent is false. */
+function flag(body: Record<string, unknown>, name: string): boolean {
+  return body[name] === undefined ? false : parseBoolean(body[name], name);
 }
 
 /** The authenticated session of a request the pipeline let through. */

@@ -22,6 +22,11 @@ export function noHandlerForRoute(path: string): VaultError {
   return new VaultError(404, `no handler for route "${path}". route entry not found.`);
 }
 
+/** A write authorised as a create whose key another request created meanwhile. */
+function createdMeanwhile(): VaultError {
+  return new VaultError(409, "the secret was created by another request while this one was authorised as a create; retry");
+}
+
 /** Vault's 404 for a path under a mount that its engine does not serve. */
 export function unsupportedPath(): VaultError {
   return new VaultError(404, "1 error occurred:\n\t* unsupported path\n\n");
@@ -60,6 +65,7 @@ export function registerLogicalRoutes(app: FastifyInstance, ctx: LogicalRoutesCo
       vault: {
         template: "<mount>/*",
         access: "acl",
+        list: true,
         // Vault's KV v2 existence check: a write to a key without metadata is a create.
         exists: async (path) => {
           const target = await mounts.find(path);
@@ -79,6 +85,7 @@ async function handleLogical(ctx: LogicalRoutesContext, mounts: MountTable, requ
   const method = pathMethod(request.method, operation === "list");
   if (method === "PATCH") assertMergePatch(request);
   const { mount, route, engine } = await resolve(mounts, path);
+  const createOnly = operation === "create" && request.egide.session?.isRoot !== true && (route.kind === "data" || route.kind === "metadata");
   const call: KvCall = {
     engine,
     storage: ctx.storage,
@@ -91,6 +98,9 @@ async function handleLogical(ctx: LogicalRoutesContext, mounts: MountTable, requ
       try {
         result = await ctx.mutate(request, status, async (tx) => {
           if (!(await mounts.isMounted(tx, mount))) throw noHandlerForRoute(path);
+          // Authorised as a create because the key did not exist: if another request created
+          // it since, this would be an update the caller was never checked for.
+          if (createOnly && (await engine.exists(tx, route.path))) throw createdMeanwhile();
           return fn(tx);
         });
       } catch (error) {

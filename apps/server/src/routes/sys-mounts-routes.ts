@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
-import { VaultError, badRequest, unsupportedOperation } from "../http/vault-error.js";
+import { VaultError, badRequest, notFound } from "../http/vault-error.js";
 import { vaultResponse } from "../http/vault-response.js";
 import { bodyObject, field } from "../kv/kv-input.js";
 import type { VaultRouteSpec } from "../http/vault-route.js";
@@ -75,15 +75,12 @@ export function mountInfo(mount: Mount): MountInfo {
  * capability check, and the handlers act on exactly the path that was checked.
  */
 export function registerMountRoutes(app: FastifyInstance, ctx: MountRoutesContext, mounts: MountTable): void {
-  app.get("/v1/sys/mounts", { config: { vault: { template: "sys/mounts", access: "acl" } } }, async (request) => {
-    if (request.egide.operation === "list") throw unsupportedOperation();
-    return listMounts(request, mounts);
-  });
+  // No list requests here (405 from the pipeline, after the list check).
+  app.get("/v1/sys/mounts", { config: { vault: { template: "sys/mounts", access: "acl" } } }, async (request) => listMounts(request, mounts));
 
   const spec: VaultRouteSpec = { template: "sys/mounts/:path", access: "acl", canonical: withoutTrailingSlash };
 
   app.get("/v1/sys/mounts/*", { config: { vault: spec } }, async (request, reply) => {
-    if (request.egide.operation === "list") throw unsupportedOperation();
     const raw = mountPathOf(request);
     if (raw === "") return listMounts(request, mounts);
     const tunePath = tuneTarget(raw);
@@ -168,7 +165,10 @@ export function registerMountRoutes(app: FastifyInstance, ctx: MountRoutesContex
 /** The mount path part of a canonical `sys/mounts/<path>` request ("" for `sys/mounts`). */
 function mountPathOf(request: FastifyRequest): string {
   const path = request.egide.path;
-  return path.startsWith("sys/mounts/") ? path.slice("sys/mounts/".length) : "";
+  if (path === "sys/mounts") return "";
+  // The pipeline only lets paths under the route's template through; anything else is a bug.
+  if (!path.startsWith("sys/mounts/")) throw notFound();
+  return path.slice("sys/mounts/".length);
 }
 
 /** A mount path's canonical request form: no trailing slash (`sys/mounts/team/` → `sys/mounts/team`). */

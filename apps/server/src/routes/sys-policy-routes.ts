@@ -31,7 +31,7 @@ const RULES_DEPRECATED = "'rules' is deprecated, please use 'policy' instead";
  * `default` cannot be deleted.
  */
 export function registerPolicyRoutes(app: FastifyInstance, ctx: PolicyRoutesContext, policies: PolicyStore): void {
-  const acl = (template: string): { config: { vault: VaultRouteSpec } } => ({ config: { vault: { template, access: "acl" } } });
+  const listable = (template: string): { config: { vault: VaultRouteSpec } } => ({ config: { vault: { template, access: "acl", list: true } } });
   const named = (prefix: string): { config: { vault: VaultRouteSpec } } => ({
     config: { vault: { template: `${prefix}:name`, access: "acl", canonical: (path) => canonicalName(prefix, path) } },
   });
@@ -40,10 +40,9 @@ export function registerPolicyRoutes(app: FastifyInstance, ctx: PolicyRoutesCont
     return rest.endsWith("/") ? rest.slice(0, -1) : rest;
   };
 
-  // One policy, as both endpoint families read it: a list request on a single policy is 405
-  // (after the list check, as Vault orders it), an unknown name 404.
-  const readPolicy = async (request: FastifyRequest, name: string) => {
-    if (request.egide.operation === "list") throw unsupportedOperation();
+  // One policy, as both endpoint families read it (a list request on a single policy is 405,
+  // from the pipeline after the list check, as Vault orders it); an unknown name 404.
+  const readPolicy = async (name: string) => {
     const policy = await policies.get(name);
     if (policy === null) throw notFound();
     return policy;
@@ -56,11 +55,11 @@ export function registerPolicyRoutes(app: FastifyInstance, ctx: PolicyRoutesCont
     if (request.egide.operation !== "list") throw unsupportedOperation();
     return vaultResponse(request, { keys: await policyNames() });
   };
-  app.get("/v1/sys/policies/acl", acl("sys/policies/acl"), listAcl);
-  app.get("/v1/sys/policies/acl/", acl("sys/policies/acl/"), listAcl);
+  app.get("/v1/sys/policies/acl", listable("sys/policies/acl"), listAcl);
+  app.get("/v1/sys/policies/acl/", listable("sys/policies/acl/"), listAcl);
 
   app.get("/v1/sys/policies/acl/:name", named(ACL_PREFIX), async (request) => {
-    const policy = await readPolicy(request, nameOf(request, ACL_PREFIX));
+    const policy = await readPolicy(nameOf(request, ACL_PREFIX));
     return vaultResponse(request, { name: policy.name, policy: policy.raw });
   });
 
@@ -88,11 +87,11 @@ export function registerPolicyRoutes(app: FastifyInstance, ctx: PolicyRoutesCont
     const keys = await policyNames();
     return sysResponse(request, { keys, policies: keys });
   };
-  app.get("/v1/sys/policy", acl("sys/policy"), listLegacy);
-  app.get("/v1/sys/policy/", acl("sys/policy/"), listLegacy);
+  app.get("/v1/sys/policy", listable("sys/policy"), listLegacy);
+  app.get("/v1/sys/policy/", listable("sys/policy/"), listLegacy);
 
   app.get("/v1/sys/policy/:name", named(LEGACY_PREFIX), async (request) => {
-    const policy = await readPolicy(request, nameOf(request, LEGACY_PREFIX));
+    const policy = await readPolicy(nameOf(request, LEGACY_PREFIX));
     return sysResponse(request, { name: policy.name, rules: policy.raw });
   });
 

@@ -44,8 +44,9 @@ export const UNAUTHENTICATED_BODY_LIMIT = 4096;
 /** `/v1/sys/init`, `/v1/sys/unseal`, `/v1/sys/seal`, `/v1/sys/seal-status`. */
 export function registerSealRoutes(app: FastifyInstance, ctx: EgideContext, options: SealRouteOptions): void {
   const open = (template: string) => ({ config: { vault: { template, access: "public" } satisfies VaultRouteSpec }, bodyLimit: UNAUTHENTICATED_BODY_LIMIT });
+  const status = (template: string) => ({ config: { vault: { template, access: "public", operation: "read" } satisfies VaultRouteSpec } });
 
-  app.get("/v1/sys/init", open("sys/init"), async () => {
+  app.get("/v1/sys/init", status("sys/init"), async () => {
     if (!ctx.seal.initialized) await ctx.seal.refresh();
     return { initialized: ctx.seal.initialized };
   });
@@ -107,7 +108,7 @@ export function registerSealRoutes(app: FastifyInstance, ctx: EgideContext, opti
   app.put("/v1/sys/seal", { config: { vault: sealSpec } }, seal);
   app.post("/v1/sys/seal", { config: { vault: sealSpec } }, seal);
 
-  app.get("/v1/sys/seal-status", open("sys/seal-status"), async () => {
+  app.get("/v1/sys/seal-status", status("sys/seal-status"), async () => {
     if (!ctx.seal.initialized) await ctx.seal.refresh();
     return sealStatusBody(ctx);
   });
