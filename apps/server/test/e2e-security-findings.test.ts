@@ -709,6 +709,67 @@ path "auth/token/*" { capabilities = ["list"] }
     expect((await req("POST", "/v1/auth/token/create", { token: root, body: { renewable: "nope" } })).status).toBe(400);
   });
 
+  // --- Third review ---------------------------------------------------------------------------
+
+  it("F1: a list request to a read-only sudo route is checked as a list and refused, never served as a read of <path>/", async () => {
+    // Before: ?list=true (or LIST) moved the check to `sys/audit-log/` while the route still ran
+    // as a read, so an exact deny on sys/audit-log, sys/storage/backup or sys/metrics was bypassed.
+    await putPolicy(ts, "f1", `path "sys/*" { capabilities = ["read", "update", "sudo", "list"] }
+path "sys/audit-log" { capabilities = ["deny"] }
+path "sys/storage/backup" { capabilities = ["deny"] }
+path "sys/metrics" { capabilities = ["deny"] }
+`);
+    const token = (await tokenWith(ts, ["f1"])).token;
+    for (const path of ["sys/audit-log", "sys/storage/backup", "sys/metrics"]) {
+      expect((await req("GET", `/v1/${path}`, { token })).status, path).toBe(403);
+      // Checked as a list on `<path>/`: Vault's list lookup also takes the exact rule on the
+      // path without the slash (the deny, 403); were it allowed, no list handler (405).
+      const listed = await req("GET", `/v1/${path}?list=true`, { token });
+      expect([403, 405], `${path}?list=true: ${listed.status}`).toContain(listed.status);
+      expect(listed.body?.data ?? null).toBeNull();
+      const raw = await rawCall(url, "LIST", `/v1/${path}`, { token });
+      expect([403, 405], `LIST ${path}: ${raw.status}`).toContain(raw.status);
+      expect(raw.raw.includes("EGIDEBAK")).toBe(false);
+    }
+  });
+
+  it("F2: a token's display_name and meta are bounded (they are stored with it and copied into its audit rows)", async () => {
+    await putPolicy(ts, "f2", `path "auth/token/create" { capabilities = ["update"] }\n`);
+    const creator = (await tokenWith(ts, ["f2"])).token;
+    const tooLong = await req("POST", "/v1/auth/token/create", { token: creator, body: { display_name: "x".repeat(400_000) } });
+    expect(tooLong.status).toBe(400);
+    const manyKeys = Object.fromEntries(Array.from({ length: 65 }, (_, i) => [`k${i}`, "v"]));
+    expect((await req("POST", "/v1/auth/token/create", { token: creator, body: { meta: manyKeys } })).status).toBe(400);
+    expect((await req("POST", "/v1/auth/token/create", { token: creator, body: { meta: { k: "v".repeat(2000) } } })).status).toBe(400);
+    expect((await req("POST", "/v1/auth/token/create", { token: creator, body: { display_name: "a\u0000b" } })).status).toBe(400);
+    const fine = await req("POST", "/v1/auth/token/create", { token: creator, body: { display_name: "x".repeat(128), meta: { team: "a" } } });
+    expect(fine.status, JSON.stringify(fine.body)).toBe(200);
+  });
+
+  it("F3: renew-self with increment 0 renews by the token's TTL, it does not expire the token", async () => {
+    const child = await req("POST", "/v1/auth/token/create", { token: root, body: { ttl: "1h", policies: ["default"] } });
+    const token = child.body.auth.client_token as string;
+    const renewed = await req("POST", "/v1/auth/token/renew-self", { token, body: { increment: 0 } });
+    expect(renewed.status, JSON.stringify(renewed.body)).toBe(200);
+    expect(renewed.body.auth.lease_duration).toBeGreaterThan(3500);
+    expect((await req("GET", "/v1/auth/token/lookup-self", { token })).status).toBe(200);
+  });
+
+  it("F5: a policy name of 101 to 128 characters is served by the policy routes", async () => {
+    const name = "p".repeat(120);
+    const body = { policy: `path "secret/data/f5" { capabilities = ["read"] }` };
+    expect((await req("PUT", `/v1/sys/policies/acl/${name}`, { token: root, body })).status).toBe(204);
+    expect((await req("GET", `/v1/sys/policies/acl/${name}`, { token: root })).body.data.name).toBe(name);
+    expect((await req("DELETE", `/v1/sys/policy/${name.toUpperCase()}`, { token: root })).status).toBe(204);
+    expect((await req("PUT", `/v1/sys/policies/acl/${"p".repeat(129)}`, { token: root, body })).status).toBe(400);
+  });
+
+  it("F7: a JSON policy with a deeply nested capability is a 400, never a 500", async () => {
+    const deep = `${"[".repeat(20_000)}${"]".repeat(20_000)}`;
+    const answer = await req("PUT", "/v1/sys/policies/acl/f7", { token: root, body: { policy: `{"path": {"x": {"capabilities": [${deep}]}}}` } });
+    expect(answer.status, JSON.stringify(answer.body).slice(0, 200)).toBe(400);
+  });
+
   // --- L9 -----------------------------------------------------------------------------------
 
   it("L9: a policy text over 64 KiB is 400 at once, before parsing (a 40,000-stanza policy answers within a small multiple of a tiny write)", async () => {
@@ -896,4 +957,38 @@ describe("R2: a connection that never sends a byte is closed after http_read_hea
     expect(closedAfter as number).toBeLessThan(3500);
     used.destroy();
   }, 15_000);
+});
+
+describe("F4 and F6: health checks unaudited only as health checks; auto-unseal from an environment variable", () => {
+  let server: TestServer;
+
+  beforeAll(async () => {
+    server = await startTestServer({ uninitialized: true, extraToml: '[audit]\nhealth_checks = false\n[seal]\nunseal_key_env = "EGIDE_F6_UNSEAL_KEY"' });
+  }, 30_000);
+
+  afterAll(async () => {
+    await server?.close();
+  });
+
+  it("F6: init with unseal_key_env answers a warning that the key must be put into that variable", async () => {
+    const init = await rawCall(server.url, "PUT", "/v1/sys/init", { body: { secret_shares: 1, secret_threshold: 1 }, headers: ["Content-Type: application/json"] });
+    expect(init.status, JSON.stringify(init.body)).toBe(200);
+    expect(init.body.warnings).toEqual([expect.stringContaining("$EGIDE_F6_UNSEAL_KEY")]);
+  });
+
+  it("F4: with health_checks = false only GET/HEAD health and seal-status go unaudited; any other request to those paths is audited", async () => {
+    expect((await rawCall(server.url, "GET", "/v1/sys/seal-status")).body.sealed).toBe(false);
+    expect((await rawCall(server.url, "GET", "/v1/sys/health")).status).toBe(200);
+    // Before: every request to these paths skipped its audit row, so a POST there was an
+    // unaudited way to probe a token.
+    for (const method of ["POST", "PUT", "DELETE"]) {
+      expect((await rawCall(server.url, method, "/v1/sys/health", { body: {}, headers: ["Content-Type: application/json", "X-Vault-Token: not-a-token"] })).status).toBe(403);
+    }
+    expect((await rawCall(server.url, "GET", "/v1/sys/health?list=true")).status).toBe(405);
+    await sleep(200);
+    const rows = server.server.context.raw.audit.query({ pathPrefix: "sys/health" });
+    const audited = (await rows).map((row) => `${row.operation} ${row.metadata?.method as string} ${row.metadata?.status as number}`);
+    expect(audited).toEqual(expect.arrayContaining(["update POST 403", "update PUT 403", "delete DELETE 403", "list GET 405"]));
+    expect(audited.some((row) => row.startsWith("read GET 200"))).toBe(false);
+  });
 });

@@ -127,7 +127,8 @@ export class TokenStore {
     const entry = await this.lookup(token, tx, now);
     if (entry === null || !entry.renewable || entry.expiresAt === null) return entry;
     const limit = Math.min(entry.maxExpiresAt ?? Number.POSITIVE_INFINITY, entry.createdAt + maxTtlMs);
-    entry.expiresAt = Math.min(now + (incrementMs ?? entry.creationTtlMs), limit);
+    // An increment of 0 (or none) is the token's own TTL, as in Vault: never "expire now".
+    entry.expiresAt = Math.min(now + (incrementMs !== undefined && incrementMs > 0 ? incrementMs : entry.creationTtlMs), limit);
     await tx.put(ID_PREFIX + hashToken(token), Buffer.from(JSON.stringify(entry)));
     return entry;
   }

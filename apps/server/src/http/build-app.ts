@@ -44,6 +44,9 @@ export function buildApp(ctx: EgideContext, options: BuildAppOptions): FastifyIn
     },
     serverFactory: (handler) => listMethodServer(handler, options.listener),
     rewriteUrl: canonicalRewriteUrl,
+    // A policy name may be 128 characters; the router's default (100) would send a longer one
+    // to the catch-all instead of its route.
+    routerOptions: { maxParamLength: 1024 },
   });
 
   const audit = new AuditBatcher(ctx.raw);

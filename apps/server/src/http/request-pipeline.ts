@@ -101,7 +101,7 @@ export function installRequestPipeline(app: FastifyInstance, authorizer: Request
       caller: undefined,
       session: undefined,
       audited: false,
-      skipAudit: options.unaudited.has(path),
+      skipAudit: false,
     };
     // Nothing here is cacheable: secrets, tokens, and answers that depend on the token.
     void reply.header("cache-control", "no-store");
@@ -115,14 +115,17 @@ export function installRequestPipeline(app: FastifyInstance, authorizer: Request
     // depth: a handler never sees a path outside its own prefix).
     if (spec === undefined || target === undefined || !path.startsWith(staticPrefix(spec.template))) throw notFound();
     let resource = spec.canonical ? spec.canonical(path) : path;
-    // Vault lists (and checks the list capability on) the path with a trailing slash.
+    // Vault lists (and checks the list capability on) the path with a trailing slash. A list
+    // request stays a list whatever the route: on a route without a list handler it is checked
+    // as a list and then refused (405, thrown at the end of each branch below), never served
+    // as the route's fixed operation on a path it was not checked on.
     if (list && !resource.endsWith("/")) resource += "/";
     request.egide.path = resource;
-    if (spec.operation !== undefined) request.egide.operation = spec.operation;
+    if (spec.operation !== undefined && !list) request.egide.operation = spec.operation;
+    const unsupportedList = list && spec.list !== true;
+    // Health checks may go unaudited (when so configured): only their own public reads.
+    request.egide.skipAudit = spec.access === "public" && !list && (request.method === "GET" || request.method === "HEAD") && options.unaudited.has(resource);
     assertNotCrossSite(request, spec);
-    // Vault answers a list request on a path without a list handler with 405, after the
-    // list capability was checked (so this is thrown at the end of each branch below).
-    const unsupportedList = request.egide.operation === "list" && spec.list !== true;
 
     if (spec.access === "public") {
       if (unsupportedList) throw unsupportedOperation();

@@ -194,7 +194,7 @@ function pathRule(written: string, body: unknown): PathRule {
     if (!Array.isArray(capabilities)) fail(`path ${label}: "capabilities" must be a list of strings, such as ["read", "list"]`);
     for (const capability of capabilities) {
       if (typeof capability !== "string" || !KNOWN_CAPABILITIES.has(capability)) {
-        fail(`path ${label}: invalid capability ${typeof capability === "string" ? JSON.stringify(capability) : String(JSON.stringify(capability))}`);
+        fail(`path ${label}: invalid capability ${describeCapability(capability)}`);
       }
       granted.add(capability as Capability);
     }
@@ -285,6 +285,14 @@ function depth(value: unknown, limit: number): number {
     if (deepest >= limit) break;
   }
   return deepest + 1;
+}
+
+// A refused capability as the error names it: never the whole value (a deeply nested one
+// would make JSON.stringify overflow the stack).
+function describeCapability(capability: unknown): string {
+  if (typeof capability === "string") return JSON.stringify(capability.slice(0, 100));
+  if (typeof capability === "object" && capability !== null) return `of type ${Array.isArray(capability) ? "array" : "object"}`;
+  return String(capability);
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {

@@ -47,8 +47,8 @@ export function registerTokenRoutes(app: FastifyInstance, ctx: EgideContext, opt
     if (requestedMs > options.maxTtlMs) throw badRequest(`ttl must not exceed the server's max_lease_ttl (${options.maxTtlMs / 1000}s)`);
     if (explicitMaxMs > options.maxTtlMs) throw badRequest(`explicit_max_ttl must not exceed the server's max_lease_ttl (${options.maxTtlMs / 1000}s)`);
     const ttlMs = tokenTtlMs(requestedMs, explicitMaxMs, options.defaultTtlMs);
-    const meta = body.meta === undefined || body.meta === null ? {} : stringMap(body.meta, "meta");
-    const displayName = typeof body.display_name === "string" && body.display_name !== "" ? `token-${body.display_name}` : "token";
+    const meta = body.meta === undefined || body.meta === null ? {} : tokenMeta(body.meta);
+    const displayName = tokenDisplayName(body.display_name);
     const orphan = flag(body, "no_parent");
     if (orphan && !isRoot && !sudo) throw badRequest("root or sudo privileges required to create orphan token");
     const { token, entry } = await ctx.mutate(request, 200, (tx) =>
@@ -117,6 +117,37 @@ export function registerTokenRoutes(app: FastifyInstance, ctx: EgideContext, opt
 export function tokenTtlMs(requestedMs: number, explicitMaxMs: number, defaultTtlMs: number): number {
   const ttl = requestedMs > 0 ? requestedMs : defaultTtlMs;
   return explicitMaxMs > 0 ? Math.min(ttl, explicitMaxMs) : ttl;
+}
+
+/** The longest `display_name` accepted: it goes into every audit row of the token. */
+export const MAX_DISPLAY_NAME_LENGTH = 128;
+/** Bounds of a token's `meta`, stored with the token and read on every request it makes. */
+export const MAX_META_KEYS = 64;
+export const MAX_META_KEY_LENGTH = 128;
+export const MAX_META_VALUE_LENGTH = 1024;
+
+// The display name as stored: "token-<name>", the name bounded (a 400 past the bound, never
+// truncated silently) and free of control characters.
+function tokenDisplayName(value: unknown): string {
+  if (value === undefined || value === null || value === "") return "token";
+  if (typeof value !== "string") throw badRequest("display_name must be a string");
+  if (value.length > MAX_DISPLAY_NAME_LENGTH) throw badRequest(`display_name is longer than ${MAX_DISPLAY_NAME_LENGTH} characters`);
+  for (let i = 0; i < value.length; i++) {
+    const code = value.charCodeAt(i);
+    if (code < 0x20 || (code >= 0x7f && code <= 0x9f)) throw badRequest("display_name must not contain control characters");
+  }
+  return `token-${value}`;
+}
+
+function tokenMeta(value: unknown): Record<string, string> {
+  const meta = stringMap(value, "meta");
+  const entries = Object.entries(meta);
+  if (entries.length > MAX_META_KEYS) throw badRequest(`meta holds more than ${MAX_META_KEYS} keys`);
+  for (const [key, text] of entries) {
+    if (key.length > MAX_META_KEY_LENGTH) throw badRequest(`meta keys are at most ${MAX_META_KEY_LENGTH} characters`);
+    if (text.length > MAX_META_VALUE_LENGTH) throw badRequest(`meta values are at most ${MAX_META_VALUE_LENGTH} characters`);
+  }
+  return meta;
 }
 
 /** A boolean field as Vault's `TypeBool` reads it ("false" is false, not ignored); absent is false. */

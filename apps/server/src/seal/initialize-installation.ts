@@ -101,6 +101,11 @@ export async function initializeInstallation(
       request?.log.error({ err: error, requestId: request.id, keyFile }, "auto-unseal key file not written after init; sealed");
     }
   }
+  const keyEnv = options.autoUnseal !== undefined && "env" in options.autoUnseal ? options.autoUnseal.env : undefined;
+  if (keyEnv !== undefined) {
+    // Nothing can be written to an environment variable: the new key is only in this answer.
+    warnings.push(`auto-unseal reads the unseal key from $${keyEnv}: set it to the key in this answer before the next restart, or the server will not unseal`);
+  }
   return { keys: shares, rootToken, warnings };
 }
 
