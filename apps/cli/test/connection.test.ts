@@ -3,8 +3,8 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { assertBuildIsFresh, egide } from "./support/egide-cli.js";
 import type { CliRun, CliRunOptions } from "./support/egide-cli.js";
-import { api, closedPort, startCliTestServer } from "./support/cli-test-server.js";
-import type { CliTestServer } from "./support/cli-test-server.js";
+import { api, closedPort, startCliTestServer } from "@egide/test-server";
+import type { CliTestServer } from "@egide/test-server";
 
 // The connection options every networked command shares: --address / EGIDE_ADDR / VAULT_ADDR,
 // --token / EGIDE_TOKEN / VAULT_TOKEN, --ca-cert / EGIDE_CACERT / VAULT_CACERT, and the errors

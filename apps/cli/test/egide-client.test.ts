@@ -5,8 +5,8 @@ import { CliError } from "../src/cli-error.js";
 import { EgideApiError } from "../src/client/egide-api-error.js";
 import { EgideClient, encodePath } from "../src/client/egide-client.js";
 import { resolveConnectionOptions } from "../src/client/connection-options.js";
-import { closedPort, startCliTestServer } from "./support/cli-test-server.js";
-import type { CliTestServer } from "./support/cli-test-server.js";
+import { closedPort, startCliTestServer } from "@egide/test-server";
+import type { CliTestServer } from "@egide/test-server";
 
 // The HTTP client in process (the backup command reuses it, stream() in particular).
 

@@ -2,8 +2,8 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { assertBuildIsFresh, egide } from "./support/egide-cli.js";
-import { api, startCliTestServer } from "./support/cli-test-server.js";
-import type { CliTestServer } from "./support/cli-test-server.js";
+import { api, startCliTestServer } from "@egide/test-server";
+import type { CliTestServer } from "@egide/test-server";
 
 // `egide kv …` against a real server: every subcommand's output and its effect on the
 // server's state, read back through the API.

@@ -3,8 +3,8 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { summarizeStorage } from "@egide/storage-backup";
 import { assertBuildIsFresh, egide } from "./support/egide-cli.js";
-import { api, closedPort, startCliTestServer } from "./support/cli-test-server.js";
-import type { CliTestServer } from "./support/cli-test-server.js";
+import { api, closedPort, startCliTestServer } from "@egide/test-server";
+import type { CliTestServer } from "@egide/test-server";
 import {
   Workspace,
   backupLayout,

@@ -1,8 +1,8 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { startCliTestServer } from "./support/cli-test-server.js";
-import type { CliTestServer } from "./support/cli-test-server.js";
+import { startCliTestServer } from "@egide/test-server";
+import type { CliTestServer } from "@egide/test-server";
 import { egide } from "./support/egide-cli.js";
 
 // `egide operator restore --input F` without --config uploads the file to the server, which

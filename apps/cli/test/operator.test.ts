@@ -1,8 +1,8 @@
 import { spawn } from "node:child_process";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { EGIDE_BIN, assertBuildIsFresh, cleanEnv, egide } from "./support/egide-cli.js";
-import { api, closedPort, startCliTestServer } from "./support/cli-test-server.js";
-import type { CliTestServer } from "./support/cli-test-server.js";
+import { api, closedPort, startCliTestServer } from "@egide/test-server";
+import type { CliTestServer } from "@egide/test-server";
 
 // `egide operator init|unseal|seal|rotate|key-status` against real servers, checking the
 // server's seal state after each command.

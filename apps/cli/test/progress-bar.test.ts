@@ -2,8 +2,8 @@ import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, expect, test } from "vitest";
-import { startCliTestServer } from "./support/cli-test-server.js";
-import type { CliTestServer } from "./support/cli-test-server.js";
+import { startCliTestServer } from "@egide/test-server";
+import type { CliTestServer } from "@egide/test-server";
 import { EGIDE_BIN, cleanEnv, egide } from "./support/egide-cli.js";
 
 // Long commands draw a progress bar (cli-progress) on stderr when it is a terminal, and stay

@@ -1,8 +1,8 @@
 import { readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { assertBuildIsFresh, egide } from "./support/egide-cli.js";
-import { closedPort, startCliTestServer } from "./support/cli-test-server.js";
-import type { CliTestServer } from "./support/cli-test-server.js";
+import { closedPort, startCliTestServer } from "@egide/test-server";
+import type { CliTestServer } from "@egide/test-server";
 
 // `egide status` and the program's own help and version.
 

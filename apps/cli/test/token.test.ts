@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { assertBuildIsFresh, egide } from "./support/egide-cli.js";
-import { api, startCliTestServer } from "./support/cli-test-server.js";
-import type { CliTestServer } from "./support/cli-test-server.js";
+import { api, startCliTestServer } from "@egide/test-server";
+import type { CliTestServer } from "@egide/test-server";
 
 // `egide token create|lookup|revoke`, checked against the token store through the API.
 

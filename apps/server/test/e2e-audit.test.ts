@@ -7,7 +7,7 @@ import { fileURLToPath } from "node:url";
 import Database from "better-sqlite3";
 import { quoteIdentifier, withClient } from "@egide/test-postgres";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { call, startTestServer, type TestServer } from "./support/test-server.js";
+import { call, startTestServer, type TestServer } from "@egide/test-server";
 
 // The audit log end to end, over SQLite and PostgreSQL: a varied sequence of real HTTP
 // requests, then the audit table read directly (better-sqlite3 read-only, pg) and through

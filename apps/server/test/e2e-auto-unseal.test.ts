@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, expect, test } from "vitest";
 import { parseServerConfig, startServer } from "../src/index.js";
-import { call } from "./support/test-server.js";
+import { call } from "@egide/test-server";
 
 // Auto-unseal as a service uses it: init writes the key file (mode 0600) and stays unsealed;
 // a restart unseals from the file, or from an environment variable.

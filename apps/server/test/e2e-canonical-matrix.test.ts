@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { errorResponse } from "../src/http/error-response.js";
 import { canonicalRewriteUrl, installRequestPipeline, type RequestAuthorizer } from "../src/http/request-pipeline.js";
 import { decodeOnce, hasPercentEscape, malformedReason, SPELLING_VARIANTS } from "./support/spelling-variants.js";
-import { call, rawHttp, startTestServer, type TestServer } from "./support/test-server.js";
+import { call, rawHttp, startTestServer, type TestServer } from "@egide/test-server";
 
 // A generated matrix over every route that takes a name or a path, over SQLite and PostgreSQL.
 //

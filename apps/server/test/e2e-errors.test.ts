@@ -5,7 +5,7 @@
  * answering afterwards.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { call, rawHttp, startTestServer, type TestServer } from "./support/test-server.js";
+import { call, rawHttp, startTestServer, type TestServer } from "@egide/test-server";
 
 const MAX_REQUEST_SIZE = 65_536;
 const BAD_JSON = { errors: ["failed to parse JSON input: the request body is not valid JSON"] };

@@ -6,7 +6,7 @@
  */
 import { TcpProxy } from "@egide/test-postgres";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { call, rawHttp, startTestServer, type TestServer } from "./support/test-server.js";
+import { call, rawHttp, startTestServer, type TestServer } from "@egide/test-server";
 
 const HEALTH_KEYS = [
   "initialized",

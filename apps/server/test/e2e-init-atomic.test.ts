@@ -9,8 +9,8 @@ import { afterAll, afterEach, describe, expect, test } from "vitest";
 import { MountTable } from "../src/mounts/mount-table.js";
 import type { SealRouteOptions } from "../src/routes/sys-seal-routes.js";
 import { initializeInstallation } from "../src/seal/initialize-installation.js";
-import { call, startTestServer } from "./support/test-server.js";
-import type { TestServer } from "./support/test-server.js";
+import { call, startTestServer } from "@egide/test-server";
+import type { TestServer } from "@egide/test-server";
 
 // sys/init commits the seal configuration, the keys, the root token, the default mount and its
 // audit row in one transaction, or leaves the installation uninitialised and sealed so init can

@@ -6,7 +6,7 @@
  * /vault/api-docs/secret/kv/kv-v2).
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { call, startTestServer, type TestServer } from "./support/test-server.js";
+import { call, startTestServer, type TestServer } from "@egide/test-server";
 
 const ENVELOPE_KEYS = ["auth", "data", "lease_duration", "lease_id", "renewable", "request_id", "warnings", "wrap_info"];
 const TIMESTAMP = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/;

@@ -12,7 +12,7 @@ import { join } from "node:path";
 import { createTestDatabase, type TestDatabase } from "@egide/test-postgres";
 import vault from "node-vault";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { call, startTestServer, type TestServer, type TestServerOptions } from "./support/test-server.js";
+import { call, startTestServer, type TestServer, type TestServerOptions } from "@egide/test-server";
 
 type Storage = "sqlite" | "postgresql";
 

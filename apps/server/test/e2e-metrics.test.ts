@@ -2,7 +2,7 @@ import Database from "better-sqlite3";
 import { postgresServer, quoteIdentifier, withClient } from "@egide/test-postgres";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { call, startTestServer, type TestServer } from "./support/test-server.js";
+import { call, startTestServer, type TestServer } from "@egide/test-server";
 
 // GET /v1/sys/metrics end to end: the Prometheus text is parsed and compared before and after
 // real requests, on real SQLite and PostgreSQL servers. Storage errors are caused for real

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { quoteIdentifier, withClient } from "@egide/test-postgres";
-import { call as rawCall, startTestServer, type TestServer } from "./support/test-server.js";
+import { call as rawCall, startTestServer, type TestServer } from "@egide/test-server";
 
 // Two server instances on one PostgreSQL database and schema, each a real server on its own
 // port: what one does, the other sees (tokens at once, policies within the 1 s cache), writes

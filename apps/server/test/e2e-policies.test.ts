@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { call, startTestServer, type TestServer } from "./support/test-server.js";
+import { call, startTestServer, type TestServer } from "@egide/test-server";
 
 // ACL policies end to end: real HTTP to a real server over a real SQLite file (plus one
 // PostgreSQL smoke test). Policies are written through the API, tokens are created with them

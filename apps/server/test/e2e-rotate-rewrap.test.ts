@@ -1,6 +1,6 @@
 import Database from "better-sqlite3";
 import { expect, test } from "vitest";
-import { call, startTestServer } from "./support/test-server.js";
+import { call, startTestServer } from "@egide/test-server";
 
 // POST /v1/sys/rotate adds a key version and, in the background, rewraps every existing
 // record to it: no record is left under the old version, and every secret still reads.

@@ -23,7 +23,7 @@ import {
   tokenWith,
   type AuditRow,
 } from "./support/security-fixtures.js";
-import { call, rawHttp, startTestServer, type TestServer } from "./support/test-server.js";
+import { call, rawHttp, startTestServer, type TestServer } from "@egide/test-server";
 
 const ALL_CAPABILITIES = `["create", "read", "update", "delete", "list", "sudo"]`;
 

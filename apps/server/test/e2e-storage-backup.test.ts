@@ -1,8 +1,8 @@
 import { summarizeStorage, verifyBackup } from "@egide/storage-backup";
 import { Readable } from "node:stream";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { call, startTestServer } from "./support/test-server.js";
-import type { TestServer } from "./support/test-server.js";
+import { call, startTestServer } from "@egide/test-server";
+import type { TestServer } from "@egide/test-server";
 
 // GET /v1/sys/storage/backup streams a verified backup; POST /v1/sys/storage/restore replaces
 // the storage with one, atomically, and seals the server. Over SQLite and PostgreSQL.

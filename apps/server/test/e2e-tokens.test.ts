@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { call, startTestServer, type TestServer } from "./support/test-server.js";
+import { call, startTestServer, type TestServer } from "@egide/test-server";
 
 // Token auth end to end: real HTTP to a real server over a real SQLite file, real clocks (the
 // expiry tests really wait).

@@ -12,7 +12,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { compareAlternating, formatCount as fmt, median, opsPerSecond, randomPicker } from "@egide/bench-timing";
 import { SqliteBackend } from "@egide/storage-sqlite";
-import { SealManager, barrier, openValue, sealValue, systemRandom } from "../dist/index.js";
+import { SealManager, barrier, systemRandom } from "../dist/index.js";
+import { openValue, sealValue } from "../dist/internal.js";
 
 const ROUNDS = Number(process.env.EGIDE_BENCH_ROUNDS ?? 5);
 const ROUND_MS = 1000;

@@ -13,6 +13,8 @@ import {
 import type { AuditEntry, AuditRecord, AuditingTransaction, HealthStatus, ScanEntry, StorageBackend, Transaction, TransactionOptions } from "@egide/storage-core";
 import { VALUE_RECORD_OVERHEAD } from "./record-format.js";
 import { RESERVED_PREFIX, isReservedKey } from "./reserved-keys.js";
+import { barrierKeyAccess } from "./barrier-key-access.js";
+import type { BarrierKeyAccess } from "./barrier-key-access.js";
 import type { SealManager } from "./seal-manager.js";
 
 /** Options of {@link barrier}. */
@@ -32,17 +34,18 @@ export interface BarrierOptions {
  * `SEALED`; `health()` still reports on the storage beneath.
  */
 export function barrier(backend: StorageBackend, seal: SealManager, options: BarrierOptions = {}): StorageBackend {
-  return new EncryptingBarrier(backend, seal, options.maxValueBytes ?? DEFAULT_MAX_VALUE_BYTES - VALUE_RECORD_OVERHEAD);
+  // The keys are reached through the manager's non-public key access, never its public API.
+  return new EncryptingBarrier(backend, barrierKeyAccess(seal), options.maxValueBytes ?? DEFAULT_MAX_VALUE_BYTES - VALUE_RECORD_OVERHEAD);
 }
 
 class EncryptingBarrier implements StorageBackend {
   readonly type: string;
   readonly #inner: StorageBackend;
-  readonly #seal: SealManager;
+  readonly #seal: BarrierKeyAccess;
   readonly #maxValueBytes: number;
   readonly #read: (key: string) => Promise<Buffer | null>;
 
-  constructor(inner: StorageBackend, seal: SealManager, maxValueBytes: number) {
+  constructor(inner: StorageBackend, seal: BarrierKeyAccess, maxValueBytes: number) {
     this.type = inner.type;
     this.#inner = inner;
     this.#seal = seal;
@@ -172,13 +175,13 @@ class EncryptingBarrier implements StorageBackend {
 
 /**
  * The barrier's view of `inner`, a transaction of the underlying backend (type `backend`),
- * encrypting with the keys of `seal`, for code that already holds a raw transaction: the seal
- * manager's initialisation, which writes the first records with keys nothing else knows yet.
- * Call `close()` once the transaction's callback settles. Not exported by the package.
+ * encrypting with the keys behind `seal`, for code that already holds a raw transaction: the
+ * seal manager's initialisation, which writes the first records with keys nothing else knows
+ * yet. Call `close()` once the transaction's callback settles. Not exported by the package.
  */
 export function barrierTransaction(
   inner: Transaction,
-  seal: SealManager,
+  seal: BarrierKeyAccess,
   backend: string,
   maxValueBytes: number = DEFAULT_MAX_VALUE_BYTES - VALUE_RECORD_OVERHEAD,
 ): AuditingTransaction & { close(): void } {
@@ -191,11 +194,11 @@ export function barrierTransaction(
  */
 class BarrierTransaction implements AuditingTransaction {
   readonly #inner: Transaction;
-  readonly #seal: SealManager;
+  readonly #seal: BarrierKeyAccess;
   readonly #guard: TransactionGuard;
   readonly #read: (key: string) => Promise<Buffer | null>;
 
-  constructor(inner: Transaction, seal: SealManager, guard: TransactionGuard) {
+  constructor(inner: Transaction, seal: BarrierKeyAccess, guard: TransactionGuard) {
     this.#inner = inner;
     this.#seal = seal;
     this.#guard = guard;

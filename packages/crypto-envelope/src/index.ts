@@ -1,7 +1,12 @@
+// The public API. Raw AES-GCM, HKDF and record primitives are in `./internal` (the
+// `@egide/crypto-envelope/internal` subpath); the barrier's access to the keys is exported nowhere.
 export { barrier } from "./barrier.js";
 export type { BarrierOptions } from "./barrier.js";
 export { SealManager } from "./seal-manager.js";
-export type { SealManagerOptions, SealStatus, SealLogger, InitializeOptions, InitializeResult, KeyStatus } from "./seal-manager.js";
+export type { SealManagerOptions, SealLogger } from "./seal-settings.js";
+export type { SealStatus } from "./unseal-progress.js";
+export type { InitializeOptions, InitializeResult } from "./initialization.js";
+export type { KeyStatus } from "./key-rotation.js";
 export type { RewrapOptions, RewrapReport } from "./rewrap.js";
 export { SealError, SealErrorCode } from "./seal-error.js";
 export { readUnsealKey, writeUnsealKeyFile } from "./unseal-key-source.js";
@@ -12,11 +17,5 @@ export type { KeyVersionState, KeyVersionInfo } from "./keyring.js";
 export { SecretBytes } from "./secret-bytes.js";
 export { systemRandom } from "./random-source.js";
 export type { RandomSource } from "./random-source.js";
-export { gcmSeal, gcmOpen, KEY_BYTES, NONCE_BYTES, TAG_BYTES } from "./aes-gcm.js";
-export type { GcmSealed } from "./aes-gcm.js";
-export { hkdfSha256, hkdfInfo, deriveKey, HkdfLabel } from "./hkdf.js";
 export { constantTimeEqual } from "./constant-time.js";
-export { sealValue, openValue, rewrapValue, valueKeyVersion } from "./value-record.js";
-export type { VersionedKey } from "./value-record.js";
-export { RECORD_FORMAT_V1, RecordType, VALUE_RECORD_OVERHEAD, SEALED_RECORD_OVERHEAD, HEADER_BYTES } from "./record-format.js";
 export { RESERVED_PREFIX, SEAL_CONFIG_KEY, ROOT_KEY_KEY, KEYRING_KEY, REWRAP_PROGRESS_KEY, isReservedKey } from "./reserved-keys.js";

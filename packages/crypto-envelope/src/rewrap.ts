@@ -3,7 +3,7 @@ import type { StorageBackend } from "@egide/storage-core";
 import type { AesKey } from "./aes-gcm.js";
 import type { RandomSource } from "./random-source.js";
 import { isReservedKey } from "./reserved-keys.js";
-import type { SealLogger } from "./seal-manager.js";
+import type { SealLogger } from "./seal-settings.js";
 import { rewrapValue, valueKeyVersion } from "./value-record.js";
 import type { VersionedKey } from "./value-record.js";
 

@@ -2,6 +2,7 @@ import type { StorageBackend } from "@egide/storage-core";
 import { SqliteBackend } from "@egide/storage-sqlite";
 import { afterEach, describe, expect, test } from "vitest";
 import { KEYRING_KEY, SealErrorCode, SealManager, barrier } from "../src/index.js";
+import { barrierKeyAccess } from "../src/barrier-key-access.js";
 import { openSealedStack } from "./support/sealed-stack.js";
 
 const opened: StorageBackend[] = [];
@@ -137,7 +138,7 @@ describe("read-only seal manager", () => {
     expect(((await raw.get(KEYRING_KEY)) as Buffer).equals(keyringBefore)).toBe(true);
     expect(reader.installationId().equals(seal.installationId())).toBe(true);
     expect(reader.backupKeys(SALT_A).macKey.equals(seal.backupKeys(SALT_A).macKey)).toBe(true);
-    expect(() => reader.encryptValue("app/x", Buffer.from("x"))).toThrow(expect.objectContaining({ code: "READ_ONLY" }));
+    expect(() => barrierKeyAccess(reader).encryptValue("app/x", Buffer.from("x"))).toThrow(expect.objectContaining({ code: "READ_ONLY" }));
     const view = barrier(raw, reader);
     await expect(view.put("app/x", Buffer.from("x"))).rejects.toMatchObject({ code: "READ_ONLY" });
   });

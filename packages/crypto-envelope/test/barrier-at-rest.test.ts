@@ -6,7 +6,8 @@ import type { StorageBackend } from "@egide/storage-core";
 import { PostgresBackend } from "@egide/storage-postgres";
 import { SqliteBackend } from "@egide/storage-sqlite";
 import { afterAll, describe, expect, it } from "vitest";
-import { KEYRING_KEY, RECORD_FORMAT_V1, RESERVED_PREFIX, ROOT_KEY_KEY, RecordType, SEAL_CONFIG_KEY, VALUE_RECORD_OVERHEAD } from "../src/index.js";
+import { KEYRING_KEY, RESERVED_PREFIX, ROOT_KEY_KEY, SEAL_CONFIG_KEY } from "../src/index.js";
+import { RECORD_FORMAT_V1, RecordType, VALUE_RECORD_OVERHEAD } from "../src/internal.js";
 import { createTestDatabase, quoteIdentifier, randomSuffix, withClient } from "@egide/test-postgres";
 import { openSealedStack } from "./support/sealed-stack.js";
 

@@ -4,7 +4,7 @@ import type { StorageBackend } from "@egide/storage-core";
 import { PostgresBackend } from "@egide/storage-postgres";
 import type { PostgresOptions } from "@egide/storage-postgres";
 import { afterAll } from "vitest";
-import { VALUE_RECORD_OVERHEAD } from "../src/index.js";
+import { VALUE_RECORD_OVERHEAD } from "../src/internal.js";
 import { createTestDatabase, randomSuffix } from "@egide/test-postgres";
 import { openSealedStack } from "./support/sealed-stack.js";
 

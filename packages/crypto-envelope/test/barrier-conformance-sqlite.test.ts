@@ -6,7 +6,7 @@ import { DEFAULT_MAX_VALUE_BYTES } from "@egide/storage-core";
 import type { StorageBackend } from "@egide/storage-core";
 import { SqliteBackend } from "@egide/storage-sqlite";
 import { afterAll, describe, expect, it } from "vitest";
-import { VALUE_RECORD_OVERHEAD } from "../src/index.js";
+import { VALUE_RECORD_OVERHEAD } from "../src/internal.js";
 import type { SealManager, SealManagerOptions } from "../src/index.js";
 import { openSealedStack } from "./support/sealed-stack.js";
 

@@ -11,6 +11,7 @@ import {
   SealManager,
   barrier,
 } from "../src/index.js";
+import { barrierKeyAccess } from "../src/barrier-key-access.js";
 import { openSealedStack } from "./support/sealed-stack.js";
 import type { SealedStack } from "./support/sealed-stack.js";
 import { expectRejectedStorageError as expectStorageError, expectSealError } from "./support/expect-errors.js";
@@ -86,7 +87,7 @@ describe("the barrier while sealed", () => {
     await expectStorageError(() => seal.rotate(), StorageErrorCode.SEALED, "rotate");
     await expectStorageError(() => seal.rewrap(), StorageErrorCode.SEALED, "rewrap");
     await expectStorageError(() => seal.retire(1), StorageErrorCode.SEALED, "retire");
-    await expectStorageError(() => seal.assertUnsealed(), StorageErrorCode.SEALED, "assertUnsealed");
+    await expectStorageError(() => barrierKeyAccess(seal).assertUnsealed(), StorageErrorCode.SEALED, "assertUnsealed");
 
     // Sealing twice is harmless.
     seal.seal();

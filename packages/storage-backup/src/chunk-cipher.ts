@@ -1,4 +1,4 @@
-import { TAG_BYTES, gcmOpen, gcmSeal } from "@egide/crypto-envelope";
+import { TAG_BYTES, gcmOpen, gcmSeal } from "@egide/crypto-envelope/internal";
 
 /** Bytes a chunk adds to its plaintext (the GCM tag). */
 export const CHUNK_OVERHEAD_BYTES = TAG_BYTES;

@@ -5,3 +5,8 @@ export { ReferenceModel } from "./reference-model.js";
 export type { ReferenceModelOptions } from "./reference-model.js";
 export { describeAuditStoreConformance } from "./describe-audit-store-conformance.js";
 export type { AuditStoreConformanceOptions } from "./describe-audit-store-conformance.js";
+export { describeDecoratorCapabilities } from "./describe-decorator-capabilities.js";
+export type { DecoratorCapabilitiesOptions } from "./describe-decorator-capabilities.js";
+export { capabilityDifferences } from "./capability-differences.js";
+export { capabilityFixture } from "./capability-fixture.js";
+export type { CapabilitySet } from "./capability-fixture.js";

@@ -1,17 +1,14 @@
 import { performance } from "node:perf_hooks";
-import { StorageError, StorageErrorCode, isAuditingTransaction, putEntries } from "@egide/storage-core";
+import { StorageError, wrapStorage } from "@egide/storage-core";
 import type {
-  AuditEntry,
-  AuditQuery,
-  AuditRecord,
   AuditStore,
   AuditingBackend,
   AuditingTransaction,
-  HealthStatus,
   ScanEntry,
   StorageBackend,
   Transaction,
   TransactionOptions,
+  TransactionOverrides,
 } from "@egide/storage-core";
 import type { Counter, Histogram, Registry } from "prom-client";
 import { storageMetrics } from "./storage-metrics.js";
@@ -60,8 +57,11 @@ interface PoolStatsHolder {
  * (`egide_storage_errors_total`), labelled by backend type and operation; operations inside a
  * transaction are recorded like the same operations outside one, and the transaction itself
  * as `transaction`. `egide_storage_connections_active` reports the backend's pool at scrape
- * time. A backend with an audit store keeps it, recorded too (`audit_append`, `audit_query`). The wrapper is itself a `StorageBackend` and changes no behaviour: results and errors
- * pass through untouched.
+ * time. A backend with an audit store keeps it, recorded too (`audit_append`, `audit_query`).
+ * The wrapper is itself a `StorageBackend` (built with `wrapStorage`) and changes no behaviour:
+ * results and errors pass through untouched, and it offers exactly the optional capabilities of
+ * the backend it wraps (`putMany` and `appendAudit` in transactions, `audit` and its
+ * `appendMany`, `poolStats()`), no more and no fewer.
  */
 export function withMetrics(backend: AuditingBackend, options?: WithMetricsOptions): AuditingBackend;
 export function withMetrics(backend: StorageBackend, options?: WithMetricsOptions): StorageBackend;
@@ -74,7 +74,7 @@ export function withMetrics(backend: StorageBackend, options: WithMetricsOptions
     source = { backend: label, active };
     metrics.connectionSources.add(source);
   }
-  return new MeteredBackend(backend, new OperationRecorder(metrics, label), () => {
+  return meteredBackend(backend, new OperationRecorder(metrics, label), () => {
     if (source) metrics.connectionSources.delete(source);
   });
 }
@@ -160,108 +160,64 @@ function errorCode(error: unknown): string {
 }
 
 /**
- * The six operations a backend and its transactions share, each recorded under its own label:
- * the same names inside a transaction as outside.
+ * The decorator's overrides: the six operations a backend and its transactions share, each
+ * recorded under its own label (the same names inside a transaction as outside), plus scan,
+ * transaction, health, close and the audit store. Everything else, `poolStats()` included, is
+ * forwarded by `wrapStorage`, which also keeps each optional capability (`putMany`,
+ * `appendAudit`, `audit`, `appendMany`) exactly when the backend has it.
  */
-class MeteredOperations<TInner extends Transaction> implements Transaction {
-  protected readonly inner: TInner;
-  protected readonly recorder: OperationRecorder;
-
-  constructor(inner: TInner, recorder: OperationRecorder) {
-    this.inner = inner;
-    this.recorder = recorder;
-  }
-
-  get(key: string): Promise<Buffer | null> {
-    return this.recorder.track(StorageOperation.GET, () => this.inner.get(key));
-  }
-
-  put(key: string, value: Uint8Array): Promise<void> {
-    return this.recorder.track(StorageOperation.PUT, () => this.inner.put(key, value));
-  }
-
-  delete(key: string): Promise<void> {
-    return this.recorder.track(StorageOperation.DELETE, () => this.inner.delete(key));
-  }
-
-  exists(key: string): Promise<boolean> {
-    return this.recorder.track(StorageOperation.EXISTS, () => this.inner.exists(key));
-  }
-
-  list(prefix: string): Promise<string[]> {
-    return this.recorder.track(StorageOperation.LIST, () => this.inner.list(prefix));
-  }
-
-  listPage(prefix: string, after: string, limit: number): Promise<string[]> {
-    return this.recorder.track(StorageOperation.LIST_PAGE, () => this.inner.listPage(prefix, after, limit));
-  }
+function meteredOperations(inner: Transaction, recorder: OperationRecorder): TransactionOverrides {
+  return {
+    get: (key) => recorder.track(StorageOperation.GET, () => inner.get(key)),
+    put: (key, value) => recorder.track(StorageOperation.PUT, () => inner.put(key, value)),
+    delete: (key) => recorder.track(StorageOperation.DELETE, () => inner.delete(key)),
+    exists: (key) => recorder.track(StorageOperation.EXISTS, () => inner.exists(key)),
+    list: (prefix) => recorder.track(StorageOperation.LIST, () => inner.list(prefix)),
+    listPage: (prefix, after, limit) => recorder.track(StorageOperation.LIST_PAGE, () => inner.listPage(prefix, after, limit)),
+  };
 }
 
-class MeteredBackend extends MeteredOperations<StorageBackend> implements StorageBackend {
-  readonly type: string;
-  /** The inner backend's audit store, recorded; absent when the inner backend has none. */
-  readonly audit?: AuditStore;
-  readonly #release: () => void;
+function meteredBackend(inner: StorageBackend, recorder: OperationRecorder, release: () => void): StorageBackend {
+  return wrapStorage(inner, {
+    ...meteredOperations(inner, recorder),
 
-  constructor(inner: StorageBackend, recorder: OperationRecorder, release: () => void) {
-    super(inner, recorder);
-    this.type = inner.type;
-    this.#release = release;
-    const audit = (inner as Partial<AuditingBackend>).audit;
-    if (audit) {
-      this.audit = {
-        append: (entry: AuditEntry) => recorder.track(StorageOperation.AUDIT_APPEND, () => audit.append(entry)),
-        query: (filter?: AuditQuery) => recorder.track(StorageOperation.AUDIT_QUERY, () => audit.query(filter)),
-        ...(audit.appendMany
-          ? { appendMany: (entries: readonly AuditEntry[]) => recorder.track(StorageOperation.AUDIT_APPEND, () => (audit.appendMany as NonNullable<AuditStore["appendMany"]>)(entries)) }
-          : {}),
-      };
-    }
-  }
-
-  /** One `scan` operation, timed from the first read to the end of the iteration (or its failure). */
-  async *scan(prefix: string): AsyncIterable<ScanEntry> {
-    const started = performance.now();
-    let failed = false;
-    try {
-      yield* this.inner.scan(prefix);
-    } catch (error) {
-      failed = true;
-      this.recorder.failed(StorageOperation.SCAN, started, error);
-      throw error;
-    } finally {
-      // Ended normally or by `break`/`return()`: one completed operation.
-      if (!failed) this.recorder.done(StorageOperation.SCAN, started);
-    }
-  }
-
-  transaction<T>(fn: (tx: Transaction) => Promise<T>, options?: TransactionOptions): Promise<T> {
-    return this.recorder.track(StorageOperation.TRANSACTION, () => this.inner.transaction((tx) => fn(new MeteredTransaction(tx, this.recorder)), options));
-  }
-
-  health(): Promise<HealthStatus> {
-    return this.recorder.track(StorageOperation.HEALTH, () => this.inner.health());
-  }
-
-  close(): Promise<void> {
-    this.#release();
-    return this.inner.close();
-  }
-}
-
-class MeteredTransaction extends MeteredOperations<Transaction> implements AuditingTransaction {
-  /** A bulk put (restore, migrate) is recorded as one `put`, passed on as a bulk put when the backend has one. */
-  putMany(entries: readonly ScanEntry[]): Promise<void> {
-    return this.recorder.track(StorageOperation.PUT, () => putEntries(this.inner, entries));
-  }
-
-  appendAudit(entry: AuditEntry): Promise<AuditRecord> {
-    return this.recorder.track(StorageOperation.AUDIT_APPEND, () => {
-      const inner = this.inner;
-      if (!isAuditingTransaction(inner)) {
-        return Promise.reject(new StorageError(StorageErrorCode.INTERNAL, "this backend cannot write audit rows in a transaction"));
+    /** One `scan` operation, timed from the first read to the end of the iteration (or its failure). */
+    async *scan(prefix: string): AsyncIterable<ScanEntry> {
+      const started = performance.now();
+      let failed = false;
+      try {
+        yield* inner.scan(prefix);
+      } catch (error) {
+        failed = true;
+        recorder.failed(StorageOperation.SCAN, started, error);
+        throw error;
+      } finally {
+        // Ended normally or by `break`/`return()`: one completed operation.
+        if (!failed) recorder.done(StorageOperation.SCAN, started);
       }
-      return inner.appendAudit(entry);
-    });
-  }
+    },
+
+    transaction: <T>(fn: (tx: Transaction) => Promise<T>, options?: TransactionOptions): Promise<T> =>
+      recorder.track(StorageOperation.TRANSACTION, () => inner.transaction(fn, options)),
+
+    health: () => recorder.track(StorageOperation.HEALTH, () => inner.health()),
+
+    close: () => {
+      release();
+      return inner.close();
+    },
+
+    wrapTransaction: (tx) => ({
+      ...meteredOperations(tx, recorder),
+      /** A bulk put (restore, migrate) is recorded as one `put`. */
+      putMany: (entries) => recorder.track(StorageOperation.PUT, () => (tx.putMany as NonNullable<Transaction["putMany"]>).call(tx, entries)),
+      appendAudit: (entry) => recorder.track(StorageOperation.AUDIT_APPEND, () => (tx as AuditingTransaction).appendAudit(entry)),
+    }),
+
+    wrapAudit: (audit) => ({
+      append: (entry) => recorder.track(StorageOperation.AUDIT_APPEND, () => audit.append(entry)),
+      query: (filter) => recorder.track(StorageOperation.AUDIT_QUERY, () => audit.query(filter)),
+      appendMany: (entries) => recorder.track(StorageOperation.AUDIT_APPEND, () => (audit.appendMany as NonNullable<AuditStore["appendMany"]>).call(audit, entries)),
+    }),
+  });
 }

@@ -1,4 +1,5 @@
 import { randomBytes, randomUUID } from "node:crypto";
+import { deleteTree } from "@egide/storage-core";
 import type { StorageBackend, Transaction } from "@egide/storage-core";
 import { checkCanonicalPath } from "../http/canonical-path.js";
 import { VaultError, badRequest } from "../http/vault-error.js";
@@ -191,7 +192,8 @@ export class MountTable {
     const mount = entries.find((entry) => entry.path === normalised);
     if (mount === undefined) return null;
     await writeTable(tx, entries.filter((entry) => entry !== mount));
-    await purge(tx, mountStoragePrefix(mount));
+    // Every key below the mount's prefix, at most PURGE_BATCH children listed per call.
+    await deleteTree(tx, mountStoragePrefix(mount), { pageSize: PURGE_BATCH });
     this.invalidate();
     return mount;
   }
@@ -318,24 +320,6 @@ function parseTable(raw: Buffer | null): Mount[] {
 async function writeTable(tx: Transaction, entries: Mount[]): Promise<void> {
   const table: StoredTable = { entries };
   await tx.put(MOUNT_TABLE_KEY, Buffer.from(JSON.stringify(table), "utf8"));
-}
-
-/** Deletes every key below `prefix` (ending with `/`), listing at most {@link PURGE_BATCH} children per call. */
-async function purge(tx: Transaction, prefix: string): Promise<number> {
-  let deleted = 0;
-  let after = "";
-  for (;;) {
-    const page = await tx.listPage(prefix, after, PURGE_BATCH);
-    for (const child of page) {
-      if (child.endsWith("/")) deleted += await purge(tx, prefix + child);
-      else {
-        await tx.delete(prefix + child);
-        deleted += 1;
-      }
-    }
-    if (page.length < PURGE_BATCH) return deleted;
-    after = page[page.length - 1] as string;
-  }
 }
 
 /** Vault's 400 for reading the configuration of a path where nothing is mounted. */

@@ -5,7 +5,7 @@
  */
 import { connect, type Socket } from "node:net";
 import { expect } from "vitest";
-import { call, rawHttp, type TestServer } from "./test-server.js";
+import { call, rawHttp, type TestServer } from "@egide/test-server";
 
 export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 

@@ -1,0 +1,74 @@
+import { wrapStorage } from "@egide/storage-core";
+import type { StorageBackend, Transaction } from "@egide/storage-core";
+import { describe, expect, it } from "vitest";
+import { ReferenceModel, capabilityDifferences, capabilityFixture, describeDecoratorCapabilities } from "../src/index.js";
+
+// The check run on storage-core's own helper: a decorator built with wrapStorage keeps every
+// capability, overriding nothing or everything.
+describeDecoratorCapabilities({ name: "wrapStorage without overrides", wrap: (inner) => wrapStorage(inner), create: async () => new ReferenceModel() });
+describeDecoratorCapabilities({
+  name: "wrapStorage overriding every optional member",
+  wrap: (inner) =>
+    wrapStorage(inner, {
+      poolStats: () => ({ active: 0 }),
+      wrapAudit: (audit) => ({ appendMany: async () => [], append: (entry) => audit.append(entry) }),
+      wrapTransaction: (tx) => ({ putMany: async () => undefined, appendAudit: async () => Promise.reject(new Error("unused")) }),
+    }),
+});
+
+/** A decorator written by hand that forwards only the required members, as metrics once did. */
+function handForwarding(inner: StorageBackend): StorageBackend {
+  const forward = (tx: Transaction): Transaction => ({
+    get: (key) => tx.get(key),
+    put: (key, value) => tx.put(key, value),
+    delete: (key) => tx.delete(key),
+    exists: (key) => tx.exists(key),
+    list: (prefix) => tx.list(prefix),
+    listPage: (prefix, after, limit) => tx.listPage(prefix, after, limit),
+  });
+  return {
+    type: inner.type,
+    get: (key) => inner.get(key),
+    put: (key, value) => inner.put(key, value),
+    delete: (key) => inner.delete(key),
+    exists: (key) => inner.exists(key),
+    list: (prefix) => inner.list(prefix),
+    listPage: (prefix, after, limit) => inner.listPage(prefix, after, limit),
+    scan: (prefix) => inner.scan(prefix),
+    transaction: (fn, options) => inner.transaction((tx) => fn(forward(tx)), options),
+    health: () => inner.health(),
+    close: () => inner.close(),
+  };
+}
+
+describe("capabilityDifferences", () => {
+  it("reports every capability a hand-forwarding decorator drops", async () => {
+    const inner = capabilityFixture({ putMany: true, appendAudit: true, audit: true, appendMany: true, poolStats: true });
+    expect(await capabilityDifferences(inner, handForwarding(inner))).toEqual([
+      "backend.audit: object in the wrapped backend, absent in the decorator",
+      "backend.poolStats: function in the wrapped backend, absent in the decorator",
+      "transaction.putMany: function in the wrapped backend, absent in the decorator",
+      "transaction.appendAudit: function in the wrapped backend, absent in the decorator",
+      "read-only transaction.putMany: function in the wrapped backend, absent in the decorator",
+      "read-only transaction.appendAudit: function in the wrapped backend, absent in the decorator",
+    ]);
+  });
+
+  it("reports a capability a decorator invents", async () => {
+    const inner = new ReferenceModel();
+    const inventing: StorageBackend = {
+      ...handForwarding(inner),
+      transaction: (fn, options) => inner.transaction((tx) => fn(Object.assign(Object.create(tx) as Transaction, { putMany: async () => undefined })), options),
+    };
+    expect(await capabilityDifferences(inner, inventing)).toEqual([
+      "transaction.putMany: absent in the wrapped backend, function in the decorator",
+      "read-only transaction.putMany: absent in the wrapped backend, function in the decorator",
+    ]);
+  });
+
+  it("reports an audit store that loses appendMany", async () => {
+    const inner = capabilityFixture({ audit: true, appendMany: true }) as StorageBackend & { audit: { append: unknown; query: unknown } };
+    const wrapped = { ...handForwarding(inner), audit: { append: inner.audit.append, query: inner.audit.query } };
+    expect(await capabilityDifferences(inner, wrapped)).toEqual(["audit.appendMany: function in the wrapped backend, absent in the decorator"]);
+  });
+});
