@@ -9,8 +9,21 @@ import {
   validateListPage,
   validatePrefix,
   validateValue,
+  wrapStorage,
+  wrapTransaction,
 } from "@egide/storage-core";
-import type { AuditEntry, AuditRecord, AuditingTransaction, HealthStatus, ScanEntry, StorageBackend, Transaction, TransactionOptions } from "@egide/storage-core";
+import type {
+  AuditEntry,
+  AuditRecord,
+  AuditingTransaction,
+  ScanEntry,
+  StorageBackend,
+  StorageOverrides,
+  Transaction,
+  TransactionOptions,
+  TransactionOverrides,
+  WrappedStorage,
+} from "@egide/storage-core";
 import { VALUE_RECORD_OVERHEAD } from "./record-format.js";
 import { RESERVED_PREFIX, isReservedKey } from "./reserved-keys.js";
 import { barrierKeyAccess } from "./barrier-key-access.js";
@@ -32,21 +45,35 @@ export interface BarrierOptions {
  * the same backend). Keys stay readable, so listing works unchanged; the barrier's own records
  * under `.egide/` are hidden and out of reach. While sealed, every data operation fails with
  * `SEALED`; `health()` still reports on the storage beneath.
+ *
+ * Built with `wrapStorage`: the barrier offers exactly the optional capabilities of `backend`
+ * and invents none. `audit` and `poolStats()` are forwarded (audit rows hold no secrets by
+ * contract, so they pass unencrypted); its transactions offer `appendAudit` and `putMany`
+ * exactly when the backend's do, `putMany` encrypting every value as `put` does.
  */
-export function barrier(backend: StorageBackend, seal: SealManager, options: BarrierOptions = {}): StorageBackend {
+export function barrier<B extends StorageBackend>(backend: B, seal: SealManager, options: BarrierOptions = {}): WrappedStorage<B> {
   // The keys are reached through the manager's non-public key access, never its public API.
-  return new EncryptingBarrier(backend, barrierKeyAccess(seal), options.maxValueBytes ?? DEFAULT_MAX_VALUE_BYTES - VALUE_RECORD_OVERHEAD);
+  const maxValueBytes = options.maxValueBytes ?? DEFAULT_MAX_VALUE_BYTES - VALUE_RECORD_OVERHEAD;
+  return wrapStorage(backend, new EncryptingBarrier(backend, barrierKeyAccess(seal), maxValueBytes));
 }
 
-class EncryptingBarrier implements StorageBackend {
-  readonly type: string;
+/**
+ * What the barrier changes in the backend beneath, for `wrapStorage`: values are encrypted and
+ * decrypted, reserved keys are refused and hidden, and data operations check the seal. `health`
+ * and `close` are forwarded unchanged (the storage beneath still reports while sealed), as are
+ * `audit` and `poolStats` when the backend has them.
+ */
+class EncryptingBarrier implements StorageOverrides {
+  readonly #type: string;
   readonly #inner: StorageBackend;
   readonly #seal: BarrierKeyAccess;
   readonly #maxValueBytes: number;
   readonly #read: (key: string) => Promise<Buffer | null>;
+  /** The barrier's view of each open transaction of the backend, closed when its callback settles. */
+  readonly #views = new WeakMap<Transaction, BarrierTransaction>();
 
   constructor(inner: StorageBackend, seal: BarrierKeyAccess, maxValueBytes: number) {
-    this.type = inner.type;
+    this.#type = inner.type;
     this.#inner = inner;
     this.#seal = seal;
     this.#maxValueBytes = maxValueBytes;
@@ -69,7 +96,7 @@ class EncryptingBarrier implements StorageBackend {
   put(key: string, value: Uint8Array): Promise<void> {
     try {
       this.#checkKey(key);
-      validateValue(value, this.#maxValueBytes, this.type);
+      validateValue(value, this.#maxValueBytes, this.#type);
       return this.#encryptAndPut(key, value);
     } catch (error) {
       return Promise.reject(error);
@@ -108,7 +135,7 @@ class EncryptingBarrier implements StorageBackend {
 
   listPage(prefix: string, after: string, limit: number): Promise<string[]> {
     try {
-      validateListPage(prefix, after, limit, this.type);
+      validateListPage(prefix, after, limit, this.#type);
       this.#checkPrefix(prefix);
       this.#seal.assertUnsealed();
       return listPageWithoutReserved(this.#inner, prefix, after, limit);
@@ -128,29 +155,30 @@ class EncryptingBarrier implements StorageBackend {
     }
   }
 
+  /**
+   * Checks the seal and makes the encryption reservation, then runs `fn` (which `wrapStorage`
+   * hands the barrier's view of the backend's transaction, made by {@link wrapTransaction})
+   * and closes that view once it settles.
+   */
   async transaction<T>(fn: (tx: Transaction) => Promise<T>, options: TransactionOptions = {}): Promise<T> {
     this.#seal.assertUnsealed();
-    const readOnly = options.readOnly === true;
     // Reservations are made here, outside the transaction: the keyring update is a
     // transaction of its own, which SQLite's single writer could not start from inside one.
-    if (!readOnly) await this.#seal.prepareWrites();
-    const result = await this.#inner.transaction(async (inner) => {
-      const tx = new BarrierTransaction(inner, this.#seal, new TransactionGuard(this.type, readOnly, this.#maxValueBytes));
+    if (options.readOnly !== true) await this.#seal.prepareWrites();
+    return this.#inner.transaction(async (inner) => {
       try {
-        return await fn(tx);
+        return await fn(inner);
       } finally {
-        tx.close();
+        this.#views.get(inner)?.close();
+        this.#views.delete(inner);
       }
     }, options);
-    return result;
   }
 
-  health(): Promise<HealthStatus> {
-    return this.#inner.health();
-  }
-
-  close(): Promise<void> {
-    return this.#inner.close();
+  wrapTransaction(inner: Transaction, options: TransactionOptions): TransactionOverrides {
+    const view = new BarrierTransaction(inner, this.#seal, new TransactionGuard(this.#type, options.readOnly === true, this.#maxValueBytes));
+    this.#views.set(inner, view);
+    return view;
   }
 
   // Many concurrent puts can wait on one reservation, which may be smaller than their
@@ -163,13 +191,13 @@ class EncryptingBarrier implements StorageBackend {
   }
 
   #checkKey(key: string): void {
-    validateKey(key, this.type);
-    if (isReservedKey(key)) throw reservedKeyError(key, this.type);
+    validateKey(key, this.#type);
+    if (isReservedKey(key)) throw reservedKeyError(key, this.#type);
   }
 
   #checkPrefix(prefix: string): void {
-    validatePrefix(prefix, this.type);
-    if (isReservedKey(prefix)) throw reservedKeyError(prefix, this.type);
+    validatePrefix(prefix, this.#type);
+    if (isReservedKey(prefix)) throw reservedKeyError(prefix, this.#type);
   }
 }
 
@@ -178,6 +206,10 @@ class EncryptingBarrier implements StorageBackend {
  * encrypting with the keys behind `seal`, for code that already holds a raw transaction: the
  * seal manager's initialisation, which writes the first records with keys nothing else knows
  * yet. Call `close()` once the transaction's callback settles. Not exported by the package.
+ *
+ * It offers `putMany` exactly when `inner` does. It always offers `appendAudit`, as
+ * `InitializeOptions.within` promises: over a transaction without one, it fails with
+ * `INTERNAL` (the barrier itself, by contrast, offers `appendAudit` only when the backend does).
  */
 export function barrierTransaction(
   inner: Transaction,
@@ -185,14 +217,20 @@ export function barrierTransaction(
   backend: string,
   maxValueBytes: number = DEFAULT_MAX_VALUE_BYTES - VALUE_RECORD_OVERHEAD,
 ): AuditingTransaction & { close(): void } {
-  return new BarrierTransaction(inner, seal, new TransactionGuard(backend, false, maxValueBytes));
+  const view = new BarrierTransaction(inner, seal, new TransactionGuard(backend, false, maxValueBytes));
+  const wrapped = wrapTransaction(inner, view) as Transaction & Partial<AuditingTransaction> & { close(): void };
+  if (!wrapped.appendAudit) wrapped.appendAudit = (entry) => view.appendAudit(entry);
+  wrapped.close = () => view.close();
+  return wrapped as AuditingTransaction & { close(): void };
 }
 
 /**
- * The barrier's view of a transaction of the underlying backend. Audit rows pass through
- * unencrypted: they are the backend's audit log, which holds no secrets by contract.
+ * What the barrier changes in a transaction of the underlying backend, for `wrapTransaction`
+ * (which uses `putMany` and `appendAudit` only when the backend's transaction has them). Audit
+ * rows pass through unencrypted: they are the backend's audit log, which holds no secrets by
+ * contract.
  */
-class BarrierTransaction implements AuditingTransaction {
+class BarrierTransaction implements TransactionOverrides {
   readonly #inner: Transaction;
   readonly #seal: BarrierKeyAccess;
   readonly #guard: TransactionGuard;
@@ -221,6 +259,25 @@ class BarrierTransaction implements AuditingTransaction {
     this.#guard.put(key, value);
     checkNotReserved(key, this.#guard.backend);
     await this.#inner.put(key, this.#seal.encryptValue(key, value));
+  }
+
+  /**
+   * Checks every entry as {@link put} does (nothing is encrypted or written when one fails),
+   * encrypts each value, then makes one bulk put in the backend's transaction.
+   */
+  async putMany(entries: readonly ScanEntry[]): Promise<void> {
+    this.#guard.write();
+    for (const entry of entries) {
+      this.#guard.put(entry.key, entry.value);
+      checkNotReserved(entry.key, this.#guard.backend);
+    }
+    this.#seal.assertUnsealed();
+    const encrypted = entries.map((entry): ScanEntry => ({ key: entry.key, value: this.#seal.encryptValue(entry.key, entry.value) }));
+    const putMany = this.#inner.putMany;
+    if (!putMany) {
+      throw new StorageError(StorageErrorCode.INTERNAL, "the backend beneath the barrier cannot put many values in a transaction", { backend: this.#guard.backend });
+    }
+    await putMany.call(this.#inner, encrypted);
   }
 
   async delete(key: string): Promise<void> {
