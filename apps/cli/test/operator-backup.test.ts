@@ -59,7 +59,7 @@ describe("online backup", () => {
     const bytes = readFileSync(output);
     // The entry count the server sent as a trailer is the file's own.
     const entries = Number(/, (\d+) entries\)/.exec(run.stdout)?.[1]);
-    expect(entries).toBe((await summarizeStorage(server.server.context.raw)).records);
+    expect(entries).toBe((await summarizeStorage(server.server.context.adapter)).records);
     expect(bytes.subarray(0, 8).toString("ascii")).toBe("EGIDEBAK");
     expect(bytes.readUInt32BE(10)).toBe(300);
     expect(bytes.subarray(78, 78 + bytes.readUInt8(77)).toString("utf8")).toBe("sqlite");
@@ -76,7 +76,7 @@ describe("online backup", () => {
 
     const forced = await egide(["operator", "backup", "--output", output, "--force", "--format", "json"], { env: server.env });
     expect(forced.code).toBe(0);
-    expect(JSON.parse(forced.stdout)).toEqual({ output, bytes: statSync(output).size, entries, digest: (await summarizeStorage(server.server.context.raw)).digest });
+    expect(JSON.parse(forced.stdout)).toEqual({ output, bytes: statSync(output).size, entries, digest: (await summarizeStorage(server.server.context.adapter)).digest });
     // A new file (a new salt) in the default chunk size, nothing left beside it.
     expect(sha256File(output)).not.toBe(before);
     expect(readFileSync(output).readUInt32BE(10)).toBe(1024 * 1024);

@@ -9,12 +9,12 @@ import type { TokenEntry, TokenStore } from "./auth/token-store.js";
 import type { AclCheck, RequestAuthorizer } from "./http/request-pipeline.js";
 import { sealedError } from "./http/vault-error.js";
 import type { PolicyStore } from "./policy/policy-store.js";
-import type { Caller, ServerContext } from "./server-context.js";
+import type { Caller } from "./server-context.js";
 
 /** The pieces {@link EgideContext} is built from. */
 export interface EgideContextParts {
   storage: StorageBackend;
-  raw: AuditingBackend;
+  adapter: AuditingBackend;
   seal: SealManager;
   metrics: Registry;
   tokens: TokenStore;
@@ -22,24 +22,35 @@ export interface EgideContextParts {
 }
 
 /**
- * The server's {@link ServerContext} and the request pipeline's {@link RequestAuthorizer}:
- * tokens, policies and the ACL (deny by default), and mutations that commit with their audit row.
+ * What the request pipeline and the route handlers get from the server (the pipeline's
+ * {@link RequestAuthorizer}): the encrypted storage, the seal, tokens, policies and the ACL
+ * (deny by default), and mutations that commit with their audit row. Route handlers run after
+ * the pipeline has authorised the request (`request.egide` holds the caller and the canonical
+ * path); routes that need only part of it take a `Pick` of it.
  */
-export class EgideContext implements ServerContext, RequestAuthorizer {
+export class EgideContext implements RequestAuthorizer {
+  /** The barrier: every read and write of the server goes through it. */
   readonly storage: StorageBackend;
-  readonly raw: AuditingBackend;
+  /** The metered adapter beneath the barrier: its audit store and health; never used for data. */
+  readonly adapter: AuditingBackend;
   readonly seal: SealManager;
+  /** The Prometheus registry served at /v1/sys/metrics. */
   readonly metrics: Registry;
   readonly tokens: TokenStore;
   readonly policies: PolicyStore;
 
   constructor(parts: EgideContextParts) {
     this.storage = parts.storage;
-    this.raw = parts.raw;
+    this.adapter = parts.adapter;
     this.seal = parts.seal;
     this.metrics = parts.metrics;
     this.tokens = parts.tokens;
     this.policies = parts.policies;
+  }
+
+  /** @deprecated Renamed {@link EgideContext.adapter}. */
+  get raw(): AuditingBackend {
+    return this.adapter;
   }
 
   get sealed(): boolean {
@@ -68,6 +79,12 @@ export class EgideContext implements ServerContext, RequestAuthorizer {
     return (await this.policies.acl(session.caller.policies)).hasMountAccess(mountPath);
   }
 
+  /**
+   * Runs `fn` in one storage transaction whose commit includes this request's audit row
+   * (success, `status`): a change never commits without its audit row, and an audit failure
+   * rolls the change back. Serialization conflicts are retried by the backend (so `fn` may
+   * run more than once: keep it free of side effects outside `tx`).
+   */
   async mutate<T>(request: FastifyRequest, status: number, fn: (tx: Transaction) => Promise<T>): Promise<T> {
     if (this.seal.sealed) throw sealedError();
     const result = await this.storage.transaction(async (tx) => {
@@ -82,3 +99,9 @@ export class EgideContext implements ServerContext, RequestAuthorizer {
     return result;
   }
 }
+
+/**
+ * What route handlers got from the server before {@link EgideContext} was the one context
+ * type: kept, as a `Pick` of it, so code written against it keeps compiling.
+ */
+export type ServerContext = Pick<EgideContext, "storage" | "adapter" | "raw" | "seal" | "metrics" | "mutate">;

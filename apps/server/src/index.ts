@@ -8,6 +8,7 @@ export type { RunServerIo, RunServerOptions } from "./run-server.js";
 export type { DevServer } from "./dev-server.js";
 export { parseServerConfig, parseAddress } from "./config/parse-server-config.js";
 export type { ServerConfig, ListenerConfig } from "./config/server-config.js";
-export type { ServerContext, Capability, Caller, Operation } from "./server-context.js";
+export type { Capability, Caller, Operation } from "./server-context.js";
+export type { ServerContext } from "./egide-context.js";
 export { VaultError } from "./http/vault-error.js";
 export { TOKEN_PREFIX } from "./auth/token-store.js";

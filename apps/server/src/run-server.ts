@@ -90,7 +90,7 @@ export async function runServer(argv: string[], options: RunServerOptions = {}):
     } else {
       const text = readFileSync(args.config as string, "utf8");
       server = await startServer({ config: parseServerConfig(text) });
-      stdout.write(`Egide listening on ${server.url} (storage: ${server.context.raw.type})\n`);
+      stdout.write(`Egide listening on ${server.url} (storage: ${server.context.adapter.type})\n`);
     }
   } catch (error) {
     // Configuration errors name the option at fault; others are reported by message only.

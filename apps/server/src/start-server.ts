@@ -75,9 +75,9 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
     const tokens = new TokenStore(storage);
     const policies = new PolicyStore(storage);
     const mounts = new MountTable(storage);
-    // The metered adapter stands for "raw" everywhere: its audit store and health probe are
-    // recorded in the storage metrics like every other storage operation.
-    const context = new EgideContext({ storage, raw: metered, seal, metrics, tokens, policies });
+    // The context's adapter is the metered one: its audit store and health probe are recorded
+    // in the storage metrics like every other storage operation.
+    const context = new EgideContext({ storage, adapter: metered, seal, metrics, tokens, policies });
     if (seal.initialized && config.seal.autoUnseal) {
       await seal.autoUnseal(config.seal.autoUnseal);
       void seal.rewrapInBackground();

@@ -986,7 +986,7 @@ describe("F4 and F6: health checks unaudited only as health checks; auto-unseal 
     }
     expect((await rawCall(server.url, "GET", "/v1/sys/health?list=true")).status).toBe(405);
     await sleep(200);
-    const rows = server.server.context.raw.audit.query({ pathPrefix: "sys/health" });
+    const rows = server.server.context.adapter.audit.query({ pathPrefix: "sys/health" });
     const audited = (await rows).map((row) => `${row.operation} ${row.metadata?.method as string} ${row.metadata?.status as number}`);
     expect(audited).toEqual(expect.arrayContaining(["update POST 403", "update PUT 403", "delete DELETE 403", "list GET 405"]));
     expect(audited.some((row) => row.startsWith("read GET 200"))).toBe(false);

@@ -57,7 +57,7 @@ for (const storage of ["sqlite", "postgresql"] as const) {
       const summary = await verifyBackup(Readable.from([bytes]), server.server.context.seal);
       expect(summary.header.chunkBytes).toBe(1024);
       expect(summary.records).toBeGreaterThan(30);
-      const stored = await summarizeStorage(server.server.context.raw);
+      const stored = await summarizeStorage(server.server.context.adapter);
       expect({ records: summary.records, digest: summary.digest }).toEqual(stored);
       const audit = await call(server.url, "GET", "/v1/sys/audit-log?path_prefix=sys/storage/backup", { token: server.rootToken });
       expect(audit.body.data.entries.some((row: { success: boolean }) => row.success)).toBe(true);
@@ -103,7 +103,7 @@ for (const storage of ["sqlite", "postgresql"] as const) {
       const foreign = (await download(other)).bytes;
       // The unseal of the previous test started a background rewrap: let it finish first.
       await server.server.context.seal.rewrapInBackground();
-      const before = await summarizeStorage(server.server.context.raw);
+      const before = await summarizeStorage(server.server.context.adapter);
       const flipped = Buffer.from(backup);
       flipped.writeUInt8(flipped.readUInt8(flipped.length - 40) ^ 0x01, flipped.length - 40);
       const cases: Array<[Buffer, string]> = [
@@ -120,7 +120,7 @@ for (const storage of ["sqlite", "postgresql"] as const) {
         expect(answer.body.errors[0], code).toContain(code);
       }
       expect((await call(server.url, "GET", "/v1/sys/seal-status")).body.sealed).toBe(false);
-      expect(await summarizeStorage(server.server.context.raw)).toEqual(before);
+      expect(await summarizeStorage(server.server.context.adapter)).toEqual(before);
     });
   });
 }

@@ -1,7 +1,7 @@
 export type { StorageBackend, Transaction, TransactionOptions, ScanEntry, HealthStatus } from "./storage-backend.js";
 export { StorageError, StorageErrorCode, InvalidKeyError, ValueTooLargeError } from "./storage-error.js";
 export type { StorageErrorOptions } from "./storage-error.js";
-export { validateKey, validatePrefix, validateValue, validateListPage, MAX_KEY_BYTES, DEFAULT_MAX_VALUE_BYTES } from "./validate-key.js";
+export { validateKey, validatePrefix, validateValue, validateListPage, MAX_KEY_BYTES, DEFAULT_MAX_VALUE_BYTES } from "./validate-input.js";
 export { compareKeys, prefixSuccessor } from "./key-order.js";
 export { ChildCollector, childEntry } from "./child-collector.js";
 export { listChildren, listStart, runSkipScan, runSkipScanAsync, NETWORK_SEEK_BATCH, IN_PROCESS_SEEK_BATCH } from "./list-children.js";

@@ -1,5 +1,5 @@
 import { StorageError, StorageErrorCode } from "./storage-error.js";
-import { validateKey, validateListPage, validateValue } from "./validate-key.js";
+import { validateKey, validateListPage, validateValue } from "./validate-input.js";
 
 /**
  * The checks every backend's {@link Transaction} makes before touching its database: the

@@ -67,7 +67,7 @@ async function withAdmin(fn) {
 /**
  * Raw `pg`: a pool with the backend's settings (src/postgres-connection.ts and the pool options
  * of src/postgres-backend.ts); `side(statements, named)` gives the operations on the table those
- * statements name, with the backend's SQL texts (src/postgres-statements.ts) run as named
+ * statements name, with the backend's SQL texts (src/postgres-sql.ts) run as named
  * statements or unnamed ones.
  */
 function openRaw(options, ssl) {
@@ -409,7 +409,7 @@ async function main() {
     await withAdmin((client) => client.query(`CREATE DATABASE ${DATABASE}`));
     // The raw schema gets its tables from the backend's own migration, so the DDL is identical.
     const migrator = await PostgresBackend.open({ ...BACKEND_OPTIONS, schema: "bench_raw" });
-    const rawSql = migrator.statements;
+    const rawSql = migrator.sql;
     await migrator.close();
     backend = await PostgresBackend.open({ ...BACKEND_OPTIONS, schema: "bench_backend" });
     // sslmode prefer: TLS without verification when the server has it, plain text otherwise.
@@ -418,7 +418,7 @@ async function main() {
     raw.named = raw.side(rawSql, true);
     raw.unnamed = raw.side(rawSql, false);
     // The naive listing of the listing benchmark reads the backend's own table.
-    raw.onBackendTable = raw.side(backend.statements, true);
+    raw.onBackendTable = raw.side(backend.sql, true);
     console.log(`@egide/storage-postgres bench, node ${process.version}, ${server.version.split(",")[0]}, database ${DATABASE}, TLS ${ssl ? "on" : "off"}\n`);
     await pointOperations(backend, raw);
     await listingCost(backend, raw);

@@ -1,6 +1,6 @@
 import { StorageError, StorageErrorCode } from "@egide/storage-core";
 import type pg from "pg";
-import { POSTGRES_TYPE } from "./postgres-errors.js";
+import { POSTGRES_TYPE } from "./postgres-type.js";
 
 const ERROR_LISTENER = Symbol("egide error listener");
 

@@ -2,10 +2,10 @@ export { PostgresBackend, POSTGRES_SCAN_PAGE_SIZE } from "./postgres-backend.js"
 export type { PoolStats } from "./postgres-backend.js";
 export { PostgresAuditStore } from "./postgres-audit-store.js";
 export { backendDefinition } from "./postgres-backend-definition.js";
+export { POSTGRES_TYPE } from "./postgres-type.js";
 export { parsePostgresConfig, resolvePostgresOptions, POSTGRES_SSL_MODES } from "./postgres-options.js";
 export type { PostgresOptions, ResolvedPostgresOptions, PostgresSslMode } from "./postgres-options.js";
 export { migratePostgresSchema, checkPostgresSchema } from "./postgres-schema-check.js";
 export { POSTGRES_SCHEMA_VERSION } from "./postgres-schema.js";
 export type { SchemaStatus } from "./postgres-schema.js";
-export { POSTGRES_TYPE } from "./postgres-errors.js";
 export { APPLICATION_NAME } from "./postgres-connection.js";

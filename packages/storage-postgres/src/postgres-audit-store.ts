@@ -8,7 +8,7 @@ import {
   type AuditStore,
 } from "@egide/storage-core";
 import type { ClientLease } from "./client-lease.js";
-import { POSTGRES_TYPE } from "./postgres-errors.js";
+import { POSTGRES_TYPE } from "./postgres-type.js";
 import { quoteIdentifier } from "./postgres-schema.js";
 
 /** Runs `fn` on a leased client (the backend's deadline and error handling apply). */

@@ -1,7 +1,7 @@
 import type { BackendDefinition } from "@egide/storage-core";
 import { PostgresBackend } from "./postgres-backend.js";
-import { POSTGRES_TYPE } from "./postgres-errors.js";
 import { parsePostgresConfig, type ResolvedPostgresOptions } from "./postgres-options.js";
+import { POSTGRES_TYPE } from "./postgres-type.js";
 
 /** What the server's backend registry loads for `[storage] type = "postgresql"`. */
 export const backendDefinition: BackendDefinition<ResolvedPostgresOptions, PostgresBackend> = {

@@ -22,12 +22,13 @@ import { asBuffer } from "./as-buffer.js";
 import { ClientLease, DeadlineExceeded, withDeadline } from "./client-lease.js";
 import { PostgresAuditStore } from "./postgres-audit-store.js";
 import { clientConfig } from "./postgres-connection.js";
-import { withOneClient } from "./postgres-schema-check.js";
+import { withOneClient } from "./with-one-client.js";
 import type { PgSsl } from "./postgres-ssl.js";
-import { POSTGRES_TYPE, isConnectionFailure, toStorageError } from "./postgres-errors.js";
+import { POSTGRES_TYPE } from "./postgres-type.js";
+import { isConnectionFailure, toStorageError } from "./postgres-errors.js";
 import { resolvePostgresOptions, type PostgresOptions, type ResolvedPostgresOptions } from "./postgres-options.js";
 import { migrateSchema } from "./postgres-schema.js";
-import { PostgresStatements } from "./postgres-statements.js";
+import { PostgresSql } from "./postgres-sql.js";
 import { PostgresTransaction } from "./postgres-transaction.js";
 import { PreparedStatements } from "./prepared-statements.js";
 
@@ -68,7 +69,7 @@ export class PostgresBackend implements AuditingBackend {
   readonly options: ResolvedPostgresOptions;
 
   readonly #pool: pg.Pool;
-  readonly #sql: PostgresStatements;
+  readonly #sql: PostgresSql;
   readonly #prepared: PreparedStatements;
   #closed = false;
   #closing: Promise<void> | undefined;
@@ -85,7 +86,7 @@ export class PostgresBackend implements AuditingBackend {
 
   private constructor(options: ResolvedPostgresOptions, ssl: PgSsl) {
     this.options = options;
-    this.#sql = new PostgresStatements(options.schema);
+    this.#sql = new PostgresSql(options.schema);
     this.#prepared = new PreparedStatements(options.prepareThreshold);
     this.#pool = new pg.Pool({
       ...clientConfig(options, ssl),
@@ -270,7 +271,7 @@ export class PostgresBackend implements AuditingBackend {
    * @internal A whole listing on `lease`, in one statement either way. A plain range read of up
    * to `list_probe_keys` (256) keys answers most listings (a folder of leaves, a short folder) in one round trip;
    * when it cannot (more keys, or folders holding subtrees) the recursive walk does, with one
-   * index probe per child (see postgres-statements.ts).
+   * index probe per child (see postgres-sql.ts).
    */
   async listWith(lease: ClientLease, prefix: string, after: string, limit: number): Promise<string[]> {
     const probeKeys = this.options.listProbeKeys;
@@ -285,7 +286,7 @@ export class PostgresBackend implements AuditingBackend {
     return this.#walk(lease, prefix, after, limit);
   }
 
-  /** The listing by the batched recursive walk: one statement (see postgres-statements.ts). */
+  /** The listing by the batched recursive walk: one statement (see postgres-sql.ts). */
   async #walk(lease: ClientLease, prefix: string, after: string, limit: number): Promise<string[]> {
     const start = listStart(prefix, after);
     // The walk's first step takes keys >= $1: an exclusive start is the next possible key.
@@ -302,8 +303,8 @@ export class PostgresBackend implements AuditingBackend {
     return collector.entries;
   }
 
-  /** @internal The statement SQL of this backend's schema. */
-  get statements(): PostgresStatements {
+  /** @internal The SQL texts of this backend's schema. */
+  get sql(): PostgresSql {
     return this.#sql;
   }
 

@@ -1,7 +1,5 @@
 import { StorageError, StorageErrorCode } from "@egide/storage-core";
-
-/** The backend type, as configured and as named in error messages. */
-export const POSTGRES_TYPE = "postgresql";
+import { POSTGRES_TYPE } from "./postgres-type.js";
 
 // SQLSTATE classes and codes that mean "the server or the connection went away".
 const CONNECTION_STATES = new Set(["57P01", "57P02", "57P03", "53300", "08000", "08001", "08003", "08004", "08006", "08007", "08P01"]);

@@ -1,10 +1,6 @@
-import { destroySocket, withDeadline } from "./client-lease.js";
-import { connectClient } from "./postgres-connection.js";
-import { toStorageError } from "./postgres-errors.js";
-import { resolvePostgresOptions, type PostgresOptions, type ResolvedPostgresOptions } from "./postgres-options.js";
+import { resolvePostgresOptions, type PostgresOptions } from "./postgres-options.js";
 import { checkSchema, migrateSchema, type SchemaStatus } from "./postgres-schema.js";
-import type { PgSsl } from "./postgres-ssl.js";
-import type pg from "pg";
+import { withOneClient } from "./with-one-client.js";
 
 /**
  * Migrates the configured schema to this build's version (idempotent; concurrent callers both
@@ -17,30 +13,4 @@ export async function migratePostgresSchema(options: PostgresOptions): Promise<S
 /** Reports whether the configured schema is current, without changing anything. */
 export async function checkPostgresSchema(options: PostgresOptions): Promise<SchemaStatus> {
   return (await withOneClient(resolvePostgresOptions(options), "checking the schema", checkSchema)).result;
-}
-
-/**
- * Opens one client outside any pool (walking the TLS attempts of `ssl_mode`), runs `fn` within
- * the operation deadline, and closes the client; on any failure its socket is destroyed, so a
- * server that stopped answering cannot hang the caller. Returns the TLS choice that worked.
- */
-export async function withOneClient<T>(
-  options: ResolvedPostgresOptions,
-  operation: string,
-  fn: (client: pg.Client, schema: string) => Promise<T>,
-): Promise<{ result: T; ssl: PgSsl }> {
-  let connected: Awaited<ReturnType<typeof connectClient>>;
-  try {
-    connected = await withDeadline(connectClient(options), options.connectionTimeoutMs + 1000, `${operation}: connect`);
-  } catch (error) {
-    throw toStorageError(error, `${operation}: connecting to ${options.host}:${options.port}`);
-  }
-  try {
-    const result = await withDeadline(fn(connected.client, options.schema), options.operationTimeoutMs, operation);
-    await connected.client.end().catch(() => undefined);
-    return { result, ssl: connected.ssl };
-  } catch (error) {
-    destroySocket(connected.client);
-    throw toStorageError(error, operation);
-  }
 }

@@ -1,7 +1,8 @@
 import { TransactionGuard, type AuditEntry, type AuditRecord, type AuditingTransaction, type ScanEntry } from "@egide/storage-core";
 import type { ClientLease } from "./client-lease.js";
 import type { PostgresBackend } from "./postgres-backend.js";
-import { POSTGRES_TYPE, toStorageError } from "./postgres-errors.js";
+import { POSTGRES_TYPE } from "./postgres-type.js";
+import { toStorageError } from "./postgres-errors.js";
 import { asBuffer } from "./as-buffer.js";
 
 /**
@@ -26,13 +27,13 @@ export class PostgresTransaction implements AuditingTransaction {
 
   async get(key: string): Promise<Buffer | null> {
     this.#guard.read(key);
-    const result = await this.#query<{ value: Buffer }>("get", this.backend.statements.get, [key]);
+    const result = await this.#query<{ value: Buffer }>("get", this.backend.sql.get, [key]);
     return result.rows[0]?.value ?? null;
   }
 
   async put(key: string, value: Uint8Array): Promise<void> {
     this.#guard.put(key, value);
-    await this.#query("put", this.backend.statements.put, [key, asBuffer(value)]);
+    await this.#query("put", this.backend.sql.put, [key, asBuffer(value)]);
   }
 
   /**
@@ -48,17 +49,17 @@ export class PostgresTransaction implements AuditingTransaction {
       latest.set(key, value);
     }
     if (latest.size === 0) return;
-    await this.#query("put", this.backend.statements.putMany, [[...latest.keys()], Array.from(latest.values(), asBuffer)]);
+    await this.#query("put", this.backend.sql.putMany, [[...latest.keys()], Array.from(latest.values(), asBuffer)]);
   }
 
   async delete(key: string): Promise<void> {
     this.#guard.delete(key);
-    await this.#query("delete", this.backend.statements.delete, [key]);
+    await this.#query("delete", this.backend.sql.delete, [key]);
   }
 
   async exists(key: string): Promise<boolean> {
     this.#guard.read(key);
-    return (await this.#query("exists", this.backend.statements.exists, [key])).rowCount === 1;
+    return (await this.#query("exists", this.backend.sql.exists, [key])).rowCount === 1;
   }
 
   async list(prefix: string): Promise<string[]> {

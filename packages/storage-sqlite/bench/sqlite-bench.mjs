@@ -23,7 +23,7 @@ const KEYS = 10_000;
 const VALUE = randomBytes(256);
 const SCAN_PAGE = 256;
 
-// The schema and upsert the backend uses (src/sqlite-schema.ts, src/sqlite-statements.ts).
+// The schema and upsert the backend uses (src/sqlite-schema.ts, src/sqlite-connection.ts).
 const SCHEMA = `
   CREATE TABLE egide_storage (key TEXT PRIMARY KEY, value BLOB NOT NULL, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL);
   CREATE INDEX idx_storage_prefix ON egide_storage (key);`;

@@ -1,7 +1,8 @@
 import { chmodSync, closeSync, fchmodSync, openSync, statSync } from "node:fs";
 import { dirname } from "node:path";
 import { StorageError, StorageErrorCode } from "@egide/storage-core";
-import { SQLITE_TYPE, SqliteFilePermissionError } from "./sqlite-errors.js";
+import { SQLITE_TYPE } from "./sqlite-type.js";
+import { SqliteFilePermissionError } from "./sqlite-errors.js";
 
 /** The mode of a file only its owner may read and write. */
 export const PRIVATE_FILE_MODE = 0o600;

@@ -1,5 +1,5 @@
 import Database from "better-sqlite3";
-import { SqliteStatements } from "./sqlite-statements.js";
+import { SqliteConnection } from "./sqlite-connection.js";
 
 /**
  * Read-only connections to a database file, for read-only transactions: each such transaction
@@ -7,9 +7,9 @@ import { SqliteStatements } from "./sqlite-statements.js";
  * without holding up writers or plain reads.
  */
 export class ReaderPool {
-  readonly #idle: SqliteStatements[] = [];
-  readonly #all: SqliteStatements[] = [];
-  readonly #waiting: Array<(reader: SqliteStatements) => void> = [];
+  readonly #idle: SqliteConnection[] = [];
+  readonly #all: SqliteConnection[] = [];
+  readonly #waiting: Array<(reader: SqliteConnection) => void> = [];
   #closed = false;
 
   constructor(
@@ -18,11 +18,11 @@ export class ReaderPool {
   ) {}
 
   /** A connection for the caller's exclusive use; give it back with {@link release}. */
-  acquire(): Promise<SqliteStatements> {
+  acquire(): Promise<SqliteConnection> {
     const idle = this.#idle.pop();
     if (idle) return Promise.resolve(idle);
     if (this.#all.length < this.max) {
-      const reader = new SqliteStatements(this.open(), false);
+      const reader = new SqliteConnection(this.open(), false);
       this.#all.push(reader);
       return Promise.resolve(reader);
     }
@@ -30,7 +30,7 @@ export class ReaderPool {
   }
 
   /** Returns a connection taken with {@link acquire}. */
-  release(reader: SqliteStatements): void {
+  release(reader: SqliteConnection): void {
     if (this.#closed) {
       reader.db.close();
       return;

@@ -8,7 +8,7 @@ import {
   type AuditRecord,
   type AuditStore,
 } from "@egide/storage-core";
-import { SQLITE_TYPE } from "./sqlite-errors.js";
+import { SQLITE_TYPE } from "./sqlite-type.js";
 
 /** How the audit store reaches the backend's connections (and its write queue). */
 export interface SqliteAuditAccess {

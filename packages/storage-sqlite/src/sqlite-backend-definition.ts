@@ -1,7 +1,7 @@
 import type { BackendDefinition } from "@egide/storage-core";
 import { SqliteBackend } from "./sqlite-backend.js";
-import { SQLITE_TYPE } from "./sqlite-errors.js";
 import { parseSqliteConfig, type ResolvedSqliteOptions } from "./sqlite-options.js";
+import { SQLITE_TYPE } from "./sqlite-type.js";
 
 /**
  * What the server's backend registry loads for `[storage] type = "sqlite"`.

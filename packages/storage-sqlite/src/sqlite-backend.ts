@@ -21,10 +21,11 @@ import {
 import { createPrivateFile, preparePrivateDatabaseFile } from "./private-file.js";
 import { ReaderPool } from "./reader-pool.js";
 import { SqliteAuditStore } from "./sqlite-audit-store.js";
-import { SQLITE_TYPE, toStorageError } from "./sqlite-errors.js";
+import { SQLITE_TYPE } from "./sqlite-type.js";
+import { toStorageError } from "./sqlite-errors.js";
 import { resolveSqliteOptions, type ResolvedSqliteOptions, type SqliteOptions } from "./sqlite-options.js";
 import { migrateSqliteSchema } from "./sqlite-schema.js";
-import { SCAN_PAGE_SIZE, SqliteStatements } from "./sqlite-statements.js";
+import { SCAN_PAGE_SIZE, SqliteConnection } from "./sqlite-connection.js";
 import { SqliteTransaction } from "./sqlite-transaction.js";
 import { WriteQueue } from "./write-queue.js";
 
@@ -49,9 +50,9 @@ export class SqliteBackend implements AuditingBackend {
   /** The options in force, defaults applied. */
   readonly options: ResolvedSqliteOptions;
 
-  readonly #writer: SqliteStatements;
+  readonly #writer: SqliteConnection;
   /** Plain reads outside transactions: the reader connection, or the writer for `:memory:`. */
-  readonly #reader: SqliteStatements;
+  readonly #reader: SqliteConnection;
   readonly #readers: ReaderPool | undefined;
   readonly #queue = new WriteQueue();
   readonly #memory: boolean;
@@ -94,7 +95,7 @@ export class SqliteBackend implements AuditingBackend {
       }
       writer.pragma(`synchronous = ${options.synchronous}`);
       migrateSqliteSchema(writer);
-      this.#writer = new SqliteStatements(writer, true);
+      this.#writer = new SqliteConnection(writer, true);
       if (this.#memory) {
         this.#reader = this.#writer;
       } else {
@@ -103,7 +104,7 @@ export class SqliteBackend implements AuditingBackend {
           this.#configure(reader);
           return reader;
         };
-        this.#reader = new SqliteStatements(openReader(), false);
+        this.#reader = new SqliteConnection(openReader(), false);
         if (this.#pinnedSnapshots) this.#readers = new ReaderPool(openReader, options.maxReaders);
       }
     } catch (error) {
@@ -307,7 +308,7 @@ export class SqliteBackend implements AuditingBackend {
   // #read and #write are the hot path: plain functions (not async) that run the statement at
   // once and wrap the result, so a call costs one promise. `check` runs first and its error
   // (a bad key, say) becomes the rejection.
-  #read<T>(operation: string, fn: (connection: SqliteStatements) => T, check?: () => void): Promise<T> {
+  #read<T>(operation: string, fn: (connection: SqliteConnection) => T, check?: () => void): Promise<T> {
     // On a file a read never waits: it uses the reader connection while a transaction holds
     // the writer; `:memory:` shares the writer's queue so that an open transaction's writes
     // stay invisible until it commits.
@@ -324,7 +325,7 @@ export class SqliteBackend implements AuditingBackend {
     }
   }
 
-  #write<T>(operation: string, fn: (connection: SqliteStatements) => T, check?: () => void): Promise<T> {
+  #write<T>(operation: string, fn: (connection: SqliteConnection) => T, check?: () => void): Promise<T> {
     try {
       check?.();
       this.#assertOpen();
@@ -350,7 +351,7 @@ export class SqliteBackend implements AuditingBackend {
   }
 
   /** Runs `fn` with a pooled reader held in one read transaction (one WAL snapshot). */
-  async #withSnapshot<T>(fn: (connection: SqliteStatements) => Promise<T>): Promise<T> {
+  async #withSnapshot<T>(fn: (connection: SqliteConnection) => Promise<T>): Promise<T> {
     const connection = await this.#beginSnapshot();
     try {
       return await fn(connection);
@@ -360,7 +361,7 @@ export class SqliteBackend implements AuditingBackend {
   }
 
   /** Takes a pooled reader and pins it to the current WAL snapshot. */
-  async #beginSnapshot(): Promise<SqliteStatements> {
+  async #beginSnapshot(): Promise<SqliteConnection> {
     const readers = this.#readers as ReaderPool;
     const connection = await readers.acquire();
     try {
@@ -375,7 +376,7 @@ export class SqliteBackend implements AuditingBackend {
     }
   }
 
-  #endSnapshot(connection: SqliteStatements): void {
+  #endSnapshot(connection: SqliteConnection): void {
     if (connection.db.inTransaction) connection.db.exec("COMMIT");
     (this.#readers as ReaderPool).release(connection);
   }

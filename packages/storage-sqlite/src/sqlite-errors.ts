@@ -1,7 +1,5 @@
 import { StorageError, StorageErrorCode } from "@egide/storage-core";
-
-/** The backend type, as configured and as named in error messages. */
-export const SQLITE_TYPE = "sqlite";
+import { SQLITE_TYPE } from "./sqlite-type.js";
 
 // Node's errors for a database file that cannot be created or looked at (a missing or
 // unwritable directory, say): unavailable, as SQLITE_CANTOPEN is.

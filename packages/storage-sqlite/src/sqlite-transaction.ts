@@ -1,7 +1,8 @@
 import { TransactionGuard, type AuditEntry, type AuditRecord, type AuditingTransaction, type ScanEntry } from "@egide/storage-core";
 import type { SqliteAuditStore } from "./sqlite-audit-store.js";
-import { SQLITE_TYPE, toStorageError } from "./sqlite-errors.js";
-import type { SqliteStatements } from "./sqlite-statements.js";
+import { SQLITE_TYPE } from "./sqlite-type.js";
+import { toStorageError } from "./sqlite-errors.js";
+import type { SqliteConnection } from "./sqlite-connection.js";
 
 /**
  * The operations of one open transaction, run synchronously on the connection that holds it.
@@ -11,7 +12,7 @@ export class SqliteTransaction implements AuditingTransaction {
   readonly #guard: TransactionGuard;
 
   constructor(
-    readonly connection: SqliteStatements,
+    readonly connection: SqliteConnection,
     readOnly: boolean,
     maxValueBytes: number,
     readonly auditStore: SqliteAuditStore,

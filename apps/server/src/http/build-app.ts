@@ -49,7 +49,7 @@ export function buildApp(ctx: EgideContext, options: BuildAppOptions): FastifyIn
     routerOptions: { maxParamLength: 1024 },
   });
 
-  const audit = new AuditBatcher(ctx.raw);
+  const audit = new AuditBatcher(ctx.adapter);
   const requests = new Counter({
     name: "egide_http_requests_total",
     help: "HTTP requests answered, by method and status code.",
@@ -93,7 +93,7 @@ export function buildApp(ctx: EgideContext, options: BuildAppOptions): FastifyIn
       // balancers depend on it): their audit rows are written without holding the response,
       // and a failure is logged. They change nothing and return no secret.
       state.audited = true;
-      ctx.raw.audit.append(auditEntry(request, success, reply.statusCode, null)).catch((error: unknown) => {
+      ctx.adapter.audit.append(auditEntry(request, success, reply.statusCode, null)).catch((error: unknown) => {
         request.log.warn({ err: error, requestId: request.id }, "audit log write for a health check failed");
       });
       return payload;

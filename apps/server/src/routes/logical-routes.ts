@@ -9,10 +9,10 @@ import { KvNotFoundError, type KvResponse } from "../kv/kv-response.js";
 import { KvV2Engine } from "../kv/kv-v2-engine.js";
 import { KV_V2_PATHS, type KvCall } from "../kv/kv-v2-paths.js";
 import { mountStoragePrefix, type Mount, type MountTable } from "../mounts/mount-table.js";
-import type { ServerContext } from "../server-context.js";
+import type { EgideContext } from "../egide-context.js";
 
 /** What the logical routes use of the server context. */
-export type LogicalRoutesContext = Pick<ServerContext, "storage" | "mutate">;
+export type LogicalRoutesContext = Pick<EgideContext, "storage" | "mutate">;
 
 /** The Content-Type Vault requires for PATCH. */
 export const MERGE_PATCH_CONTENT_TYPE = "application/merge-patch+json";

@@ -26,7 +26,7 @@ export function registerAuditLogRoute(app: FastifyInstance, ctx: EgideContext): 
     if (query.success !== undefined) filter.success = query.success === "true";
     if (query.after_id) filter.afterId = whole(query.after_id, "after_id");
     if (query.limit) filter.limit = whole(query.limit, "limit");
-    const rows = await ctx.raw.audit.query(filter);
+    const rows = await ctx.adapter.audit.query(filter);
     const entries = rows.map((row) => ({
       id: row.id,
       timestamp: row.timestamp.toISOString(),

@@ -4,13 +4,10 @@ import { vaultResponse } from "../http/vault-response.js";
 import { bodyObject, field } from "../kv/kv-input.js";
 import type { VaultRouteSpec } from "../http/vault-route.js";
 import { mountPath, noMountAt, type Mount, type MountTable } from "../mounts/mount-table.js";
-import type { ServerContext } from "../server-context.js";
+import type { EgideContext } from "../egide-context.js";
 
 /** What the mount routes use of the server context. */
-export type MountRoutesContext = Pick<ServerContext, "mutate"> & {
-  /** Whether the request's token may reach something under `mountPath` (Vault's hasMountAccess). */
-  hasMountAccess(request: FastifyRequest, mountPath: string): Promise<boolean>;
-};
+export type MountRoutesContext = Pick<EgideContext, "mutate" | "hasMountAccess">;
 
 /** The plugin version Egide reports for its built-in KV engine. */
 export const KV_PLUGIN_VERSION = "v0.1.0+builtin.egide";

@@ -5,10 +5,10 @@ import type { VaultRouteSpec } from "../http/vault-route.js";
 import { parsePolicy } from "../policy/parse-policy.js";
 import type { PolicyStore } from "../policy/policy-store.js";
 import { ROOT_POLICY_NAME, canonicalPolicyName } from "../policy/policy.js";
-import type { ServerContext } from "../server-context.js";
+import type { EgideContext } from "../egide-context.js";
 
 /** What the policy routes use of the server context. */
-export type PolicyRoutesContext = Pick<ServerContext, "mutate">;
+export type PolicyRoutesContext = Pick<EgideContext, "mutate">;
 
 const RULES_DEPRECATED = "'rules' is deprecated, please use 'policy' instead";
 

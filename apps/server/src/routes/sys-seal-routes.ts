@@ -34,7 +34,7 @@ export function sealStatusBody(ctx: EgideContext) {
     build_date: "",
     migration: false,
     recovery_seal: false,
-    storage_type: ctx.raw.type,
+    storage_type: ctx.adapter.type,
   };
 }
 
@@ -100,7 +100,7 @@ export function registerSealRoutes(app: FastifyInstance, ctx: EgideContext, opti
   const sealSpec: VaultRouteSpec = { template: "sys/seal", access: "acl", operation: "update", sudo: true };
   const seal = async (request: FastifyRequest, reply: FastifyReply) => {
     // The audit row is written before sealing, so a failure to audit leaves the server unsealed.
-    await ctx.raw.audit.append(auditEntry(request, true, 204, null));
+    await ctx.adapter.audit.append(auditEntry(request, true, 204, null));
     request.egide.audited = true;
     ctx.seal.seal();
     return reply.code(204).send();

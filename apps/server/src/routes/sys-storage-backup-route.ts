@@ -25,7 +25,7 @@ export function registerStorageBackupRoute(app: FastifyInstance, ctx: EgideConte
         throw badRequest(`chunk_bytes must be an integer from ${MIN_CHUNK_BYTES} to ${MAX_CHUNK_BYTES}`);
       }
     }
-    const writer = new BackupWriter(ctx.raw, ctx.seal, { chunkBytes });
+    const writer = new BackupWriter(ctx.adapter, ctx.seal, { chunkBytes });
     const stream = Readable.from(writer, { objectMode: false });
     stream.on("error", (error) => request.log.error({ err: error, requestId: request.id }, "backup stream failed; response aborted"));
     // The count and digest are known only at the end: sent as HTTP trailers, so a client can

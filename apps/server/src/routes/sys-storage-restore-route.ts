@@ -39,9 +39,9 @@ export function registerStorageRestoreRoute(app: FastifyInstance, ctx: EgideCont
       const file = join(directory, "upload.enc");
       try {
         await pipeline(body, createWriteStream(file, { mode: 0o600 }));
-        const previousKeyring = (await ctx.raw.get(KEYRING_KEY)) ?? undefined;
+        const previousKeyring = (await ctx.adapter.get(KEYRING_KEY)) ?? undefined;
         let keyVersion = 0;
-        const report = await restoreBackup(ctx.raw, () => createReadStream(file), ctx.seal, {
+        const report = await restoreBackup(ctx.adapter, () => createReadStream(file), ctx.seal, {
           force,
           beforeCommit: async (tx) => {
             keyVersion = await ctx.seal.rotateAfterRestore(tx, previousKeyring ? { previousKeyring } : {});

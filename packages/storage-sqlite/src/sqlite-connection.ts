@@ -5,10 +5,10 @@ import { IN_PROCESS_SEEK_BATCH, listChildren, runSkipScan, type KeySeek } from "
 export const SCAN_PAGE_SIZE = 256;
 
 /**
- * The prepared statements of one connection, and the key-value operations built on them.
+ * One SQLite connection: its prepared statements, and the key-value operations built on them.
  * The writer connection and every reader connection each hold one set.
  */
-export class SqliteStatements {
+export class SqliteConnection {
   readonly #get: Database.Statement<[string], Buffer>;
   readonly #exists: Database.Statement<[string], number>;
   readonly #put: Database.Statement<[string, Uint8Array, number, number]> | undefined;

@@ -1,3 +1,4 @@
+// The checks every backend makes on what it is given: keys, prefixes, values and list pages.
 import { InvalidKeyError, ValueTooLargeError } from "./storage-error.js";
 
 /** The longest key, in UTF-8 bytes. */

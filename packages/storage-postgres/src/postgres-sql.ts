@@ -1,7 +1,7 @@
 import { quoteIdentifier } from "./postgres-schema.js";
 
 /** The SQL texts of one schema; table names are schema-qualified so no session state is needed. */
-export class PostgresStatements {
+export class PostgresSql {
   readonly get: string;
   readonly exists: string;
   readonly put: string;
