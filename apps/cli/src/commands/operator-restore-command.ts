@@ -104,8 +104,8 @@ async function restoreOnline(options: RestoreOptions, ctx: CliContext, size: num
 }
 
 async function restoreOffline(options: RestoreOptions, ctx: CliContext, onProgress: (phase: string, p: { records: number; bytes: number }) => void): Promise<RestoreResult> {
-  const { KEYRING_KEY, SEAL_CONFIG_KEY, SealManager } = await import("@egide/crypto-envelope");
-  const { BackupError, BackupErrorCode, ByteReader, RecordsView, readBackupHeader, restoreBackup } = await import("@egide/storage-backup");
+  const { SEAL_CONFIG_KEY } = await import("@egide/crypto-envelope");
+  const { ByteReader, readBackupHeader, restoreInstallation } = await import("@egide/storage-backup");
   let header: BackupHeader;
   const input = new ByteReader(createReadStream(options.input));
   try {
@@ -116,32 +116,24 @@ async function restoreOffline(options: RestoreOptions, ctx: CliContext, onProgre
     await input.close();
   }
   const { config, raw } = await openOfflineStorage(options.config as string, ctx.io);
-  const keys = await SealManager.open(new RecordsView(header.unsealRecords), { readOnly: true });
   try {
-    const backupConfig = header.unsealRecords.find((record) => record.key === SEAL_CONFIG_KEY);
-    const targetConfig = await raw.get(SEAL_CONFIG_KEY);
-    if (!backupConfig) throw new CliError(`${options.input} holds no installation to restore`);
-    if (targetConfig !== null && !targetConfig.equals(backupConfig.value)) {
-      throw new BackupError(
-        BackupErrorCode.FOREIGN_INSTALLATION,
-        `this backup belongs to another installation than the storage of ${options.config} (a different master key): restore it into a blank database or into the installation it came from`,
-      );
-    }
-    await unsealOffline(keys, ctx.io, { autoUnseal: config.seal.autoUnseal, what: "the backup's installation", hint: "wrong unseal keys, or a damaged backup header" });
-    const previousKeyring = (await raw.get(KEYRING_KEY)) ?? undefined;
-    let keyVersion = 0;
-    const report = await restoreBackup(raw, () => createReadStream(options.input), keys, {
+    // restoreInstallation refuses such a header too; this keeps the CLI's own one-line message.
+    if (!header.unsealRecords.some((record) => record.key === SEAL_CONFIG_KEY)) throw new CliError(`${options.input} holds no installation to restore`);
+    const report = await restoreInstallation({
+      target: raw,
+      open: () => createReadStream(options.input),
+      keys: {
+        header,
+        unseal: (keys) => unsealOffline(keys, ctx.io, { autoUnseal: config.seal.autoUnseal, what: "the backup's installation", hint: "wrong unseal keys, or a damaged backup header" }),
+      },
       force: options.force === true,
       onProgress: (phase, p) => onProgress(phase === "verify" ? "Verifying" : "Restoring", p),
-      beforeCommit: async (tx) => {
-        keyVersion = await keys.rotateAfterRestore(tx, previousKeyring ? { previousKeyring } : {});
-      },
+      targetLabel: `the storage of ${options.config}`,
     });
-    return { entries: report.records, digest: report.digest, replaced: report.replaced, createdTime: report.header.createdAt.toISOString(), keyVersion, fileBytes: report.fileBytes };
+    return { entries: report.records, digest: report.digest, replaced: report.replaced, createdTime: report.header.createdAt.toISOString(), keyVersion: report.keyVersion, fileBytes: report.fileBytes };
   } catch (error) {
     throw asCliError(error, "restore failed, nothing was changed");
   } finally {
-    keys.seal();
     await raw.close();
   }
 }

@@ -4,8 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { KEYRING_KEY } from "@egide/crypto-envelope";
-import { BackupError, BackupErrorCode, restoreBackup } from "@egide/storage-backup";
+import { BackupError, BackupErrorCode, restoreInstallation } from "@egide/storage-backup";
 import { StorageError, StorageErrorCode, isAuditingTransaction } from "@egide/storage-core";
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import { auditEntry } from "../audit/audit-entry.js";
@@ -39,12 +38,12 @@ export function registerStorageRestoreRoute(app: FastifyInstance, ctx: EgideCont
       const file = join(directory, "upload.enc");
       try {
         await pipeline(body, createWriteStream(file, { mode: 0o600 }));
-        const previousKeyring = (await ctx.adapter.get(KEYRING_KEY)) ?? undefined;
-        let keyVersion = 0;
-        const report = await restoreBackup(ctx.adapter, () => createReadStream(file), ctx.seal, {
+        const report = await restoreInstallation({
+          target: ctx.adapter,
+          open: () => createReadStream(file),
+          keys: { running: ctx.seal },
           force,
           beforeCommit: async (tx) => {
-            keyVersion = await ctx.seal.rotateAfterRestore(tx, previousKeyring ? { previousKeyring } : {});
             if (!isAuditingTransaction(tx)) throw new StorageError(StorageErrorCode.INTERNAL, "the storage backend cannot write audit rows inside a transaction");
             await tx.appendAudit(auditEntry(request, true, 200, null));
           },
@@ -58,7 +57,7 @@ export function registerStorageRestoreRoute(app: FastifyInstance, ctx: EgideCont
           digest: report.digest,
           replaced: report.replaced,
           created_time: report.header.createdAt.toISOString(),
-          key_version: keyVersion,
+          key_version: report.keyVersion,
           sealed: true,
         };
         return vaultResponse(request, data, { warnings: ["the storage was restored and this server is now sealed: unseal it with the same keys"] });
