@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { describeDecoratorCapabilities } from "@egide/storage-conformance";
+import { describeDecoratorCapabilities, requiredBackend } from "@egide/storage-conformance";
 import { StorageErrorCode, putEntries, wrapStorage } from "@egide/storage-core";
 import type { ScanEntry, StorageBackend, Transaction } from "@egide/storage-core";
 import { SqliteBackend } from "@egide/storage-sqlite";
@@ -158,32 +158,7 @@ describe("putMany through the barrier", () => {
     const { seal: own, shares } = await openSealedStack({ raw });
     for (const share of shares) share.fill(0);
     // A backend whose transactions lack putMany and appendAudit, and that has no audit store.
-    const plain = wrapStorage(raw, {}) as StorageBackend;
-    const bare: StorageBackend = {
-      type: plain.type,
-      get: (k) => plain.get(k),
-      put: (k, v) => plain.put(k, v),
-      delete: (k) => plain.delete(k),
-      exists: (k) => plain.exists(k),
-      list: (p) => plain.list(p),
-      listPage: (p, a, l) => plain.listPage(p, a, l),
-      scan: (p) => plain.scan(p),
-      transaction: (fn, options) =>
-        plain.transaction(
-          (tx) =>
-            fn({
-              get: (k) => tx.get(k),
-              put: (k, v) => tx.put(k, v),
-              delete: (k) => tx.delete(k),
-              exists: (k) => tx.exists(k),
-              list: (p) => tx.list(p),
-              listPage: (p, a, l) => tx.listPage(p, a, l),
-            }),
-          options,
-        ),
-      health: () => plain.health(),
-      close: () => plain.close(),
-    };
+    const bare = requiredBackend(raw);
     try {
       const overBare = barrier(bare, own) as StorageBackend & Record<string, unknown>;
       expect("audit" in overBare).toBe(false);

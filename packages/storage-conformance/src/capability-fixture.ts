@@ -1,6 +1,7 @@
 import { normalizeAuditEntry, wrapStorage } from "@egide/storage-core";
 import type { AuditEntry, AuditRecord, AuditStore, ScanEntry, StorageBackend, Transaction, TransactionOptions } from "@egide/storage-core";
 import { ReferenceModel } from "./reference-model.js";
+import { requiredTransaction } from "./required-members.js";
 
 /** Which optional capabilities a {@link capabilityFixture} offers. */
 export interface CapabilitySet {
@@ -33,14 +34,7 @@ export function capabilityFixture(caps: CapabilitySet): StorageBackend {
     return record;
   };
   const extend = (tx: Transaction): Transaction => {
-    const extended: Transaction & Record<string, unknown> = {
-      get: (key) => tx.get(key),
-      put: (key, value) => tx.put(key, value),
-      delete: (key) => tx.delete(key),
-      exists: (key) => tx.exists(key),
-      list: (prefix) => tx.list(prefix),
-      listPage: (prefix, after, limit) => tx.listPage(prefix, after, limit),
-    };
+    const extended = requiredTransaction(tx) as Transaction & Record<string, unknown>;
     if (caps.putMany) {
       extended.putMany = async (entries: readonly ScanEntry[]) => {
         for (const entry of entries) await tx.put(entry.key, entry.value);

@@ -10,3 +10,4 @@ export type { DecoratorCapabilitiesOptions } from "./describe-decorator-capabili
 export { capabilityDifferences } from "./capability-differences.js";
 export { capabilityFixture } from "./capability-fixture.js";
 export type { CapabilitySet } from "./capability-fixture.js";
+export { requiredBackend, requiredTransaction } from "./required-members.js";

@@ -1,7 +1,7 @@
 import { wrapStorage } from "@egide/storage-core";
 import type { StorageBackend, Transaction } from "@egide/storage-core";
 import { describe, expect, it } from "vitest";
-import { ReferenceModel, capabilityDifferences, capabilityFixture, describeDecoratorCapabilities } from "../src/index.js";
+import { ReferenceModel, capabilityDifferences, capabilityFixture, describeDecoratorCapabilities, requiredBackend } from "../src/index.js";
 
 // The check run on storage-core's own helper: a decorator built with wrapStorage keeps every
 // capability, overriding nothing or everything.
@@ -17,29 +17,7 @@ describeDecoratorCapabilities({
 });
 
 /** A decorator written by hand that forwards only the required members, as metrics once did. */
-function handForwarding(inner: StorageBackend): StorageBackend {
-  const forward = (tx: Transaction): Transaction => ({
-    get: (key) => tx.get(key),
-    put: (key, value) => tx.put(key, value),
-    delete: (key) => tx.delete(key),
-    exists: (key) => tx.exists(key),
-    list: (prefix) => tx.list(prefix),
-    listPage: (prefix, after, limit) => tx.listPage(prefix, after, limit),
-  });
-  return {
-    type: inner.type,
-    get: (key) => inner.get(key),
-    put: (key, value) => inner.put(key, value),
-    delete: (key) => inner.delete(key),
-    exists: (key) => inner.exists(key),
-    list: (prefix) => inner.list(prefix),
-    listPage: (prefix, after, limit) => inner.listPage(prefix, after, limit),
-    scan: (prefix) => inner.scan(prefix),
-    transaction: (fn, options) => inner.transaction((tx) => fn(forward(tx)), options),
-    health: () => inner.health(),
-    close: () => inner.close(),
-  };
-}
+const handForwarding = requiredBackend;
 
 describe("capabilityDifferences", () => {
   it("reports every capability a hand-forwarding decorator drops", async () => {
