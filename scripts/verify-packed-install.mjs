@@ -130,6 +130,7 @@ try {
   writeFileSync(
     join(project, "check.mjs"),
     `import { BackendRegistry, ConfigError } from "@egide/storage-core";
+import { SHIPPED_STORAGE_PACKAGES } from "@egide/server";
 import { SqliteBackend } from "@egide/storage-sqlite";
 import { SealManager, barrier } from "@egide/crypto-envelope";
 import { join } from "node:path";
@@ -137,7 +138,7 @@ import { join } from "node:path";
 const direct = SqliteBackend.open({ path: join(process.cwd(), "direct.db") });
 ${DIRECT_USE}
 
-const registry = new BackendRegistry({ resolveFrom: process.cwd() });
+const registry = new BackendRegistry({ resolveFrom: process.cwd(), packages: SHIPPED_STORAGE_PACKAGES });
 const definition = await registry.resolve("sqlite");
 const backend = await definition.create(definition.parseConfig({ path: ":memory:" }));
 await backend.put("a", Buffer.from("b"));
@@ -145,7 +146,7 @@ if ((await backend.get("a")).toString() !== "b") throw new Error("registry-creat
 await backend.close();
 
 const missing = await registry.resolve("postgresql").catch((e) => e);
-if (!ConfigError.isInstance(missing) || missing.code !== "BACKEND_NOT_INSTALLED") throw new Error("expected BACKEND_NOT_INSTALLED, got " + missing);
+if (!ConfigError.isInstance(missing) || missing.code !== "BACKEND_NOT_INSTALLED" || !missing.message.includes("npm install @egide/storage-postgres")) throw new Error("expected BACKEND_NOT_INSTALLED naming @egide/storage-postgres, got " + missing);
 
 // The barrier from its own tarball, over the SQLite adapter: 2-of-3 shares, a value that
 // reads back through the barrier and is not in the raw record.
@@ -209,7 +210,8 @@ try {
   const direct = await PostgresBackend.open(connection);
 ${DIRECT_USE}
 
-  const registry = new BackendRegistry({ resolveFrom: process.cwd() });
+  // storage-core names no adapter: the PostgreSQL package is not @egide/storage-<type>, so it is mapped.
+  const registry = new BackendRegistry({ resolveFrom: process.cwd(), packages: { postgresql: "@egide/storage-postgres" } });
   const definition = await registry.resolve("postgresql");
   const env = server.password === undefined ? {} : { EGIDE_PACKED_PG_PASSWORD: server.password };
   const backend = await definition.create(
@@ -233,7 +235,7 @@ ${DIRECT_USE}
   await backend.close();
 
   const missing = await registry.resolve("sqlite").catch((e) => e);
-  if (!ConfigError.isInstance(missing) || missing.code !== "BACKEND_NOT_INSTALLED") throw new Error("expected BACKEND_NOT_INSTALLED for sqlite, got " + missing);
+  if (!ConfigError.isInstance(missing) || missing.code !== "BACKEND_NOT_INSTALLED" || !missing.message.includes("npm install @egide/storage-sqlite")) throw new Error("expected BACKEND_NOT_INSTALLED for sqlite (by convention), got " + missing);
   console.log("packed install ok (postgresql): put/get/list direct and via the registry; sqlite reported as not installed: " + missing.message);
 } finally {
   await admin('DROP DATABASE IF EXISTS "' + name + '" WITH (FORCE)');

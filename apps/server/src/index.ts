@@ -1,6 +1,5 @@
 export { startServer } from "./start-server.js";
-export { openStorageAdapter } from "./open-storage-adapter.js";
-export type { OpenStorageAdapterOptions } from "./open-storage-adapter.js";
+export { SHIPPED_STORAGE_PACKAGES } from "./config/shipped-storage-packages.js";
 export type { StartServerOptions, RunningServer } from "./start-server.js";
 export { startDevServer } from "./dev-server.js";
 export { runServer } from "./run-server.js";

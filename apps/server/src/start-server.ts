@@ -1,4 +1,7 @@
+import { dirname } from "node:path";
+import { fileURLToPath } from "node:url";
 import { SealManager, barrier } from "@egide/crypto-envelope";
+import { openStorageAdapter } from "@egide/storage-core";
 import { withMetrics } from "@egide/storage-metrics";
 import type { FastifyInstance } from "fastify";
 import { Gauge, Registry, collectDefaultMetrics } from "prom-client";
@@ -6,7 +9,7 @@ import { TokenStore } from "./auth/token-store.js";
 import type { ServerConfig } from "./config/server-config.js";
 import { EgideContext } from "./egide-context.js";
 import { HealthProbe } from "./health/health-probe.js";
-import { openStorageAdapter } from "./open-storage-adapter.js";
+import { SHIPPED_STORAGE_PACKAGES } from "./config/shipped-storage-packages.js";
 import { buildApp } from "./http/build-app.js";
 import { MountTable } from "./mounts/mount-table.js";
 import { PolicyStore } from "./policy/policy-store.js";
@@ -29,7 +32,7 @@ export interface StartServerOptions {
   config: ServerConfig;
   /** Environment for the adapter's options (`password_env`, …). Default: `process.env`. */
   env?: Record<string, string | undefined>;
-  /** Where storage adapters are resolved from. Default: this package's location, then the working directory. */
+  /** Where storage adapters are resolved from. Default: this package's location (its node_modules, walking up). */
   resolveFrom?: string;
 }
 
@@ -57,7 +60,11 @@ export interface RunningServer {
  */
 export async function startServer(options: StartServerOptions): Promise<RunningServer> {
   const { config } = options;
-  const raw = await openStorageAdapter(config.storage, options);
+  const raw = await openStorageAdapter(config.storage, {
+    packages: SHIPPED_STORAGE_PACKAGES,
+    resolveFrom: options.resolveFrom ?? dirname(fileURLToPath(import.meta.url)),
+    ...(options.env ? { env: options.env } : {}),
+  });
   try {
     const metrics = new Registry();
     collectDefaultMetrics({ register: metrics, prefix: "egide_process_" });

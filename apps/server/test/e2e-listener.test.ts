@@ -157,3 +157,21 @@ describe("egide-server binary", () => {
     expect(stderr).toMatch(/etcd/);
   });
 });
+
+describe("the storage adapter a configuration names", () => {
+  const toml = (type: string) => `log_level = "silent"\n[storage]\ntype = ${JSON.stringify(type)}\n[listener]\naddress = "127.0.0.1:0"\ntls_disable = true\n`;
+
+  test("an unshipped type resolves by the convention @egide/storage-<type> and, when that is not installed, names it", async () => {
+    const failure = await startServer({ config: parseServerConfig(toml("etcd")) }).catch((e: unknown) => e);
+    expect(failure).toMatchObject({ code: "BACKEND_NOT_INSTALLED", option: "storage.type" });
+    expect((failure as Error).message).toContain("needs the package @egide/storage-etcd, which is not installed; install it with: npm install @egide/storage-etcd");
+    expect((failure as Error).message).toContain("storage types known here: postgresql, sqlite");
+  });
+
+  test("a type that cannot be a package name is refused before anything is imported", async () => {
+    for (const type of ["../storage-sqlite", "SQLite", "sqlite/../../x", "@egide/storage-sqlite"]) {
+      const failure = await startServer({ config: parseServerConfig(toml(type)) }).catch((e: unknown) => e);
+      expect(failure, type).toMatchObject({ code: "UNKNOWN_BACKEND", option: "storage.type" });
+    }
+  });
+});

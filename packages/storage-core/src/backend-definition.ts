@@ -19,6 +19,15 @@ export interface BackendDefinition<TConfig = unknown, TBackend extends StorageBa
   parseConfig(table: unknown, env?: Record<string, string | undefined>): TConfig;
   /** Opens the backend (creating its schema when needed). */
   create(config: TConfig): Promise<TBackend>;
+  /**
+   * For an adapter whose `create()` makes a new, empty database where none exists (SQLite
+   * creates its file): says, in one phrase, that the database these options name is not there
+   * ("there is no SQLite database at ./egide.db"), or returns undefined when it is. Tools that
+   * read from a storage (backup, migrate) ask it first, so that a mistyped location is refused
+   * instead of becoming an empty source. Adapters that fail to connect to a missing database
+   * (PostgreSQL) leave it out.
+   */
+  findMissing?(config: TConfig): string | undefined;
 }
 
 /** A backend that also keeps the audit log in its own database. */

@@ -4,18 +4,7 @@ import { dirname, join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import type { BackendDefinition } from "./backend-definition.js";
 import { ConfigError } from "./config-error.js";
-
-/** The adapter packages Egide ships, by storage type. */
-export const KNOWN_BACKEND_PACKAGES: Readonly<Record<string, string>> = {
-  sqlite: "@egide/storage-sqlite",
-  postgresql: "@egide/storage-postgres",
-};
-
-/** Driver packages each shipped adapter needs beside it (its peer dependencies). */
-const DRIVER_PACKAGES: Readonly<Record<string, string>> = {
-  sqlite: "better-sqlite3",
-  postgresql: "pg",
-};
+import { assertStorageType, conventionalBackendPackage } from "./storage-type-package.js";
 
 /** Loads a module by specifier; lets an application import from its own location. */
 export type ModuleImporter = (specifier: string) => Promise<unknown>;
@@ -29,13 +18,18 @@ export interface BackendRegistryOptions {
   importModule?: ModuleImporter;
   /** Directory to resolve adapter packages from (default: the working directory). */
   resolveFrom?: string;
-  /** Extra or overriding type → package mappings (for third-party adapters). */
-  packages?: Record<string, string>;
+  /**
+   * Type → package mappings for the types whose package does not follow the convention
+   * (`@egide/storage-<type>`): the server passes the adapters it ships with this way, and an
+   * application its own third-party ones.
+   */
+  packages?: Readonly<Record<string, string>>;
 }
 
 /**
  * Maps a configured storage `type` to the {@link BackendDefinition} exported by an installed
- * adapter package, importing the package only when that type is asked for.
+ * adapter package, importing the package only when that type is asked for. It names no adapter
+ * itself: a type's package is the one mapped in `packages`, else `@egide/storage-<type>`.
  */
 export class BackendRegistry {
   readonly #definitions = new Map<string, BackendDefinition<any, any>>();
@@ -43,7 +37,8 @@ export class BackendRegistry {
   readonly #importModule: ModuleImporter;
 
   constructor(options: BackendRegistryOptions = {}) {
-    this.#packages = { ...KNOWN_BACKEND_PACKAGES, ...options.packages };
+    for (const type of Object.keys(options.packages ?? {})) assertStorageType(type);
+    this.#packages = { ...options.packages };
     const from = options.resolveFrom ?? process.cwd();
     this.#importModule = options.importModule ?? ((specifier) => importFrom(from, specifier));
   }
@@ -54,34 +49,32 @@ export class BackendRegistry {
     return this;
   }
 
-  /** The storage types this registry can try to load. */
+  /** The storage types this registry knows by name (registered or mapped); any other type is tried by convention. */
   types(): string[] {
     return [...new Set([...this.#definitions.keys(), ...Object.keys(this.#packages)])].sort();
   }
 
   /**
-   * The definition for `type`. Fails with `UNKNOWN_BACKEND` for a type nobody maps, and with
-   * `BACKEND_NOT_INSTALLED`, naming the package to install, when the adapter is missing.
+   * The definition for `type`. Fails with `UNKNOWN_BACKEND` for a name that cannot be a storage
+   * type, and with `BACKEND_NOT_INSTALLED`, naming what to install, when the adapter package or
+   * one of its dependencies (its driver) is missing.
    */
   async resolve(type: string): Promise<BackendDefinition<any, any>> {
     const registered = this.#definitions.get(type);
     if (registered) return registered;
-    const packageName = this.#packages[type];
-    if (packageName === undefined) {
-      throw new ConfigError("UNKNOWN_BACKEND", `unknown storage type ${JSON.stringify(type)}; known types: ${this.types().join(", ")}`, {
-        option: "storage.type",
-      });
-    }
+    const packageName = Object.hasOwn(this.#packages, type) ? (this.#packages[type] as string) : conventionalBackendPackage(type);
     let loaded: unknown;
     try {
       loaded = await this.#importModule(packageName);
     } catch (error) {
-      const missing = missingModule(error);
+      const missing = missingPackage(error, packageName);
       if (missing !== null) {
-        const driver = DRIVER_PACKAGES[type];
-        const install = `npm install ${packageName}${driver ? ` ${driver}` : ""}`;
+        // npm (7 and later) and pnpm install an adapter's driver with it, as a peer dependency;
+        // when the adapter is there and its driver is not, the error names the driver.
         const what = missing === packageName ? `the package ${packageName}, which is not installed` : `the package ${packageName}, whose dependency ${missing} is not installed`;
-        throw new ConfigError("BACKEND_NOT_INSTALLED", `storage type ${JSON.stringify(type)} needs ${what}; install it with: ${install}`, {
+        const known = this.types().filter((name) => name !== type);
+        const hint = missing === packageName && known.length > 0 ? ` (storage types known here: ${known.join(", ")})` : "";
+        throw new ConfigError("BACKEND_NOT_INSTALLED", `storage type ${JSON.stringify(type)} needs ${what}; install it with: npm install ${missing}${hint}`, {
           option: "storage.type",
           cause: error,
         });
@@ -120,10 +113,28 @@ async function importFrom(directory: string, specifier: string): Promise<unknown
   throw Object.assign(new Error(`Cannot find module '${specifier}' from ${directory}`), { code: "MODULE_NOT_FOUND" });
 }
 
-/** The name of the package a module-not-found error is about, or null for any other error. */
-function missingModule(error: unknown): string | null {
+/**
+ * The package to install for a module-not-found error: the package a bare specifier names
+ * (`pg` for `pg/lib/client`), or the adapter itself when the missing module is one of its own
+ * files. Null for any other error.
+ */
+function missingPackage(error: unknown, adapterPackage: string): string | null {
   const code = (error as { code?: unknown } | null)?.code;
   if (code !== "MODULE_NOT_FOUND" && code !== "ERR_MODULE_NOT_FOUND") return null;
-  const match = /(?:Cannot find (?:module|package)) '([^']+)'/.exec(String((error as Error).message));
-  return match?.[1] ?? "an unknown module";
+  const message = String((error as Error).message);
+  for (const lead of ["Cannot find module '", "Cannot find package '"]) {
+    const start = message.indexOf(lead);
+    if (start === -1) continue;
+    const end = message.indexOf("'", start + lead.length);
+    const specifier = end === -1 ? "" : message.slice(start + lead.length, end);
+    return bareSpecifierPackage(specifier) ?? adapterPackage;
+  }
+  return adapterPackage;
+}
+
+/** The package name of a bare specifier (`@scope/name/sub` → `@scope/name`), or null for a path or URL. */
+function bareSpecifierPackage(specifier: string): string | null {
+  if (specifier === "" || specifier.startsWith(".") || specifier.startsWith("/") || specifier.includes(":")) return null;
+  const parts = specifier.split("/");
+  return specifier.startsWith("@") ? (parts.length >= 2 ? `${parts[0]}/${parts[1]}` : null) : (parts[0] ?? null);
 }

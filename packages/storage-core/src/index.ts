@@ -11,8 +11,11 @@ export { normalizeAuditEntry, auditQueryLimit, AUDIT_QUERY_DEFAULT_LIMIT, AUDIT_
 export type { BackendDefinition, AuditingBackend } from "./backend-definition.js";
 export type { AuditingTransaction } from "./auditing-transaction.js";
 export { isAuditingTransaction } from "./auditing-transaction.js";
-export { BackendRegistry, KNOWN_BACKEND_PACKAGES } from "./backend-registry.js";
+export { BackendRegistry } from "./backend-registry.js";
 export type { BackendRegistryOptions, ModuleImporter } from "./backend-registry.js";
+export { conventionalBackendPackage, assertStorageType } from "./storage-type-package.js";
+export { openStorageAdapter } from "./open-storage-adapter.js";
+export type { OpenStorageAdapterOptions, StorageSelection } from "./open-storage-adapter.js";
 export { ConfigError } from "./config-error.js";
 export type { ConfigErrorCode } from "./config-error.js";
 export { ConfigReader } from "./config-reader.js";

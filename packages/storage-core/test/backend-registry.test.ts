@@ -20,6 +20,9 @@ const fakeDefinition = (type: string) => `export const backendDefinition = {
   parseConfig: (t) => t, create: async () => ({ type: ${JSON.stringify(type)} }),
 };`;
 
+/** A definition-shaped JSON without functions: the registry must refuse it as no definition. */
+const fakeJson = (type: string) => JSON.stringify({ type, packageName: "x" });
+
 describe("BackendRegistry", () => {
   it("loads the adapter package that a storage type names, from the application's node_modules", async () => {
     installPackage("@egide/storage-sqlite", fakeDefinition("sqlite"));
@@ -29,25 +32,48 @@ describe("BackendRegistry", () => {
     expect(await definition.create(definition.parseConfig({}))).toEqual({ type: "sqlite" });
   });
 
-  it("names the package to install when the adapter is missing", async () => {
-    const registry = new BackendRegistry({ resolveFrom: app });
+  it("names the package to install when the adapter is missing, and the types it knows", async () => {
+    const registry = new BackendRegistry({ resolveFrom: app, packages: { postgresql: "@egide/storage-postgres", sqlite: "@egide/storage-sqlite" } });
     const failure = await registry.resolve("postgresql").catch((e: unknown) => e);
     expect(ConfigError.isInstance(failure)).toBe(true);
     expect(failure).toMatchObject({ code: "BACKEND_NOT_INSTALLED", option: "storage.type" });
-    expect((failure as Error).message).toContain("npm install @egide/storage-postgres pg");
+    expect((failure as Error).message).toBe(
+      'storage.type: storage type "postgresql" needs the package @egide/storage-postgres, which is not installed; install it with: npm install @egide/storage-postgres (storage types known here: sqlite)',
+    );
   });
 
-  it("names the missing dependency when the adapter is there but its driver is not", async () => {
+  it("names the missing dependency when the adapter is there but its driver is not, down to the package of a deep import", async () => {
     installPackage("@egide/storage-postgres", `import "pg-driver-that-is-absent";\n${fakeDefinition("postgresql")}`);
-    const failure = await new BackendRegistry({ resolveFrom: app }).resolve("postgresql").catch((e: unknown) => e);
+    installPackage("@egide/storage-deep", `import "@absent-scope/driver/lib/client.js";\n${fakeDefinition("deep")}`);
+    const registry = new BackendRegistry({ resolveFrom: app, packages: { postgresql: "@egide/storage-postgres" } });
+    const failure = await registry.resolve("postgresql").catch((e: unknown) => e);
     expect(failure).toMatchObject({ code: "BACKEND_NOT_INSTALLED" });
-    expect((failure as Error).message).toContain("whose dependency pg-driver-that-is-absent is not installed");
+    expect((failure as Error).message).toContain("whose dependency pg-driver-that-is-absent is not installed; install it with: npm install pg-driver-that-is-absent");
+    const deep = await registry.resolve("deep").catch((e: unknown) => e);
+    expect((deep as Error).message).toContain("whose dependency @absent-scope/driver is not installed; install it with: npm install @absent-scope/driver");
   });
 
-  it("rejects an unknown type, listing the known ones", async () => {
-    const failure = await new BackendRegistry({ resolveFrom: app }).resolve("s3").catch((e: unknown) => e);
-    expect(failure).toMatchObject({ code: "UNKNOWN_BACKEND" });
-    expect((failure as Error).message).toContain("known types: postgresql, sqlite");
+  it("resolves an unmapped type by the convention @egide/storage-<type>, and names that package when it is missing", async () => {
+    installPackage("@egide/storage-etcd", fakeDefinition("etcd"));
+    const registry = new BackendRegistry({ resolveFrom: app });
+    expect((await registry.resolve("etcd")).type).toBe("etcd");
+    const failure = await registry.resolve("s3").catch((e: unknown) => e);
+    expect(failure).toMatchObject({ code: "BACKEND_NOT_INSTALLED" });
+    expect((failure as Error).message).toContain("needs the package @egide/storage-s3, which is not installed; install it with: npm install @egide/storage-s3");
+  });
+
+  it("refuses, before importing anything, a type that cannot be a package name segment", async () => {
+    const imported: string[] = [];
+    const registry = new BackendRegistry({ importModule: async (specifier) => void imported.push(specifier) });
+    for (const type of ["", "S3", "sqlite ", " sqlite", "../sqlite", "a/b", "@egide/x", "-a", "1a", "a_b", "s\u0000", "sq\u200blite", "a".repeat(65)]) {
+      const failure = await registry.resolve(type).catch((e: unknown) => e);
+      expect(failure, JSON.stringify(type)).toMatchObject({ code: "UNKNOWN_BACKEND", option: "storage.type" });
+    }
+    expect(imported).toEqual([]);
+    expect(() => new BackendRegistry({ packages: { "Bad Type": "x" } })).toThrow(ConfigError);
+    // The longest name accepted is tried (and this package exports no definition).
+    const longest = new BackendRegistry({ importModule: async () => ({ backendDefinition: JSON.parse(fakeJson("a".repeat(64))) }) });
+    await expect(longest.resolve("a".repeat(64))).rejects.toMatchObject({ code: "INVALID_CONFIG" });
   });
 
   it("rejects a package whose definition is for another type", async () => {

@@ -1,3 +1,4 @@
+import { existsSync } from "node:fs";
 import type { BackendDefinition } from "@egide/storage-core";
 import { SqliteBackend } from "./sqlite-backend.js";
 import { parseSqliteConfig, type ResolvedSqliteOptions } from "./sqlite-options.js";
@@ -11,4 +12,6 @@ export const backendDefinition: BackendDefinition<ResolvedSqliteOptions, SqliteB
   packageName: "@egide/storage-sqlite",
   parseConfig: (table) => parseSqliteConfig(table),
   create: async (config) => SqliteBackend.open(config),
+  // Opening a path creates the file: a source that is not there would become an empty one.
+  findMissing: (config) => (config.path === ":memory:" || existsSync(config.path) ? undefined : `there is no SQLite database at ${config.path}`),
 };

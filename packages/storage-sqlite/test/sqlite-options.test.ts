@@ -1,5 +1,6 @@
 import Database from "better-sqlite3";
-import { ConfigError } from "@egide/storage-core";
+import { existsSync } from "node:fs";
+import { BackendRegistry, ConfigError, openStorageAdapter } from "@egide/storage-core";
 import { afterAll, describe, expect, it } from "vitest";
 import { SqliteBackend, backendDefinition, parseSqliteConfig } from "../src/index.js";
 import { tempDirectory } from "./temp-database.js";
@@ -57,6 +58,24 @@ describe("parseSqliteConfig", () => {
     expect(backend.type).toBe("sqlite");
     expect(backend.pragmas().cacheSize).toBe(-2048);
     await backend.close();
+  });
+
+  it("says a database file is missing, so that a storage to read from is refused instead of created", async () => {
+    const missing = temp.file();
+    expect(backendDefinition.findMissing?.(backendDefinition.parseConfig({ path: missing }))).toBe(`there is no SQLite database at ${missing}`);
+    expect(backendDefinition.findMissing?.(backendDefinition.parseConfig({ path: ":memory:" }))).toBeUndefined();
+    const registry = new BackendRegistry().register(backendDefinition);
+    await expect(openStorageAdapter({ type: "sqlite", options: { path: missing } }, { registry, mustExist: true })).rejects.toMatchObject({
+      code: "STORAGE_NOT_FOUND",
+    });
+    expect(existsSync(missing)).toBe(false);
+    // Without mustExist (the server), the database is created; then it is found.
+    const created = await openStorageAdapter({ type: "sqlite", options: { path: missing } }, { registry });
+    await created.close();
+    expect(existsSync(missing)).toBe(true);
+    expect(backendDefinition.findMissing?.(backendDefinition.parseConfig({ path: missing }))).toBeUndefined();
+    const reopened = await openStorageAdapter({ type: "sqlite", options: { path: missing } }, { registry, mustExist: true });
+    await reopened.close();
   });
 });
 

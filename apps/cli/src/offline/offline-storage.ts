@@ -1,5 +1,7 @@
-import { existsSync, readFileSync } from "node:fs";
-import type { AuditingBackend } from "@egide/storage-core";
+import { readFileSync } from "node:fs";
+import { dirname } from "node:path";
+import { fileURLToPath } from "node:url";
+import { ConfigError, openStorageAdapter, type AuditingBackend } from "@egide/storage-core";
 import type { ServerConfig } from "@egide/server";
 import { CliError, usageError } from "../cli-error.js";
 import type { CliIo } from "../cli-io.js";
@@ -14,8 +16,8 @@ export interface OfflineStorage {
  * Reads `file` (the server's TOML configuration) and opens its storage adapter directly (no
  * server, no barrier): backups, restores and migrations work on the raw, still encrypted
  * records. Configuration errors name the option; an unreachable database is one clear line.
- * With `mustExist` (a storage to read from), a SQLite database that is not there is refused
- * rather than created.
+ * With `mustExist` (a storage to read from), a database that is not there is refused rather
+ * than created (the adapter's definition says whether it would create one).
  */
 export async function openOfflineStorage(file: string, io: CliIo, options: { mustExist?: boolean } = {}): Promise<OfflineStorage> {
   let text: string;
@@ -25,22 +27,25 @@ export async function openOfflineStorage(file: string, io: CliIo, options: { mus
     throw usageError(`cannot read the configuration ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
   }
   // Imported here: only the offline commands load the server's configuration and adapters.
-  const { openStorageAdapter, parseServerConfig } = await import("@egide/server");
+  const { SHIPPED_STORAGE_PACKAGES, parseServerConfig } = await import("@egide/server");
   let config: ServerConfig;
   try {
     config = parseServerConfig(text);
   } catch (error) {
     throw new CliError(`configuration error in ${file}: ${(error as Error).message}`, { cause: error });
   }
-  // Opening a SQLite path creates the database: a source that is not there (a mistyped path)
-  // would become an empty one. Only the SQLite adapter's `path` can be checked this way.
-  const path = (config.storage.options as { path?: unknown } | undefined)?.path;
-  if (options.mustExist && config.storage.type === "sqlite" && typeof path === "string" && path !== ":memory:" && !existsSync(path)) {
-    throw new CliError(`the storage of ${file} does not exist: there is no SQLite database at ${path}`);
-  }
   try {
-    return { config, raw: await openStorageAdapter(config.storage, { env: { ...io.env } }) };
+    const raw = await openStorageAdapter(config.storage, {
+      env: { ...io.env },
+      packages: SHIPPED_STORAGE_PACKAGES,
+      resolveFrom: dirname(fileURLToPath(import.meta.url)),
+      ...(options.mustExist ? { mustExist: true } : {}),
+    });
+    return { config, raw };
   } catch (error) {
+    if (ConfigError.isInstance(error) && error.code === "STORAGE_NOT_FOUND") {
+      throw new CliError(`the storage of ${file} does not exist: ${error.message}`, { cause: error });
+    }
     throw new CliError(`cannot open the storage of ${file}: ${(error as Error).message}`, { cause: error });
   }
 }

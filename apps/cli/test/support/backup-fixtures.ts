@@ -3,14 +3,15 @@ import type { ChildProcess } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
 import pg from "pg";
 import { SealManager } from "@egide/crypto-envelope";
-import { openStorageAdapter, parseServerConfig, startServer } from "@egide/server";
+import { SHIPPED_STORAGE_PACKAGES, parseServerConfig, startServer } from "@egide/server";
 import type { RunningServer } from "@egide/server";
 import { summarizeStorage } from "@egide/storage-backup";
 import type { RecordSummary } from "@egide/storage-backup";
-import { putEntries } from "@egide/storage-core";
+import { openStorageAdapter, putEntries } from "@egide/storage-core";
 import type { AuditingBackend, ScanEntry } from "@egide/storage-core";
 import { createTestDatabase, postgresServer } from "@egide/test-postgres";
 import type { TestDatabase } from "@egide/test-postgres";
@@ -180,7 +181,7 @@ export async function kvGetAll(env: Record<string, string>, paths: readonly stri
 /** Opens `store`'s raw adapter as the CLI does (from its configuration file). */
 export async function openRaw(store: Store): Promise<AuditingBackend> {
   const config = parseServerConfig(readFileSync(store.config, "utf8"));
-  return openStorageAdapter(config.storage, { env: {} });
+  return openStorageAdapter(config.storage, { env: {}, packages: SHIPPED_STORAGE_PACKAGES, resolveFrom: dirname(fileURLToPath(import.meta.url)) });
 }
 
 /** The count and digest of every raw record of `store` (opened and closed here). */
