@@ -72,17 +72,30 @@ function reachable() {
 
 async function ensurePostgres() {
   if (await reachable()) return;
-  if (host !== "127.0.0.1" && host !== "localhost" && host !== "::1") fail(`PostgreSQL is not reachable at ${host}:${port} (PGHOST/PGPORT); start it and run the tests again`);
+  if (host !== "127.0.0.1" && host !== "localhost" && host !== "::1")
+    fail(`PostgreSQL is not reachable at ${host}:${port} (PGHOST/PGPORT); start it and run the tests again`);
   if (!binary("pg_ctlcluster")) {
-    if (!aptInstall(["postgresql"])) fail(`PostgreSQL is not running on ${host}:${port} and cannot be installed here: install PostgreSQL 15 (trust authentication for postgres on 127.0.0.1) and run the tests again`);
+    if (!aptInstall(["postgresql"]))
+      fail(
+        `PostgreSQL is not running on ${host}:${port} and cannot be installed here: install PostgreSQL 15 (trust authentication for postgres on 127.0.0.1) and run the tests again`,
+      );
   }
   const prefix = rootPrefix();
-  if (prefix === undefined) fail(`PostgreSQL is installed but not running on ${host}:${port}, and starting it needs root: start it (pg_ctlcluster <version> main start) and run the tests again`);
+  if (prefix === undefined)
+    fail(
+      `PostgreSQL is installed but not running on ${host}:${port}, and starting it needs root: start it (pg_ctlcluster <version> main start) and run the tests again`,
+    );
   for (const version of existsSync("/etc/postgresql") ? readdirSync("/etc/postgresql") : []) {
     const hba = `/etc/postgresql/${version}/main/pg_hba.conf`;
     // A fresh Debian cluster asks for passwords over TCP; the tests connect as postgres with trust.
     if (existsSync(hba) && spawnSync("grep", ["-q", "egide-test-trust", hba]).status !== 0) {
-      const [command, ...rest] = [...prefix, "sed", "-i", "1i host all all 127.0.0.1/32 trust # egide-test-trust\\nhost all all ::1/128 trust # egide-test-trust", hba];
+      const [command, ...rest] = [
+        ...prefix,
+        "sed",
+        "-i",
+        "1i host all all 127.0.0.1/32 trust # egide-test-trust\\nhost all all ::1/128 trust # egide-test-trust",
+        hba,
+      ];
       spawnSync(command, rest, { stdio: "ignore" });
     }
     log(`starting PostgreSQL ${version}`);
@@ -98,7 +111,8 @@ async function ensurePostgres() {
 
 function ensureBinary(name, debianPackage) {
   if (binary(name)) return;
-  if (!aptInstall([debianPackage]) || !binary(name)) fail(`the tests need the ${name} binary: install it (Debian: apt-get install ${debianPackage}) and run the tests again`);
+  if (!aptInstall([debianPackage]) || !binary(name))
+    fail(`the tests need the ${name} binary: install it (Debian: apt-get install ${debianPackage}) and run the tests again`);
 }
 
 await ensurePostgres();

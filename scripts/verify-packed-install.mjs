@@ -40,7 +40,12 @@ function installProject(dirName, packageNames, registryPackages) {
   const project = join(work, dirName);
   mkdirSync(project);
   const dependencies = Object.fromEntries(packageNames.map((name) => [name, `file:${tarballs[name]}`]));
-  const manifest = { name: `egide-packed-install-check-${dirName}`, private: true, type: "module", dependencies: { ...dependencies, ...registryPackages } };
+  const manifest = {
+    name: `egide-packed-install-check-${dirName}`,
+    private: true,
+    type: "module",
+    dependencies: { ...dependencies, ...registryPackages },
+  };
   writeFileSync(join(project, "package.json"), JSON.stringify(manifest, null, 2));
   run("npm", ["install", "--ignore-scripts", "--no-audit", "--no-fund", "--loglevel=error"], project);
   check(!existsSync(join(project, "node_modules/@egide/storage-conformance")), "the conformance suite leaked into a user install");
@@ -61,7 +66,10 @@ if (JSON.stringify(listed) !== '["config","db/"]' || value !== "v1") throw new E
  */
 async function checkDevServer(project) {
   const bin = join(project, "node_modules/@egide/server/dist/bin/egide-server.js");
-  const child = spawn(process.execPath, [bin, "--dev", "--dev-listen-address", "127.0.0.1:0"], { cwd: project, stdio: ["ignore", "pipe", "pipe"] });
+  const child = spawn(process.execPath, [bin, "--dev", "--dev-listen-address", "127.0.0.1:0"], {
+    cwd: project,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   let out = "";
   child.stdout.on("data", (chunk) => (out += chunk));
   child.stderr.on("data", (chunk) => (out += chunk));
@@ -73,7 +81,11 @@ async function checkDevServer(project) {
     check(url && token, `the packed egide-server --dev did not start: ${out}`);
     const health = await (await fetch(`${url}/v1/sys/health`)).json();
     check(health.storage?.type === "sqlite" && health.storage.status === "healthy", `unexpected health: ${JSON.stringify(health)}`);
-    const write = await fetch(`${url}/v1/secret/data/packed`, { method: "POST", headers: { "x-vault-token": token }, body: JSON.stringify({ data: { ok: "yes" } }) });
+    const write = await fetch(`${url}/v1/secret/data/packed`, {
+      method: "POST",
+      headers: { "x-vault-token": token },
+      body: JSON.stringify({ data: { ok: "yes" } }),
+    });
     check(write.status === 200, `KV write answered ${write.status}`);
     const read = await (await fetch(`${url}/v1/secret/data/packed`, { headers: { "x-vault-token": token } })).json();
     check(read.data?.data?.ok === "yes", `KV read returned ${JSON.stringify(read)}`);
@@ -89,7 +101,9 @@ async function checkDevServer(project) {
     check(egide(["kv", "get", "--field", "ok", "secret/packed"]).trim() === "yes", "egide kv get did not read the secret");
     egide(["operator", "backup", "--output", join(project, "packed.enc")]);
     check(readFileSync(join(project, "packed.enc")).subarray(0, 8).toString() === "EGIDEBAK", "egide operator backup wrote no backup file");
-    console.log(`packed install ok: egide-server --dev from the tarballs (SQLite adapter, no pg) answers health and KV v2 at ${url}; the egide CLI reads status and a secret and writes a backup`);
+    console.log(
+      `packed install ok: egide-server --dev from the tarballs (SQLite adapter, no pg) answers health and KV v2 at ${url}; the egide CLI reads status and a secret and writes a backup`,
+    );
   } finally {
     child.kill("SIGTERM");
     await exited;
@@ -107,24 +121,44 @@ try {
     check(existsSync(join(dir, "dist", "index.js")), `${name} is not built; run the build first`);
     run("npx", [...PNPM, "pack", "--pack-destination", work], dir);
     const manifest = JSON.parse(readFileSync(join(dir, "package.json"), "utf8"));
-    const file = readdirSync(work).find((f) => f.startsWith(`${manifest.name.replace("@", "").replace("/", "-")}-${manifest.version}`) && f.endsWith(".tgz"));
+    const file = readdirSync(work).find(
+      (f) => f.startsWith(`${manifest.name.replace("@", "").replace("/", "-")}-${manifest.version}`) && f.endsWith(".tgz"),
+    );
     check(file, `no tarball for ${manifest.name}`);
     tarballs[manifest.name] = join(work, file);
     const listing = run("tar", ["-tzf", tarballs[manifest.name]], work).trim().split("\n");
-    check(listing.every((entry) => /^package\/(dist\/|package\.json$|README\.md$|LICENSE$|CHANGELOG\.md$)/.test(entry)), `${file} ships files outside dist/: ${listing.join(", ")}`);
+    check(
+      listing.every((entry) => /^package\/(dist\/|package\.json$|README\.md$|LICENSE$|CHANGELOG\.md$)/.test(entry)),
+      `${file} ships files outside dist/: ${listing.join(", ")}`,
+    );
     const packed = JSON.parse(run("tar", ["-xzOf", tarballs[manifest.name], "package/package.json"], work));
     check(!JSON.stringify(packed).includes("workspace:"), `${file} still has workspace: ranges`);
   }
 
   const betterSqlite = JSON.parse(readFileSync(join(root, "packages/storage-sqlite/node_modules/better-sqlite3/package.json"), "utf8"));
-  const project = installProject("app", ["@egide/storage-core", "@egide/storage-sqlite", "@egide/crypto-envelope", "@egide/storage-metrics", "@egide/storage-backup", "@egide/server", "@egide/cli"], {
-    "better-sqlite3": betterSqlite.version,
-  });
+  const project = installProject(
+    "app",
+    [
+      "@egide/storage-core",
+      "@egide/storage-sqlite",
+      "@egide/crypto-envelope",
+      "@egide/storage-metrics",
+      "@egide/storage-backup",
+      "@egide/server",
+      "@egide/cli",
+    ],
+    {
+      "better-sqlite3": betterSqlite.version,
+    },
+  );
   // Install scripts were skipped, so the native addon the workspace already compiled for this
   // exact better-sqlite3 version is copied in: compiling the same sources again takes ~100 s.
   const addon = "build/Release/better_sqlite3.node";
   mkdirSync(join(project, "node_modules/better-sqlite3/build/Release"), { recursive: true });
-  copyFileSync(join(root, "packages/storage-sqlite/node_modules/better-sqlite3", addon), join(project, "node_modules/better-sqlite3", addon));
+  copyFileSync(
+    join(root, "packages/storage-sqlite/node_modules/better-sqlite3", addon),
+    join(project, "node_modules/better-sqlite3", addon),
+  );
   check(!existsSync(join(project, "node_modules/pg")), "pg was installed, but the SQLite adapter must not need it");
 
   writeFileSync(
@@ -171,7 +205,10 @@ console.log("packed install ok: put/get/list direct and via the registry; the ba
   const pgVersion = JSON.parse(readFileSync(join(root, "packages/storage-postgres/node_modules/pg/package.json"), "utf8")).version;
   const pgProject = installProject("pg-app", ["@egide/storage-core", "@egide/storage-postgres"], { pg: pgVersion });
   check(existsSync(join(pgProject, "node_modules/pg/package.json")), "pg is missing from the PostgreSQL project");
-  check(!existsSync(join(pgProject, "node_modules/better-sqlite3")), "better-sqlite3 was installed, but the PostgreSQL adapter must not need it");
+  check(
+    !existsSync(join(pgProject, "node_modules/better-sqlite3")),
+    "better-sqlite3 was installed, but the PostgreSQL adapter must not need it",
+  );
   check(!existsSync(join(pgProject, "node_modules/@egide/storage-sqlite")), "@egide/storage-sqlite leaked into the PostgreSQL install");
 
   writeFileSync(

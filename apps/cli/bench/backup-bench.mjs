@@ -115,7 +115,7 @@ function rawSqlite(file) {
 async function rawPostgres(database) {
   const client = new pg.Client({ host: postgresServer.host, port: postgresServer.port, user: postgresServer.username, database });
   await client.connect();
-  await client.query("CREATE TABLE t (key TEXT COLLATE \"C\" PRIMARY KEY, value BYTEA NOT NULL)");
+  await client.query('CREATE TABLE t (key TEXT COLLATE "C" PRIMARY KEY, value BYTEA NOT NULL)');
   const sorted = Array.from({ length: ENTRIES }, (_, i) => key(i)).sort();
   let started = performance.now();
   await client.query("BEGIN");
@@ -164,7 +164,12 @@ try {
   const pgFile = join(work, "pg.enc");
 
   measure("SQLite: backup (offline)", ["operator", "backup", "--config", files.sqliteSource, "--output", sqliteFile], unsealKey, count);
-  measure("SQLite: restore (blank target)", ["operator", "restore", "--input", sqliteFile, "--config", files.sqliteTarget], unsealKey, count);
+  measure(
+    "SQLite: restore (blank target)",
+    ["operator", "restore", "--input", sqliteFile, "--config", files.sqliteTarget],
+    unsealKey,
+    count,
+  );
   measure("migrate SQLite → PostgreSQL", ["operator", "migrate", "--from", files.sqliteSource, "--to", files.pgSource], unsealKey, count);
   measure("PostgreSQL: backup (offline)", ["operator", "backup", "--config", files.pgSource, "--output", pgFile], unsealKey, count);
   measure("PostgreSQL: restore (blank target)", ["operator", "restore", "--input", pgFile, "--config", files.pgTarget], unsealKey, count);
@@ -196,7 +201,9 @@ try {
     const kind = row.label.includes("backup") ? "keyset read" : "insert, one transaction";
     const goals = [`RSS < 200 MB: ${row.rssMb < 200 ? "met" : "**not met**"}`];
     if (row.label.startsWith("PostgreSQL: restore")) goals.push(`≥ 20,000/s: ${row.perSecond >= 20_000 ? "met" : "**not met**"}`);
-    lines.push(`| ${row.label} | ${fmt(row.perSecond)} | ${row.seconds.toFixed(1)} | ${row.rssMb.toFixed(0)} MB | ${fmt(base)}/s (${kind}) | ${(row.perSecond / base).toFixed(2)}× | ${goals.join("; ")} |`);
+    lines.push(
+      `| ${row.label} | ${fmt(row.perSecond)} | ${row.seconds.toFixed(1)} | ${row.rssMb.toFixed(0)} MB | ${fmt(base)}/s (${kind}) | ${(row.perSecond / base).toFixed(2)}× | ${goals.join("; ")} |`,
+    );
   }
   process.stdout.write(`${lines.join("\n")}\n`);
 } finally {

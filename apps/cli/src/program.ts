@@ -24,7 +24,13 @@ function configureOutput(command: Command, ctx: CliContext): void {
   command.configureOutput({
     writeOut: (text) => ctx.io.stdout.write(text),
     writeErr: (text) => ctx.io.stderr.write(text),
-    outputError: (text, write) => write(`egide: ${text.trim().replace(/^error: /, "").replace(/\s*\n\s*/g, " ")} (see '${fullName(command)} --help')\n`),
+    outputError: (text, write) =>
+      write(
+        `egide: ${text
+          .trim()
+          .replace(/^error: /, "")
+          .replace(/\s*\n\s*/g, " ")} (see '${fullName(command)} --help')\n`,
+      ),
   });
   for (const sub of command.commands) configureOutput(sub, ctx);
 }

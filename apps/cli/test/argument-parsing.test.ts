@@ -11,8 +11,20 @@ describe("normalizeSingleDashOptions", () => {
   program.command("token").command("create").option("--explicit-max-ttl <d>");
 
   test("rewrites Vault's single-dash long options it knows, in both value forms", () => {
-    expect(normalizeSingleDashOptions(["kv", "put", "-cas=1", "-format", "json", "secret/a", "k=v"], program)).toEqual(["kv", "put", "--cas=1", "--format", "json", "secret/a", "k=v"]);
-    expect(normalizeSingleDashOptions(["token", "create", "-explicit-max-ttl=1h"], program)).toEqual(["token", "create", "--explicit-max-ttl=1h"]);
+    expect(normalizeSingleDashOptions(["kv", "put", "-cas=1", "-format", "json", "secret/a", "k=v"], program)).toEqual([
+      "kv",
+      "put",
+      "--cas=1",
+      "--format",
+      "json",
+      "secret/a",
+      "k=v",
+    ]);
+    expect(normalizeSingleDashOptions(["token", "create", "-explicit-max-ttl=1h"], program)).toEqual([
+      "token",
+      "create",
+      "--explicit-max-ttl=1h",
+    ]);
     expect(normalizeSingleDashOptions(["-version"], program)).toEqual(["--version"]);
     expect(normalizeSingleDashOptions(["kv", "put", "-help"], program)).toEqual(["kv", "put", "--help"]);
   });
@@ -40,6 +52,7 @@ describe("parseTimeBound", () => {
   });
 
   test("anything else is refused", () => {
-    for (const bad of ["yesterday", "1y", "", "2025-13-01T00:00:00Z", "-1h", "1h 30m"]) expect(() => parseTimeBound(bad, now), bad).toThrow(/expected a duration/);
+    for (const bad of ["yesterday", "1y", "", "2025-13-01T00:00:00Z", "-1h", "1h 30m"])
+      expect(() => parseTimeBound(bad, now), bad).toThrow(/expected a duration/);
   });
 });

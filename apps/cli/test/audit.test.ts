@@ -63,7 +63,13 @@ describe("egide audit list", () => {
   });
 
   test("bad filters are usage errors; a token without sudo on sys/audit-log is refused", async () => {
-    const cases = [["--since", "yesterday"], ["--until", "2025-13-45T00:00:00Z"], ["--limit", "0"], ["--request-id", "abc"], ["--after-id", "-3"]];
+    const cases = [
+      ["--since", "yesterday"],
+      ["--until", "2025-13-45T00:00:00Z"],
+      ["--limit", "0"],
+      ["--request-id", "abc"],
+      ["--after-id", "-3"],
+    ];
     const runs = await Promise.all(cases.map((args) => egide(["audit", "list", ...args], { env: server.env })));
     for (const [index, args] of cases.entries()) {
       const run = runs[index] as Awaited<ReturnType<typeof egide>>;

@@ -28,9 +28,13 @@ afterAll(async () => {
 
 describe.concurrent("address and token resolution", () => {
   test("EGIDE_ADDR and EGIDE_TOKEN are used; VAULT_ADDR and VAULT_TOKEN are the fallbacks", async () => {
-    const egideVars = await egide(["kv", "get", "--field", "value", "secret/conn"], { env: { EGIDE_ADDR: server.url, EGIDE_TOKEN: server.rootToken } });
+    const egideVars = await egide(["kv", "get", "--field", "value", "secret/conn"], {
+      env: { EGIDE_ADDR: server.url, EGIDE_TOKEN: server.rootToken },
+    });
     expect(egideVars).toMatchObject({ code: 0, stdout: "from-server", stderr: "" });
-    const vaultVars = await egide(["kv", "get", "--field", "value", "secret/conn"], { env: { VAULT_ADDR: server.url, VAULT_TOKEN: server.rootToken } });
+    const vaultVars = await egide(["kv", "get", "--field", "value", "secret/conn"], {
+      env: { VAULT_ADDR: server.url, VAULT_TOKEN: server.rootToken },
+    });
     expect(vaultVars).toMatchObject({ code: 0, stdout: "from-server" });
   });
 
@@ -44,7 +48,9 @@ describe.concurrent("address and token resolution", () => {
     });
     expect(flagsWin).toMatchObject({ code: 0, stdout: "from-server" });
     // The opposite direction fails, so the precedence is really tested.
-    const flagLoses = await egide(["kv", "get", "--address", closed, "secret/conn"], { env: { EGIDE_ADDR: server.url, EGIDE_TOKEN: server.rootToken } });
+    const flagLoses = await egide(["kv", "get", "--address", closed, "secret/conn"], {
+      env: { EGIDE_ADDR: server.url, EGIDE_TOKEN: server.rootToken },
+    });
     expect(flagLoses.code).toBe(1);
     expect(flagLoses.stderr).toContain(`cannot reach the server at ${closed}`);
   });
@@ -122,14 +128,18 @@ describe.concurrent("TLS with a private CA", () => {
     expect(flag.stdout).toMatch(/Sealed\s+false/);
     const egideVar = await egide(["kv", "put", "secret/tls", "over=https"], { env: { ...tls.env, EGIDE_CACERT: ca } });
     expect(egideVar.code).toBe(0);
-    const vaultVar = await egide(["kv", "get", "--field", "over", "secret/tls"], { env: { VAULT_ADDR: tls.url, VAULT_TOKEN: tls.rootToken, VAULT_CACERT: ca } });
+    const vaultVar = await egide(["kv", "get", "--field", "over", "secret/tls"], {
+      env: { VAULT_ADDR: tls.url, VAULT_TOKEN: tls.rootToken, VAULT_CACERT: ca },
+    });
     expect(vaultVar).toMatchObject({ code: 0, stdout: "https" });
   });
 
   test("without the CA the certificate is not trusted: exit 1 with a hint; plain http to a TLS port fails clearly", async () => {
     const untrusted = await egide(["status"], { env: { EGIDE_ADDR: tls.url } });
     expect(untrusted.code).toBe(1);
-    expect(untrusted.stderr).toMatch(/^egide: cannot reach the server at https:\/\/127\.0\.0\.1:\d+: its TLS certificate is not trusted \(DEPTH_ZERO_SELF_SIGNED_CERT\); pass its CA with --ca-cert or EGIDE_CACERT\n$/);
+    expect(untrusted.stderr).toMatch(
+      /^egide: cannot reach the server at https:\/\/127\.0\.0\.1:\d+: its TLS certificate is not trusted \(DEPTH_ZERO_SELF_SIGNED_CERT\); pass its CA with --ca-cert or EGIDE_CACERT\n$/,
+    );
     // A CA that did not sign the certificate does not help.
     const otherCa = join(tls.dir, "other.pem");
     writeFileSync(otherCa, (await import("node:tls")).rootCertificates[0] ?? "");
@@ -145,7 +155,8 @@ describe.concurrent("TLS with a private CA", () => {
 /** Runs the binary once per argument list, four at a time (the machine has two cores). */
 async function runAll(argsList: string[][], options: CliRunOptions): Promise<CliRun[]> {
   const runs: CliRun[] = [];
-  for (let i = 0; i < argsList.length; i += 4) runs.push(...(await Promise.all(argsList.slice(i, i + 4).map((args) => egide(args, options)))));
+  for (let i = 0; i < argsList.length; i += 4)
+    runs.push(...(await Promise.all(argsList.slice(i, i + 4).map((args) => egide(args, options)))));
   return runs;
 }
 
@@ -177,7 +188,10 @@ describe("every networked command", () => {
   ];
 
   test("no server: exit 1 and the one connection line, nothing on stdout", async () => {
-    const runs = await runAll(commands, { env: { EGIDE_ADDR: closed, EGIDE_TOKEN: server.rootToken }, input: 'path "x" { capabilities = ["read"] }' });
+    const runs = await runAll(commands, {
+      env: { EGIDE_ADDR: closed, EGIDE_TOKEN: server.rootToken },
+      input: 'path "x" { capabilities = ["read"] }',
+    });
     for (const [index, run] of runs.entries()) {
       const name = commands[index]?.join(" ");
       expect(run.code, name).toBe(1);

@@ -73,9 +73,7 @@ describe("EgideClient", () => {
 
   test("connection failures are CliErrors naming the address; TLS needs the CA", async () => {
     const port = await closedPort();
-    const refused = await new EgideClient({ address: `http://127.0.0.1:${port}` })
-      .get("sys/health")
-      .catch((error: unknown) => error);
+    const refused = await new EgideClient({ address: `http://127.0.0.1:${port}` }).get("sys/health").catch((error: unknown) => error);
     expect(refused).toBeInstanceOf(CliError);
     expect((refused as CliError).message).toBe(`cannot reach the server at http://127.0.0.1:${port}: connection refused`);
     const withCa = new EgideClient(resolveConnectionOptions({ caCert: tls.caFile as string }, { EGIDE_ADDR: tls.url }));
@@ -87,7 +85,9 @@ describe("EgideClient", () => {
     await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
     const silentPort = (silent.address() as AddressInfo).port;
     try {
-      const slow = await new EgideClient({ address: `http://127.0.0.1:${silentPort}` }, { timeoutMs: 200 }).get("sys/health").catch((error: unknown) => error);
+      const slow = await new EgideClient({ address: `http://127.0.0.1:${silentPort}` }, { timeoutMs: 200 })
+        .get("sys/health")
+        .catch((error: unknown) => error);
       expect((slow as Error).message).toBe(`cannot reach the server at http://127.0.0.1:${silentPort}: no answer within 200 ms`);
     } finally {
       silent.close();
@@ -99,8 +99,13 @@ describe("resolveConnectionOptions", () => {
   test("flags over EGIDE_* over VAULT_* over the default; the address loses its trailing slash", () => {
     expect(resolveConnectionOptions({}, {})).toEqual({ address: "http://127.0.0.1:8200" });
     expect(resolveConnectionOptions({}, { VAULT_ADDR: "http://v:1/", VAULT_TOKEN: "vt" })).toEqual({ address: "http://v:1", token: "vt" });
-    expect(resolveConnectionOptions({}, { VAULT_ADDR: "http://v:1", EGIDE_ADDR: "https://e:2", EGIDE_TOKEN: "et", VAULT_TOKEN: "vt" })).toEqual({ address: "https://e:2", token: "et" });
-    expect(resolveConnectionOptions({ address: "http://f:3", token: "ft" }, { EGIDE_ADDR: "https://e:2", EGIDE_TOKEN: "et" })).toEqual({ address: "http://f:3", token: "ft" });
+    expect(
+      resolveConnectionOptions({}, { VAULT_ADDR: "http://v:1", EGIDE_ADDR: "https://e:2", EGIDE_TOKEN: "et", VAULT_TOKEN: "vt" }),
+    ).toEqual({ address: "https://e:2", token: "et" });
+    expect(resolveConnectionOptions({ address: "http://f:3", token: "ft" }, { EGIDE_ADDR: "https://e:2", EGIDE_TOKEN: "et" })).toEqual({
+      address: "http://f:3",
+      token: "ft",
+    });
     // An empty variable counts as unset.
     expect(resolveConnectionOptions({}, { EGIDE_ADDR: "", VAULT_ADDR: "http://v:1" }).address).toBe("http://v:1");
     expect(() => resolveConnectionOptions({ address: "ftp://x" }, {})).toThrow(/invalid server address/);

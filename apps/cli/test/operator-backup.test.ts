@@ -76,7 +76,12 @@ describe("online backup", () => {
 
     const forced = await egide(["operator", "backup", "--output", output, "--force", "--format", "json"], { env: server.env });
     expect(forced.code).toBe(0);
-    expect(JSON.parse(forced.stdout)).toEqual({ output, bytes: statSync(output).size, entries, digest: (await summarizeStorage(server.server.context.adapter)).digest });
+    expect(JSON.parse(forced.stdout)).toEqual({
+      output,
+      bytes: statSync(output).size,
+      entries,
+      digest: (await summarizeStorage(server.server.context.adapter)).digest,
+    });
     // A new file (a new salt) in the default chunk size, nothing left beside it.
     expect(sha256File(output)).not.toBe(before);
     expect(readFileSync(output).readUInt32BE(10)).toBe(1024 * 1024);
@@ -87,26 +92,52 @@ describe("online backup", () => {
     const dir = outputDir("online-refused");
     const output = join(dir, "egide.enc");
     const port = await closedPort();
-    const noServer = await egide(["operator", "backup", "--output", output], { env: { EGIDE_ADDR: `http://127.0.0.1:${port}`, EGIDE_TOKEN: server.rootToken } });
-    expect(failure(noServer)).toEqual({ code: 1, stdout: "", lines: 1, message: `egide: cannot reach the server at http://127.0.0.1:${port}: connection refused` });
+    const noServer = await egide(["operator", "backup", "--output", output], {
+      env: { EGIDE_ADDR: `http://127.0.0.1:${port}`, EGIDE_TOKEN: server.rootToken },
+    });
+    expect(failure(noServer)).toEqual({
+      code: 1,
+      stdout: "",
+      lines: 1,
+      message: `egide: cannot reach the server at http://127.0.0.1:${port}: connection refused`,
+    });
 
-    const wrongToken = await egide(["operator", "backup", "--output", output, "--token", "egs.not-a-real-token"], { env: { EGIDE_ADDR: server.url } });
-    expect(failure(wrongToken)).toEqual({ code: 1, stdout: "", lines: 1, message: expect.stringMatching(/^egide: permission denied \(403\)/) });
+    const wrongToken = await egide(["operator", "backup", "--output", output, "--token", "egs.not-a-real-token"], {
+      env: { EGIDE_ADDR: server.url },
+    });
+    expect(failure(wrongToken)).toEqual({
+      code: 1,
+      stdout: "",
+      lines: 1,
+      message: expect.stringMatching(/^egide: permission denied \(403\)/),
+    });
 
     // A token without sudo on sys/storage/backup is refused too.
     const policy = await api(server, "PUT", "sys/policies/acl/reader", { policy: 'path "sys/storage/backup" { capabilities = ["read"] }' });
     expect(policy.status).toBeLessThan(300);
     const created = await api(server, "POST", "auth/token/create", { policies: ["reader"] });
     expect(created.status).toBe(200);
-    const noSudo = await egide(["operator", "backup", "--output", output], { env: { EGIDE_ADDR: server.url, EGIDE_TOKEN: created.body.auth.client_token } });
-    expect(failure(noSudo)).toMatchObject({ code: 1, stdout: "", lines: 1, message: expect.stringMatching(/^egide: permission denied \(403\)/) });
+    const noSudo = await egide(["operator", "backup", "--output", output], {
+      env: { EGIDE_ADDR: server.url, EGIDE_TOKEN: created.body.auth.client_token },
+    });
+    expect(failure(noSudo)).toMatchObject({
+      code: 1,
+      stdout: "",
+      lines: 1,
+      message: expect.stringMatching(/^egide: permission denied \(403\)/),
+    });
 
     const sealed = await startCliTestServer();
     try {
       expect((await api(sealed, "PUT", "sys/seal")).status).toBeLessThan(300);
       expect((await api(sealed, "GET", "sys/seal-status")).body.sealed).toBe(true);
       const run = await egide(["operator", "backup", "--output", output], { env: sealed.env });
-      expect(failure(run)).toEqual({ code: 1, stdout: "", lines: 1, message: "egide: Egide is sealed (503): unseal it with `egide operator unseal`" });
+      expect(failure(run)).toEqual({
+        code: 1,
+        stdout: "",
+        lines: 1,
+        message: "egide: Egide is sealed (503): unseal it with `egide operator unseal`",
+      });
     } finally {
       await sealed.close();
     }
@@ -127,7 +158,12 @@ describe("online backup", () => {
       expect(run.stderr, size).toMatch(/--chunk-size/);
     }
     const noConfig = await egide(["operator", "backup", "--output", output, "--config", ws.path("missing.toml")]);
-    expect(failure(noConfig)).toMatchObject({ code: 2, stdout: "", lines: 1, message: expect.stringMatching(/^egide: cannot read the configuration \S+missing\.toml: ENOENT$/) });
+    expect(failure(noConfig)).toMatchObject({
+      code: 2,
+      stdout: "",
+      lines: 1,
+      message: expect.stringMatching(/^egide: cannot read the configuration \S+missing\.toml: ENOENT$/),
+    });
     expect(readdirSync(dir)).toEqual([]);
     // The smallest chunk size is accepted.
     const smallest = await egide(["operator", "backup", "--output", output, "--chunk-size", "256"], { env: server.env });
@@ -144,7 +180,9 @@ describe("offline backup", () => {
     const summary = await summarize(store);
     const dir = outputDir("offline");
     const output = join(dir, "offline.enc");
-    const run = await egide(["operator", "backup", "--config", store.config, "--output", output, "--format", "json"], { input: keysInput(keys) });
+    const run = await egide(["operator", "backup", "--config", store.config, "--output", output, "--format", "json"], {
+      input: keysInput(keys),
+    });
     expect(run.stderr).toBe("");
     expect(run.code).toBe(0);
     expect(JSON.parse(run.stdout)).toEqual({ output, bytes: statSync(output).size, entries: 53, digest: summary.digest });
@@ -157,12 +195,27 @@ describe("offline backup", () => {
     const otherKeys = await initializeOffline(other, { shares: 3, threshold: 2 });
     const refused = join(dir, "refused.enc");
     const wrong = await egide(["operator", "backup", "--config", store.config, "--output", refused], { input: keysInput(otherKeys) });
-    expect(failure(wrong)).toEqual({ code: 1, stdout: "", lines: 1, message: "egide: cannot unseal the installation: unseal failed: the shares do not open this installation" });
+    expect(failure(wrong)).toEqual({
+      code: 1,
+      stdout: "",
+      lines: 1,
+      message: "egide: cannot unseal the installation: unseal failed: the shares do not open this installation",
+    });
     const tooFew = await egide(["operator", "backup", "--config", store.config, "--output", refused], { input: keysInput(keys, 1) });
-    expect(failure(tooFew)).toEqual({ code: 1, stdout: "", lines: 1, message: "egide: the installation needs 2 unseal key(s) on standard input, one per line; 1 given" });
+    expect(failure(tooFew)).toEqual({
+      code: 1,
+      stdout: "",
+      lines: 1,
+      message: "egide: the installation needs 2 unseal key(s) on standard input, one per line; 1 given",
+    });
     const blank = ws.sqlite("offline-blank");
     const none = await egide(["operator", "backup", "--config", blank.config, "--output", refused], { input: keysInput(keys) });
-    expect(failure(none)).toEqual({ code: 1, stdout: "", lines: 1, message: `egide: the storage of ${blank.config} does not exist: there is no SQLite database at ${blank.sqlitePath}` });
+    expect(failure(none)).toEqual({
+      code: 1,
+      stdout: "",
+      lines: 1,
+      message: `egide: the storage of ${blank.config} does not exist: there is no SQLite database at ${blank.sqlitePath}`,
+    });
     expect(readdirSync(dir)).toEqual(["offline.enc"]);
   });
 
@@ -173,7 +226,9 @@ describe("offline backup", () => {
     writeFileSync(keyFile, `${key}\n`);
     chmodSync(keyFile, 0o600);
     const output = join(outputDir("auto"), "auto.enc");
-    const backup = await egide(["operator", "backup", "--config", source.config, "--output", output], { env: { EGIDE_TEST_UNSEAL_KEY: key as string } });
+    const backup = await egide(["operator", "backup", "--config", source.config, "--output", output], {
+      env: { EGIDE_TEST_UNSEAL_KEY: key as string },
+    });
     expect(failure(backup)).toMatchObject({ code: 0, lines: 0 });
     expect(backup.stdout).toContain(", 3 entries)");
     const target = ws.sqlite("auto_target", `[seal]\nunseal_key_file = ${JSON.stringify(keyFile)}\n`);
@@ -188,7 +243,12 @@ test("an offline backup of a configuration whose SQLite database does not exist 
   const missing = ws.sqlite("mistyped");
   const output = join(outputDir("mistyped"), "x.enc");
   const run = await egide(["operator", "backup", "--config", missing.config, "--output", output], { input: "AAAA\n" });
-  expect(failure(run)).toEqual({ code: 1, stdout: "", lines: 1, message: `egide: the storage of ${missing.config} does not exist: there is no SQLite database at ${missing.sqlitePath}` });
+  expect(failure(run)).toEqual({
+    code: 1,
+    stdout: "",
+    lines: 1,
+    message: `egide: the storage of ${missing.config} does not exist: there is no SQLite database at ${missing.sqlitePath}`,
+  });
   expect(existsSync(output)).toBe(false);
   // An offline backup never writes the storage it copies: no database is created there.
   expect(existsSync(missing.sqlitePath as string)).toBe(false);
@@ -207,10 +267,16 @@ describe("a backup killed midway leaves no output file", () => {
   async function startBackup(output: string) {
     const dir = join(output, "..");
     const name = output.slice(dir.length + 1);
-    const run = spawnEgide(["operator", "backup", "--config", big.config, "--output", output, "--chunk-size", "256"], { input: `${key}\n` });
+    const run = spawnEgide(["operator", "backup", "--config", big.config, "--output", output, "--chunk-size", "256"], {
+      input: `${key}\n`,
+    });
     let ended = false;
     void run.exited.then(() => (ended = true));
-    await waitFor(() => partialFiles(dir, name).some((file) => (statSync(join(dir, file), { throwIfNoEntry: false })?.size ?? 0) > 0), "the backup's temporary file", { stop: () => ended });
+    await waitFor(
+      () => partialFiles(dir, name).some((file) => (statSync(join(dir, file), { throwIfNoEntry: false })?.size ?? 0) > 0),
+      "the backup's temporary file",
+      { stop: () => ended },
+    );
     const [partial] = partialFiles(dir, name);
     expect(partial).toMatch(new RegExp(`^\\.${escape(name)}\\.partial-${run.child.pid}-[0-9a-f]{8}$`));
     return { ...run, partial: partial as string, dir, name };

@@ -49,7 +49,13 @@ describe("SQLite to PostgreSQL, 100,000 entries", () => {
     source = ws.sqlite("big_source");
     const server = await ws.startServer(source);
     installation = await initialize(server);
-    await Promise.all(PATHS.map((path) => egide(["kv", "put", path, ...Object.entries(SECRETS[path] as Record<string, string>).map(([k, v]) => `${k}=${v}`)], { env: serverEnv(server.url, installation.rootToken) })));
+    await Promise.all(
+      PATHS.map((path) =>
+        egide(["kv", "put", path, ...Object.entries(SECRETS[path] as Record<string, string>).map(([k, v]) => `${k}=${v}`)], {
+          env: serverEnv(server.url, installation.rootToken),
+        }),
+      ),
+    );
     await server.close();
     await seedRawRecords(source, SEEDED, { prefix: "bulk", valueBytes: 100 });
     summary = await summarize(source);
@@ -66,12 +72,21 @@ describe("SQLite to PostgreSQL, 100,000 entries", () => {
     const first = spawnEgide(["operator", "migrate", "--from", source.config, "--to", destination.config, "--batch-size", "1000"]);
     let ended = false;
     void first.exited.then(() => (ended = true));
-    await waitFor(async () => (await rows()) >= 20_000, "20,000 rows in the destination", { timeoutMs: 60_000, intervalMs: 20, stop: () => ended });
+    await waitFor(async () => (await rows()) >= 20_000, "20,000 rows in the destination", {
+      timeoutMs: 60_000,
+      intervalMs: 20,
+      stop: () => ended,
+    });
     first.child.kill("SIGKILL");
     expect((await first.exited).signal).toBe("SIGKILL");
     // Its PostgreSQL sessions end (rolling back whatever batch was in flight) before anything is counted.
     await waitFor(
-      async () => (await pgClient.query<{ n: number }>("SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()")).rows[0]?.n === 0,
+      async () =>
+        (
+          await pgClient.query<{ n: number }>(
+            "SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()",
+          )
+        ).rows[0]?.n === 0,
       "the killed migration's sessions to end",
       { intervalMs: 20 },
     );
@@ -79,7 +94,9 @@ describe("SQLite to PostgreSQL, 100,000 entries", () => {
     // Each batch committed with its progress record: whole batches, nothing half-written.
     const afterKill = await rows();
     expect(afterKill).toBeLessThan(summary.records);
-    const { rows: marker } = await pgClient.query<{ value: Buffer }>("SELECT value FROM egide_storage WHERE key = '.egide/migration-progress'");
+    const { rows: marker } = await pgClient.query<{ value: Buffer }>(
+      "SELECT value FROM egide_storage WHERE key = '.egide/migration-progress'",
+    );
     const progress = JSON.parse((marker[0]?.value as Buffer).toString("utf8")) as { copied: number; lastKey: string };
     expect(progress.copied % 1000).toBe(0);
     expect(afterKill).toBe(progress.copied + 1);
@@ -89,11 +106,15 @@ describe("SQLite to PostgreSQL, 100,000 entries", () => {
       code: 1,
       stdout: "",
       lines: 1,
-      message: "egide: migration failed: the destination holds an interrupted migration: continue it with --resume, or start over with --force [TARGET_NOT_EMPTY]",
+      message:
+        "egide: migration failed: the destination holds an interrupted migration: continue it with --resume, or start over with --force [TARGET_NOT_EMPTY]",
     });
     expect(await rows()).toBe(afterKill);
 
-    const resumed = await egide(["operator", "migrate", "--from", source.config, "--to", destination.config, "--batch-size", "1000", "--resume"], { timeoutMs: 90_000 });
+    const resumed = await egide(
+      ["operator", "migrate", "--from", source.config, "--to", destination.config, "--batch-size", "1000", "--resume"],
+      { timeoutMs: 90_000 },
+    );
     expect(resumed.stderr).toBe("");
     expect(resumed.code).toBe(0);
     const copied = summary.records - progress.copied;
@@ -145,14 +166,31 @@ describe("destinations that are refused", () => {
         code: 1,
         stdout: "",
         lines: 1,
-        message: "egide: migration failed: the destination holds records but no interrupted migration to resume (use --force to replace them) [TARGET_NOT_EMPTY]",
+        message:
+          "egide: migration failed: the destination holds records but no interrupted migration to resume (use --force to replace them) [TARGET_NOT_EMPTY]",
       });
       expect(await fingerprint(destination), kind).toEqual(before);
 
-      const forced = await egide(["operator", "migrate", "--from", source.config, "--to", destination.config, "--force", "--format", "json"]);
+      const forced = await egide([
+        "operator",
+        "migrate",
+        "--from",
+        source.config,
+        "--to",
+        destination.config,
+        "--force",
+        "--format",
+        "json",
+      ]);
       expect(forced.stderr, kind).toBe("");
       expect(forced.code, kind).toBe(0);
-      expect(JSON.parse(forced.stdout), kind).toEqual({ copied: sourceSummary.records, resumed_after: 0, entries: sourceSummary.records, digest: sourceSummary.digest, verified: true });
+      expect(JSON.parse(forced.stdout), kind).toEqual({
+        copied: sourceSummary.records,
+        resumed_after: 0,
+        entries: sourceSummary.records,
+        digest: sourceSummary.digest,
+        verified: true,
+      });
       expect(await summarize(destination), kind).toEqual(sourceSummary);
     }
   });
@@ -171,7 +209,12 @@ describe("destinations that are refused", () => {
       expect(run.stderr).toMatch(/^egide: .*(--to|--from|--batch-size)/);
     }
     const missing = await egide(["operator", "migrate", "--from", ws.path("missing.toml"), "--to", destination.config]);
-    expect(failure(missing)).toMatchObject({ code: 2, stdout: "", lines: 1, message: expect.stringMatching(/^egide: cannot read the configuration \S+missing\.toml: ENOENT$/) });
+    expect(failure(missing)).toMatchObject({
+      code: 2,
+      stdout: "",
+      lines: 1,
+      message: expect.stringMatching(/^egide: cannot read the configuration \S+missing\.toml: ENOENT$/),
+    });
   });
 
   test("--batch-size above the library's 100000 limit is a usage error (exit 2) like a bad --chunk-size, and opens no storage", async () => {

@@ -77,7 +77,9 @@ for (const storage of ["sqlite", "postgresql"] as const) {
     test("without a token with sudo, and with no server, the restore is refused", async () => {
       const file = join(server.dir, "any.enc");
       expect((await egide(["operator", "backup", "--output", file], { env: server.env })).code).toBe(0);
-      const denied = await egide(["operator", "restore", "--input", file, "--force"], { env: { ...server.env, EGIDE_TOKEN: "not-a-token" } });
+      const denied = await egide(["operator", "restore", "--input", file, "--force"], {
+        env: { ...server.env, EGIDE_TOKEN: "not-a-token" },
+      });
       expect(denied.code).toBe(1);
       expect(denied.stderr).toMatch(/^egide: permission denied \(403\)/);
       const missing = await egide(["operator", "restore", "--input", join(server.dir, "missing.enc")], { env: server.env });

@@ -78,14 +78,30 @@ async function buildSource(kind: Store["kind"]): Promise<Source> {
   await server.close();
   const summary = await summarize(store);
   const offline = ws.path(`${kind}-offline.enc`);
-  const offlineRun = await egide(["operator", "backup", "--config", store.config, "--output", offline, "--format", "json"], { input: keysInput(installation.keys) });
+  const offlineRun = await egide(["operator", "backup", "--config", store.config, "--output", offline, "--format", "json"], {
+    input: keysInput(installation.keys),
+  });
   return { store, installation, online, onlineRun, offline, offlineRun, summary };
 }
 
 /** `egide operator restore --input FILE --config STORE` with keys on stdin (and `--force` unless told). */
-function restore(file: string, store: Store, keys: readonly string[], options: { force?: boolean; threshold?: number; extra?: string[] } = {}) {
+function restore(
+  file: string,
+  store: Store,
+  keys: readonly string[],
+  options: { force?: boolean; threshold?: number; extra?: string[] } = {},
+) {
   return egide(
-    ["operator", "restore", "--input", file, "--config", store.config, ...(options.force === false ? [] : ["--force"]), ...(options.extra ?? [])],
+    [
+      "operator",
+      "restore",
+      "--input",
+      file,
+      "--config",
+      store.config,
+      ...(options.force === false ? [] : ["--force"]),
+      ...(options.extra ?? []),
+    ],
     { input: keysInput(keys, options.threshold ?? 2), timeoutMs: 30_000 },
   );
 }
@@ -95,7 +111,11 @@ function restore(file: string, store: Store, keys: readonly string[], options: {
  * shares than the restore was given), and reads every secret back with `egide kv get` and the
  * original root token.
  */
-async function serveAndRead(store: Store, installation: Installation, keys = installation.keys.slice(1, 3)): Promise<Record<string, Record<string, string> | null>> {
+async function serveAndRead(
+  store: Store,
+  installation: Installation,
+  keys = installation.keys.slice(1, 3),
+): Promise<Record<string, Record<string, string> | null>> {
   const server = await ws.startServer(store);
   try {
     const status = (await (await fetch(`${server.url}/v1/sys/seal-status`)).json()) as { initialized: boolean; sealed: boolean };
@@ -138,20 +158,36 @@ describe("round trips", () => {
       const src = await source(kind);
       expect(src.onlineRun.stderr).toBe("");
       expect(src.onlineRun.code).toBe(0);
-      expect(src.onlineRun.stdout).toMatch(new RegExp(`^Success! Backup written to ${src.online.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")} \\(\\d+(\\.\\d)? (B|KiB), \\d+ entries\\)\\n$`));
+      expect(src.onlineRun.stdout).toMatch(
+        new RegExp(
+          `^Success! Backup written to ${src.online.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")} \\(\\d+(\\.\\d)? (B|KiB), \\d+ entries\\)\\n$`,
+        ),
+      );
       expect(src.offlineRun.stderr).toBe("");
       expect(src.offlineRun.code).toBe(0);
       // The offline backup reports exactly the stopped store's records.
-      expect(JSON.parse(src.offlineRun.stdout)).toEqual({ output: src.offline, bytes: statSync(src.offline).size, entries: src.summary.records, digest: src.summary.digest });
+      expect(JSON.parse(src.offlineRun.stdout)).toEqual({
+        output: src.offline,
+        bytes: statSync(src.offline).size,
+        entries: src.summary.records,
+        digest: src.summary.digest,
+      });
       expect(src.summary.records).toBeGreaterThan(PATHS.length + 3);
       const original = await rawRecords(src.store);
 
       const fromOnline = await ws.store(kind, "blank_a");
       const fromOffline = await ws.store(kind, "blank_b");
-      const [a, b] = await Promise.all([restore(src.online, fromOnline, src.installation.keys, { force: false }), restore(src.offline, fromOffline, src.installation.keys, { force: false, extra: ["--format", "json"] })]);
+      const [a, b] = await Promise.all([
+        restore(src.online, fromOnline, src.installation.keys, { force: false }),
+        restore(src.offline, fromOffline, src.installation.keys, { force: false, extra: ["--format", "json"] }),
+      ]);
       expect(a.stderr).toBe("");
       expect(a.code).toBe(0);
-      expect(a.stdout).toMatch(new RegExp(`^Success! Restored ${src.summary.records} entries \\(.+, snapshot of \\d{4}-\\d\\d-\\d\\dT.+Z\\) into ${fromOnline.config.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}; new key version \\d+\\. Start the server and unseal it with the same keys\\.\\n$`));
+      expect(a.stdout).toMatch(
+        new RegExp(
+          `^Success! Restored ${src.summary.records} entries \\(.+, snapshot of \\d{4}-\\d\\d-\\d\\dT.+Z\\) into ${fromOnline.config.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}; new key version \\d+\\. Start the server and unseal it with the same keys\\.\\n$`,
+        ),
+      );
       expect(b.stderr).toBe("");
       expect(b.code).toBe(0);
       const report = JSON.parse(b.stdout);
@@ -172,7 +208,10 @@ describe("round trips", () => {
     expect(postgres.onlineRun.code).toBe(0);
     const intoPostgres = await ws.postgres("from_sqlite");
     const intoSqlite = ws.sqlite("from_postgres");
-    const [a, b] = await Promise.all([restore(sqlite.offline, intoPostgres, sqlite.installation.keys, { force: false }), restore(postgres.online, intoSqlite, postgres.installation.keys, { force: false })]);
+    const [a, b] = await Promise.all([
+      restore(sqlite.offline, intoPostgres, sqlite.installation.keys, { force: false }),
+      restore(postgres.online, intoSqlite, postgres.installation.keys, { force: false }),
+    ]);
     expect(failure(a)).toMatchObject({ code: 0, lines: 0 });
     expect(failure(b)).toMatchObject({ code: 0, lines: 0 });
     await expectSameRecordsButKeyring(intoPostgres, await rawRecords(sqlite.store));
@@ -215,7 +254,10 @@ describe("round trips", () => {
     try {
       await unsealThroughApi(started.url, src.installation.keys.slice(1, 3));
       expect((await apiCall(started.url, src.installation.rootToken, "GET", "sys/key-status")).body.term).toBe(report.key_version);
-      expect(await kvGetAll(serverEnv(started.url, src.installation.rootToken), [...PATHS, "secret/app/new"])).toEqual({ ...SECRETS, "secret/app/new": null });
+      expect(await kvGetAll(serverEnv(started.url, src.installation.rootToken), [...PATHS, "secret/app/new"])).toEqual({
+        ...SECRETS,
+        "secret/app/new": null,
+      });
       // The restored installation keeps working under its new key version: a write reads back.
       const write = await fetch(`${started.url}/v1/secret/data/app/after-restore`, {
         method: "POST",
@@ -280,7 +322,11 @@ describe("round trips", () => {
       [
         [exact, content],
         [split, content - 1],
-      ].map(([file, size]) => egide(["operator", "backup", "--config", src.store.config, "--output", String(file), "--chunk-size", String(size)], { input: keysInput(src.installation.keys) })),
+      ].map(([file, size]) =>
+        egide(["operator", "backup", "--config", src.store.config, "--output", String(file), "--chunk-size", String(size)], {
+          input: keysInput(src.installation.keys),
+        }),
+      ),
     );
     for (const run of runs) expect(failure(run)).toMatchObject({ code: 0, lines: 0 });
     const bytes = readFileSync(exact);
@@ -290,7 +336,10 @@ describe("round trips", () => {
     expect(statSync(split).size).toBe(layout.headerBytes + (content - 1 + 16) + (1 + 16));
 
     const targets = [ws.sqlite("exact_target"), ws.sqlite("split_target")];
-    const restored = await Promise.all([restore(exact, targets[0] as Store, src.installation.keys, { force: false }), restore(split, targets[1] as Store, src.installation.keys, { force: false })]);
+    const restored = await Promise.all([
+      restore(exact, targets[0] as Store, src.installation.keys, { force: false }),
+      restore(split, targets[1] as Store, src.installation.keys, { force: false }),
+    ]);
     const original = await rawRecords(src.store);
     for (const [i, r] of restored.entries()) {
       expect(failure(r)).toMatchObject({ code: 0, lines: 0 });
@@ -320,8 +369,12 @@ describe("a damaged, foreign or wrong file is refused and the target is unchange
     const file = ws.path("chunked.enc");
     const exact = ws.path("one-full-chunk.enc");
     const runs = await Promise.all([
-      egide(["operator", "backup", "--config", src.store.config, "--output", file, "--chunk-size", String(chunkSize)], { input: keysInput(src.installation.keys) }),
-      egide(["operator", "backup", "--config", src.store.config, "--output", exact, "--chunk-size", String(content)], { input: keysInput(src.installation.keys) }),
+      egide(["operator", "backup", "--config", src.store.config, "--output", file, "--chunk-size", String(chunkSize)], {
+        input: keysInput(src.installation.keys),
+      }),
+      egide(["operator", "backup", "--config", src.store.config, "--output", exact, "--chunk-size", String(content)], {
+        input: keysInput(src.installation.keys),
+      }),
     ]);
     for (const run of runs) if (run.code !== 0) throw new Error(`backup failed: ${run.stderr}`);
     chunked = readFileSync(file);
@@ -372,7 +425,13 @@ describe("a damaged, foreign or wrong file is refused and the target is unchange
   });
 
   test("truncated at every chunk boundary: TRUNCATED", async () => {
-    const cases: Case[] = [{ label: "cut after the header", bytes: header, message: `${RESTORE_FAILED}the backup file ends after its header: it holds no chunk [TRUNCATED]` }];
+    const cases: Case[] = [
+      {
+        label: "cut after the header",
+        bytes: header,
+        message: `${RESTORE_FAILED}the backup file ends after its header: it holds no chunk [TRUNCATED]`,
+      },
+    ];
     for (let k = 1; k < chunks.length; k++) {
       cases.push({
         label: `cut after chunk ${k - 1}`,
@@ -397,7 +456,11 @@ describe("a damaged, foreign or wrong file is refused and the target is unchange
         bytes: chunked.subarray(0, chunked.length - 1),
         message: `${RESTORE_FAILED}chunk ${last}, the last in the file, failed authentication: the file was cut short, extended or damaged [CHUNK_INVALID]`,
       },
-      { label: "cut 10 bytes into chunk 1", bytes: chunked.subarray(0, middle.start + 10), message: `${RESTORE_FAILED}the backup file ends inside chunk 1 [TRUNCATED]` },
+      {
+        label: "cut 10 bytes into chunk 1",
+        bytes: chunked.subarray(0, middle.start + 10),
+        message: `${RESTORE_FAILED}the backup file ends inside chunk 1 [TRUNCATED]`,
+      },
     ]);
   });
 
@@ -436,18 +499,33 @@ describe("a damaged, foreign or wrong file is refused and the target is unchange
         bytes: flipBit(chunked, 30),
         message: `${RESTORE_FAILED}this backup belongs to another installation: it was made under a different master key (or its header was altered) [FOREIGN_INSTALLATION]`,
       },
-      { label: "magic", bytes: flipBit(chunked, 0), message: expect.stringMatching(/^egide: \S+ cannot be restored: this is not an Egide backup file \(no EGIDEBAK header\) \[NOT_A_BACKUP\]$/) },
-      { label: "version", bytes: flipBit(chunked, 8), message: expect.stringMatching(/^egide: \S+ cannot be restored: backup format version 0 is not supported \(this version reads 1\) \[UNSUPPORTED_FORMAT\]$/) },
+      {
+        label: "magic",
+        bytes: flipBit(chunked, 0),
+        message: expect.stringMatching(
+          /^egide: \S+ cannot be restored: this is not an Egide backup file \(no EGIDEBAK header\) \[NOT_A_BACKUP\]$/,
+        ),
+      },
+      {
+        label: "version",
+        bytes: flipBit(chunked, 8),
+        message: expect.stringMatching(
+          /^egide: \S+ cannot be restored: backup format version 0 is not supported \(this version reads 1\) \[UNSUPPORTED_FORMAT\]$/,
+        ),
+      },
       {
         label: "keyring record in the unseal section (the last byte of the section)",
         bytes: flipBit(chunked, layout.unsealAt + layout.unsealBytes - 1),
-        message: expect.stringMatching(/^egide: (restore failed, nothing was changed|cannot unseal the backup's installation): .*(altered|damaged)/),
+        message: expect.stringMatching(
+          /^egide: (restore failed, nothing was changed|cannot unseal the backup's installation): .*(altered|damaged)/,
+        ),
       },
     ]);
   });
 
   test("a flipped bit in a chunk or its tag, two chunks swapped, a middle chunk dropped: CHUNK_INVALID", async () => {
-    const reordered = (index: number) => `${RESTORE_FAILED}chunk ${index} failed authentication: the file was damaged, or its chunks were reordered or dropped [CHUNK_INVALID]`;
+    const reordered = (index: number) =>
+      `${RESTORE_FAILED}chunk ${index} failed authentication: the file was damaged, or its chunks were reordered or dropped [CHUNK_INVALID]`;
     await expectRefused([
       { label: "bit in chunk 2", bytes: flipBit(chunked, (layout.chunks[2]?.start as number) + 7), message: reordered(2) },
       {
@@ -455,7 +533,11 @@ describe("a damaged, foreign or wrong file is refused and the target is unchange
         bytes: flipBit(chunked, chunked.length - 3),
         message: `${RESTORE_FAILED}chunk ${chunks.length - 1}, the last in the file, failed authentication: the file was cut short, extended or damaged [CHUNK_INVALID]`,
       },
-      { label: "chunks 0 and 1 swapped", bytes: Buffer.concat([header, chunks[1] as Buffer, chunks[0] as Buffer, ...chunks.slice(2)]), message: reordered(0) },
+      {
+        label: "chunks 0 and 1 swapped",
+        bytes: Buffer.concat([header, chunks[1] as Buffer, chunks[0] as Buffer, ...chunks.slice(2)]),
+        message: reordered(0),
+      },
       { label: "chunk 1 dropped", bytes: Buffer.concat([header, chunks[0] as Buffer, ...chunks.slice(2)]), message: reordered(1) },
     ]);
   });
@@ -468,11 +550,17 @@ describe("a damaged, foreign or wrong file is refused and the target is unchange
     expect(backup.code).toBe(0);
     const foreign = readFileSync(file);
     const another = `${RESTORE_FAILED}this backup belongs to another installation than the storage of ${src.store.config} (a different master key): restore it into a blank database or into the installation it came from [FOREIGN_INSTALLATION]`;
-    const notABackup = expect.stringMatching(/^egide: \S+ cannot be restored: this is not an Egide backup file \(no EGIDEBAK header\) \[NOT_A_BACKUP\]$/);
+    const notABackup = expect.stringMatching(
+      /^egide: \S+ cannot be restored: this is not an Egide backup file \(no EGIDEBAK header\) \[NOT_A_BACKUP\]$/,
+    );
     await expectRefused([
       { label: "another installation, our keys", bytes: foreign, message: another },
       { label: "another installation, its keys", bytes: foreign, keys: [...otherKeys, ...otherKeys], message: another },
-      { label: "a configuration file", bytes: Buffer.from('log_level = "silent"\n[storage]\ntype = "sqlite"\n'.repeat(20)), message: notABackup },
+      {
+        label: "a configuration file",
+        bytes: Buffer.from('log_level = "silent"\n[storage]\ntype = "sqlite"\n'.repeat(20)),
+        message: notABackup,
+      },
       { label: "an empty file", bytes: Buffer.alloc(0), message: notABackup },
     ]);
   });
@@ -484,14 +572,23 @@ describe("a damaged, foreign or wrong file is refused and the target is unchange
     const online = readFileSync(pgSource.online);
     const file = ws.path("truncated-for-pg.enc");
     writeFileSync(file, online.subarray(0, backupLayout(online).headerBytes + 50));
-    const [truncated, foreign] = await Promise.all([restore(file, target, pgSource.installation.keys), restore(src.offline, target, src.installation.keys)]);
+    const [truncated, foreign] = await Promise.all([
+      restore(file, target, pgSource.installation.keys),
+      restore(src.offline, target, src.installation.keys),
+    ]);
     expect(failure(truncated)).toEqual({
       code: 1,
       stdout: "",
       lines: 1,
       message: `${RESTORE_FAILED}chunk 0, the last in the file, failed authentication: the file was cut short, extended or damaged [CHUNK_INVALID]`,
     });
-    expect(failure(foreign)).toMatchObject({ code: 1, lines: 1, message: expect.stringContaining("egide: restore failed, nothing was changed: this backup belongs to another installation than the storage of") });
+    expect(failure(foreign)).toMatchObject({
+      code: 1,
+      lines: 1,
+      message: expect.stringContaining(
+        "egide: restore failed, nothing was changed: this backup belongs to another installation than the storage of",
+      ),
+    });
     expect(await fingerprint(target)).toEqual(pgBefore);
   });
 });
@@ -505,7 +602,8 @@ describe("refusals", () => {
       code: 1,
       stdout: "",
       lines: 1,
-      message: "egide: restore failed, nothing was changed: the target storage already holds records; a restore replaces everything in it (use --force to allow that) [TARGET_NOT_EMPTY]",
+      message:
+        "egide: restore failed, nothing was changed: the target storage already holds records; a restore replaces everything in it (use --force to allow that) [TARGET_NOT_EMPTY]",
     });
     expect(await fingerprint(src.store)).toEqual(before);
   });
@@ -516,13 +614,33 @@ describe("refusals", () => {
     const wrong = await initializeOffline(other, { shares: 3, threshold: 2 });
     const before = await fingerprint(src.store);
     const wrongRun = await restore(src.offline, src.store, wrong);
-    expect(failure(wrongRun)).toEqual({ code: 1, stdout: "", lines: 1, message: "egide: cannot unseal the backup's installation: unseal failed: the shares do not open this installation (wrong unseal keys, or a damaged backup header)" });
+    expect(failure(wrongRun)).toEqual({
+      code: 1,
+      stdout: "",
+      lines: 1,
+      message:
+        "egide: cannot unseal the backup's installation: unseal failed: the shares do not open this installation (wrong unseal keys, or a damaged backup header)",
+    });
     const mixed = await restore(src.offline, src.store, [src.installation.keys[0] as string, wrong[1] as string]);
-    expect(failure(mixed).message).toBe("egide: cannot unseal the backup's installation: unseal failed: the shares do not open this installation (wrong unseal keys, or a damaged backup header)");
+    expect(failure(mixed).message).toBe(
+      "egide: cannot unseal the backup's installation: unseal failed: the shares do not open this installation (wrong unseal keys, or a damaged backup header)",
+    );
     const oneKey = await restore(src.offline, src.store, src.installation.keys, { threshold: 1 });
-    expect(failure(oneKey)).toEqual({ code: 1, stdout: "", lines: 1, message: "egide: the backup's installation needs 2 unseal key(s) on standard input, one per line; 1 given" });
-    const malformed = await egide(["operator", "restore", "--input", src.offline, "--config", src.store.config, "--force"], { input: "not-a-key\n" });
-    expect(failure(malformed)).toMatchObject({ code: 1, stdout: "", lines: 1, message: expect.stringMatching(/^egide: cannot unseal the backup's installation: /) });
+    expect(failure(oneKey)).toEqual({
+      code: 1,
+      stdout: "",
+      lines: 1,
+      message: "egide: the backup's installation needs 2 unseal key(s) on standard input, one per line; 1 given",
+    });
+    const malformed = await egide(["operator", "restore", "--input", src.offline, "--config", src.store.config, "--force"], {
+      input: "not-a-key\n",
+    });
+    expect(failure(malformed)).toMatchObject({
+      code: 1,
+      stdout: "",
+      lines: 1,
+      message: expect.stringMatching(/^egide: cannot unseal the backup's installation: /),
+    });
     expect(failure(malformed).message).not.toContain("not-a-key");
     expect(await fingerprint(src.store)).toEqual(before);
   });
@@ -536,8 +654,15 @@ describe("refusals", () => {
     expect(noInput.code).toBe(2);
     expect(noInput.stderr).toContain("--input");
     const blank = ws.sqlite("never_created");
-    const missing = await egide(["operator", "restore", "--input", ws.path("missing.enc"), "--config", blank.config], { input: keysInput(src.installation.keys) });
-    expect(failure(missing)).toMatchObject({ code: 1, stdout: "", lines: 1, message: expect.stringMatching(/^egide: cannot read \S+missing\.enc: ENOENT$/) });
+    const missing = await egide(["operator", "restore", "--input", ws.path("missing.enc"), "--config", blank.config], {
+      input: keysInput(src.installation.keys),
+    });
+    expect(failure(missing)).toMatchObject({
+      code: 1,
+      stdout: "",
+      lines: 1,
+      message: expect.stringMatching(/^egide: cannot read \S+missing\.enc: ENOENT$/),
+    });
     expect(() => statSync(blank.sqlitePath as string)).toThrow();
   });
 });

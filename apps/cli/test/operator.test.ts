@@ -57,13 +57,18 @@ describe("operator init", () => {
   test("--format json prints the server's answer (keys, keys_base64, root_token)", async () => {
     const other = await startCliTestServer({ uninitialized: true });
     try {
-      const run = await egide(["operator", "init", "--key-shares", "1", "--key-threshold", "1", "--format", "json"], { env: { EGIDE_ADDR: other.url } });
+      const run = await egide(["operator", "init", "--key-shares", "1", "--key-threshold", "1", "--format", "json"], {
+        env: { EGIDE_ADDR: other.url },
+      });
       expect(run.code).toBe(0);
       const body = JSON.parse(run.stdout);
       expect(body.keys).toHaveLength(1);
       expect(body.keys_base64).toHaveLength(1);
       expect(body.root_token).toMatch(/^egs\./);
-      const unseal = await egide(["operator", "unseal", "--format", "json"], { env: { EGIDE_ADDR: other.url }, input: body.keys_base64[0] });
+      const unseal = await egide(["operator", "unseal", "--format", "json"], {
+        env: { EGIDE_ADDR: other.url },
+        input: body.keys_base64[0],
+      });
       expect(JSON.parse(unseal.stdout)).toMatchObject({ sealed: false, t: 1, n: 1 });
     } finally {
       await other.close();
@@ -115,15 +120,20 @@ describe("operator seal and unseal", () => {
   test("on a terminal, unseal prompts for the key without echoing it", async () => {
     await egide(["operator", "seal"], { env: server.env });
     // script(1) runs the CLI on a pseudo-terminal, so stdin is a TTY as for a person typing.
-    const child = spawn("script", ["-qec", `${JSON.stringify(process.execPath)} ${JSON.stringify(EGIDE_BIN)} operator unseal`, "/dev/null"], {
-      env: cleanEnv({ EGIDE_ADDR: server.url }),
-      stdio: ["pipe", "pipe", "pipe"],
-    });
+    const child = spawn(
+      "script",
+      ["-qec", `${JSON.stringify(process.execPath)} ${JSON.stringify(EGIDE_BIN)} operator unseal`, "/dev/null"],
+      {
+        env: cleanEnv({ EGIDE_ADDR: server.url }),
+        stdio: ["pipe", "pipe", "pipe"],
+      },
+    );
     let output = "";
     child.stdout.on("data", (chunk: Buffer) => (output += chunk.toString("utf8")));
     child.stderr.on("data", (chunk: Buffer) => (output += chunk.toString("utf8")));
     const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
-    for (let i = 0; i < 100 && !output.includes("Unseal Key (will be hidden)"); i++) await new Promise((resolve) => setTimeout(resolve, 100));
+    for (let i = 0; i < 100 && !output.includes("Unseal Key (will be hidden)"); i++)
+      await new Promise((resolve) => setTimeout(resolve, 100));
     expect(output).toContain("Unseal Key (will be hidden)");
     // Typed once the prompt is up (the prompt has switched the terminal to raw mode).
     child.stdin.write(`${server.keys[0]}\r`);

@@ -19,6 +19,14 @@ describe("formatters", () => {
     expect(formatValue(null)).toBe("n/a");
     expect(formatValue(["a", "b"])).toBe("[a b]");
     expect(formatValue({ a: 1 })).toBe('{"a":1}');
-    expect(formatTable(["Key", "Value"], [["a", "1"], ["longer", "two\nlines"]])).toBe("Key       Value\n---       -----\na         1\nlonger    two\\nlines\n");
+    expect(
+      formatTable(
+        ["Key", "Value"],
+        [
+          ["a", "1"],
+          ["longer", "two\nlines"],
+        ],
+      ),
+    ).toBe("Key       Value\n---       -----\na         1\nlonger    two\\nlines\n");
   });
 });

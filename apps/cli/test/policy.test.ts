@@ -34,7 +34,10 @@ describe.concurrent("egide policy", () => {
   });
 
   test("write from stdin (-), read prints the text, json prints the server's answer", async () => {
-    const write = await egide(["policy", "write", "--format", "json", "piped", "-"], { env: server.env, input: 'path "secret/data/p" { capabilities = ["list"] }' });
+    const write = await egide(["policy", "write", "--format", "json", "piped", "-"], {
+      env: server.env,
+      input: 'path "secret/data/p" { capabilities = ["list"] }',
+    });
     expect(write.code).toBe(0);
     expect(JSON.parse(write.stdout)).toEqual({ success: true, name: "piped" });
     const read = await egide(["policy", "read", "piped"], { env: server.env });

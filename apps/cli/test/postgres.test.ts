@@ -33,7 +33,9 @@ describe("on PostgreSQL", () => {
 
   test("token create and lookup, policy write and read, audit list", async () => {
     const env = server.env;
-    expect((await egide(["policy", "write", "pg-reader", "-"], { env, input: 'path "secret/data/pg/*" { capabilities = ["read"] }' })).code).toBe(0);
+    expect(
+      (await egide(["policy", "write", "pg-reader", "-"], { env, input: 'path "secret/data/pg/*" { capabilities = ["read"] }' })).code,
+    ).toBe(0);
     expect((await egide(["policy", "read", "pg-reader"], { env })).stdout).toContain('path "secret/data/pg/*"');
     const token = (await egide(["token", "create", "--policy", "pg-reader", "--field", "token"], { env })).stdout;
     expect(token).toMatch(/^egs\./);

@@ -51,7 +51,10 @@ describe("egide server", () => {
 
   test("--config runs a configured server (here uninitialised, so status exits 2); SIGINT stops it", async () => {
     const config = join(dir, "egide.toml");
-    writeFileSync(config, `log_level = "silent"\n[storage]\ntype = "sqlite"\n[storage.sqlite]\npath = ${JSON.stringify(join(dir, "egide.db"))}\n[listener]\naddress = "127.0.0.1:0"\ntls_disable = true\n`);
+    writeFileSync(
+      config,
+      `log_level = "silent"\n[storage]\ntype = "sqlite"\n[storage.sqlite]\npath = ${JSON.stringify(join(dir, "egide.db"))}\n[listener]\naddress = "127.0.0.1:0"\ntls_disable = true\n`,
+    );
     const server = await startServerProcess(["--config", config], /Egide listening on http:\/\/127\.0\.0\.1:\d+ \(storage: sqlite\)/);
     try {
       const url = /Egide listening on (\S+)/.exec(server.output().stdout)?.[1] as string;

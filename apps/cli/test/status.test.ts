@@ -83,7 +83,8 @@ describe.concurrent("egide itself", () => {
   test("--help lists every command and exits 0; a group without a subcommand is a usage error", async () => {
     const help = await egide(["--help"]);
     expect(help.code).toBe(0);
-    for (const command of ["server", "status", "operator", "kv", "token", "policy", "audit"]) expect(help.stdout).toMatch(new RegExp(`^  ${command}\\b`, "m"));
+    for (const command of ["server", "status", "operator", "kv", "token", "policy", "audit"])
+      expect(help.stdout).toMatch(new RegExp(`^  ${command}\\b`, "m"));
     const kvHelp = await egide(["kv", "get", "--help"]);
     expect(kvHelp.code).toBe(0);
     expect(kvHelp.stdout).toContain("--version <n>");

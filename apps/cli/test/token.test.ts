@@ -19,7 +19,9 @@ const lookup = (token: string) => api(server, "POST", "auth/token/lookup", { tok
 
 describe.concurrent("token create", () => {
   test("prints the new token in a table with its policies and duration; the token works", async () => {
-    const run = await egide(["token", "create", "--policy", "reader", "--ttl", "1h", "--display-name", "ci", "--metadata", "team=ops"], { env: server.env });
+    const run = await egide(["token", "create", "--policy", "reader", "--ttl", "1h", "--display-name", "ci", "--metadata", "team=ops"], {
+      env: server.env,
+    });
     expect(run.stderr).toBe("");
     expect(run.code).toBe(0);
     const token = /^token\s+(\S+)$/m.exec(run.stdout)?.[1] as string;
@@ -29,11 +31,19 @@ describe.concurrent("token create", () => {
     expect(run.stdout).toMatch(/^orphan\s+false$/m);
     const self = await lookup(token);
     expect(self.status).toBe(200);
-    expect(self.body.data).toMatchObject({ policies: ["default", "reader"], display_name: "token-ci", meta: { team: "ops" }, orphan: false });
+    expect(self.body.data).toMatchObject({
+      policies: ["default", "reader"],
+      display_name: "token-ci",
+      meta: { team: "ops" },
+      orphan: false,
+    });
   });
 
   test("--field token prints only the token; --orphan, --no-default-policy and --no-renewable reach the server", async () => {
-    const run = await egide(["token", "create", "--field", "token", "--policy", "reader", "--orphan", "--no-default-policy", "--no-renewable"], { env: server.env });
+    const run = await egide(
+      ["token", "create", "--field", "token", "--policy", "reader", "--orphan", "--no-default-policy", "--no-renewable"],
+      { env: server.env },
+    );
     expect(run.code).toBe(0);
     expect(run.stdout).toMatch(/^egs\.\S+$/);
     const self = await lookup(run.stdout);

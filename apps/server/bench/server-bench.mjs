@@ -35,8 +35,14 @@ const WARMUP_SECONDS = 2;
 const CONNECTIONS = 10;
 const KEYS = 1000;
 const GOALS = { reads: 0.4, writes: 0.2 };
-const BACKENDS = (process.env.EGIDE_BENCH_BACKENDS ?? "sqlite,postgresql").split(",").map((s) => s.trim()).filter(Boolean);
-const OPERATIONS = (process.env.EGIDE_BENCH_OPERATIONS ?? "reads,writes").split(",").map((s) => s.trim()).filter(Boolean);
+const BACKENDS = (process.env.EGIDE_BENCH_BACKENDS ?? "sqlite,postgresql")
+  .split(",")
+  .map((s) => s.trim())
+  .filter(Boolean);
+const OPERATIONS = (process.env.EGIDE_BENCH_OPERATIONS ?? "reads,writes")
+  .split(",")
+  .map((s) => s.trim())
+  .filter(Boolean);
 
 const secretPath = (n) => `/v1/secret/data/bench/${n % KEYS}`;
 
@@ -99,7 +105,9 @@ async function fire(autocannon, { url, kind, seconds, token, body }, nextIndex) 
     errors: result.errors,
     timeouts: result.timeouts,
     // The non-2xx statuses seen, e.g. "503".
-    failedStatuses: Object.keys(result.statusCodeStats ?? {}).filter((code) => !code.startsWith("2")).join(", "),
+    failedStatuses: Object.keys(result.statusCodeStats ?? {})
+      .filter((code) => !code.startsWith("2"))
+      .join(", "),
   };
 }
 
@@ -108,12 +116,14 @@ async function fire(autocannon, { url, kind, seconds, token, body }, nextIndex) 
 
 async function main() {
   for (const backend of BACKENDS) {
-    if (backend !== "sqlite" && backend !== "postgresql") throw new Error(`unknown backend ${JSON.stringify(backend)} in EGIDE_BENCH_BACKENDS (sqlite, postgresql)`);
+    if (backend !== "sqlite" && backend !== "postgresql")
+      throw new Error(`unknown backend ${JSON.stringify(backend)} in EGIDE_BENCH_BACKENDS (sqlite, postgresql)`);
   }
   for (const operation of OPERATIONS) {
     if (!(operation in GOALS)) throw new Error(`unknown operation ${JSON.stringify(operation)} in EGIDE_BENCH_OPERATIONS (reads, writes)`);
   }
-  if (!(SECONDS > 0)) throw new Error(`EGIDE_BENCH_SECONDS must be a positive number of seconds, got ${JSON.stringify(process.env.EGIDE_BENCH_SECONDS)}`);
+  if (!(SECONDS > 0))
+    throw new Error(`EGIDE_BENCH_SECONDS must be a positive number of seconds, got ${JSON.stringify(process.env.EGIDE_BENCH_SECONDS)}`);
   const { default: Fastify } = await import("fastify");
   const pg = (await import("pg")).default;
   const { parseServerConfig, startServer } = await import("../dist/index.js");
@@ -144,7 +154,10 @@ async function main() {
 
   const cleanups = [];
   const cleanup = async () => {
-    while (cleanups.length > 0) await cleanups.pop()().catch((error) => console.error(`cleanup failed: ${error.message}`));
+    while (cleanups.length > 0)
+      await cleanups
+        .pop()()
+        .catch((error) => console.error(`cleanup failed: ${error.message}`));
   };
   // Ctrl-C still drops the database and removes the temp files.
   process.once("SIGINT", () => {
@@ -213,7 +226,8 @@ async function main() {
       const retried = await prefill(server.url, rootToken, writeBody);
 
       console.log(`## ${label}\n`);
-      if (retried > 0) console.log(`(writing the ${KEYS.toLocaleString("en-US")} secrets beforehand, ${retried} writes got a 503 and were retried)\n`);
+      if (retried > 0)
+        console.log(`(writing the ${KEYS.toLocaleString("en-US")} secrets beforehand, ${retried} writes got a 503 and were retried)\n`);
       console.log("| target | req/s (mean) | p50 ms | p99 ms | ratio to bare | goal | non-2xx / errors |");
       console.log("|---|---:|---:|---:|---:|---|---:|");
       for (const operation of OPERATIONS) {

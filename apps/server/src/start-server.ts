@@ -69,7 +69,10 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
     const metrics = new Registry();
     collectDefaultMetrics({ register: metrics, prefix: "egide_process_" });
     const metered = withMetrics(raw, { registry: metrics });
-    const seal = await SealManager.open(metered, config.seal.rotateAfterEncryptions ? { rotateAfterEncryptions: config.seal.rotateAfterEncryptions } : {});
+    const seal = await SealManager.open(
+      metered,
+      config.seal.rotateAfterEncryptions ? { rotateAfterEncryptions: config.seal.rotateAfterEncryptions } : {},
+    );
     const storage = barrier(metered, seal);
     new Gauge({
       name: "egide_seal_sealed",

@@ -45,7 +45,12 @@ test("concurrent rows are all committed, once each, in fewer commits than rows",
 
 test("a bad row in a batch fails alone; the others are committed", async () => {
   const batcher = new AuditBatcher(backend);
-  const results = await Promise.allSettled([batcher.append(entry(0)), batcher.append(entry(1)), batcher.append(entry(2, "not-an-address")), batcher.append(entry(3))]);
+  const results = await Promise.allSettled([
+    batcher.append(entry(0)),
+    batcher.append(entry(1)),
+    batcher.append(entry(2, "not-an-address")),
+    batcher.append(entry(3)),
+  ]);
   expect(results.map((r) => r.status)).toEqual(["fulfilled", "fulfilled", "rejected", "fulfilled"]);
   expect((await backend.audit.query()).map((r) => r.path).sort()).toEqual(["p/0", "p/1", "p/3"]);
 });

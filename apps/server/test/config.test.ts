@@ -87,7 +87,7 @@ health_checks = false
   test.each([
     ["not TOML at all = = =", "config", /not valid TOML at line 1/],
     [`[listener]\ntls_disable = true\n`, "storage.type", /required/],
-    [MINIMAL.replace('[listener]\ntls_disable = true\n', "[listener]\n"), "listener.tls_cert_file", /unless tls_disable = true/],
+    [MINIMAL.replace("[listener]\ntls_disable = true\n", "[listener]\n"), "listener.tls_cert_file", /unless tls_disable = true/],
     [`${MINIMAL}[seal]\nunseal_key_file = "/k"\nunseal_key_env = "K"\n`, "seal.unseal_key_env", /cannot be set together/],
     [MINIMAL.replace("tls_disable = true", 'tls_disable = true\naddress = "localhost"'), "listener.address", /host:port/],
     [MINIMAL.replace("tls_disable = true", 'tls_disable = true\naddress = "1.2.3.4:99999"'), "listener.address", /host:port/],
@@ -99,10 +99,18 @@ health_checks = false
     [`${MINIMAL}[telemetry]\nunauthenticated_metrics_access = "yes"\n`, "telemetry.unauthenticated_metrics_access", /true or false/],
     // A limit of 0 would be "no limit" to Node: refused, never taken as forever.
     [MINIMAL.replace("tls_disable = true", 'tls_disable = true\nmax_request_duration = "0s"'), "listener.max_request_duration", /positive/],
-    [MINIMAL.replace("tls_disable = true", "tls_disable = true\nhttp_read_header_timeout = 0"), "listener.http_read_header_timeout", /positive/],
+    [
+      MINIMAL.replace("tls_disable = true", "tls_disable = true\nhttp_read_header_timeout = 0"),
+      "listener.http_read_header_timeout",
+      /positive/,
+    ],
     [MINIMAL.replace("tls_disable = true", 'tls_disable = true\nhttp_idle_timeout = "0s"'), "listener.http_idle_timeout", /positive/],
     [MINIMAL.replace("tls_disable = true", "tls_disable = true\nmax_connections = 0"), "listener.max_connections", /./],
-    [MINIMAL.replace("tls_disable = true", 'tls_disable = true\nhttp_read_header_timeout = "2m"'), "listener.http_read_header_timeout", /max_request_duration/],
+    [
+      MINIMAL.replace("tls_disable = true", 'tls_disable = true\nhttp_read_header_timeout = "2m"'),
+      "listener.http_read_header_timeout",
+      /max_request_duration/,
+    ],
   ])("refuses %j naming %s", (text, option, message) => {
     const error = configError(text);
     if (option !== "config") expect(error.message).toContain(option);

@@ -78,7 +78,10 @@ async function send(
 ): Promise<Reply> {
   const sentAt = Date.now();
   const reply = await call(t.url, method, url, options);
-  const requestId = reply.body && typeof reply.body === "object" && typeof reply.body.request_id === "string" ? (reply.body.request_id as string) : undefined;
+  const requestId =
+    reply.body && typeof reply.body === "object" && typeof reply.body.request_id === "string"
+      ? (reply.body.request_id as string)
+      : undefined;
   t.sent.push({ method, url, status: reply.status, requestId, ...expected, audited: expected.audited ?? true, sentAt });
   return reply;
 }
@@ -93,7 +96,13 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
  */
 async function runSequence(t: Target): Promise<{ rootAccessor: string; childAccessor: string; since: string; sentBeforeSince: number }> {
   const root = t.rootToken;
-  const self = await send(t, "GET", "/v1/auth/token/lookup-self", { token: root }, { operation: "read", path: "auth/token/lookup-self", user: null });
+  const self = await send(
+    t,
+    "GET",
+    "/v1/auth/token/lookup-self",
+    { token: root },
+    { operation: "read", path: "auth/token/lookup-self", user: null },
+  );
   expect(self.status).toBe(200);
   const rootAccessor = self.body.data.accessor as string;
   (t.sent.at(-1) as Sent).user = rootAccessor;
@@ -108,25 +117,112 @@ async function runSequence(t: Target): Promise<{ rootAccessor: string; childAcce
 
   expect((await send(t, "GET", "/v1/sys/health", {}, { operation: "read", path: "sys/health", user: null })).status).toBe(200);
   expect((await send(t, "GET", "/v1/sys/seal-status", {}, { operation: "read", path: "sys/seal-status", user: null })).status).toBe(200);
-  expect((await send(t, "POST", "/v1/secret/data/app/db", { token: root, body: { data: { password: s1 } } }, { operation: "create", path: "secret/data/app/db", user: rootAccessor })).status).toBe(200);
-  expect((await send(t, "PUT", "/v1/secret/data/app/db", { token: root, body: { data: { password: s2 } } }, { operation: "update", path: "secret/data/app/db", user: rootAccessor })).status).toBe(200);
-  const read = await send(t, "GET", "/v1/secret/data/app/db", { token: root }, { operation: "read", path: "secret/data/app/db", user: rootAccessor });
+  expect(
+    (
+      await send(
+        t,
+        "POST",
+        "/v1/secret/data/app/db",
+        { token: root, body: { data: { password: s1 } } },
+        { operation: "create", path: "secret/data/app/db", user: rootAccessor },
+      )
+    ).status,
+  ).toBe(200);
+  expect(
+    (
+      await send(
+        t,
+        "PUT",
+        "/v1/secret/data/app/db",
+        { token: root, body: { data: { password: s2 } } },
+        { operation: "update", path: "secret/data/app/db", user: rootAccessor },
+      )
+    ).status,
+  ).toBe(200);
+  const read = await send(
+    t,
+    "GET",
+    "/v1/secret/data/app/db",
+    { token: root },
+    { operation: "read", path: "secret/data/app/db", user: rootAccessor },
+  );
   expect(read.body.data.data).toEqual({ password: s2 });
-  expect((await send(t, "GET", "/v1/secret/data/app/missing", { token: root }, { operation: "read", path: "secret/data/app/missing", user: rootAccessor })).status).toBe(404);
-  expect((await send(t, "GET", "/v1/secret/data/app/db", {}, { operation: "read", path: "secret/data/app/db", user: null })).status).toBe(403);
-  expect((await send(t, "GET", "/v1/secret/data/app/db", { token: "egs.bogus" }, { operation: "read", path: "secret/data/app/db", user: null })).status).toBe(403);
+  expect(
+    (
+      await send(
+        t,
+        "GET",
+        "/v1/secret/data/app/missing",
+        { token: root },
+        { operation: "read", path: "secret/data/app/missing", user: rootAccessor },
+      )
+    ).status,
+  ).toBe(404);
+  expect((await send(t, "GET", "/v1/secret/data/app/db", {}, { operation: "read", path: "secret/data/app/db", user: null })).status).toBe(
+    403,
+  );
+  expect(
+    (await send(t, "GET", "/v1/secret/data/app/db", { token: "egs.bogus" }, { operation: "read", path: "secret/data/app/db", user: null }))
+      .status,
+  ).toBe(403);
 
   const policy = `path "secret/data/app/*" { capabilities = ["read"] }`;
-  expect((await send(t, "PUT", "/v1/sys/policies/acl/app-reader", { token: root, body: { policy } }, { operation: "update", path: "sys/policies/acl/app-reader", user: rootAccessor })).status).toBe(204);
-  const created = await send(t, "POST", "/v1/auth/token/create", { token: root, body: { policies: ["app-reader"], display_name: "audited" } }, { operation: "update", path: "auth/token/create", user: rootAccessor });
+  expect(
+    (
+      await send(
+        t,
+        "PUT",
+        "/v1/sys/policies/acl/app-reader",
+        { token: root, body: { policy } },
+        { operation: "update", path: "sys/policies/acl/app-reader", user: rootAccessor },
+      )
+    ).status,
+  ).toBe(204);
+  const created = await send(
+    t,
+    "POST",
+    "/v1/auth/token/create",
+    { token: root, body: { policies: ["app-reader"], display_name: "audited" } },
+    { operation: "update", path: "auth/token/create", user: rootAccessor },
+  );
   expect(created.status).toBe(200);
   const child = created.body.auth.client_token as string;
   const childAccessor = created.body.auth.accessor as string;
   t.secrets.add(child);
 
-  expect((await send(t, "GET", "/v1/secret/data/app/db", { token: child }, { operation: "read", path: "secret/data/app/db", user: childAccessor })).status).toBe(200);
-  expect((await send(t, "POST", "/v1/secret/data/app/db", { token: child, body: { data: { password: s1 } } }, { operation: "update", path: "secret/data/app/db", user: childAccessor })).status).toBe(403);
-  expect((await send(t, "GET", "/v1/sys/mounts", { headers: { authorization: `Bearer ${child}` } }, { operation: "read", path: "sys/mounts", user: childAccessor })).status).toBe(403);
+  expect(
+    (
+      await send(
+        t,
+        "GET",
+        "/v1/secret/data/app/db",
+        { token: child },
+        { operation: "read", path: "secret/data/app/db", user: childAccessor },
+      )
+    ).status,
+  ).toBe(200);
+  expect(
+    (
+      await send(
+        t,
+        "POST",
+        "/v1/secret/data/app/db",
+        { token: child, body: { data: { password: s1 } } },
+        { operation: "update", path: "secret/data/app/db", user: childAccessor },
+      )
+    ).status,
+  ).toBe(403);
+  expect(
+    (
+      await send(
+        t,
+        "GET",
+        "/v1/sys/mounts",
+        { headers: { authorization: `Bearer ${child}` } },
+        { operation: "read", path: "sys/mounts", user: childAccessor },
+      )
+    ).status,
+  ).toBe(403);
 
   await sleep(5);
   const since = new Date().toISOString();
@@ -134,32 +230,151 @@ async function runSequence(t: Target): Promise<{ rootAccessor: string; childAcce
   await sleep(5);
 
   expect(
-    (await send(t, "POST", "/v1/secret/data/app/db", { token: root, rawBody: `{"data": {"password": "${s3}"`, headers: { "content-type": "application/json" } }, { operation: "update", path: "secret/data/app/db", user: rootAccessor })).status,
+    (
+      await send(
+        t,
+        "POST",
+        "/v1/secret/data/app/db",
+        { token: root, rawBody: `{"data": {"password": "${s3}"`, headers: { "content-type": "application/json" } },
+        { operation: "update", path: "secret/data/app/db", user: rootAccessor },
+      )
+    ).status,
   ).toBe(400);
-  expect((await send(t, "POST", "/v1/secret/data/app/db", { token: root, body: { data: s3 } }, { operation: "update", path: "secret/data/app/db", user: rootAccessor })).status).toBe(400);
-  expect((await send(t, "POST", "/v1/secret/data/app/db", { token: root, body: { data: { password: s4 }, options: { cas: 1 } } }, { operation: "update", path: "secret/data/app/db", user: rootAccessor })).status).toBe(412);
   expect(
-    (await send(t, "PATCH", "/v1/secret/data/app/db", { token: root, body: { data: { extra: s5 } }, headers: { "content-type": "application/merge-patch+json" } }, { operation: "patch", path: "secret/data/app/db", user: rootAccessor })).status,
+    (
+      await send(
+        t,
+        "POST",
+        "/v1/secret/data/app/db",
+        { token: root, body: { data: s3 } },
+        { operation: "update", path: "secret/data/app/db", user: rootAccessor },
+      )
+    ).status,
+  ).toBe(400);
+  expect(
+    (
+      await send(
+        t,
+        "POST",
+        "/v1/secret/data/app/db",
+        { token: root, body: { data: { password: s4 }, options: { cas: 1 } } },
+        { operation: "update", path: "secret/data/app/db", user: rootAccessor },
+      )
+    ).status,
+  ).toBe(412);
+  expect(
+    (
+      await send(
+        t,
+        "PATCH",
+        "/v1/secret/data/app/db",
+        { token: root, body: { data: { extra: s5 } }, headers: { "content-type": "application/merge-patch+json" } },
+        { operation: "patch", path: "secret/data/app/db", user: rootAccessor },
+      )
+    ).status,
   ).toBe(200);
-  expect((await send(t, "LIST", "/v1/secret/metadata/app", { token: root }, { operation: "list", path: "secret/metadata/app/", user: rootAccessor })).status).toBe(200);
-  expect((await send(t, "GET", "/v1/auth/token/lookup-self", { headers: { "x-egide-token": child } }, { operation: "read", path: "auth/token/lookup-self", user: childAccessor })).status).toBe(200);
-  expect((await send(t, "POST", "/v1/auth/token/lookup", { token: root, body: { token: child } }, { operation: "update", path: "auth/token/lookup", user: rootAccessor })).status).toBe(200);
-  expect((await send(t, "GET", "/v1/nomount/x", { token: root }, { operation: "read", path: "nomount/x", user: rootAccessor })).status).toBe(404);
+  expect(
+    (
+      await send(
+        t,
+        "LIST",
+        "/v1/secret/metadata/app",
+        { token: root },
+        { operation: "list", path: "secret/metadata/app/", user: rootAccessor },
+      )
+    ).status,
+  ).toBe(200);
+  expect(
+    (
+      await send(
+        t,
+        "GET",
+        "/v1/auth/token/lookup-self",
+        { headers: { "x-egide-token": child } },
+        { operation: "read", path: "auth/token/lookup-self", user: childAccessor },
+      )
+    ).status,
+  ).toBe(200);
+  expect(
+    (
+      await send(
+        t,
+        "POST",
+        "/v1/auth/token/lookup",
+        { token: root, body: { token: child } },
+        { operation: "update", path: "auth/token/lookup", user: rootAccessor },
+      )
+    ).status,
+  ).toBe(200);
+  expect(
+    (await send(t, "GET", "/v1/nomount/x", { token: root }, { operation: "read", path: "nomount/x", user: rootAccessor })).status,
+  ).toBe(404);
   expect((await send(t, "GET", "/nope", {}, { operation: "read", path: "nope", user: null })).status).toBe(404);
 
   // sealed: 503s
-  expect((await send(t, "PUT", "/v1/sys/seal", { token: root }, { operation: "update", path: "sys/seal", user: rootAccessor })).status).toBe(204);
-  expect((await send(t, "GET", "/v1/secret/data/app/db", { token: root }, { operation: "read", path: "secret/data/app/db", user: null })).status).toBe(503);
-  expect((await send(t, "POST", "/v1/secret/data/app/db", { token: root, body: { data: { password: s6 } } }, { operation: "update", path: "secret/data/app/db", user: null })).status).toBe(503);
-  expect((await send(t, "GET", "/v1/sys/seal-status", {}, { operation: "read", path: "sys/seal-status", user: null })).body.sealed).toBe(true);
+  expect(
+    (await send(t, "PUT", "/v1/sys/seal", { token: root }, { operation: "update", path: "sys/seal", user: rootAccessor })).status,
+  ).toBe(204);
+  expect(
+    (await send(t, "GET", "/v1/secret/data/app/db", { token: root }, { operation: "read", path: "secret/data/app/db", user: null })).status,
+  ).toBe(503);
+  expect(
+    (
+      await send(
+        t,
+        "POST",
+        "/v1/secret/data/app/db",
+        { token: root, body: { data: { password: s6 } } },
+        { operation: "update", path: "secret/data/app/db", user: null },
+      )
+    ).status,
+  ).toBe(503);
+  expect((await send(t, "GET", "/v1/sys/seal-status", {}, { operation: "read", path: "sys/seal-status", user: null })).body.sealed).toBe(
+    true,
+  );
   for (const key of t.keysHex) {
-    expect((await send(t, "PUT", "/v1/sys/unseal", { body: { key } }, { operation: "update", path: "sys/unseal", user: null })).status).toBe(200);
+    expect(
+      (await send(t, "PUT", "/v1/sys/unseal", { body: { key } }, { operation: "update", path: "sys/unseal", user: null })).status,
+    ).toBe(200);
   }
 
-  expect((await send(t, "POST", "/v1/auth/token/revoke", { token: root, body: { token: child } }, { operation: "update", path: "auth/token/revoke", user: rootAccessor })).status).toBe(204);
-  expect((await send(t, "GET", "/v1/secret/data/app/db", { token: child }, { operation: "read", path: "secret/data/app/db", user: null })).status).toBe(403);
-  expect((await send(t, "DELETE", "/v1/secret/data/app/db", { token: root }, { operation: "delete", path: "secret/data/app/db", user: rootAccessor })).status).toBe(204);
-  expect((await send(t, "GET", "/v1/sys/metrics?format=prometheus", { token: root }, { operation: "read", path: "sys/metrics", user: rootAccessor })).status).toBe(200);
+  expect(
+    (
+      await send(
+        t,
+        "POST",
+        "/v1/auth/token/revoke",
+        { token: root, body: { token: child } },
+        { operation: "update", path: "auth/token/revoke", user: rootAccessor },
+      )
+    ).status,
+  ).toBe(204);
+  expect(
+    (await send(t, "GET", "/v1/secret/data/app/db", { token: child }, { operation: "read", path: "secret/data/app/db", user: null }))
+      .status,
+  ).toBe(403);
+  expect(
+    (
+      await send(
+        t,
+        "DELETE",
+        "/v1/secret/data/app/db",
+        { token: root },
+        { operation: "delete", path: "secret/data/app/db", user: rootAccessor },
+      )
+    ).status,
+  ).toBe(204);
+  expect(
+    (
+      await send(
+        t,
+        "GET",
+        "/v1/sys/metrics?format=prometheus",
+        { token: root },
+        { operation: "read", path: "sys/metrics", user: rootAccessor },
+      )
+    ).status,
+  ).toBe(200);
   return { rootAccessor, childAccessor, since, sentBeforeSince };
 }
 
@@ -229,7 +444,13 @@ function auditSuite(name: string, setup: () => Promise<Target>, teardown: () => 
       const forbidden = await send(t, "GET", "/v1/sys/audit-log", {}, { operation: "read", path: "sys/audit-log", user: null });
       expect(forbidden.status).toBe(403);
 
-      const all = await send(t, "GET", "/v1/sys/audit-log?limit=10000", { token: t.rootToken }, { operation: "read", path: "sys/audit-log", user: seq.rootAccessor });
+      const all = await send(
+        t,
+        "GET",
+        "/v1/sys/audit-log?limit=10000",
+        { token: t.rootToken },
+        { operation: "read", path: "sys/audit-log", user: seq.rootAccessor },
+      );
       expect(all.status).toBe(200);
       const entries = all.body.data.entries as Array<Record<string, unknown>>;
       // every request before this one (this one's row is written after its answer is built)
@@ -239,30 +460,86 @@ function auditSuite(name: string, setup: () => Promise<Target>, teardown: () => 
       expectNoSecretIn(JSON.stringify(all.body), [...t.secrets, t.rootToken], "GET /v1/sys/audit-log");
 
       const withId = t.sent.find((s) => s.requestId !== undefined && s.path === "auth/token/create") as Sent;
-      const one = await send(t, "GET", `/v1/sys/audit-log?request_id=${withId.requestId}`, { token: t.rootToken }, { operation: "read", path: "sys/audit-log", user: seq.rootAccessor });
+      const one = await send(
+        t,
+        "GET",
+        `/v1/sys/audit-log?request_id=${withId.requestId}`,
+        { token: t.rootToken },
+        { operation: "read", path: "sys/audit-log", user: seq.rootAccessor },
+      );
       expect(one.status).toBe(200);
       expect(one.body.data.entries).toHaveLength(1);
-      expect(one.body.data.entries[0]).toMatchObject({ request_id: withId.requestId, path: "auth/token/create", operation: "update", user_id: seq.rootAccessor, success: true });
+      expect(one.body.data.entries[0]).toMatchObject({
+        request_id: withId.requestId,
+        path: "auth/token/create",
+        operation: "update",
+        user_id: seq.rootAccessor,
+        success: true,
+      });
 
-      const prefixed = await send(t, "GET", "/v1/sys/audit-log?path_prefix=secret/data/app/", { token: t.rootToken }, { operation: "read", path: "sys/audit-log", user: seq.rootAccessor });
+      const prefixed = await send(
+        t,
+        "GET",
+        "/v1/sys/audit-log?path_prefix=secret/data/app/",
+        { token: t.rootToken },
+        { operation: "read", path: "sys/audit-log", user: seq.rootAccessor },
+      );
       const expectedPrefixed = t.sent.slice(0, -1).filter((s) => s.audited && s.path.startsWith("secret/data/app/"));
       expect((prefixed.body.data.entries as Array<{ path: string }>).map((e) => e.path)).toEqual(expectedPrefixed.map((s) => s.path));
 
-      const since = await send(t, "GET", `/v1/sys/audit-log?since=${encodeURIComponent(seq.since)}`, { token: t.rootToken }, { operation: "read", path: "sys/audit-log", user: seq.rootAccessor });
+      const since = await send(
+        t,
+        "GET",
+        `/v1/sys/audit-log?since=${encodeURIComponent(seq.since)}`,
+        { token: t.rootToken },
+        { operation: "read", path: "sys/audit-log", user: seq.rootAccessor },
+      );
       const expectedSince = t.sent.slice(seq.sentBeforeSince, -1).filter((s) => s.audited);
       expect((since.body.data.entries as Array<{ path: string }>).map((e) => e.path)).toEqual(expectedSince.map((s) => s.path));
 
-      const failures = await send(t, "GET", "/v1/sys/audit-log?success=false&path_prefix=secret/", { token: t.rootToken }, { operation: "read", path: "sys/audit-log", user: seq.rootAccessor });
+      const failures = await send(
+        t,
+        "GET",
+        "/v1/sys/audit-log?success=false&path_prefix=secret/",
+        { token: t.rootToken },
+        { operation: "read", path: "sys/audit-log", user: seq.rootAccessor },
+      );
       const expectedFailures = t.sent.slice(0, -1).filter((s) => s.audited && s.status >= 400 && s.path.startsWith("secret/"));
-      expect((failures.body.data.entries as Array<{ metadata: { status: number } }>).map((e) => e.metadata.status)).toEqual(expectedFailures.map((s) => s.status));
+      expect((failures.body.data.entries as Array<{ metadata: { status: number } }>).map((e) => e.metadata.status)).toEqual(
+        expectedFailures.map((s) => s.status),
+      );
 
-      const bad = await send(t, "GET", "/v1/sys/audit-log?request_id=nope", { token: t.rootToken }, { operation: "read", path: "sys/audit-log", user: seq.rootAccessor });
+      const bad = await send(
+        t,
+        "GET",
+        "/v1/sys/audit-log?request_id=nope",
+        { token: t.rootToken },
+        { operation: "read", path: "sys/audit-log", user: seq.rootAccessor },
+      );
       expect(bad.status).toBe(400);
       // a token without sudo on sys/audit-log is refused
-      await send(t, "PUT", "/v1/sys/policies/acl/audit-read", { token: t.rootToken, body: { policy: `path "sys/audit-log" { capabilities = ["read"] }` } }, { operation: "update", path: "sys/policies/acl/audit-read", user: seq.rootAccessor });
-      const reader = await send(t, "POST", "/v1/auth/token/create", { token: t.rootToken, body: { policies: ["audit-read"] } }, { operation: "update", path: "auth/token/create", user: seq.rootAccessor });
+      await send(
+        t,
+        "PUT",
+        "/v1/sys/policies/acl/audit-read",
+        { token: t.rootToken, body: { policy: `path "sys/audit-log" { capabilities = ["read"] }` } },
+        { operation: "update", path: "sys/policies/acl/audit-read", user: seq.rootAccessor },
+      );
+      const reader = await send(
+        t,
+        "POST",
+        "/v1/auth/token/create",
+        { token: t.rootToken, body: { policies: ["audit-read"] } },
+        { operation: "update", path: "auth/token/create", user: seq.rootAccessor },
+      );
       t.secrets.add(reader.body.auth.client_token);
-      const noSudo = await send(t, "GET", "/v1/sys/audit-log", { token: reader.body.auth.client_token }, { operation: "read", path: "sys/audit-log", user: reader.body.auth.accessor });
+      const noSudo = await send(
+        t,
+        "GET",
+        "/v1/sys/audit-log",
+        { token: reader.body.auth.client_token },
+        { operation: "read", path: "sys/audit-log", user: reader.body.auth.accessor },
+      );
       expect(noSudo.status).toBe(403);
 
       expectOneRowPerRequest(await t.rows(), t.sent);
@@ -274,8 +551,26 @@ function auditSuite(name: string, setup: () => Promise<Target>, teardown: () => 
       const rootAccessor = seq.rootAccessor;
       t.secrets.add(oldValue);
       t.secrets.add(newValue);
-      expect((await send(t, "POST", "/v1/secret/data/fault/k", { token: t.rootToken, body: { data: { v: oldValue } } }, { operation: "create", path: "secret/data/fault/k", user: rootAccessor })).status).toBe(200);
-      const term = (await send(t, "GET", "/v1/sys/key-status", { token: t.rootToken }, { operation: "read", path: "sys/key-status", user: rootAccessor })).body.data.term as number;
+      expect(
+        (
+          await send(
+            t,
+            "POST",
+            "/v1/secret/data/fault/k",
+            { token: t.rootToken, body: { data: { v: oldValue } } },
+            { operation: "create", path: "secret/data/fault/k", user: rootAccessor },
+          )
+        ).status,
+      ).toBe(200);
+      const term = (
+        await send(
+          t,
+          "GET",
+          "/v1/sys/key-status",
+          { token: t.rootToken },
+          { operation: "read", path: "sys/key-status", user: rootAccessor },
+        )
+      ).body.data.term as number;
       const rowsBefore = (await t.rows()).length;
 
       await t.auditDown(true);
@@ -288,13 +583,55 @@ function auditSuite(name: string, setup: () => Promise<Target>, teardown: () => 
       let rotate: Reply;
       let anonymous: Reply;
       try {
-        write = await send(t, "POST", "/v1/secret/data/fault/k", { token: t.rootToken, body: { data: { v: newValue } } }, { operation: "update", path: "secret/data/fault/k", user: rootAccessor, ...down });
-        readDown = await send(t, "GET", "/v1/secret/data/fault/k", { token: t.rootToken }, { operation: "read", path: "secret/data/fault/k", user: rootAccessor, ...down });
-        token = await send(t, "POST", "/v1/auth/token/create", { token: t.rootToken, body: { policies: ["app-reader"] } }, { operation: "update", path: "auth/token/create", user: rootAccessor, ...down });
-        policyWrite = await send(t, "PUT", "/v1/sys/policies/acl/fault-policy", { token: t.rootToken, body: { policy: `path "x" { capabilities = ["read"] }` } }, { operation: "update", path: "sys/policies/acl/fault-policy", user: rootAccessor, ...down });
-        seal = await send(t, "PUT", "/v1/sys/seal", { token: t.rootToken }, { operation: "update", path: "sys/seal", user: rootAccessor, ...down });
-        rotate = await send(t, "POST", "/v1/sys/rotate", { token: t.rootToken }, { operation: "update", path: "sys/rotate", user: rootAccessor, ...down });
-        anonymous = await send(t, "GET", "/v1/secret/data/fault/k", {}, { operation: "read", path: "secret/data/fault/k", user: null, ...down });
+        write = await send(
+          t,
+          "POST",
+          "/v1/secret/data/fault/k",
+          { token: t.rootToken, body: { data: { v: newValue } } },
+          { operation: "update", path: "secret/data/fault/k", user: rootAccessor, ...down },
+        );
+        readDown = await send(
+          t,
+          "GET",
+          "/v1/secret/data/fault/k",
+          { token: t.rootToken },
+          { operation: "read", path: "secret/data/fault/k", user: rootAccessor, ...down },
+        );
+        token = await send(
+          t,
+          "POST",
+          "/v1/auth/token/create",
+          { token: t.rootToken, body: { policies: ["app-reader"] } },
+          { operation: "update", path: "auth/token/create", user: rootAccessor, ...down },
+        );
+        policyWrite = await send(
+          t,
+          "PUT",
+          "/v1/sys/policies/acl/fault-policy",
+          { token: t.rootToken, body: { policy: `path "x" { capabilities = ["read"] }` } },
+          { operation: "update", path: "sys/policies/acl/fault-policy", user: rootAccessor, ...down },
+        );
+        seal = await send(
+          t,
+          "PUT",
+          "/v1/sys/seal",
+          { token: t.rootToken },
+          { operation: "update", path: "sys/seal", user: rootAccessor, ...down },
+        );
+        rotate = await send(
+          t,
+          "POST",
+          "/v1/sys/rotate",
+          { token: t.rootToken },
+          { operation: "update", path: "sys/rotate", user: rootAccessor, ...down },
+        );
+        anonymous = await send(
+          t,
+          "GET",
+          "/v1/secret/data/fault/k",
+          {},
+          { operation: "read", path: "secret/data/fault/k", user: null, ...down },
+        );
       } finally {
         await t.auditDown(false);
       }
@@ -312,29 +649,81 @@ function auditSuite(name: string, setup: () => Promise<Target>, teardown: () => 
       expect((await t.rows()).length).toBe(rowsBefore);
 
       // and nothing changed
-      const after = await send(t, "GET", "/v1/secret/data/fault/k", { token: t.rootToken }, { operation: "read", path: "secret/data/fault/k", user: rootAccessor });
+      const after = await send(
+        t,
+        "GET",
+        "/v1/secret/data/fault/k",
+        { token: t.rootToken },
+        { operation: "read", path: "secret/data/fault/k", user: rootAccessor },
+      );
       expect(after.status).toBe(200);
       expect(after.body.data.data).toEqual({ v: oldValue });
       expect(after.body.data.metadata.version).toBe(1);
-      expect((await send(t, "GET", "/v1/sys/policies/acl/fault-policy", { token: t.rootToken }, { operation: "read", path: "sys/policies/acl/fault-policy", user: rootAccessor })).status).toBe(404);
-      expect((await send(t, "GET", "/v1/sys/seal-status", {}, { operation: "read", path: "sys/seal-status", user: null })).body.sealed).toBe(false);
-      expect((await send(t, "GET", "/v1/sys/key-status", { token: t.rootToken }, { operation: "read", path: "sys/key-status", user: rootAccessor })).body.data.term).toBe(term);
+      expect(
+        (
+          await send(
+            t,
+            "GET",
+            "/v1/sys/policies/acl/fault-policy",
+            { token: t.rootToken },
+            { operation: "read", path: "sys/policies/acl/fault-policy", user: rootAccessor },
+          )
+        ).status,
+      ).toBe(404);
+      expect(
+        (await send(t, "GET", "/v1/sys/seal-status", {}, { operation: "read", path: "sys/seal-status", user: null })).body.sealed,
+      ).toBe(false);
+      expect(
+        (
+          await send(
+            t,
+            "GET",
+            "/v1/sys/key-status",
+            { token: t.rootToken },
+            { operation: "read", path: "sys/key-status", user: rootAccessor },
+          )
+        ).body.data.term,
+      ).toBe(term);
       expectOneRowPerRequest(await t.rows(), t.sent);
       expectNoSecretIn(JSON.stringify(await t.rows()), [...t.secrets, t.rootToken], "the audit table");
     });
 
     it("a rotation that fails after its audit row was written is not audited as a success", async () => {
       const rootAccessor = seq.rootAccessor;
-      const term = (await send(t, "GET", "/v1/sys/key-status", { token: t.rootToken }, { operation: "read", path: "sys/key-status", user: rootAccessor })).body.data.term as number;
+      const term = (
+        await send(
+          t,
+          "GET",
+          "/v1/sys/key-status",
+          { token: t.rootToken },
+          { operation: "read", path: "sys/key-status", user: rootAccessor },
+        )
+      ).body.data.term as number;
       await t.keyringDown(true);
       let rotate: Reply;
       try {
-        rotate = await send(t, "POST", "/v1/sys/rotate", { token: t.rootToken }, { operation: "update", path: "sys/rotate", user: rootAccessor });
+        rotate = await send(
+          t,
+          "POST",
+          "/v1/sys/rotate",
+          { token: t.rootToken },
+          { operation: "update", path: "sys/rotate", user: rootAccessor },
+        );
       } finally {
         await t.keyringDown(false);
       }
       expect(rotate.status).toBeGreaterThanOrEqual(500);
-      expect((await send(t, "GET", "/v1/sys/key-status", { token: t.rootToken }, { operation: "read", path: "sys/key-status", user: rootAccessor })).body.data.term).toBe(term);
+      expect(
+        (
+          await send(
+            t,
+            "GET",
+            "/v1/sys/key-status",
+            { token: t.rootToken },
+            { operation: "read", path: "sys/key-status", user: rootAccessor },
+          )
+        ).body.data.term,
+      ).toBe(term);
       // the one row of the failed rotation must say it failed, with the status answered
       const rows = await t.rows();
       const row = rows.filter((r) => r.path === "sys/rotate").at(-1) as Row;
@@ -475,7 +864,11 @@ auditSuite(
       async auditDown(down) {
         const db = new Database(server.dbPath, { fileMustExist: true, timeout: 5000 });
         try {
-          db.exec(down ? "CREATE TRIGGER audit_down BEFORE INSERT ON egide_audit_log BEGIN SELECT RAISE(FAIL, 'audit down'); END;" : "DROP TRIGGER audit_down;");
+          db.exec(
+            down
+              ? "CREATE TRIGGER audit_down BEFORE INSERT ON egide_audit_log BEGIN SELECT RAISE(FAIL, 'audit down'); END;"
+              : "DROP TRIGGER audit_down;",
+          );
         } finally {
           db.close();
         }
@@ -495,13 +888,25 @@ auditSuite(
       },
     };
     // initialise and unseal over HTTP: these requests are audited too
-    const init = await send(target, "PUT", "/v1/sys/init", { body: { secret_shares: 1, secret_threshold: 1 } }, { operation: "update", path: "sys/init", user: null });
+    const init = await send(
+      target,
+      "PUT",
+      "/v1/sys/init",
+      { body: { secret_shares: 1, secret_threshold: 1 } },
+      { operation: "update", path: "sys/init", user: null },
+    );
     expect(init.status).toBe(200);
     target.rootToken = init.body.root_token;
     target.keysHex = init.body.keys;
     target.secrets.add(init.body.root_token);
     for (const key of [...init.body.keys, ...init.body.keys_base64] as string[]) target.secrets.add(key);
-    const unseal = await send(target, "PUT", "/v1/sys/unseal", { body: { key: init.body.keys[0] } }, { operation: "update", path: "sys/unseal", user: null });
+    const unseal = await send(
+      target,
+      "PUT",
+      "/v1/sys/unseal",
+      { body: { key: init.body.keys[0] } },
+      { operation: "update", path: "sys/unseal", user: null },
+    );
     expect(unseal.body.sealed).toBe(false);
     return target;
   },
@@ -556,8 +961,12 @@ auditSuite(
       auditDown: (down) =>
         withClient(database, async (client) => {
           if (down) {
-            await client.query(`CREATE FUNCTION ${quoteIdentifier(schema)}.audit_down() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'audit down'; END $$`);
-            await client.query(`CREATE TRIGGER audit_down BEFORE INSERT ON ${table} FOR EACH ROW EXECUTE FUNCTION ${quoteIdentifier(schema)}.audit_down()`);
+            await client.query(
+              `CREATE FUNCTION ${quoteIdentifier(schema)}.audit_down() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'audit down'; END $$`,
+            );
+            await client.query(
+              `CREATE TRIGGER audit_down BEFORE INSERT ON ${table} FOR EACH ROW EXECUTE FUNCTION ${quoteIdentifier(schema)}.audit_down()`,
+            );
           } else {
             await client.query(`DROP TRIGGER audit_down ON ${table}`);
             await client.query(`DROP FUNCTION ${quoteIdentifier(schema)}.audit_down()`);
@@ -567,8 +976,12 @@ auditSuite(
         withClient(database, async (client) => {
           const s = quoteIdentifier(schema);
           if (down) {
-            await client.query(`CREATE FUNCTION ${s}.keyring_down() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'keyring down'; END $$`);
-            await client.query(`CREATE TRIGGER keyring_down BEFORE INSERT OR UPDATE ON ${s}.egide_storage FOR EACH ROW WHEN (NEW.key = '${KEYRING_KEY}') EXECUTE FUNCTION ${s}.keyring_down()`);
+            await client.query(
+              `CREATE FUNCTION ${s}.keyring_down() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'keyring down'; END $$`,
+            );
+            await client.query(
+              `CREATE TRIGGER keyring_down BEFORE INSERT OR UPDATE ON ${s}.egide_storage FOR EACH ROW WHEN (NEW.key = '${KEYRING_KEY}') EXECUTE FUNCTION ${s}.keyring_down()`,
+            );
           } else {
             await client.query(`DROP TRIGGER keyring_down ON ${s}.egide_storage`);
             await client.query(`DROP FUNCTION ${s}.keyring_down()`);

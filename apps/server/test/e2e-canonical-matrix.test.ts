@@ -53,18 +53,108 @@ const KV_VERSIONS_BODY = { versions: [1, 2, 3] };
 const EVIL_POLICY = { policy: `path "*" { capabilities = ["create", "read", "update", "delete", "list", "sudo"] }` };
 
 const RESOURCES: Resource[] = [
-  { id: "mount", prefix: "sys/mounts/", name: "team", suffix: "", family: "mount", methods: ["GET", "LIST", "POST", "PUT", "DELETE"], fingerprint: "mount", body: { type: "kv", options: { version: "2" }, description: "matrix-pwned" } },
-  { id: "mount-tune", prefix: "sys/mounts/", name: "team", suffix: "/tune", family: "mount", methods: ["GET", "POST"], fingerprint: "mount", body: { description: "matrix-pwned" } },
-  { id: "policy-acl", prefix: "sys/policies/acl/", name: "admin", suffix: "", family: "policy", methods: ["GET", "LIST", "PUT", "POST", "PATCH", "DELETE"], fingerprint: "policy", body: EVIL_POLICY },
-  { id: "policy-legacy", prefix: "sys/policy/", name: "admin", suffix: "", family: "policy", methods: ["GET", "LIST", "PUT", "POST", "DELETE"], fingerprint: "policy", body: EVIL_POLICY },
-  { id: "kv-data", prefix: "secret/data/", name: "admin", suffix: "", family: "kv", methods: ["GET", "POST", "PUT", "PATCH", "DELETE"], fingerprint: "secret", body: KV_DATA_BODY },
-  { id: "kv-metadata", prefix: "secret/metadata/", name: "admin", suffix: "", family: "kv", methods: ["GET", "LIST", "POST", "PUT", "PATCH", "DELETE"], fingerprint: "secret", body: KV_METADATA_BODY },
-  { id: "kv-delete", prefix: "secret/delete/", name: "admin", suffix: "", family: "kv", methods: ["POST", "PUT"], fingerprint: "secret", body: KV_VERSIONS_BODY },
-  { id: "kv-undelete", prefix: "secret/undelete/", name: "admin", suffix: "", family: "kv", methods: ["POST", "PUT"], fingerprint: "secret", body: KV_VERSIONS_BODY },
-  { id: "kv-destroy", prefix: "secret/destroy/", name: "admin", suffix: "", family: "kv", methods: ["POST", "PUT"], fingerprint: "secret", body: KV_VERSIONS_BODY },
+  {
+    id: "mount",
+    prefix: "sys/mounts/",
+    name: "team",
+    suffix: "",
+    family: "mount",
+    methods: ["GET", "LIST", "POST", "PUT", "DELETE"],
+    fingerprint: "mount",
+    body: { type: "kv", options: { version: "2" }, description: "matrix-pwned" },
+  },
+  {
+    id: "mount-tune",
+    prefix: "sys/mounts/",
+    name: "team",
+    suffix: "/tune",
+    family: "mount",
+    methods: ["GET", "POST"],
+    fingerprint: "mount",
+    body: { description: "matrix-pwned" },
+  },
+  {
+    id: "policy-acl",
+    prefix: "sys/policies/acl/",
+    name: "admin",
+    suffix: "",
+    family: "policy",
+    methods: ["GET", "LIST", "PUT", "POST", "PATCH", "DELETE"],
+    fingerprint: "policy",
+    body: EVIL_POLICY,
+  },
+  {
+    id: "policy-legacy",
+    prefix: "sys/policy/",
+    name: "admin",
+    suffix: "",
+    family: "policy",
+    methods: ["GET", "LIST", "PUT", "POST", "DELETE"],
+    fingerprint: "policy",
+    body: EVIL_POLICY,
+  },
+  {
+    id: "kv-data",
+    prefix: "secret/data/",
+    name: "admin",
+    suffix: "",
+    family: "kv",
+    methods: ["GET", "POST", "PUT", "PATCH", "DELETE"],
+    fingerprint: "secret",
+    body: KV_DATA_BODY,
+  },
+  {
+    id: "kv-metadata",
+    prefix: "secret/metadata/",
+    name: "admin",
+    suffix: "",
+    family: "kv",
+    methods: ["GET", "LIST", "POST", "PUT", "PATCH", "DELETE"],
+    fingerprint: "secret",
+    body: KV_METADATA_BODY,
+  },
+  {
+    id: "kv-delete",
+    prefix: "secret/delete/",
+    name: "admin",
+    suffix: "",
+    family: "kv",
+    methods: ["POST", "PUT"],
+    fingerprint: "secret",
+    body: KV_VERSIONS_BODY,
+  },
+  {
+    id: "kv-undelete",
+    prefix: "secret/undelete/",
+    name: "admin",
+    suffix: "",
+    family: "kv",
+    methods: ["POST", "PUT"],
+    fingerprint: "secret",
+    body: KV_VERSIONS_BODY,
+  },
+  {
+    id: "kv-destroy",
+    prefix: "secret/destroy/",
+    name: "admin",
+    suffix: "",
+    family: "kv",
+    methods: ["POST", "PUT"],
+    fingerprint: "secret",
+    body: KV_VERSIONS_BODY,
+  },
   { id: "kv-subkeys", prefix: "secret/subkeys/", name: "admin", suffix: "", family: "kv", methods: ["GET"], fingerprint: "secret" },
   { id: "kv-folder", prefix: "secret/metadata/", name: "admin", suffix: "/", family: "kv", methods: ["LIST"], fingerprint: "folder" },
-  { id: "kv-config", prefix: "secret/", name: "config", suffix: "", family: "kv", methods: ["GET", "POST", "PUT"], fingerprint: "config", body: { max_versions: 1, cas_required: true } },
+  {
+    id: "kv-config",
+    prefix: "secret/",
+    name: "config",
+    suffix: "",
+    family: "kv",
+    methods: ["GET", "POST", "PUT"],
+    fingerprint: "config",
+    body: { max_versions: 1, cas_required: true },
+  },
   { id: "ui-mounts", prefix: "sys/internal/ui/mounts/", name: "team", suffix: "", family: "mount", methods: ["GET"], fingerprint: "mount" },
 ];
 
@@ -206,7 +296,8 @@ function buildCase(resource: Resource, method: Method, variant: (typeof SPELLING
   if (variant.appendSlash) raw += "/";
   const decoded = decodeOnce(raw);
   const malformed = decoded === null ? "not valid percent-encoded UTF-8" : malformedReason(decoded);
-  if (decoded === null || malformed !== null) return { method, variant: variant.id, raw, decoded, malformed, invalidPolicyName: false, canonical: null };
+  if (decoded === null || malformed !== null)
+    return { method, variant: variant.id, raw, decoded, malformed, invalidPolicyName: false, canonical: null };
   let path = decoded;
   let invalidPolicyName = false;
   if (resource.family === "mount" && path.endsWith("/")) path = path.slice(0, -1);
@@ -257,7 +348,17 @@ describe.each(BACKENDS)("canonical request paths over %s: every name-taking rout
 
   async function rootCall(method: string, path: string, body?: unknown): Promise<Awaited<ReturnType<typeof call>>> {
     const reply = await call(ts.url, method, `/v1/${path}`, { token: ts.rootToken, ...(body === undefined ? {} : { body }) });
-    pending.push({ kind: "root", method, request: `${method} /v1/${path}`, status: reply.status, auditPath: method === "LIST" && !path.endsWith("/") ? `${path}/` : path, escapeAllowed: false, user: rootAccessor, operations: operationsOf(method), describe: "root read-back" });
+    pending.push({
+      kind: "root",
+      method,
+      request: `${method} /v1/${path}`,
+      status: reply.status,
+      auditPath: method === "LIST" && !path.endsWith("/") ? `${path}/` : path,
+      escapeAllowed: false,
+      user: rootAccessor,
+      operations: operationsOf(method),
+      describe: "root read-back",
+    });
     return reply;
   }
 
@@ -296,7 +397,10 @@ describe.each(BACKENDS)("canonical request paths over %s: every name-taking rout
         const keys = (list.body?.data?.keys as string[] | undefined)?.filter((key) => key === "child1" || key === "child2") ?? null;
         const child1 = await rootCall("GET", "secret/data/admin/child1");
         const child2 = await rootCall("GET", "secret/data/admin/child2");
-        return JSON.stringify({ keys: [list.status, keys], children: [child1.status, child1.body?.data?.data ?? null, child2.status, child2.body?.data?.data ?? null] });
+        return JSON.stringify({
+          keys: [list.status, keys],
+          children: [child1.status, child1.body?.data?.data ?? null, child2.status, child2.body?.data?.data ?? null],
+        });
       }
       case "config": {
         const config = await rootCall("GET", "secret/config");
@@ -324,7 +428,14 @@ describe.each(BACKENDS)("canonical request paths over %s: every name-taking rout
     for (const entry of sent) {
       const row = rows[j];
       const fail = (problem: string) =>
-        problems.push({ backend, resource: resourceId, variant: entry.describe, request: entry.request, status: entry.status, problem: `audit: ${problem}` });
+        problems.push({
+          backend,
+          resource: resourceId,
+          variant: entry.describe,
+          request: entry.request,
+          status: entry.status,
+          problem: `audit: ${problem}`,
+        });
       if (row === undefined || row.metadata?.method !== entry.method) {
         fail(`no audit row in order (next row: ${row === undefined ? "none" : `${row.metadata?.method} ${JSON.stringify(row.path)}`})`);
         continue;
@@ -340,7 +451,14 @@ describe.each(BACKENDS)("canonical request paths over %s: every name-taking rout
         // Kept apart (and asserted by its own test) so that this one defect does not bury the
         // matrix's other results under one line per malformed spelling.
         if (entry.kind === "variant" && entry.malformed && entry.method === "LIST" && row.operation === "read") {
-          listOperationMismatches.push({ backend, resource: resourceId, variant: entry.describe, request: entry.request, status: entry.status, problem: `audit: operation ${row.operation} with method ${row.metadata?.method}` });
+          listOperationMismatches.push({
+            backend,
+            resource: resourceId,
+            variant: entry.describe,
+            request: entry.request,
+            status: entry.status,
+            problem: `audit: operation ${row.operation} with method ${row.metadata?.method}`,
+          });
         } else {
           fail(`operation ${row.operation}, expected ${entry.operations.join("|")}`);
         }
@@ -348,7 +466,17 @@ describe.each(BACKENDS)("canonical request paths over %s: every name-taking rout
       if (entry.user !== undefined && row.user_id !== entry.user) fail(`user_id ${String(row.user_id)}, expected ${String(entry.user)}`);
     }
     if (j < rows.length) {
-      problems.push({ backend, resource: resourceId, variant: "-", request: "-", status: 0, problem: `audit: ${rows.length - j} unexpected extra rows: ${rows.slice(j, j + 3).map((r) => `${r.metadata?.method} ${r.path}`).join(", ")}` });
+      problems.push({
+        backend,
+        resource: resourceId,
+        variant: "-",
+        request: "-",
+        status: 0,
+        problem: `audit: ${rows.length - j} unexpected extra rows: ${rows
+          .slice(j, j + 3)
+          .map((r) => `${r.metadata?.method} ${r.path}`)
+          .join(", ")}`,
+      });
     }
     return problems;
   }
@@ -380,7 +508,19 @@ describe.each(BACKENDS)("canonical request paths over %s: every name-taking rout
     pending = [];
     await auditRowsSinceLast();
     const team = JSON.parse(initial.get("mount")!).mount[1] as { uuid: string; accessor: string };
-    markers.push(team.uuid, team.accessor, "team-secret", "admin-only", "admin-v1", "admin-v2", "admin-v3", '"owner"', "child1", "child2", '"max_versions":7');
+    markers.push(
+      team.uuid,
+      team.accessor,
+      "team-secret",
+      "admin-only",
+      "admin-v1",
+      "admin-v2",
+      "admin-v3",
+      '"owner"',
+      "child1",
+      "child2",
+      '"max_versions":7',
+    );
     // sanity: the read-backs see what was set up
     expect(JSON.parse(initial.get("policy")!)).toEqual([200, { name: "admin", policy: ADMIN_POLICY }]);
     expect(JSON.parse(initial.get("secret")!).metadata[1].current_version).toBe(3);
@@ -406,19 +546,22 @@ describe.each(BACKENDS)("canonical request paths over %s: every name-taking rout
           const contentType = method === "PATCH" && !c.raw.startsWith("sys/") ? "application/merge-patch+json" : "application/json";
           const reply = await rawHttp(ts.url, rawRequest(method, target, token, body, contentType));
           const request = `${method} ${target}${body === undefined ? "" : ` ${JSON.stringify(body)}`}`;
-          const fail = (problem: string) => problems.push({ backend, resource: resource.id, variant: c.variant, request, status: reply.status, problem });
+          const fail = (problem: string) =>
+            problems.push({ backend, resource: resource.id, variant: c.variant, request, status: reply.status, problem });
 
           // what the status must be
           let expected: string;
           if (c.malformed !== null) {
             expected = "400 (malformed path)";
-            if (reply.status !== 400) fail(`malformed path (${c.malformed}) answered ${reply.status}, expected 400: ${firstError(reply.body)}`);
+            if (reply.status !== 400)
+              fail(`malformed path (${c.malformed}) answered ${reply.status}, expected 400: ${firstError(reply.body)}`);
           } else if (c.invalidPolicyName) {
             expected = "400 (invalid policy name)";
             if (reply.status !== 400) fail(`invalid policy name answered ${reply.status}, expected 400: ${firstError(reply.body)}`);
           } else if (DENIED.has(c.canonical!)) {
             expected = "403 (canonical path denied)";
-            if (reply.status !== 403) fail(`canonical path ${JSON.stringify(c.canonical)} is denied, answered ${reply.status}: ${firstError(reply.body)}`);
+            if (reply.status !== 403)
+              fail(`canonical path ${JSON.stringify(c.canonical)} is denied, answered ${reply.status}: ${firstError(reply.body)}`);
           } else {
             expected = "2xx on another resource, or a refusal";
             const ok = reply.status >= 200 && reply.status < 300;
@@ -429,12 +572,25 @@ describe.each(BACKENDS)("canonical request paths over %s: every name-taking rout
           // an accepted request must not have read a denied resource either
           if (reply.status >= 200 && reply.status < 300) {
             const leaked = markers.filter((marker) => reply.body.includes(marker));
-            if (leaked.length > 0) fail(`accepted on ${JSON.stringify(c.canonical)}, but the answer holds the denied resources' ${leaked.join(", ")}: ${reply.body.slice(0, 300)}`);
+            if (leaked.length > 0)
+              fail(
+                `accepted on ${JSON.stringify(c.canonical)}, but the answer holds the denied resources' ${leaked.join(", ")}: ${reply.body.slice(0, 300)}`,
+              );
           }
-          outcomes.push({ backend, resource: resource.id, method, variant: c.variant, request, status: reply.status, expected, canonical: c.canonical });
+          outcomes.push({
+            backend,
+            resource: resource.id,
+            method,
+            variant: c.variant,
+            request,
+            status: reply.status,
+            expected,
+            canonical: c.canonical,
+          });
 
           const auditPath = c.malformed !== null ? c.raw : c.invalidPolicyName ? c.decoded! : c.canonical!;
-          const user = c.malformed !== null ? null : reply.status === 403 || (reply.status >= 200 && reply.status < 300) ? tokenAccessor : undefined;
+          const user =
+            c.malformed !== null ? null : reply.status === 403 || (reply.status >= 200 && reply.status < 300) ? tokenAccessor : undefined;
           pending.push({
             kind: "variant",
             method,
@@ -455,7 +611,15 @@ describe.each(BACKENDS)("canonical request paths over %s: every name-taking rout
         // nothing else denied changed either
         for (const [kind, value] of initial) {
           const now = await fingerprint(kind);
-          if (now !== value) problems.push({ backend, resource: resource.id, variant: "*", request: `after every ${method}`, status: 0, problem: `denied resource "${kind}" changed:\n  before ${value}\n  after  ${now}` });
+          if (now !== value)
+            problems.push({
+              backend,
+              resource: resource.id,
+              variant: "*",
+              request: `after every ${method}`,
+              status: 0,
+              problem: `denied resource "${kind}" changed:\n  before ${value}\n  after  ${now}`,
+            });
         }
         problems.push(...(await checkAudit(resource.id)));
         failures.push(...problems);
@@ -467,7 +631,13 @@ describe.each(BACKENDS)("canonical request paths over %s: every name-taking rout
   it("a malformed LIST request is audited with operation list, as its method (LIST) says", () => {
     // The matrix above ran every LIST with every malformed spelling; their rows were collected.
     const mine = listOperationMismatches.filter((m) => m.backend === backend);
-    expect(mine.length, `${mine.length} rows, e.g.\n${mine.slice(0, 5).map((m) => `${m.request} → ${m.status}: ${m.problem}`).join("\n")}`).toBe(0);
+    expect(
+      mine.length,
+      `${mine.length} rows, e.g.\n${mine
+        .slice(0, 5)
+        .map((m) => `${m.request} → ${m.status}: ${m.problem}`)
+        .join("\n")}`,
+    ).toBe(0);
   });
 });
 
@@ -549,8 +719,14 @@ describe("a route without a Vault route declaration", () => {
 afterAll(() => {
   const byStatus: Record<string, number> = {};
   for (const o of outcomes) byStatus[`${o.backend} ${o.status}`] = (byStatus[`${o.backend} ${o.status}`] ?? 0) + 1;
-  const summary = { requests: outcomes.length, byStatus, failures: failures.length, listOperationMismatches: listOperationMismatches.length };
+  const summary = {
+    requests: outcomes.length,
+    byStatus,
+    failures: failures.length,
+    listOperationMismatches: listOperationMismatches.length,
+  };
   console.log(`canonical matrix: ${JSON.stringify(summary)}`);
   for (const f of failures) console.log(`FAIL [${f.backend}] ${f.resource} ${f.variant}: ${f.request} → ${f.status}: ${f.problem}`);
-  if (process.env.CANONICAL_MATRIX_REPORT) writeFileSync(process.env.CANONICAL_MATRIX_REPORT, JSON.stringify({ summary, failures, listOperationMismatches, outcomes }, null, 2));
+  if (process.env.CANONICAL_MATRIX_REPORT)
+    writeFileSync(process.env.CANONICAL_MATRIX_REPORT, JSON.stringify({ summary, failures, listOperationMismatches, outcomes }, null, 2));
 });

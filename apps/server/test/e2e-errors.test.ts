@@ -16,7 +16,8 @@ const TOO_LARGE = { errors: ["request body is too large"] };
 function rawRequest(method: string, target: string, options: { token?: string; body?: string | Buffer; headers?: string[] } = {}): Buffer {
   const lines = [`${method} ${target} HTTP/1.1`, "Host: 127.0.0.1", "Connection: close", ...(options.headers ?? [])];
   if (options.token) lines.push(`X-Vault-Token: ${options.token}`);
-  const body = options.body === undefined ? Buffer.alloc(0) : Buffer.isBuffer(options.body) ? options.body : Buffer.from(options.body, "utf8");
+  const body =
+    options.body === undefined ? Buffer.alloc(0) : Buffer.isBuffer(options.body) ? options.body : Buffer.from(options.body, "utf8");
   if (options.body !== undefined) lines.push(`Content-Length: ${body.length}`);
   return Buffer.concat([Buffer.from(`${lines.join("\r\n")}\r\n\r\n`, "latin1"), body]);
 }
@@ -55,7 +56,14 @@ describe.each([["sqlite"], ["postgresql"]] as const)("errors over %s", (storage)
 
   describe("bodies", () => {
     it("malformed JSON is 400 with a clear message, whatever the Content-Type and the endpoint", async () => {
-      const bodies: Array<string | Buffer> = ['{"data":', "{data: {a: 1}}", "not json", '{"data":{"a":1}} trailing', "\ufeff{\"data\":{}}", Buffer.from([0xff, 0xfe, 0x7b, 0x7d])];
+      const bodies: Array<string | Buffer> = [
+        '{"data":',
+        "{data: {a: 1}}",
+        "not json",
+        '{"data":{"a":1}} trailing',
+        '\ufeff{"data":{}}',
+        Buffer.from([0xff, 0xfe, 0x7b, 0x7d]),
+      ];
       const contentTypes = [undefined, "application/json", "text/plain", "application/x-www-form-urlencoded"];
       const problems: string[] = [];
       for (const body of bodies) {
@@ -66,12 +74,18 @@ describe.each([["sqlite"], ["postgresql"]] as const)("errors over %s", (storage)
             body,
           });
           const text = await response.text();
-          if (response.status !== 400 || text !== JSON.stringify(BAD_JSON)) problems.push(`${JSON.stringify(body.toString())} as ${contentType}: ${response.status} ${text}`);
+          if (response.status !== 400 || text !== JSON.stringify(BAD_JSON))
+            problems.push(`${JSON.stringify(body.toString())} as ${contentType}: ${response.status} ${text}`);
         }
       }
       // The same on PATCH (merge-patch parser) and on sys and auth endpoints.
-      const patch = await call(url, "PATCH", "/v1/secret/data/bad-json", { token, rawBody: '{"data":', headers: { "content-type": "application/merge-patch+json" } });
-      if (patch.status !== 400 || JSON.stringify(patch.body) !== JSON.stringify(BAD_JSON)) problems.push(`PATCH: ${patch.status} ${JSON.stringify(patch.body)}`);
+      const patch = await call(url, "PATCH", "/v1/secret/data/bad-json", {
+        token,
+        rawBody: '{"data":',
+        headers: { "content-type": "application/merge-patch+json" },
+      });
+      if (patch.status !== 400 || JSON.stringify(patch.body) !== JSON.stringify(BAD_JSON))
+        problems.push(`PATCH: ${patch.status} ${JSON.stringify(patch.body)}`);
       for (const [method, path] of [
         ["PUT", "/v1/sys/unseal"],
         ["PUT", "/v1/sys/init"],
@@ -83,7 +97,8 @@ describe.each([["sqlite"], ["postgresql"]] as const)("errors over %s", (storage)
         ["POST", "/v1/secret/destroy/bad-json"],
       ] as const) {
         const response = await call(url, method, path, { token, rawBody: "{oops", headers: { "content-type": "application/json" } });
-        if (response.status !== 400 || JSON.stringify(response.body) !== JSON.stringify(BAD_JSON)) problems.push(`${method} ${path}: ${response.status} ${JSON.stringify(response.body)}`);
+        if (response.status !== 400 || JSON.stringify(response.body) !== JSON.stringify(BAD_JSON))
+          problems.push(`${method} ${path}: ${response.status} ${JSON.stringify(response.body)}`);
       }
       expect(problems).toEqual([]);
       expect((await call(url, "GET", "/v1/secret/data/bad-json", { token })).status).toBe(404);
@@ -92,7 +107,11 @@ describe.each([["sqlite"], ["postgresql"]] as const)("errors over %s", (storage)
 
     it("JSON that is not an object is 400", async () => {
       for (const body of ["[1,2]", '"text"', "42", "true"]) {
-        const response = await call(url, "PUT", "/v1/secret/data/not-object", { token, rawBody: body, headers: { "content-type": "application/json" } });
+        const response = await call(url, "PUT", "/v1/secret/data/not-object", {
+          token,
+          rawBody: body,
+          headers: { "content-type": "application/json" },
+        });
         expect(response.status, body).toBe(400);
         expect(response.body, body).toEqual({ errors: ["the request body must be a JSON object"] });
       }
@@ -149,19 +168,30 @@ describe.each([["sqlite"], ["postgresql"]] as const)("errors over %s", (storage)
 
     it(`a body over max_request_size (${MAX_REQUEST_SIZE} bytes) is 413, by Content-Length, chunked, or announced and never sent`, async () => {
       const big = JSON.stringify({ data: { v: "x".repeat(MAX_REQUEST_SIZE) } });
-      const byLength = await call(url, "PUT", "/v1/secret/data/big", { token, rawBody: big, headers: { "content-type": "application/json" } });
+      const byLength = await call(url, "PUT", "/v1/secret/data/big", {
+        token,
+        rawBody: big,
+        headers: { "content-type": "application/json" },
+      });
       expect(byLength.status).toBe(413);
       expect(byLength.body).toEqual(TOO_LARGE);
 
       const chunkSize = 8192;
       const chunks = Array.from({ length: 10 }, () => `${chunkSize.toString(16)}\r\n${"a".repeat(chunkSize)}\r\n`).join("");
-      const chunked = await rawHttp(url, `PUT /v1/secret/data/big HTTP/1.1\r\nHost: x\r\nX-Vault-Token: ${token}\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n${chunks}0\r\n\r\n`);
+      const chunked = await rawHttp(
+        url,
+        `PUT /v1/secret/data/big HTTP/1.1\r\nHost: x\r\nX-Vault-Token: ${token}\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n${chunks}0\r\n\r\n`,
+      );
       expect(chunked.status).toBe(413);
       expect(parse(chunked.body)).toEqual(TOO_LARGE);
 
       // Refused from the header alone: the server does not wait for 100 MB that never come.
       const started = performance.now();
-      const announced = await rawHttp(url, `PUT /v1/secret/data/big HTTP/1.1\r\nHost: x\r\nX-Vault-Token: ${token}\r\nContent-Length: 100000000\r\nConnection: close\r\n\r\n{`, 3000);
+      const announced = await rawHttp(
+        url,
+        `PUT /v1/secret/data/big HTTP/1.1\r\nHost: x\r\nX-Vault-Token: ${token}\r\nContent-Length: 100000000\r\nConnection: close\r\n\r\n{`,
+        3000,
+      );
       expect(announced.timedOut).toBe(false);
       expect(announced.status).toBe(413);
       expect(performance.now() - started).toBeLessThan(2000);
@@ -224,14 +254,25 @@ describe.each([["sqlite"], ["postgresql"]] as const)("errors over %s", (storage)
         { method: "PUT", target: "/v1/secret/data/nul-%00x", token, body: '{"data":{"a":1}}', status: 400 },
         { method: "GET", target: "/v1/secret/data/nul-%00x", status: 400 },
         { method: "LIST", target: "/v1/secret/metadata/nul-%00x", token, status: 400 },
-        { method: "PUT", target: "/v1/sys/policies/acl/nul-%00", token, body: '{"policy":"path \\"x\\" { capabilities = [\\"read\\"] }"}', status: 400 },
+        {
+          method: "PUT",
+          target: "/v1/sys/policies/acl/nul-%00",
+          token,
+          body: '{"policy":"path \\"x\\" { capabilities = [\\"read\\"] }"}',
+          status: 400,
+        },
       ];
       const outcomes: string[] = [];
       for (const c of cases) {
-        const response = await rawHttp(url, rawRequest(c.method, c.target, { ...(c.token ? { token: c.token } : {}), ...(c.body !== undefined ? { body: c.body } : {}) }));
+        const response = await rawHttp(
+          url,
+          rawRequest(c.method, c.target, { ...(c.token ? { token: c.token } : {}), ...(c.body !== undefined ? { body: c.body } : {}) }),
+        );
         outcomes.push(`${c.method} ${c.target}${c.token ? "" : " (no token)"}: ${response.status} ${response.body.slice(0, 100)}`);
       }
-      expect.soft(outcomes).toEqual(cases.map((c) => expect.stringContaining(`${c.method} ${c.target}${c.token ? "" : " (no token)"}: ${c.status} `)));
+      expect
+        .soft(outcomes)
+        .toEqual(cases.map((c) => expect.stringContaining(`${c.method} ${c.target}${c.token ? "" : " (no token)"}: ${c.status} `)));
       // The three secret/data/nul-… requests are in the audit log.
       const audit = await call(url, "GET", "/v1/sys/audit-log?path_prefix=secret/data/nul-", { token });
       expect(audit.status).toBe(200);
@@ -281,7 +322,10 @@ describe.each([["sqlite"], ["postgresql"]] as const)("errors over %s", (storage)
         ["HTTP/2 preface", "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"],
         ["bad header", "GET /v1/sys/health HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n"],
         ["two lengths", "PUT /v1/secret/data/x HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n{}"],
-        ["length and chunked", `PUT /v1/secret/data/x HTTP/1.1\r\nHost: x\r\nX-Vault-Token: ${token}\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n`],
+        [
+          "length and chunked",
+          `PUT /v1/secret/data/x HTTP/1.1\r\nHost: x\r\nX-Vault-Token: ${token}\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n`,
+        ],
       ];
       for (const [name, request] of raws) {
         const response = await rawHttp(url, request);
@@ -324,7 +368,8 @@ describe.each([["sqlite"], ["postgresql"]] as const)("errors over %s", (storage)
           ...(body !== undefined ? { body } : {}),
           ...(method === "PATCH" ? { headers: { "content-type": "application/merge-patch+json" } } : {}),
         });
-        if (response.status !== 403 || JSON.stringify(response.body) !== JSON.stringify(DENIED)) problems.push(`${method} ${path}: ${response.status} ${JSON.stringify(response.body)}`);
+        if (response.status !== 403 || JSON.stringify(response.body) !== JSON.stringify(DENIED))
+          problems.push(`${method} ${path}: ${response.status} ${JSON.stringify(response.body)}`);
       }
       expect(problems).toEqual([]);
       expect((await call(url, "GET", "/v1/sys/seal-status")).body.sealed).toBe(false);
@@ -355,7 +400,8 @@ describe.each([["sqlite"], ["postgresql"]] as const)("errors over %s", (storage)
       const problems: string[] = [];
       for (const [name, headers] of attempts) {
         const response = await call(url, "GET", "/v1/secret/data/alive", { headers });
-        if (response.status !== 403 || JSON.stringify(response.body) !== JSON.stringify(DENIED)) problems.push(`${name}: ${response.status} ${JSON.stringify(response.body)}`);
+        if (response.status !== 403 || JSON.stringify(response.body) !== JSON.stringify(DENIED))
+          problems.push(`${name}: ${response.status} ${JSON.stringify(response.body)}`);
       }
       expect(problems).toEqual([]);
       await expectAlive();
@@ -379,12 +425,16 @@ describe.each([["sqlite"], ["postgresql"]] as const)("errors over %s", (storage)
         const list = await fetch(`${url}/v1/secret/metadata/headers`, { method: "LIST", headers: headers(token) });
         expect(list.status, name).toBe(200);
         expect(((await list.json()) as { data: unknown }).data, name).toEqual({ keys: ["x"] });
-        expect((await call(url, "GET", "/v1/auth/token/lookup-self", { headers: headers(token) })).body.data.policies, name).toEqual(["root"]);
+        expect((await call(url, "GET", "/v1/auth/token/lookup-self", { headers: headers(token) })).body.data.policies, name).toEqual([
+          "root",
+        ]);
         // The same header with a token whose policies do not allow it: 403, not 200.
         const denied = await call(url, "GET", "/v1/secret/data/headers/x", { headers: headers(limitedToken) });
         expect(denied.status, name).toBe(403);
         expect(denied.body, name).toEqual(DENIED);
-        expect((await call(url, "GET", "/v1/auth/token/lookup-self", { headers: headers(limitedToken) })).body.data.policies, name).toEqual(["default"]);
+        expect((await call(url, "GET", "/v1/auth/token/lookup-self", { headers: headers(limitedToken) })).body.data.policies, name).toEqual(
+          ["default"],
+        );
       }
       await expectAlive();
     });
@@ -394,7 +444,9 @@ describe.each([["sqlite"], ["postgresql"]] as const)("errors over %s", (storage)
     const hostile: Array<Promise<{ status: number }>> = [];
     for (let i = 0; i < 20; i++) {
       hostile.push(call(url, "PUT", "/v1/secret/data/burst", { token, rawBody: "{bad" }));
-      hostile.push(call(url, "PUT", "/v1/secret/data/burst", { token, rawBody: JSON.stringify({ data: { v: "z".repeat(MAX_REQUEST_SIZE) } }) }));
+      hostile.push(
+        call(url, "PUT", "/v1/secret/data/burst", { token, rawBody: JSON.stringify({ data: { v: "z".repeat(MAX_REQUEST_SIZE) } }) }),
+      );
       hostile.push(call(url, "GET", "/v1/secret/data/burst", { token: `bad-${i}` }));
       hostile.push(rawHttp(url, rawRequest("FOO", "/v1/x")));
       hostile.push(rawHttp(url, rawRequest("PUT", "/v1/secret/data/a//b", { token, body: '{"data":{}}' })));

@@ -145,12 +145,22 @@ describe.each([["sqlite"], ["postgresql"]] as const)("sys/health codes over %s",
       expect(response.status, query).toBeGreaterThanOrEqual(400);
       expect(response.status, query).toBeLessThan(500);
     }
-    expect((await call(url, "GET", "/v1/sys/health?activecode=abc")).body.errors).toEqual(["activecode must be an HTTP status code from 200 to 599"]);
+    expect((await call(url, "GET", "/v1/sys/health?activecode=abc")).body.errors).toEqual([
+      "activecode must be an HTTP status code from 200 to 599",
+    ]);
     expect((await call(url, "GET", "/v1/sys/health")).status).toBe(200);
   });
 
   it("never answers a 1xx status as the final answer (L1: 101 Switching Protocols would desync a proxy)", async () => {
-    for (const name of ["activecode", "sealedcode", "uninitcode", "storageunhealthycode", "standbycode", "drsecondarycode", "performancestandbycode"]) {
+    for (const name of [
+      "activecode",
+      "sealedcode",
+      "uninitcode",
+      "storageunhealthycode",
+      "standbycode",
+      "drsecondarycode",
+      "performancestandbycode",
+    ]) {
       for (const code of [100, 101, 103, 199]) {
         const response = await rawHttp(url, `GET /v1/sys/health?${name}=${code} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
         expect(response.status, `${name}=${code}`).toBe(400);
@@ -222,9 +232,12 @@ describe.each([
 
   const unhealthy = (answer: { status: number; body: any }) => answer.status === 503 && answer.body.storage?.status === "unhealthy";
   const healthy = (answer: { status: number; body: any }) => answer.status === 200 && answer.body.storage?.status === "healthy";
-  const describeAnswer = (answer: { status: number; body: any; ms: number }) => `${Math.round(answer.ms)} ms: ${answer.status} ${JSON.stringify(answer.body.storage ?? answer.body)}`;
-  const slow = (answers: Array<{ status: number; body: any; ms: number }>) => answers.filter((answer) => answer.ms > 1000).map(describeAnswer);
-  const notUnhealthy = (answers: Array<{ status: number; body: any; ms: number }>) => answers.filter((answer) => !unhealthy(answer)).map(describeAnswer);
+  const describeAnswer = (answer: { status: number; body: any; ms: number }) =>
+    `${Math.round(answer.ms)} ms: ${answer.status} ${JSON.stringify(answer.body.storage ?? answer.body)}`;
+  const slow = (answers: Array<{ status: number; body: any; ms: number }>) =>
+    answers.filter((answer) => answer.ms > 1000).map(describeAnswer);
+  const notUnhealthy = (answers: Array<{ status: number; body: any; ms: number }>) =>
+    answers.filter((answer) => !unhealthy(answer)).map(describeAnswer);
 
   it("is 200 and healthy while traffic passes", async () => {
     const answer = await timedHealth(url);
@@ -243,7 +256,11 @@ describe.each([
     const after = await poll(1500);
     expect(slow(after), "answers slower than 1 s").toEqual([]);
     expect(notUnhealthy(after)).toEqual([]);
-    expect(after.at(-1)!.body).toMatchObject({ initialized: true, sealed: false, storage: { type: "postgresql", status: "unhealthy", error: expect.any(String) } });
+    expect(after.at(-1)!.body).toMatchObject({
+      initialized: true,
+      sealed: false,
+      storage: { type: "postgresql", status: "unhealthy", error: expect.any(String) },
+    });
 
     // HEAD and the storageunhealthycode parameter answer from the same probe result.
     const response = await head(url, "/v1/sys/health");
@@ -254,7 +271,10 @@ describe.each([
 
   it("black hole: a KV read answers 503 (storage unavailable, try again) within its deadline, and the server does not crash", async () => {
     const started = performance.now();
-    const response = await fetch(`${url}/v1/secret/data/app/db`, { headers: { "x-vault-token": token }, signal: AbortSignal.timeout(8000) });
+    const response = await fetch(`${url}/v1/secret/data/app/db`, {
+      headers: { "x-vault-token": token },
+      signal: AbortSignal.timeout(8000),
+    });
     const ms = performance.now() - started;
     expect(response.status, await response.text()).toBe(503);
     expect(ms).toBeLessThan(5000);

@@ -40,11 +40,19 @@ afterAll(async () => {
 });
 
 /** An uninitialised server with auto-unseal from a key file in a directory of its own. */
-async function autoUnsealServer(kind: Kind, extra: Parameters<typeof startTestServer>[0] = {}): Promise<{ server: TestServer; keyFile: string; keyDir: string }> {
+async function autoUnsealServer(
+  kind: Kind,
+  extra: Parameters<typeof startTestServer>[0] = {},
+): Promise<{ server: TestServer; keyFile: string; keyDir: string }> {
   const keyDir = mkdtempSync(join(tmpdir(), "egide-init-atomic-"));
   dirs.push(keyDir);
   const keyFile = join(keyDir, "unseal.key");
-  const server = await startTestServer({ storage: kind, uninitialized: true, extraToml: `[seal]\nunseal_key_file = ${JSON.stringify(keyFile)}\n`, ...extra });
+  const server = await startTestServer({
+    storage: kind,
+    uninitialized: true,
+    extraToml: `[seal]\nunseal_key_file = ${JSON.stringify(keyFile)}\n`,
+    ...extra,
+  });
   servers.push(server);
   return { server, keyFile, keyDir };
 }
@@ -69,7 +77,15 @@ function sealOptions(server: TestServer, keyFile: string | undefined): SealRoute
 
 /** A request as the sys/init route hands it over (what auditEntry and the logger read). */
 function initRequest(): FastifyRequest {
-  const state = { operation: "update", path: "sys/init", method: "PUT", caller: undefined, session: undefined, audited: false, skipAudit: false };
+  const state = {
+    operation: "update",
+    path: "sys/init",
+    method: "PUT",
+    caller: undefined,
+    session: undefined,
+    audited: false,
+    skipAudit: false,
+  };
   return {
     id: randomUUID(),
     ip: "127.0.0.1",
@@ -88,7 +104,10 @@ async function init(path: Path, server: TestServer, keyFile: string | undefined)
   if (path === "direct") {
     const request = initRequest();
     try {
-      const { keys, rootToken } = await initializeInstallation(server.server.context, sealOptions(server, keyFile), request, { shares: 1, threshold: 1 });
+      const { keys, rootToken } = await initializeInstallation(server.server.context, sealOptions(server, keyFile), request, {
+        shares: 1,
+        threshold: 1,
+      });
       return { ok: true, key: keys[0] as Buffer, rootToken, request };
     } catch (error) {
       return { ok: false, error };
@@ -110,7 +129,11 @@ async function storedKeys(server: TestServer): Promise<string[]> {
     }
   }
   const { database, schema } = server.postgres as { database: string; schema: string };
-  return withClient(database, async (client) => (await client.query<{ key: string }>(`SELECT key FROM ${quoteIdentifier(schema)}.egide_storage ORDER BY key`)).rows.map((row) => row.key));
+  return withClient(database, async (client) =>
+    (await client.query<{ key: string }>(`SELECT key FROM ${quoteIdentifier(schema)}.egide_storage ORDER BY key`)).rows.map(
+      (row) => row.key,
+    ),
+  );
 }
 
 /** Successful `update sys/init` rows of the audit table, read with SQL. */
@@ -118,14 +141,24 @@ async function initAuditRows(server: TestServer): Promise<number> {
   if (server.sqlitePath) {
     const db = new Database(server.sqlitePath, { readonly: true, fileMustExist: true });
     try {
-      return (db.prepare("SELECT count(*) AS n FROM egide_audit_log WHERE path = 'sys/init' AND operation = 'update' AND success = 1").get() as { n: number }).n;
+      return (
+        db.prepare("SELECT count(*) AS n FROM egide_audit_log WHERE path = 'sys/init' AND operation = 'update' AND success = 1").get() as {
+          n: number;
+        }
+      ).n;
     } finally {
       db.close();
     }
   }
   const { database, schema } = server.postgres as { database: string; schema: string };
   return withClient(database, async (client) =>
-    Number((await client.query<{ n: string }>(`SELECT count(*) AS n FROM ${quoteIdentifier(schema)}.egide_audit_log WHERE path = 'sys/init' AND operation = 'update' AND success`)).rows[0]?.n),
+    Number(
+      (
+        await client.query<{ n: string }>(
+          `SELECT count(*) AS n FROM ${quoteIdentifier(schema)}.egide_audit_log WHERE path = 'sys/init' AND operation = 'update' AND success`,
+        )
+      ).rows[0]?.n,
+    ),
   );
 }
 
@@ -201,26 +234,32 @@ async function expectInitialised(server: TestServer, outcome: InitOutcome, keyFi
 const PATHS: Path[] = ["direct", "http"];
 
 describe.each(["sqlite", "postgresql"] as Kind[])("sys/init on %s", (kind) => {
-  test.each(PATHS)("(a) %s: an audit row refused by a trigger leaves nothing initialised; once it is gone a retry succeeds", async (path) => {
-    const { server, keyFile, keyDir } = await autoUnsealServer(kind);
-    const removeTrigger = await refuseAuditRows(server);
-    const failed = await init(path, server, keyFile);
-    expect(failed.ok).toBe(false);
-    if (path === "http") expect((failed as { error: { status: number } }).error.status).toBeGreaterThanOrEqual(500);
-    // While the trigger is there every audited request fails; the state is checked in memory.
-    expect(server.server.context.seal.status()).toMatchObject({ initialized: false, sealed: true });
-    expect(await storedKeys(server)).toEqual([]);
-    await removeTrigger();
-    await expectNothingInitialised(server, keyFile, keyDir);
-    await expectInitialised(server, await init(path, server, keyFile), keyFile);
-  });
+  test.each(PATHS)(
+    "(a) %s: an audit row refused by a trigger leaves nothing initialised; once it is gone a retry succeeds",
+    async (path) => {
+      const { server, keyFile, keyDir } = await autoUnsealServer(kind);
+      const removeTrigger = await refuseAuditRows(server);
+      const failed = await init(path, server, keyFile);
+      expect(failed.ok).toBe(false);
+      if (path === "http") expect((failed as { error: { status: number } }).error.status).toBeGreaterThanOrEqual(500);
+      // While the trigger is there every audited request fails; the state is checked in memory.
+      expect(server.server.context.seal.status()).toMatchObject({ initialized: false, sealed: true });
+      expect(await storedKeys(server)).toEqual([]);
+      await removeTrigger();
+      await expectNothingInitialised(server, keyFile, keyDir);
+      await expectInitialised(server, await init(path, server, keyFile), keyFile);
+    },
+  );
 
   test("in-process init (no request): a refused mount write leaves nothing; a retry with unseal serves at once without unseal progress", async () => {
     const server = await plainServer(kind);
     const context = server.server.context;
     const options = sealOptions(server, undefined);
     if (server.sqlitePath) {
-      await sql(server, "CREATE TRIGGER refuse_mounts BEFORE INSERT ON egide_storage WHEN NEW.key = 'core/mounts' BEGIN SELECT RAISE(ABORT, 'injected'); END;");
+      await sql(
+        server,
+        "CREATE TRIGGER refuse_mounts BEFORE INSERT ON egide_storage WHEN NEW.key = 'core/mounts' BEGIN SELECT RAISE(ABORT, 'injected'); END;",
+      );
     } else {
       const s = quoteIdentifier((server.postgres as { schema: string }).schema);
       await sql(
@@ -232,7 +271,12 @@ describe.each(["sqlite", "postgresql"] as Kind[])("sys/init on %s", (kind) => {
     await expect(initializeInstallation(context, options, undefined, { shares: 3, threshold: 2 }, { unseal: true })).rejects.toThrow();
     await expectNothingInitialised(server, undefined, undefined);
 
-    await sql(server, server.sqlitePath ? "DROP TRIGGER refuse_mounts;" : `DROP TRIGGER refuse_mounts ON ${quoteIdentifier((server.postgres as { schema: string }).schema)}.egide_storage;`);
+    await sql(
+      server,
+      server.sqlitePath
+        ? "DROP TRIGGER refuse_mounts;"
+        : `DROP TRIGGER refuse_mounts ON ${quoteIdentifier((server.postgres as { schema: string }).schema)}.egide_storage;`,
+    );
     const { keys, rootToken } = await initializeInstallation(context, options, undefined, { shares: 3, threshold: 2 }, { unseal: true });
     expect(keys).toHaveLength(3);
     // Unsealed by the initialisation itself: no share went through the unseal progress.
@@ -245,7 +289,10 @@ describe.each(["sqlite", "postgresql"] as Kind[])("sys/init on %s", (kind) => {
 
     // Without unseal it stays sealed, and the shares unseal it.
     const other = await plainServer(kind);
-    const sealed = await initializeInstallation(other.server.context, sealOptions(other, undefined), undefined, { shares: 3, threshold: 2 });
+    const sealed = await initializeInstallation(other.server.context, sealOptions(other, undefined), undefined, {
+      shares: 3,
+      threshold: 2,
+    });
     expect(other.server.context.seal.status()).toMatchObject({ initialized: true, sealed: true, progress: 0 });
     for (const key of sealed.keys.slice(1)) await other.server.context.seal.unseal(key);
     expect((await other.server.context.tokens.lookup(sealed.rootToken))?.policies).toEqual(["root"]);
@@ -299,41 +346,47 @@ describe.each(["sqlite", "postgresql"] as Kind[])("sys/init on %s", (kind) => {
 });
 
 describe("sys/init on postgresql: a role without INSERT on the audit table, a connection killed mid-init", () => {
-  test.each(PATHS)("(b) %s: the server's role lost INSERT on the audit table: nothing initialised; once granted a retry succeeds", async (path) => {
-    const role = `egide_t_init_role_${randomSuffix()}`;
-    const database = await createTestDatabase("init_role");
-    cleanups.push(() => withClient("postgres", (client) => client.query(`DROP ROLE IF EXISTS ${quoteIdentifier(role)}`)));
-    cleanups.push(() => database.drop());
-    await withClient("postgres", async (client) => {
-      await client.query(`CREATE ROLE ${quoteIdentifier(role)} LOGIN NOSUPERUSER`);
-      await client.query(`GRANT CONNECT, CREATE ON DATABASE ${quoteIdentifier(database.name)} TO ${quoteIdentifier(role)}`);
-    });
-    // The server connects as that role (it creates, and owns, its schema).
-    const previousUser = process.env.PGUSER;
-    process.env.PGUSER = role;
-    let started: { server: TestServer; keyFile: string; keyDir: string };
-    try {
-      started = await autoUnsealServer("postgresql", { postgres: { database: database.name, schema: "egide" } });
-    } finally {
-      if (previousUser === undefined) delete process.env.PGUSER;
-      else process.env.PGUSER = previousUser;
-    }
-    const { server, keyFile, keyDir } = started;
-    const table = `${quoteIdentifier("egide")}.egide_audit_log`;
-    const isSuper = await withClient(database.name, async (client) => (await client.query(`SELECT rolsuper FROM pg_roles WHERE rolname = $1`, [role])).rows[0]?.rolsuper);
-    expect(isSuper).toBe(false);
-    await withClient(database.name, (client) => client.query(`REVOKE INSERT ON ${table} FROM ${quoteIdentifier(role)}`));
+  test.each(PATHS)(
+    "(b) %s: the server's role lost INSERT on the audit table: nothing initialised; once granted a retry succeeds",
+    async (path) => {
+      const role = `egide_t_init_role_${randomSuffix()}`;
+      const database = await createTestDatabase("init_role");
+      cleanups.push(() => withClient("postgres", (client) => client.query(`DROP ROLE IF EXISTS ${quoteIdentifier(role)}`)));
+      cleanups.push(() => database.drop());
+      await withClient("postgres", async (client) => {
+        await client.query(`CREATE ROLE ${quoteIdentifier(role)} LOGIN NOSUPERUSER`);
+        await client.query(`GRANT CONNECT, CREATE ON DATABASE ${quoteIdentifier(database.name)} TO ${quoteIdentifier(role)}`);
+      });
+      // The server connects as that role (it creates, and owns, its schema).
+      const previousUser = process.env.PGUSER;
+      process.env.PGUSER = role;
+      let started: { server: TestServer; keyFile: string; keyDir: string };
+      try {
+        started = await autoUnsealServer("postgresql", { postgres: { database: database.name, schema: "egide" } });
+      } finally {
+        if (previousUser === undefined) delete process.env.PGUSER;
+        else process.env.PGUSER = previousUser;
+      }
+      const { server, keyFile, keyDir } = started;
+      const table = `${quoteIdentifier("egide")}.egide_audit_log`;
+      const isSuper = await withClient(
+        database.name,
+        async (client) => (await client.query(`SELECT rolsuper FROM pg_roles WHERE rolname = $1`, [role])).rows[0]?.rolsuper,
+      );
+      expect(isSuper).toBe(false);
+      await withClient(database.name, (client) => client.query(`REVOKE INSERT ON ${table} FROM ${quoteIdentifier(role)}`));
 
-    const failed = await init(path, server, keyFile);
-    expect(failed.ok).toBe(false);
-    if (path === "direct") expect(String((failed as { error: Error }).error.message)).toMatch(/permission denied/);
-    expect(server.server.context.seal.status()).toMatchObject({ initialized: false, sealed: true });
-    expect(await storedKeys(server)).toEqual([]);
+      const failed = await init(path, server, keyFile);
+      expect(failed.ok).toBe(false);
+      if (path === "direct") expect(String((failed as { error: Error }).error.message)).toMatch(/permission denied/);
+      expect(server.server.context.seal.status()).toMatchObject({ initialized: false, sealed: true });
+      expect(await storedKeys(server)).toEqual([]);
 
-    await withClient(database.name, (client) => client.query(`GRANT INSERT ON ${table} TO ${quoteIdentifier(role)}`));
-    await expectNothingInitialised(server, keyFile, keyDir);
-    await expectInitialised(server, await init(path, server, keyFile), keyFile);
-  });
+      await withClient(database.name, (client) => client.query(`GRANT INSERT ON ${table} TO ${quoteIdentifier(role)}`));
+      await expectNothingInitialised(server, keyFile, keyDir);
+      await expectInitialised(server, await init(path, server, keyFile), keyFile);
+    },
+  );
 
   test.each(PATHS)("(c) %s: the connection killed while init writes its audit row: nothing initialised; a retry succeeds", async (path) => {
     const { server, keyFile, keyDir } = await autoUnsealServer("postgresql");

@@ -29,7 +29,11 @@ describe.each([["sqlite"], ["postgresql"]] as const)("KV v2 over HTTP on %s", (s
   beforeAll(async () => {
     server = await startTestServer({ storage });
     kv = (method, path, body, headers) =>
-      call(server.url, method, `/v1/${path}`, { token: server.rootToken, ...(body !== undefined ? { body } : {}), ...(headers ? { headers } : {}) });
+      call(server.url, method, `/v1/${path}`, {
+        token: server.rootToken,
+        ...(body !== undefined ? { body } : {}),
+        ...(headers ? { headers } : {}),
+      });
   }, 30_000);
 
   afterAll(async () => {
@@ -42,7 +46,13 @@ describe.each([["sqlite"], ["postgresql"]] as const)("KV v2 over HTTP on %s", (s
       expect(first.status).toBe(200);
       expectEnvelope(first.body);
       expect(first.body.warnings).toBeNull();
-      expect(first.body.data).toEqual({ created_time: expect.stringMatching(TIMESTAMP), custom_metadata: null, deletion_time: "", destroyed: false, version: 1 });
+      expect(first.body.data).toEqual({
+        created_time: expect.stringMatching(TIMESTAMP),
+        custom_metadata: null,
+        deletion_time: "",
+        destroyed: false,
+        version: 1,
+      });
 
       const second = await kv("PUT", "secret/data/data/a", { data: { user: "v" } });
       expect(second.status).toBe(200);
@@ -56,7 +66,13 @@ describe.each([["sqlite"], ["postgresql"]] as const)("KV v2 over HTTP on %s", (s
       expectEnvelope(latest.body);
       expect(latest.body.data).toEqual({
         data: { user: "v" },
-        metadata: { created_time: expect.stringMatching(TIMESTAMP), custom_metadata: null, deletion_time: "", destroyed: false, version: 2 },
+        metadata: {
+          created_time: expect.stringMatching(TIMESTAMP),
+          custom_metadata: null,
+          deletion_time: "",
+          destroyed: false,
+          version: 2,
+        },
       });
       const v1 = await kv("GET", "secret/data/data/a?version=1");
       expect(v1.status).toBe(200);
@@ -83,20 +99,35 @@ describe.each([["sqlite"], ["postgresql"]] as const)("KV v2 over HTTP on %s", (s
   describe("PATCH (JSON merge patch)", () => {
     it("merges into the current version as a new version; null removes a key; nested maps merge", async () => {
       await kv("POST", "secret/data/patch/a", { data: { keep: "k", drop: "d", nested: { x: 1, y: 2 }, list: [1, 2] } });
-      const patched = await kv("PATCH", "secret/data/patch/a", { data: { drop: null, nested: { y: null, z: 3 }, list: [3], added: true } }, MERGE_PATCH);
+      const patched = await kv(
+        "PATCH",
+        "secret/data/patch/a",
+        { data: { drop: null, nested: { y: null, z: 3 }, list: [3], added: true } },
+        MERGE_PATCH,
+      );
       expect(patched.status).toBe(200);
       expectEnvelope(patched.body);
       expect(patched.body.data).toMatchObject({ version: 2, destroyed: false, deletion_time: "" });
       const read = await kv("GET", "secret/data/patch/a");
       expect(read.body.data.data).toEqual({ keep: "k", nested: { x: 1, z: 3 }, list: [3], added: true });
-      expect((await kv("GET", "secret/data/patch/a?version=1")).body.data.data).toEqual({ keep: "k", drop: "d", nested: { x: 1, y: 2 }, list: [1, 2] });
+      expect((await kv("GET", "secret/data/patch/a?version=1")).body.data.data).toEqual({
+        keep: "k",
+        drop: "d",
+        nested: { x: 1, y: 2 },
+        list: [1, 2],
+      });
     });
 
     it("honours cas; a charset parameter on the content type is accepted", async () => {
       const mismatch = await kv("PATCH", "secret/data/patch/a", { data: { a: 1 }, options: { cas: 1 } }, MERGE_PATCH);
       expect(mismatch.status).toBe(412);
       expect(mismatch.body).toEqual({ errors: [CAS_MISMATCH] });
-      const ok = await kv("PATCH", "secret/data/patch/a", { data: { a: 1 }, options: { cas: 2 } }, { "content-type": "application/merge-patch+json; charset=utf-8" });
+      const ok = await kv(
+        "PATCH",
+        "secret/data/patch/a",
+        { data: { a: 1 }, options: { cas: 2 } },
+        { "content-type": "application/merge-patch+json; charset=utf-8" },
+      );
       expect(ok.status).toBe(200);
       expect(ok.body.data.version).toBe(3);
     });
@@ -115,7 +146,13 @@ describe.each([["sqlite"], ["postgresql"]] as const)("KV v2 over HTTP on %s", (s
       const deleted = await kv("PATCH", "secret/data/patch/deleted", { data: { a: 2 } }, MERGE_PATCH);
       expect(deleted.status).toBe(404);
       // Vault's patch handler answers the version metadata itself (not {data, metadata}).
-      expect(deleted.body.data).toEqual({ version: 1, destroyed: false, deletion_time: expect.stringMatching(TIMESTAMP), created_time: expect.stringMatching(TIMESTAMP), custom_metadata: null });
+      expect(deleted.body.data).toEqual({
+        version: 1,
+        destroyed: false,
+        deletion_time: expect.stringMatching(TIMESTAMP),
+        created_time: expect.stringMatching(TIMESTAMP),
+        custom_metadata: null,
+      });
       // Nothing was written.
       expect((await kv("GET", "secret/metadata/patch/deleted")).body.data.current_version).toBe(1);
     });
@@ -210,10 +247,20 @@ describe.each([["sqlite"], ["postgresql"]] as const)("KV v2 over HTTP on %s", (s
     });
 
     it("POST metadata sets max_versions (older versions are trimmed), cas_required and custom_metadata", async () => {
-      const write = await kv("POST", "secret/metadata/meta/b", { max_versions: 2, cas_required: true, custom_metadata: { owner: "ops", tier: "1" } });
+      const write = await kv("POST", "secret/metadata/meta/b", {
+        max_versions: 2,
+        cas_required: true,
+        custom_metadata: { owner: "ops", tier: "1" },
+      });
       expect(write.status).toBe(204);
       const created = await kv("GET", "secret/metadata/meta/b");
-      expect(created.body.data).toMatchObject({ max_versions: 2, cas_required: true, custom_metadata: { owner: "ops", tier: "1" }, current_version: 0, versions: {} });
+      expect(created.body.data).toMatchObject({
+        max_versions: 2,
+        cas_required: true,
+        custom_metadata: { owner: "ops", tier: "1" },
+        current_version: 0,
+        versions: {},
+      });
 
       const noCas = await kv("POST", "secret/data/meta/b", { data: { v: 1 } });
       expect(noCas.status).toBe(400);
@@ -247,14 +294,17 @@ describe.each([["sqlite"], ["postgresql"]] as const)("KV v2 over HTTP on %s", (s
     it("invalid metadata is 400 and changes nothing", async () => {
       const bad = await kv("POST", "secret/metadata/meta/c", { max_versions: -1 });
       expect(bad.status).toBe(400);
-      const tooMany = await kv("POST", "secret/metadata/meta/c", { custom_metadata: Object.fromEntries(Array.from({ length: 65 }, (_, i) => [`k${i}`, "v"])) });
+      const tooMany = await kv("POST", "secret/metadata/meta/c", {
+        custom_metadata: Object.fromEntries(Array.from({ length: 65 }, (_, i) => [`k${i}`, "v"])),
+      });
       expect(tooMany.status).toBe(400);
       expect(tooMany.body.errors[0]).toContain("custom_metadata validation failed");
       expect((await kv("GET", "secret/metadata/meta/c")).body.data).toMatchObject({ max_versions: 5, custom_metadata: { b: "2", c: "3" } });
     });
 
     it("LIST and GET ?list=true list keys and folders; an empty folder is 404", async () => {
-      for (const key of ["list/a", "list/b", "list/sub/c", "list/sub/deeper/d"]) await kv("POST", `secret/data/${key}`, { data: { k: key } });
+      for (const key of ["list/a", "list/b", "list/sub/c", "list/sub/deeper/d"])
+        await kv("POST", `secret/data/${key}`, { data: { k: key } });
       for (const [method, path] of [
         ["LIST", "secret/metadata/list"],
         ["LIST", "secret/metadata/list/"],
@@ -316,8 +366,14 @@ describe.each([["sqlite"], ["postgresql"]] as const)("KV v2 over HTTP on %s", (s
       expectEnvelope(defaults.body);
       expect(defaults.body.data).toEqual({ max_versions: 0, cas_required: false, delete_version_after: "0s" });
 
-      expect((await kv("POST", "kvconf/config", { max_versions: 3, cas_required: true, delete_version_after: "3h25m19s" })).status).toBe(204);
-      expect((await kv("GET", "kvconf/config")).body.data).toEqual({ max_versions: 3, cas_required: true, delete_version_after: "3h25m19s" });
+      expect((await kv("POST", "kvconf/config", { max_versions: 3, cas_required: true, delete_version_after: "3h25m19s" })).status).toBe(
+        204,
+      );
+      expect((await kv("GET", "kvconf/config")).body.data).toEqual({
+        max_versions: 3,
+        cas_required: true,
+        delete_version_after: "3h25m19s",
+      });
 
       // The mount's cas_required applies to every key.
       const noCas = await kv("POST", "kvconf/data/k", { data: { v: 1 } });
@@ -369,12 +425,17 @@ describe.each([["sqlite"], ["postgresql"]] as const)("KV v2 over HTTP on %s", (s
       const WRITERS = 20;
       for (let cas = 0; cas < 3; cas++) {
         const responses = await Promise.all(
-          Array.from({ length: WRITERS }, (_, writer) => kv("POST", "secret/data/cas/race", { data: { writer, round: cas }, options: { cas } })),
+          Array.from({ length: WRITERS }, (_, writer) =>
+            kv("POST", "secret/data/cas/race", { data: { writer, round: cas }, options: { cas } }),
+          ),
         );
         const statuses = responses.map((response) => response.status);
         const winners = responses.flatMap((response, writer) => (response.status === 200 ? [writer] : []));
         expect(winners, `round cas=${cas}: statuses ${JSON.stringify(statuses)}`).toHaveLength(1);
-        expect(statuses.filter((status) => status === 412), `round cas=${cas}: statuses ${JSON.stringify(statuses)}`).toHaveLength(WRITERS - 1);
+        expect(
+          statuses.filter((status) => status === 412),
+          `round cas=${cas}: statuses ${JSON.stringify(statuses)}`,
+        ).toHaveLength(WRITERS - 1);
         for (const response of responses) {
           if (response.status === 200) {
             expectEnvelope(response.body);
@@ -392,9 +453,13 @@ describe.each([["sqlite"], ["postgresql"]] as const)("KV v2 over HTTP on %s", (s
     }, 30_000);
 
     it("20 concurrent writers without cas each get a version of their own (no lost write)", async () => {
-      const responses = await Promise.all(Array.from({ length: 20 }, (_, writer) => kv("POST", "secret/data/cas/free", { data: { writer } })));
+      const responses = await Promise.all(
+        Array.from({ length: 20 }, (_, writer) => kv("POST", "secret/data/cas/free", { data: { writer } })),
+      );
       const statuses = responses.map((response) => response.status);
-      expect(statuses, JSON.stringify(responses.filter((r) => r.status !== 200).map((r) => [r.status, r.body]))).toEqual(Array(20).fill(200));
+      expect(statuses, JSON.stringify(responses.filter((r) => r.status !== 200).map((r) => [r.status, r.body]))).toEqual(
+        Array(20).fill(200),
+      );
       const versions = responses.map((response) => response.body.data.version as number).sort((a, b) => a - b);
       expect(versions).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
       expect((await kv("GET", "secret/metadata/cas/free")).body.data.current_version).toBe(20);

@@ -50,13 +50,23 @@ function kvCalls(prefix: string): Array<{ method: string; path: string; body?: u
     { method: "GET", path: `/v1/secret/data/${prefix}?version=1` },
     { method: "PUT", path: `/v1/secret/data/${prefix}`, body: { data: { x: 1 } } },
     { method: "POST", path: `/v1/secret/data/${prefix}`, body: { data: { x: 1 }, options: { cas: 0 } } },
-    { method: "PATCH", path: `/v1/secret/data/${prefix}`, body: { data: { x: 2 } }, headers: { "content-type": "application/merge-patch+json" } },
+    {
+      method: "PATCH",
+      path: `/v1/secret/data/${prefix}`,
+      body: { data: { x: 2 } },
+      headers: { "content-type": "application/merge-patch+json" },
+    },
     { method: "DELETE", path: `/v1/secret/data/${prefix}` },
     { method: "LIST", path: "/v1/secret/metadata/" },
     { method: "GET", path: "/v1/secret/metadata/?list=true" },
     { method: "GET", path: `/v1/secret/metadata/${prefix}` },
     { method: "POST", path: `/v1/secret/metadata/${prefix}`, body: { max_versions: 3 } },
-    { method: "PATCH", path: `/v1/secret/metadata/${prefix}`, body: { max_versions: 4 }, headers: { "content-type": "application/merge-patch+json" } },
+    {
+      method: "PATCH",
+      path: `/v1/secret/metadata/${prefix}`,
+      body: { max_versions: 4 },
+      headers: { "content-type": "application/merge-patch+json" },
+    },
     { method: "DELETE", path: `/v1/secret/metadata/${prefix}` },
     { method: "POST", path: `/v1/secret/delete/${prefix}`, body: { versions: [1] } },
     { method: "POST", path: `/v1/secret/undelete/${prefix}`, body: { versions: [1] } },
@@ -241,7 +251,10 @@ describe.each([["sqlite"], ["postgresql"]] as const)("lifecycle with a Vault-sty
     expect(gone.body.data.metadata.deletion_time).not.toBe("");
 
     // A second version, for the checks after seal and restart.
-    const again = await call(url, "POST", "/v1/secret/data/app/db", { token: rootToken, body: { data: { password: "p2" }, options: { cas: 1 } } });
+    const again = await call(url, "POST", "/v1/secret/data/app/db", {
+      token: rootToken,
+      body: { data: { password: "p2" }, options: { cas: 1 } },
+    });
     expect(again.status).toBe(200);
     expect(again.body.data.version).toBe(2);
   });
@@ -267,7 +280,9 @@ describe.each([["sqlite"], ["postgresql"]] as const)("lifecycle with a Vault-sty
           ...(request.headers ? { headers: request.headers } : {}),
         });
         if (response.status !== 503 || JSON.stringify(response.body) !== JSON.stringify(SEALED)) {
-          problems.push(`${request.method} ${request.path} (${token ? "root token" : "no token"}): ${response.status} ${JSON.stringify(response.body)}`);
+          problems.push(
+            `${request.method} ${request.path} (${token ? "root token" : "no token"}): ${response.status} ${JSON.stringify(response.body)}`,
+          );
         }
       }
     }
@@ -297,7 +312,13 @@ describe.each([["sqlite"], ["postgresql"]] as const)("lifecycle with a Vault-sty
     url = server.url;
 
     expect((await call(url, "GET", "/v1/sys/init")).body).toEqual({ initialized: true });
-    expect((await call(url, "GET", "/v1/sys/seal-status")).body).toMatchObject({ initialized: true, sealed: true, t: 2, n: 3, progress: 0 });
+    expect((await call(url, "GET", "/v1/sys/seal-status")).body).toMatchObject({
+      initialized: true,
+      sealed: true,
+      t: 2,
+      n: 3,
+      progress: 0,
+    });
     expect((await call(url, "GET", "/v1/sys/health")).status).toBe(503);
     expect((await call(url, "GET", "/v1/secret/data/app/db", { token: rootToken })).status).toBe(503);
 
@@ -332,7 +353,10 @@ describe.each([["sqlite"], ["postgresql"]] as const)("lifecycle races over %s", 
     const statuses = responses.map((response) => response.status);
     const winners = responses.filter((response) => response.status === 200);
     expect(winners, JSON.stringify(statuses)).toHaveLength(1);
-    expect(statuses.filter((status) => status === 400), JSON.stringify(statuses)).toHaveLength(9);
+    expect(
+      statuses.filter((status) => status === 400),
+      JSON.stringify(statuses),
+    ).toHaveLength(9);
     keys = winners[0]!.body.keys;
     rootToken = winners[0]!.body.root_token;
     expect((await call(url, "GET", "/v1/sys/seal-status")).body).toMatchObject({ initialized: true, sealed: true, t: 2, n: 3 });
@@ -355,7 +379,9 @@ describe.each([["sqlite"], ["postgresql"]] as const)("lifecycle races over %s", 
     const responses = await Promise.all(requests);
     // The seal itself answered 204.
     expect(responses.filter((response) => response.status === 204)).toHaveLength(1);
-    const unexpected = responses.filter((response) => ![200, 204, 404, 503].includes(response.status)).map((response) => `${response.status} ${JSON.stringify(response.body)}`);
+    const unexpected = responses
+      .filter((response) => ![200, 204, 404, 503].includes(response.status))
+      .map((response) => `${response.status} ${JSON.stringify(response.body)}`);
     expect(unexpected).toEqual([]);
     for (const response of responses.filter((r) => r.status === 503)) expect(response.body).toEqual({ errors: ["Vault is sealed"] });
     expect((await call(url, "GET", "/v1/sys/seal-status")).body.sealed).toBe(true);

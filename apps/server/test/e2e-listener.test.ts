@@ -22,10 +22,29 @@ describe("TLS listener", () => {
   const cert = join(dir, "tls.crt");
   const key = join(dir, "tls.key");
   beforeAll(() => {
-    execFileSync("openssl", [
-      "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1",
-      "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", key, "-out", cert,
-    ], { stdio: "ignore" });
+    execFileSync(
+      "openssl",
+      [
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+        "-days",
+        "1",
+        "-subj",
+        "/CN=127.0.0.1",
+        "-addext",
+        "subjectAltName=IP:127.0.0.1",
+        "-keyout",
+        key,
+        "-out",
+        cert,
+      ],
+      { stdio: "ignore" },
+    );
   });
 
   function get(port: number, path: string, method = "GET", token?: string): Promise<{ status: number; body: string }> {
@@ -44,7 +63,9 @@ describe("TLS listener", () => {
   }
 
   test("serves HTTPS with the configured certificate, LIST included, and refuses plain HTTP", async () => {
-    const config = parseServerConfig(sqliteToml("tls", `address = "127.0.0.1:0"\ntls_cert_file = ${JSON.stringify(cert)}\ntls_key_file = ${JSON.stringify(key)}`));
+    const config = parseServerConfig(
+      sqliteToml("tls", `address = "127.0.0.1:0"\ntls_cert_file = ${JSON.stringify(cert)}\ntls_key_file = ${JSON.stringify(key)}`),
+    );
     const server = await startServer({ config });
     try {
       expect(server.url).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
@@ -93,7 +114,10 @@ describe("graceful shutdown", () => {
     await new Promise((resolve) => socket.once("close", resolve));
     expect(response).toMatch(/^HTTP\/1\.1 200/);
     expect(response).toContain('"version":1');
-    const refused = await fetch(`${server.url}/v1/sys/health`).then(() => "answered", () => "refused");
+    const refused = await fetch(`${server.url}/v1/sys/health`).then(
+      () => "answered",
+      () => "refused",
+    );
     expect(refused).toBe("refused");
   });
 });
@@ -113,7 +137,11 @@ describe("egide-server binary", () => {
       const url = /Api Address: (\S+)/.exec(out)?.[1] as string;
       const token = /Root Token: (\S+)/.exec(out)?.[1] as string;
       expect(/Unseal Key: \S{44}/.test(out)).toBe(true);
-      const write = await fetch(`${url}/v1/secret/data/dev`, { method: "POST", headers: { "x-vault-token": token }, body: JSON.stringify({ data: { a: "b" } }) });
+      const write = await fetch(`${url}/v1/secret/data/dev`, {
+        method: "POST",
+        headers: { "x-vault-token": token },
+        body: JSON.stringify({ data: { a: "b" } }),
+      });
       expect(write.status).toBe(200);
       const health = await (await fetch(`${url}/v1/sys/health`)).json();
       expect(health).toMatchObject({ initialized: true, sealed: false, storage: { type: "sqlite", status: "healthy" } });
@@ -159,12 +187,15 @@ describe("egide-server binary", () => {
 });
 
 describe("the storage adapter a configuration names", () => {
-  const toml = (type: string) => `log_level = "silent"\n[storage]\ntype = ${JSON.stringify(type)}\n[listener]\naddress = "127.0.0.1:0"\ntls_disable = true\n`;
+  const toml = (type: string) =>
+    `log_level = "silent"\n[storage]\ntype = ${JSON.stringify(type)}\n[listener]\naddress = "127.0.0.1:0"\ntls_disable = true\n`;
 
   test("an unshipped type resolves by the convention @egide/storage-<type> and, when that is not installed, names it", async () => {
     const failure = await startServer({ config: parseServerConfig(toml("etcd")) }).catch((e: unknown) => e);
     expect(failure).toMatchObject({ code: "BACKEND_NOT_INSTALLED", option: "storage.type" });
-    expect((failure as Error).message).toContain("needs the package @egide/storage-etcd, which is not installed; install it with: npm install @egide/storage-etcd");
+    expect((failure as Error).message).toContain(
+      "needs the package @egide/storage-etcd, which is not installed; install it with: npm install @egide/storage-etcd",
+    );
     expect((failure as Error).message).toContain("storage types known here: postgresql, sqlite");
   });
 

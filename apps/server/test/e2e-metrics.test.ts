@@ -27,7 +27,8 @@ function parsePrometheus(text: string): { samples: Sample[]; described: Map<stri
     const match = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)(?: \d+)?$/.exec(line);
     if (!match) throw new Error(`unparsable metrics line: ${line}`);
     const labels: Record<string, string> = {};
-    for (const pair of (match[2] ?? "").matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) labels[pair[1] as string] = pair[2] as string;
+    for (const pair of (match[2] ?? "").matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g))
+      labels[pair[1] as string] = pair[2] as string;
     samples.push({ name: match[1] as string, labels, value: Number(match[3]) });
   }
   return { samples, described };
@@ -68,18 +69,27 @@ const STORAGE_METRICS = ["egide_storage_operations_total", "egide_storage_operat
 /** Checks that operations and durations moved together for `backend`. */
 function expectOperationsMoved(before: Metrics, after: Metrics, backend: string): void {
   for (const operation of ["get", "put", "transaction", "audit_append"]) {
-    const ops = total(after, "egide_storage_operations_total", { backend, operation }) - total(before, "egide_storage_operations_total", { backend, operation });
+    const ops =
+      total(after, "egide_storage_operations_total", { backend, operation }) -
+      total(before, "egide_storage_operations_total", { backend, operation });
     expect(ops, `${backend} ${operation} operations`).toBeGreaterThan(0);
-    const count = total(after, "egide_storage_operation_duration_seconds_count", { backend, operation }) - total(before, "egide_storage_operation_duration_seconds_count", { backend, operation });
+    const count =
+      total(after, "egide_storage_operation_duration_seconds_count", { backend, operation }) -
+      total(before, "egide_storage_operation_duration_seconds_count", { backend, operation });
     expect(count, `${backend} ${operation} duration count`).toBe(ops);
-    const sum = total(after, "egide_storage_operation_duration_seconds_sum", { backend, operation }) - total(before, "egide_storage_operation_duration_seconds_sum", { backend, operation });
+    const sum =
+      total(after, "egide_storage_operation_duration_seconds_sum", { backend, operation }) -
+      total(before, "egide_storage_operation_duration_seconds_sum", { backend, operation });
     expect(sum, `${backend} ${operation} duration sum`).toBeGreaterThan(0);
     expect(total(after, "egide_storage_operation_duration_seconds_bucket", { backend, operation, le: "+Inf" })).toBe(
       total(after, "egide_storage_operation_duration_seconds_count", { backend, operation }),
     );
   }
   const listed = ["list", "list_page"].reduce(
-    (sum, operation) => sum + total(after, "egide_storage_operations_total", { backend, operation }) - total(before, "egide_storage_operations_total", { backend, operation }),
+    (sum, operation) =>
+      sum +
+      total(after, "egide_storage_operations_total", { backend, operation }) -
+      total(before, "egide_storage_operations_total", { backend, operation }),
     0,
   );
   expect(listed, `${backend} list operations`).toBeGreaterThan(0);
@@ -99,7 +109,11 @@ describe("metrics over SQLite", () => {
   async function auditDown(down: boolean): Promise<void> {
     const db = new Database(ts.sqlitePath as string, { fileMustExist: true, timeout: 5000 });
     try {
-      db.exec(down ? "CREATE TRIGGER audit_down BEFORE INSERT ON egide_audit_log BEGIN SELECT RAISE(FAIL, 'audit down'); END;" : "DROP TRIGGER audit_down;");
+      db.exec(
+        down
+          ? "CREATE TRIGGER audit_down BEFORE INSERT ON egide_audit_log BEGIN SELECT RAISE(FAIL, 'audit down'); END;"
+          : "DROP TRIGGER audit_down;",
+      );
     } finally {
       db.close();
     }
@@ -110,8 +124,16 @@ describe("metrics over SQLite", () => {
     expect((await call(ts.url, "GET", "/v1/sys/metrics?format=prometheus", { token: "egs.wrong" })).status).toBe(403);
     const plain = (await call(ts.url, "POST", "/v1/auth/token/create", { token: ts.rootToken, body: {} })).body.auth.client_token as string;
     expect((await call(ts.url, "GET", "/v1/sys/metrics?format=prometheus", { token: plain })).status).toBe(403);
-    expect((await call(ts.url, "PUT", "/v1/sys/policies/acl/metrics", { token: ts.rootToken, body: { policy: `path "sys/metrics" { capabilities = ["read"] }` } })).status).toBe(204);
-    const reader = (await call(ts.url, "POST", "/v1/auth/token/create", { token: ts.rootToken, body: { policies: ["metrics"] } })).body.auth.client_token as string;
+    expect(
+      (
+        await call(ts.url, "PUT", "/v1/sys/policies/acl/metrics", {
+          token: ts.rootToken,
+          body: { policy: `path "sys/metrics" { capabilities = ["read"] }` },
+        })
+      ).status,
+    ).toBe(204);
+    const reader = (await call(ts.url, "POST", "/v1/auth/token/create", { token: ts.rootToken, body: { policies: ["metrics"] } })).body.auth
+      .client_token as string;
     const metrics = await scrape(ts, reader);
     expect(metrics.samples.length).toBeGreaterThan(0);
   });
@@ -162,7 +184,9 @@ describe("metrics over SQLite", () => {
   });
 
   it("egide_storage_errors_total counts the failed audit write of a read (the audit store is storage too)", async () => {
-    expect((await call(ts.url, "POST", "/v1/secret/data/metrics-read", { token: ts.rootToken, body: { data: { v: 1 } } })).status).toBe(200);
+    expect((await call(ts.url, "POST", "/v1/secret/data/metrics-read", { token: ts.rootToken, body: { data: { v: 1 } } })).status).toBe(
+      200,
+    );
     const before = await scrape(ts);
     await auditDown(true);
     let status: number;
@@ -223,7 +247,13 @@ describe("metrics over PostgreSQL", () => {
     const active = async () => total(await scrape(ts, undefined), "egide_storage_connections_active", { backend: "postgresql" });
     expect((await call(ts.url, "POST", "/v1/secret/data/held", { token: ts.rootToken, body: { data: { v: 1 } } })).status).toBe(200);
     const idle = await active();
-    const locker = new pg.Client({ host: postgresServer.host, port: postgresServer.port, user: postgresServer.username, password: postgresServer.password, database });
+    const locker = new pg.Client({
+      host: postgresServer.host,
+      port: postgresServer.port,
+      user: postgresServer.username,
+      password: postgresServer.password,
+      database,
+    });
     await locker.connect();
     let blocked: Array<Promise<number>> = [];
     let peak = 0;
@@ -251,7 +281,9 @@ describe("metrics over PostgreSQL", () => {
     const before = await scrape(ts, undefined);
     const s = quoteIdentifier(schema);
     await withClient(database, async (client) => {
-      await client.query(`CREATE FUNCTION ${s}.audit_down() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'audit down'; END $$`);
+      await client.query(
+        `CREATE FUNCTION ${s}.audit_down() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'audit down'; END $$`,
+      );
       await client.query(`CREATE TRIGGER audit_down BEFORE INSERT ON ${s}.egide_audit_log FOR EACH ROW EXECUTE FUNCTION ${s}.audit_down()`);
     });
     let status: number;

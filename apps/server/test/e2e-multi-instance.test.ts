@@ -20,8 +20,12 @@ let a: TestServer;
 let b: TestServer;
 let root: string;
 
-const on = (server: TestServer, method: string, path: string, options: { token?: string; body?: unknown; headers?: Record<string, string> } = {}): Promise<Reply> =>
-  call(server.url, method, path, { token: root, ...options });
+const on = (
+  server: TestServer,
+  method: string,
+  path: string,
+  options: { token?: string; body?: unknown; headers?: Record<string, string> } = {},
+): Promise<Reply> => call(server.url, method, path, { token: root, ...options });
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -132,12 +136,17 @@ describe("two instances on one PostgreSQL schema", () => {
     const winners: number[] = [];
     for (let round = 0; round < 8; round++) {
       const results = await Promise.all(
-        servers.map((server, writer) => on(server, "POST", `/v1/secret/data/${key}`, { body: { data: { round, writer }, options: { cas: round } } })),
+        servers.map((server, writer) =>
+          on(server, "POST", `/v1/secret/data/${key}`, { body: { data: { round, writer }, options: { cas: round } } }),
+        ),
       );
       const statuses = results.map((r) => r.status);
       const won = statuses.flatMap((status, writer) => (status === 200 ? [writer] : []));
       expect(won, `round ${round}: ${JSON.stringify(statuses)}`).toHaveLength(1);
-      expect(statuses.filter((s) => s !== 200).every((s) => s === 412), `round ${round}: ${JSON.stringify(statuses)}`).toBe(true);
+      expect(
+        statuses.filter((s) => s !== 200).every((s) => s === 412),
+        `round ${round}: ${JSON.stringify(statuses)}`,
+      ).toBe(true);
       const winner = won[0] as number;
       expect(results[winner]?.body.data.version).toBe(round + 1);
       winners.push(winner);
@@ -153,7 +162,9 @@ describe("two instances on one PostgreSQL schema", () => {
   it("read-modify-write loops with cas on both instances never lose an increment", async () => {
     const key = "race/counter";
     expect((await on(a, "POST", `/v1/secret/metadata/${key}`, { body: { max_versions: 1000 } })).status).toBe(204);
-    expect((await on(a, "POST", `/v1/secret/data/${key}`, { body: { data: { count: 0, log: [] }, options: { cas: 0 } } })).status).toBe(200);
+    expect((await on(a, "POST", `/v1/secret/data/${key}`, { body: { data: { count: 0, log: [] }, options: { cas: 0 } } })).status).toBe(
+      200,
+    );
     const workers = 6;
     const perWorker = 4;
     const statuses = new Map<number, number>();
@@ -164,7 +175,9 @@ describe("two instances on one PostgreSQL schema", () => {
         expect(current.status).toBe(200);
         const { count, log } = current.body.data.data as { count: number; log: string[] };
         const version = current.body.data.metadata.version as number;
-        const write = await on(server, "POST", `/v1/secret/data/${key}`, { body: { data: { count: count + 1, log: [...log, `${id}.${done}`] }, options: { cas: version } } });
+        const write = await on(server, "POST", `/v1/secret/data/${key}`, {
+          body: { data: { count: count + 1, log: [...log, `${id}.${done}`] }, options: { cas: version } },
+        });
         statuses.set(write.status, (statuses.get(write.status) ?? 0) + 1);
         if (write.status === 200) done++;
         else expect(write.status, JSON.stringify(write.body)).toBe(412);
@@ -206,7 +219,9 @@ describe("two instances on one PostgreSQL schema", () => {
   it("every request to A or B (races and retries included) has exactly one row in the shared audit table", async () => {
     const { database, schema } = a.postgres as { database: string; schema: string };
     const counts = await withClient(database, async (client) => {
-      const result = await client.query(`SELECT count(*)::int AS rows, count(DISTINCT request_id)::int AS ids FROM ${quoteIdentifier(schema)}.egide_audit_log`);
+      const result = await client.query(
+        `SELECT count(*)::int AS rows, count(DISTINCT request_id)::int AS ids FROM ${quoteIdentifier(schema)}.egide_audit_log`,
+      );
       return result.rows[0] as { rows: number; ids: number };
     });
     expect(counts).toEqual({ rows: requests, ids: requests });
@@ -216,7 +231,8 @@ describe("two instances on one PostgreSQL schema", () => {
     expect((await on(b, "PUT", "/v1/sys/seal")).status).toBe(204);
     expect((await on(b, "GET", "/v1/secret/data/shared/one")).status).toBe(503);
     expect((await on(a, "GET", "/v1/secret/data/shared/one")).status).toBe(200);
-    for (const key of a.keys) expect((await call(b.url, "PUT", "/v1/sys/unseal", { body: { key: key.toString("base64") } })).status).toBe(200);
+    for (const key of a.keys)
+      expect((await call(b.url, "PUT", "/v1/sys/unseal", { body: { key: key.toString("base64") } })).status).toBe(200);
     expect((await on(b, "GET", "/v1/secret/data/shared/one")).status).toBe(200);
   });
 });

@@ -10,7 +10,11 @@ type Reply = Awaited<ReturnType<typeof call>>;
 let ts: TestServer;
 
 function req(method: string, path: string, token?: string, body?: unknown, headers?: Record<string, string>): Promise<Reply> {
-  return call(ts.url, method, path, { ...(token === undefined ? {} : { token }), ...(body === undefined ? {} : { body }), ...(headers ? { headers } : {}) });
+  return call(ts.url, method, path, {
+    ...(token === undefined ? {} : { token }),
+    ...(body === undefined ? {} : { body }),
+    ...(headers ? { headers } : {}),
+  });
 }
 
 async function writeSecret(path: string, data: Record<string, unknown>, server: TestServer = ts): Promise<void> {
@@ -107,7 +111,9 @@ describe("policy endpoints", () => {
     const unparsable = await req("PUT", "/v1/sys/policies/acl/bad", ts.rootToken, { policy: `path "secret/*" {` });
     expect(unparsable.status).toBe(400);
     expect((await req("GET", "/v1/sys/policies/acl/bad", ts.rootToken)).status).toBe(404);
-    expect((await req("PUT", "/v1/sys/policies/acl/root", ts.rootToken, { policy: `path "x" { capabilities = ["read"] }` })).status).toBe(400);
+    expect((await req("PUT", "/v1/sys/policies/acl/root", ts.rootToken, { policy: `path "x" { capabilities = ["read"] }` })).status).toBe(
+      400,
+    );
     expect((await req("DELETE", "/v1/sys/policies/acl/root", ts.rootToken)).status).toBe(400);
     expect((await req("DELETE", "/v1/sys/policies/acl/default", ts.rootToken)).status).toBe(400);
   });
@@ -404,7 +410,9 @@ describe("policy changes", () => {
     expect((await req("DELETE", "/v1/sys/policies/acl/live", ts.rootToken)).status).toBe(204);
     expect((await req("GET", "/v1/secret/data/live/a", token)).status).toBe(403);
     // writing it again (through the older endpoint) restores the access of existing tokens
-    expect((await req("PUT", "/v1/sys/policy/live", ts.rootToken, { policy: `path "secret/data/live/*" { capabilities = ["read"] }` })).status).toBe(204);
+    expect(
+      (await req("PUT", "/v1/sys/policy/live", ts.rootToken, { policy: `path "secret/data/live/*" { capabilities = ["read"] }` })).status,
+    ).toBe(204);
     expect((await req("GET", "/v1/secret/data/live/a", token)).status).toBe(200);
   });
 
@@ -437,7 +445,11 @@ describe("PostgreSQL smoke", () => {
     try {
       await writeSecret("pg/app/a", { v: 1 }, pgServer);
       await writeSecret("pg/other/a", { v: 1 }, pgServer);
-      await putPolicy("pg-app", `path "secret/data/pg/app/*" { capabilities = ["read"] }\npath "secret/data/pg/+/a" { capabilities = ["update"] }`, pgServer);
+      await putPolicy(
+        "pg-app",
+        `path "secret/data/pg/app/*" { capabilities = ["read"] }\npath "secret/data/pg/+/a" { capabilities = ["update"] }`,
+        pgServer,
+      );
       const token = await tokenWith(["pg-app"], pgServer);
       const get = (path: string) => call(pgServer.url, "GET", `/v1/secret/data/${path}`, { token });
       expect((await get("pg/app/a")).status).toBe(200);
@@ -446,7 +458,9 @@ describe("PostgreSQL smoke", () => {
       await putPolicy("pg-app", `path "secret/data/pg/app/*" { capabilities = ["deny"] }`, pgServer);
       expect((await get("pg/app/a")).status).toBe(403);
       const json = JSON.stringify({ path: { "secret/data/pg/other/*": { capabilities: ["read"] } } });
-      expect((await call(pgServer.url, "PUT", "/v1/sys/policy/pg-json", { token: pgServer.rootToken, body: { policy: json } })).status).toBe(204);
+      expect(
+        (await call(pgServer.url, "PUT", "/v1/sys/policy/pg-json", { token: pgServer.rootToken, body: { policy: json } })).status,
+      ).toBe(204);
       const token2 = await tokenWith(["pg-json"], pgServer);
       expect((await call(pgServer.url, "GET", "/v1/secret/data/pg/other/a", { token: token2 })).body.data.data).toEqual({ v: 2 });
       expect((await call(pgServer.url, "GET", "/v1/secret/data/pg/app/a", { token: token2 })).status).toBe(403);

@@ -91,13 +91,18 @@ describe.each([["sqlite"], ["postgresql"]] as const)("security findings over %s"
       during.push(performance.now() - healthStarted);
     }
     const results = await Promise.all(answers);
-    expect(Math.max(...during), `health during the attack: ${during.map((ms) => Math.round(ms)).join(", ")} ms; baseline ${baseline.toFixed(2)} ms`).toBeLessThan(healthBound);
+    expect(
+      Math.max(...during),
+      `health during the attack: ${during.map((ms) => Math.round(ms)).join(", ")} ms; baseline ${baseline.toFixed(2)} ms`,
+    ).toBeLessThan(healthBound);
     expect(failures, "health requests during the attack that failed").toEqual([]);
     for (const [index, result] of results.entries()) {
       expect(result.timedOut, `attack ${index} got no answer`).toBe(false);
       expect(result.status, `attack ${index}: ${result.raw.slice(0, 80)}`).toBeGreaterThanOrEqual(400);
       expect(result.status).toBeLessThan(500);
-      expect(result.ms, `attack ${index} answered after ${Math.round(result.ms)} ms (baseline ${baseline.toFixed(2)} ms)`).toBeLessThan(answerBound);
+      expect(result.ms, `attack ${index} answered after ${Math.round(result.ms)} ms (baseline ${baseline.toFixed(2)} ms)`).toBeLessThan(
+        answerBound,
+      );
     }
   }, 40_000);
 
@@ -118,7 +123,9 @@ path "sys/mounts/prod/*" { capabilities = ["deny"] }
 `,
     );
     const { token, accessor } = await tokenWith(ts, ["h2-mounts"]);
-    expect((await req("POST", "/v1/sys/mounts/team", { token: root, body: { type: "kv-v2", description: "team secrets" } })).status).toBe(204);
+    expect((await req("POST", "/v1/sys/mounts/team", { token: root, body: { type: "kv-v2", description: "team secrets" } })).status).toBe(
+      204,
+    );
     expect((await req("PUT", "/v1/secret/data/probe", { token: root, body: { data: { v: 1 } } })).status).toBe(200);
     expect((await req("PUT", "/v1/team/data/app", { token: root, body: { data: { password: "s3cret" } } })).status).toBe(200);
 
@@ -134,7 +141,22 @@ path "sys/mounts/prod/*" { capabilities = ["deny"] }
 
     // Disable.
     expect((await rawCall(url, "DELETE", "/v1/sys/mounts/team", { token })).status).toBe(403);
-    for (const spelling of ["%20team", "%09team", "team%20", "/team", "%2Fteam", "team/", "team%2F", "%74eam", "./team", "x/../team", "team%00", "%E2%80%8Bteam", "team%C2%A0", "team/."]) {
+    for (const spelling of [
+      "%20team",
+      "%09team",
+      "team%20",
+      "/team",
+      "%2Fteam",
+      "team/",
+      "team%2F",
+      "%74eam",
+      "./team",
+      "x/../team",
+      "team%00",
+      "%E2%80%8Bteam",
+      "team%C2%A0",
+      "team/.",
+    ]) {
       const target = `/v1/sys/mounts/${spelling}`;
       const reply = await rawCall(url, "DELETE", target, { token });
       expect(refused(reply.status), `DELETE ${target} answered ${reply.status} ${JSON.stringify(reply.body)}`).toBe(true);
@@ -153,7 +175,17 @@ path "sys/mounts/prod/*" { capabilities = ["deny"] }
 
     // Tune.
     expect((await rawCall(url, "POST", "/v1/sys/mounts/team/tune", { token, body: { description: "pwned" } })).status).toBe(403);
-    for (const spelling of ["%20team/tune", "team%20/tune", "/team/tune", "%2Fteam/tune", "team/tune/", "team%2Ftune", "%74eam/tune", "team//tune", "team/tune%20"]) {
+    for (const spelling of [
+      "%20team/tune",
+      "team%20/tune",
+      "/team/tune",
+      "%2Fteam/tune",
+      "team/tune/",
+      "team%2Ftune",
+      "%74eam/tune",
+      "team//tune",
+      "team/tune%20",
+    ]) {
       const target = `/v1/sys/mounts/${spelling}`;
       const reply = await rawCall(url, "POST", target, { token, body: { description: "pwned" } });
       expect(refused(reply.status), `POST ${target} answered ${reply.status} ${JSON.stringify(reply.body)}`).toBe(true);
@@ -162,7 +194,11 @@ path "sys/mounts/prod/*" { capabilities = ["deny"] }
 
     // With a deny on the exact path only (no `team/*` rule), the trailing-slash spellings are
     // the same mount, so the same deny (before: `sys/mounts/team/` matched only `sys/mounts/*`).
-    await putPolicy(ts, "h2-exact", `path "sys/mounts/*" { capabilities = ["create", "read", "update", "delete", "list"] }\npath "sys/mounts/team" { capabilities = ["deny"] }\n`);
+    await putPolicy(
+      ts,
+      "h2-exact",
+      `path "sys/mounts/*" { capabilities = ["create", "read", "update", "delete", "list"] }\npath "sys/mounts/team" { capabilities = ["deny"] }\n`,
+    );
     const exact = (await tokenWith(ts, ["h2-exact"])).token;
     for (const spelling of ["team", "team/", "team%2F", "%74eam/", "te%61m"]) {
       const target = `/v1/sys/mounts/${spelling}`;
@@ -184,8 +220,15 @@ path "sys/mounts/prod/*" { capabilities = ["deny"] }
     expect(rows.length).toBeGreaterThanOrEqual(8);
     expect(rows.filter((row) => !canonical.has(row.path)).map((row) => `${row.operation} ${JSON.stringify(row.path)}`)).toEqual([]);
     // DELETE team, team/, team%2F and %74eam: four denied deletes, all recorded as sys/mounts/team.
-    expect(rows.filter((row) => row.path === "sys/mounts/team" && row.operation === "delete" && row.metadata.status === 403).length).toBeGreaterThanOrEqual(4);
-    expect(rows.filter((row) => row.path === "sys/mounts/h2-other" && row.success).map((row) => row.operation).sort()).toEqual(["delete", "update"]);
+    expect(
+      rows.filter((row) => row.path === "sys/mounts/team" && row.operation === "delete" && row.metadata.status === 403).length,
+    ).toBeGreaterThanOrEqual(4);
+    expect(
+      rows
+        .filter((row) => row.path === "sys/mounts/h2-other" && row.success)
+        .map((row) => row.operation)
+        .sort(),
+    ).toEqual(["delete", "update"]);
   }, 30_000);
 
   // --- H3 -----------------------------------------------------------------------------------
@@ -229,7 +272,10 @@ path "sys/policy/admin" { capabilities = ["deny"] }
       const reply = await rawCall(url, method, target, { token, ...(body === undefined ? {} : { body }) });
       // A 404 would do no harm either (the route refused the name before acting), but it must
       // never be a 2xx.
-      expect(refused(reply.status) || reply.status === 404, `${method} ${target} answered ${reply.status} ${JSON.stringify(reply.body)}`).toBe(true);
+      expect(
+        refused(reply.status) || reply.status === 404,
+        `${method} ${target} answered ${reply.status} ${JSON.stringify(reply.body)}`,
+      ).toBe(true);
       expect(JSON.stringify(reply.body ?? "")).not.toContain("sudo");
       const read = await req("GET", "/v1/sys/policies/acl/admin", { token: root });
       expect(read.status, `after ${method} ${target}: admin is gone`).toBe(200);
@@ -240,7 +286,10 @@ path "sys/policy/admin" { capabilities = ["deny"] }
     expect((await rawCall(url, "PUT", "/v1/sys/policy/ADMIN", { token, body: evil })).status).toBe(403);
 
     // What the token may do, it does on the canonical name, and it is audited so.
-    expect((await rawCall(url, "PUT", "/v1/sys/policies/acl/H3-Other", { token, body: { policy: `path "x" { capabilities = ["read"] }` } })).status).toBe(204);
+    expect(
+      (await rawCall(url, "PUT", "/v1/sys/policies/acl/H3-Other", { token, body: { policy: `path "x" { capabilities = ["read"] }` } }))
+        .status,
+    ).toBe(204);
     expect((await req("GET", "/v1/sys/policies/acl/h3-other", { token: root })).status).toBe(200);
     const rows = (await auditRows(ts, { path_prefix: "sys/polic" })).filter((row) => row.user_id === accessor);
     expect(rows.length).toBeGreaterThanOrEqual(10);
@@ -260,17 +309,30 @@ path "sys/policy/admin" { capabilities = ["deny"] }
     // Before: a list of `foo/` was first matched against the wildcard rules for `foo`
     // (`secret/metadata/*` matches `secret/metadata/admin`), so the broader list grant won and
     // the deny on `secret/metadata/admin/*` was bypassed: 200 with the keys.
-    await putPolicy(ts, "m1-lister", `path "secret/metadata/*" { capabilities = ["list"] }\npath "secret/metadata/admin/*" { capabilities = ["deny"] }\n`);
+    await putPolicy(
+      ts,
+      "m1-lister",
+      `path "secret/metadata/*" { capabilities = ["list"] }\npath "secret/metadata/admin/*" { capabilities = ["deny"] }\n`,
+    );
     const { token } = await tokenWith(ts, ["m1-lister"]);
     expect((await req("PUT", "/v1/secret/data/admin/db", { token: root, body: { data: { password: "p" } } })).status).toBe(200);
     expect((await req("PUT", "/v1/secret/data/m1-public", { token: root, body: { data: { v: 1 } } })).status).toBe(200);
 
-    for (const target of ["/v1/secret/metadata/admin/", "/v1/secret/metadata/admin", "/v1/secret/metadata/admin%2F", "/v1/secret/metadata/%61dmin/"]) {
+    for (const target of [
+      "/v1/secret/metadata/admin/",
+      "/v1/secret/metadata/admin",
+      "/v1/secret/metadata/admin%2F",
+      "/v1/secret/metadata/%61dmin/",
+    ]) {
       const list = await rawCall(url, "LIST", target, { token });
       expect(list.status, `LIST ${target}: ${JSON.stringify(list.body)}`).toBe(403);
       expect(list.raw).not.toContain("db");
     }
-    for (const target of ["/v1/secret/metadata/admin/?list=true", "/v1/secret/metadata/admin?list=true", "/v1/secret/metadata/admin/?list=1"]) {
+    for (const target of [
+      "/v1/secret/metadata/admin/?list=true",
+      "/v1/secret/metadata/admin?list=true",
+      "/v1/secret/metadata/admin/?list=1",
+    ]) {
       const list = await req("GET", target, { token });
       expect(list.status, `GET ${target}: ${JSON.stringify(list.body)}`).toBe(403);
     }
@@ -358,7 +420,10 @@ path "sys/policy/admin" { capabilities = ["deny"] }
     expect(read.body.data.metadata.version).toBe(2);
 
     for (const field of ["min_wrapping_ttl", "max_wrapping_ttl"]) {
-      const write = await req("PUT", `/v1/sys/policies/acl/m3-${field.slice(0, 3)}-wrap`, { token: root, body: { policy: `path "secret/data/*" {\n  capabilities = ["read"]\n  ${field} = "1m"\n}\n` } });
+      const write = await req("PUT", `/v1/sys/policies/acl/m3-${field.slice(0, 3)}-wrap`, {
+        token: root,
+        body: { policy: `path "secret/data/*" {\n  capabilities = ["read"]\n  ${field} = "1m"\n}\n` },
+      });
       expect(write.status, `${field}: ${JSON.stringify(write.body)}`).toBe(400);
       expect((await req("GET", `/v1/sys/policies/acl/m3-${field.slice(0, 3)}-wrap`, { token: root })).status).toBe(404);
     }
@@ -370,7 +435,15 @@ path "sys/policy/admin" { capabilities = ["deny"] }
     const wrappedRead = await req("GET", "/v1/secret/data/x", { token: root, headers: wrap });
     expect(wrappedRead.status).toBe(400);
     expect(JSON.stringify(wrappedRead.body)).not.toContain('"a":2');
-    expect((await req("PUT", "/v1/sys/policies/acl/m3-wrapped", { token: root, body: { policy: `path "x" { capabilities = ["read"] }` }, headers: wrap })).status).toBe(400);
+    expect(
+      (
+        await req("PUT", "/v1/sys/policies/acl/m3-wrapped", {
+          token: root,
+          body: { policy: `path "x" { capabilities = ["read"] }` },
+          headers: wrap,
+        })
+      ).status,
+    ).toBe(400);
     expect((await req("GET", "/v1/sys/policies/acl/m3-wrapped", { token: root })).status).toBe(404);
     const wrappedToken = await req("POST", "/v1/auth/token/create", { token: root, body: { policies: ["default"] }, headers: wrap });
     expect(wrappedToken.status).toBe(400);
@@ -385,12 +458,17 @@ path "sys/policy/admin" { capabilities = ["deny"] }
     // Before: the token was checked in the handler, after Fastify had buffered and parsed the
     // whole body: each connection waited for 1.9 MB that never came (no answer until the 300 s
     // request timeout), holding up to 2 MiB of memory per request.
-    const head = Buffer.from("PUT /v1/secret/data/x HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 1900000\r\n\r\n", "latin1");
+    const head = Buffer.from(
+      "PUT /v1/secret/data/x HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 1900000\r\n\r\n",
+      "latin1",
+    );
     const chunk = Buffer.concat([head, Buffer.from(`{"data":{"v":"${"a".repeat(64 * 1024 - 16)}`, "latin1")]);
     globalThis.gc?.();
     const rssBefore = process.memoryUsage().rss;
     const started = performance.now();
-    const answers = await Promise.all(Array.from({ length: 50 }, () => rawHttp(url, chunk, 8000).then((answer) => ({ ...answer, ms: performance.now() - started }))));
+    const answers = await Promise.all(
+      Array.from({ length: 50 }, () => rawHttp(url, chunk, 8000).then((answer) => ({ ...answer, ms: performance.now() - started }))),
+    );
     const rssAfter = process.memoryUsage().rss;
     for (const [index, answer] of answers.entries()) {
       expect(answer.timedOut, `connection ${index}: no answer, or not closed by the server, within 8 s`).toBe(false);
@@ -412,13 +490,18 @@ path "sys/policy/admin" { capabilities = ["deny"] }
     }
     // The same without a Content-Length (chunked): the limit counts the bytes as they come.
     const chunked = Buffer.concat([
-      Buffer.from("PUT /v1/sys/unseal HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n", "latin1"),
+      Buffer.from(
+        "PUT /v1/sys/unseal HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n",
+        "latin1",
+      ),
       Buffer.from(`${Buffer.byteLength(body).toString(16)}\r\n${body}\r\n0\r\n\r\n`, "latin1"),
     ]);
     const answer = await rawHttp(url, chunked);
     expect(answer.status, answer.raw.slice(0, 200)).toBe(413);
     // A small body still reaches the handler.
-    expect((await rawCall(url, "PUT", "/v1/sys/unseal", { body: { reset: true }, headers: ["Content-Type: application/json"] })).status).toBe(200);
+    expect(
+      (await rawCall(url, "PUT", "/v1/sys/unseal", { body: { reset: true }, headers: ["Content-Type: application/json"] })).status,
+    ).toBe(200);
   });
 
   // --- L2 -----------------------------------------------------------------------------------
@@ -566,7 +649,10 @@ path "sys/policy/admin" { capabilities = ["deny"] }
       expect(bare.status, JSON.stringify(bare.body)).toBe(415);
       expect(await status()).toMatchObject({ sealed: true, progress: 1 });
       // What a browser marks as cross-site is refused whatever the body says.
-      const marked = await rawCall(url, "PUT", "/v1/sys/unseal", { body: { key: key2 }, headers: ["Content-Type: application/json", "Sec-Fetch-Site: cross-site"] });
+      const marked = await rawCall(url, "PUT", "/v1/sys/unseal", {
+        body: { key: key2 },
+        headers: ["Content-Type: application/json", "Sec-Fetch-Site: cross-site"],
+      });
       expect(marked.status, JSON.stringify(marked.body)).toBe(403);
       expect(await status()).toMatchObject({ sealed: true, progress: 1 });
       // As Vault's own clients send it: no Content-Type, X-Vault-Request.
@@ -582,15 +668,39 @@ path "sys/policy/admin" { capabilities = ["deny"] }
 
     const policy = { policy: `path "secret/data/l7" { capabilities = ["read"] }` };
     for (const type of crossSite) {
-      expect((await rawCall(url, "PUT", "/v1/sys/policies/acl/l7-form", { token: root, body: policy, headers: [`Content-Type: ${type}`] })).status, type).toBe(415);
-      expect((await rawCall(url, "POST", "/v1/sys/mounts/l7-form", { token: root, body: { type: "kv-v2" }, headers: [`Content-Type: ${type}`] })).status, type).toBe(415);
+      expect(
+        (await rawCall(url, "PUT", "/v1/sys/policies/acl/l7-form", { token: root, body: policy, headers: [`Content-Type: ${type}`] }))
+          .status,
+        type,
+      ).toBe(415);
+      expect(
+        (await rawCall(url, "POST", "/v1/sys/mounts/l7-form", { token: root, body: { type: "kv-v2" }, headers: [`Content-Type: ${type}`] }))
+          .status,
+        type,
+      ).toBe(415);
     }
     expect((await req("GET", "/v1/sys/policies/acl/l7-form", { token: root })).status).toBe(404);
     expect((await req("GET", "/v1/sys/mounts", { token: root })).body.data["l7-form/"]).toBeUndefined();
 
-    expect((await rawCall(url, "PUT", "/v1/sys/policies/acl/l7-json", { token: root, body: policy, headers: ["Content-Type: application/json; charset=utf-8"] })).status).toBe(204);
+    expect(
+      (
+        await rawCall(url, "PUT", "/v1/sys/policies/acl/l7-json", {
+          token: root,
+          body: policy,
+          headers: ["Content-Type: application/json; charset=utf-8"],
+        })
+      ).status,
+    ).toBe(204);
     expect((await rawCall(url, "PUT", "/v1/sys/policies/acl/l7-bare", { token: root, body: policy })).status).toBe(204);
-    expect((await rawCall(url, "POST", "/v1/sys/mounts/l7-json", { token: root, body: { type: "kv-v2" }, headers: ["Content-Type: application/json"] })).status).toBe(204);
+    expect(
+      (
+        await rawCall(url, "POST", "/v1/sys/mounts/l7-json", {
+          token: root,
+          body: { type: "kv-v2" },
+          headers: ["Content-Type: application/json"],
+        })
+      ).status,
+    ).toBe(204);
     expect((await rawCall(url, "POST", "/v1/sys/mounts/l7-bare", { token: root, body: { type: "kv-v2" } })).status).toBe(204);
     const mounts = (await req("GET", "/v1/sys/mounts", { token: root })).body.data;
     expect(mounts["l7-json/"]).toBeDefined();
@@ -621,11 +731,15 @@ path "sys/policy/admin" { capabilities = ["deny"] }
     // decoded /v%31/ into /v1/ and dropped the scheme and host of an absolute-form target, so
     // the route ran while the ACL checked (and the audit row recorded) the raw spelling:
     // a "everything but sys/ and auth/token/" policy could create tokens and download backups.
-    await putPolicy(ts, "r1", `path "*" { capabilities = ${ALL_CAPABILITIES} }
+    await putPolicy(
+      ts,
+      "r1",
+      `path "*" { capabilities = ${ALL_CAPABILITIES} }
 path "sys/*" { capabilities = ["deny"] }
 path "sys/mounts" { capabilities = ["deny"] }
 path "auth/token/*" { capabilities = ["deny"] }
-`);
+`,
+    );
     const token = (await tokenWith(ts, ["r1"])).token;
     const targets = [
       ["POST", "/v%31/auth/token/create"],
@@ -639,7 +753,11 @@ path "auth/token/*" { capabilities = ["deny"] }
       ["GET", "/V1/sys/key-status"],
     ] as const;
     for (const [method, target] of targets) {
-      const answer = await rawCall(url, method, target, { token, body: method === "GET" ? undefined : { policies: ["default"] }, headers: ["Content-Type: application/json"] });
+      const answer = await rawCall(url, method, target, {
+        token,
+        body: method === "GET" ? undefined : { policies: ["default"] },
+        headers: ["Content-Type: application/json"],
+      });
       expect(answer.status, `${method} ${target}: ${JSON.stringify(answer.body).slice(0, 200)}`).toBe(404);
     }
     // The same requests on /v1/ are refused by the ACL, and the server is still unsealed.
@@ -654,7 +772,9 @@ path "auth/token/*" { capabilities = ["deny"] }
     const connections = await Promise.all(
       Array.from({ length: 20 }, async () => {
         const connection = await RawConnection.open(url);
-        connection.write(`POST /nope HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1900000\r\n\r\n${"[".repeat(65536)}`);
+        connection.write(
+          `POST /nope HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1900000\r\n\r\n${"[".repeat(65536)}`,
+        );
         return connection;
       }),
     );
@@ -674,9 +794,13 @@ path "auth/token/*" { capabilities = ["deny"] }
   it("R5: a list request on a route without a list handler is 405 after the list check, never a read", async () => {
     // Before: GET sys/key-status?list=true was checked as `list` and then served as a read, so
     // the list capability was enough to read it (and auth/token/lookup-self).
-    await putPolicy(ts, "r5", `path "sys/*" { capabilities = ["list"] }
+    await putPolicy(
+      ts,
+      "r5",
+      `path "sys/*" { capabilities = ["list"] }
 path "auth/token/*" { capabilities = ["list"] }
-`);
+`,
+    );
     const token = (await tokenWith(ts, ["r5"], { no_default_policy: true })).token;
     for (const path of ["/v1/sys/key-status?list=true", "/v1/auth/token/lookup-self?list=true"]) {
       const answer = await req("GET", path, { token });
@@ -693,16 +817,31 @@ path "auth/token/*" { capabilities = ["list"] }
   it("R7: parameter constraints see a write's query parameters too (a restore's force)", async () => {
     // Before: only the body of a write was checked, so denied_parameters {"force" = []} on
     // sys/storage/restore did not stop ?force=true.
-    await putPolicy(ts, "r7", `path "sys/storage/restore" {\n  capabilities = ["update", "sudo"]\n  denied_parameters = { "force" = [] }\n}\n`);
+    await putPolicy(
+      ts,
+      "r7",
+      `path "sys/storage/restore" {\n  capabilities = ["update", "sudo"]\n  denied_parameters = { "force" = [] }\n}\n`,
+    );
     const token = (await tokenWith(ts, ["r7"])).token;
-    const answer = await rawCall(url, "POST", "/v1/sys/storage/restore?force=true", { token, body: "not a backup", headers: ["Content-Type: application/octet-stream"] });
+    const answer = await rawCall(url, "POST", "/v1/sys/storage/restore?force=true", {
+      token,
+      body: "not a backup",
+      headers: ["Content-Type: application/octet-stream"],
+    });
     expect(answer.status, JSON.stringify(answer.body)).toBe(403);
-    const without = await rawCall(url, "POST", "/v1/sys/storage/restore", { token, body: "not a backup", headers: ["Content-Type: application/octet-stream"] });
+    const without = await rawCall(url, "POST", "/v1/sys/storage/restore", {
+      token,
+      body: "not a backup",
+      headers: ["Content-Type: application/octet-stream"],
+    });
     expect(without.status, JSON.stringify(without.body)).toBe(400);
   });
 
-  it("R8: token create reads string booleans as Vault does (\"false\" is false, never ignored)", async () => {
-    const created = await req("POST", "/v1/auth/token/create", { token: root, body: { renewable: "false", no_default_policy: "true", policies: ["r8"] } });
+  it('R8: token create reads string booleans as Vault does ("false" is false, never ignored)', async () => {
+    const created = await req("POST", "/v1/auth/token/create", {
+      token: root,
+      body: { renewable: "false", no_default_policy: "true", policies: ["r8"] },
+    });
     expect(created.status, JSON.stringify(created.body)).toBe(200);
     expect(created.body.auth.renewable).toBe(false);
     expect(created.body.auth.policies).toEqual(["r8"]);
@@ -714,11 +853,15 @@ path "auth/token/*" { capabilities = ["list"] }
   it("F1: a list request to a read-only sudo route is checked as a list and refused, never served as a read of <path>/", async () => {
     // Before: ?list=true (or LIST) moved the check to `sys/audit-log/` while the route still ran
     // as a read, so an exact deny on sys/audit-log, sys/storage/backup or sys/metrics was bypassed.
-    await putPolicy(ts, "f1", `path "sys/*" { capabilities = ["read", "update", "sudo", "list"] }
+    await putPolicy(
+      ts,
+      "f1",
+      `path "sys/*" { capabilities = ["read", "update", "sudo", "list"] }
 path "sys/audit-log" { capabilities = ["deny"] }
 path "sys/storage/backup" { capabilities = ["deny"] }
 path "sys/metrics" { capabilities = ["deny"] }
-`);
+`,
+    );
     const token = (await tokenWith(ts, ["f1"])).token;
     for (const path of ["sys/audit-log", "sys/storage/backup", "sys/metrics"]) {
       expect((await req("GET", `/v1/${path}`, { token })).status, path).toBe(403);
@@ -742,7 +885,10 @@ path "sys/metrics" { capabilities = ["deny"] }
     expect((await req("POST", "/v1/auth/token/create", { token: creator, body: { meta: manyKeys } })).status).toBe(400);
     expect((await req("POST", "/v1/auth/token/create", { token: creator, body: { meta: { k: "v".repeat(2000) } } })).status).toBe(400);
     expect((await req("POST", "/v1/auth/token/create", { token: creator, body: { display_name: "a\u0000b" } })).status).toBe(400);
-    const fine = await req("POST", "/v1/auth/token/create", { token: creator, body: { display_name: "x".repeat(128), meta: { team: "a" } } });
+    const fine = await req("POST", "/v1/auth/token/create", {
+      token: creator,
+      body: { display_name: "x".repeat(128), meta: { team: "a" } },
+    });
     expect(fine.status, JSON.stringify(fine.body)).toBe(200);
   });
 
@@ -766,7 +912,10 @@ path "sys/metrics" { capabilities = ["deny"] }
 
   it("F7: a JSON policy with a deeply nested capability is a 400, never a 500", async () => {
     const deep = `${"[".repeat(20_000)}${"]".repeat(20_000)}`;
-    const answer = await req("PUT", "/v1/sys/policies/acl/f7", { token: root, body: { policy: `{"path": {"x": {"capabilities": [${deep}]}}}` } });
+    const answer = await req("PUT", "/v1/sys/policies/acl/f7", {
+      token: root,
+      body: { policy: `{"path": {"x": {"capabilities": [${deep}]}}}` },
+    });
     expect(answer.status, JSON.stringify(answer.body).slice(0, 200)).toBe(400);
   });
 
@@ -778,7 +927,8 @@ path "sys/metrics" { capabilities = ["deny"] }
     const tiny = { policy: `path "secret/data/l9" { capabilities = ["read"] }` };
     for (let i = 0; i < 3; i++) expect((await req("PUT", "/v1/sys/policies/acl/l9-tiny", { token: root, body: tiny })).status).toBe(204);
     const samples: number[] = [];
-    for (let i = 0; i < 5; i++) samples.push((await timed(() => req("PUT", "/v1/sys/policies/acl/l9-tiny", { token: root, body: tiny }))).ms);
+    for (let i = 0; i < 5; i++)
+      samples.push((await timed(() => req("PUT", "/v1/sys/policies/acl/l9-tiny", { token: root, body: tiny }))).ms);
     const baseline = median(samples);
 
     const stanzas: string[] = [];
@@ -788,12 +938,17 @@ path "sys/metrics" { capabilities = ["deny"] }
     const write = await timed(() => req("PUT", "/v1/sys/policies/acl/l9-big", { token: root, body: big }));
     expect(write.value.status, JSON.stringify(write.value.body).slice(0, 200)).toBe(400);
     expect(write.value.body.errors[0]).toMatch(/too large/);
-    expect(write.ms, `the big policy took ${Math.round(write.ms)} ms; a tiny write ${baseline.toFixed(1)} ms`).toBeLessThan(Math.max(1000, 25 * baseline));
+    expect(write.ms, `the big policy took ${Math.round(write.ms)} ms; a tiny write ${baseline.toFixed(1)} ms`).toBeLessThan(
+      Math.max(1000, 25 * baseline),
+    );
     expect((await req("GET", "/v1/sys/policies/acl/l9-big", { token: root })).status).toBe(404);
     // Just over the limit in bytes is refused too; and base64 cannot smuggle it past the limit.
     const justOver = `# ${"x".repeat(64 * 1024)}\npath "a" { capabilities = ["read"] }`;
     expect((await req("PUT", "/v1/sys/policies/acl/l9-over", { token: root, body: { policy: justOver } })).status).toBe(400);
-    expect((await req("PUT", "/v1/sys/policies/acl/l9-over", { token: root, body: { policy: Buffer.from(justOver).toString("base64") } })).status).toBe(400);
+    expect(
+      (await req("PUT", "/v1/sys/policies/acl/l9-over", { token: root, body: { policy: Buffer.from(justOver).toString("base64") } }))
+        .status,
+    ).toBe(400);
   }, 30_000);
 
   // --- M4 (listener limits) -----------------------------------------------------------------
@@ -805,7 +960,10 @@ path "sys/metrics" { capabilities = ["deny"] }
     let limitedUrl = "";
 
     beforeAll(async () => {
-      limited = await startTestServer({ storage, listenerToml: 'max_request_duration = "2s"\nhttp_read_header_timeout = "1s"\nmax_connections = 5' });
+      limited = await startTestServer({
+        storage,
+        listenerToml: 'max_request_duration = "2s"\nhttp_read_header_timeout = "1s"\nmax_connections = 5',
+      });
       limitedUrl = limited.url;
     }, 30_000);
 
@@ -815,7 +973,12 @@ path "sys/metrics" { capabilities = ["deny"] }
 
     it("a body trickled one byte per 200 ms with a valid root token is cut off within a few seconds", async () => {
       const connection = await RawConnection.open(limitedUrl);
-      connection.write(rawRequest("PUT", "/v1/secret/data/slow", { token: limited.rootToken, headers: ["Content-Type: application/json", "Content-Length: 1000"] }));
+      connection.write(
+        rawRequest("PUT", "/v1/secret/data/slow", {
+          token: limited.rootToken,
+          headers: ["Content-Type: application/json", "Content-Length: 1000"],
+        }),
+      );
       const started = performance.now();
       let sent = 0;
       while (!connection.isClosed && performance.now() - started < 8000) {
@@ -843,7 +1006,10 @@ path "sys/metrics" { capabilities = ["deny"] }
 
     it("a 6th simultaneous connection is closed by the server while the first 5 stay usable", async () => {
       // Start from no open connection at all (the earlier tests' connections are closed).
-      const open = () => new Promise<number>((resolve, reject) => limited.server.app.server.getConnections((error, count) => (error ? reject(error) : resolve(count))));
+      const open = () =>
+        new Promise<number>((resolve, reject) =>
+          limited.server.app.server.getConnections((error, count) => (error ? reject(error) : resolve(count))),
+        );
       for (let waited = 0; (await open()) > 0 && waited < 3000; waited += 50) await sleep(50);
       expect(await open(), "connections left open by earlier tests").toBe(0);
       const health = rawRequest("GET", "/v1/sys/health", { connection: "keep-alive" });
@@ -916,7 +1082,10 @@ describe("L10: health never shows the storage driver's message (PostgreSQL behin
           // Everything but storage.type ("postgresql", which contains the user name "postgres").
           const text = JSON.stringify({ ...health.body, storage: { ...storageBody, type: undefined } });
           seen.push(`${phase}: ${storageBody.error}`);
-          for (const secret of secrets) expect(text.toLowerCase(), `${phase}: health body ${text} contains ${JSON.stringify(secret)}`).not.toContain(secret.toLowerCase());
+          for (const secret of secrets)
+            expect(text.toLowerCase(), `${phase}: health body ${text} contains ${JSON.stringify(secret)}`).not.toContain(
+              secret.toLowerCase(),
+            );
         }
         await sleep(50);
       }
@@ -963,7 +1132,10 @@ describe("F4 and F6: health checks unaudited only as health checks; auto-unseal 
   let server: TestServer;
 
   beforeAll(async () => {
-    server = await startTestServer({ uninitialized: true, extraToml: '[audit]\nhealth_checks = false\n[seal]\nunseal_key_env = "EGIDE_F6_UNSEAL_KEY"' });
+    server = await startTestServer({
+      uninitialized: true,
+      extraToml: '[audit]\nhealth_checks = false\n[seal]\nunseal_key_env = "EGIDE_F6_UNSEAL_KEY"',
+    });
   }, 30_000);
 
   afterAll(async () => {
@@ -971,7 +1143,10 @@ describe("F4 and F6: health checks unaudited only as health checks; auto-unseal 
   });
 
   it("F6: init with unseal_key_env answers a warning that the key must be put into that variable", async () => {
-    const init = await rawCall(server.url, "PUT", "/v1/sys/init", { body: { secret_shares: 1, secret_threshold: 1 }, headers: ["Content-Type: application/json"] });
+    const init = await rawCall(server.url, "PUT", "/v1/sys/init", {
+      body: { secret_shares: 1, secret_threshold: 1 },
+      headers: ["Content-Type: application/json"],
+    });
     expect(init.status, JSON.stringify(init.body)).toBe(200);
     expect(init.body.warnings).toEqual([expect.stringContaining("$EGIDE_F6_UNSEAL_KEY")]);
   });
@@ -982,7 +1157,14 @@ describe("F4 and F6: health checks unaudited only as health checks; auto-unseal 
     // Before: every request to these paths skipped its audit row, so a POST there was an
     // unaudited way to probe a token.
     for (const method of ["POST", "PUT", "DELETE"]) {
-      expect((await rawCall(server.url, method, "/v1/sys/health", { body: {}, headers: ["Content-Type: application/json", "X-Vault-Token: not-a-token"] })).status).toBe(403);
+      expect(
+        (
+          await rawCall(server.url, method, "/v1/sys/health", {
+            body: {},
+            headers: ["Content-Type: application/json", "X-Vault-Token: not-a-token"],
+          })
+        ).status,
+      ).toBe(403);
     }
     expect((await rawCall(server.url, "GET", "/v1/sys/health?list=true")).status).toBe(405);
     await sleep(200);

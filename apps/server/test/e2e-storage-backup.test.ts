@@ -7,7 +7,11 @@ import type { TestServer } from "@egide/test-server";
 // GET /v1/sys/storage/backup streams a verified backup; POST /v1/sys/storage/restore replaces
 // the storage with one, atomically, and seals the server. Over SQLite and PostgreSQL.
 
-async function download(server: TestServer, token = server.rootToken, query = ""): Promise<{ status: number; bytes: Buffer; type: string | null }> {
+async function download(
+  server: TestServer,
+  token = server.rootToken,
+  query = "",
+): Promise<{ status: number; bytes: Buffer; type: string | null }> {
   const response = await fetch(`${server.url}/v1/sys/storage/backup${query}`, { headers: { "x-vault-token": token } });
   return { status: response.status, bytes: Buffer.from(await response.arrayBuffer()), type: response.headers.get("content-type") };
 }
@@ -29,7 +33,8 @@ async function unseal(server: TestServer): Promise<void> {
   throw new Error("the server did not unseal");
 }
 
-const readSecret = async (server: TestServer, path: string) => (await call(server.url, "GET", `/v1/secret/data/${path}`, { token: server.rootToken })).body?.data?.data;
+const readSecret = async (server: TestServer, path: string) =>
+  (await call(server.url, "GET", `/v1/secret/data/${path}`, { token: server.rootToken })).body?.data?.data;
 
 for (const storage of ["sqlite", "postgresql"] as const) {
   describe(`storage backup and restore over HTTP (${storage})`, () => {
@@ -40,7 +45,10 @@ for (const storage of ["sqlite", "postgresql"] as const) {
       server = await startTestServer({ storage, scheme: { shares: 3, threshold: 2 } });
       other = await startTestServer({ storage });
       for (let i = 0; i < 30; i++) {
-        expect((await call(server.url, "POST", `/v1/secret/data/app/${i}`, { token: server.rootToken, body: { data: { n: String(i) } } })).status).toBe(200);
+        expect(
+          (await call(server.url, "POST", `/v1/secret/data/app/${i}`, { token: server.rootToken, body: { data: { n: String(i) } } }))
+            .status,
+        ).toBe(200);
       }
     }, 60_000);
 
@@ -64,8 +72,14 @@ for (const storage of ["sqlite", "postgresql"] as const) {
     });
 
     test("without sudo, with a bad chunk size, and while sealed the backup is refused", async () => {
-      await call(server.url, "PUT", "/v1/sys/policies/acl/backup-read", { token: server.rootToken, body: { policy: 'path "sys/storage/backup" { capabilities = ["read"] }' } });
-      const created = await call(server.url, "POST", "/v1/auth/token/create", { token: server.rootToken, body: { policies: ["backup-read"] } });
+      await call(server.url, "PUT", "/v1/sys/policies/acl/backup-read", {
+        token: server.rootToken,
+        body: { policy: 'path "sys/storage/backup" { capabilities = ["read"] }' },
+      });
+      const created = await call(server.url, "POST", "/v1/auth/token/create", {
+        token: server.rootToken,
+        body: { policies: ["backup-read"] },
+      });
       expect((await download(server, created.body.auth.client_token)).status).toBe(403);
       expect((await download(server, server.rootToken, "?chunk_bytes=12")).status).toBe(400);
       expect((await download(server, "not-a-token")).status).toBe(403);
@@ -92,9 +106,13 @@ for (const storage of ["sqlite", "postgresql"] as const) {
       expect(await readSecret(server, "app/0")).toEqual({ n: "0" });
       expect(await readSecret(server, "app/1")).toEqual({ n: "1" });
       expect((await call(server.url, "GET", "/v1/secret/data/app/new", { token: server.rootToken })).status).toBe(404);
-      expect((await call(server.url, "GET", "/v1/sys/key-status", { token: server.rootToken })).body.data.term).toBe(restored.body.data.key_version);
+      expect((await call(server.url, "GET", "/v1/sys/key-status", { token: server.rootToken })).body.data.term).toBe(
+        restored.body.data.key_version,
+      );
       // Writes after the restore work and read back.
-      expect((await call(server.url, "POST", "/v1/secret/data/app/after", { token: server.rootToken, body: { data: { n: "after" } } })).status).toBe(200);
+      expect(
+        (await call(server.url, "POST", "/v1/secret/data/app/after", { token: server.rootToken, body: { data: { n: "after" } } })).status,
+      ).toBe(200);
       expect(await readSecret(server, "app/after")).toEqual({ n: "after" });
     });
 

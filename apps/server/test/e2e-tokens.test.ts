@@ -9,10 +9,17 @@ type Reply = Awaited<ReturnType<typeof call>>;
 let ts: TestServer;
 
 function req(method: string, path: string, token?: string, body?: unknown, headers?: Record<string, string>): Promise<Reply> {
-  return call(ts.url, method, path, { ...(token === undefined ? {} : { token }), ...(body === undefined ? {} : { body }), ...(headers ? { headers } : {}) });
+  return call(ts.url, method, path, {
+    ...(token === undefined ? {} : { token }),
+    ...(body === undefined ? {} : { body }),
+    ...(headers ? { headers } : {}),
+  });
 }
 
-async function create(body: Record<string, unknown>, token: string = ts.rootToken): Promise<{ token: string; accessor: string; auth: any }> {
+async function create(
+  body: Record<string, unknown>,
+  token: string = ts.rootToken,
+): Promise<{ token: string; accessor: string; auth: any }> {
   const reply = await req("POST", "/v1/auth/token/create", token, body);
   expect(reply.status, JSON.stringify(reply.body)).toBe(200);
   return { token: reply.body.auth.client_token, accessor: reply.body.auth.accessor, auth: reply.body.auth };
@@ -35,7 +42,10 @@ const nowSeconds = () => Math.floor(Date.now() / 1000);
 
 beforeAll(async () => {
   ts = await startTestServer();
-  await putPolicy("creator", `path "auth/token/create" { capabilities = ["update"] }\npath "auth/token/lookup" { capabilities = ["update"] }`);
+  await putPolicy(
+    "creator",
+    `path "auth/token/create" { capabilities = ["update"] }\npath "auth/token/lookup" { capabilities = ["update"] }`,
+  );
   await putPolicy("kv-a", `path "secret/data/a/*" { capabilities = ["read", "create", "update"] }`);
   await putPolicy("kv-b", `path "secret/data/b/*" { capabilities = ["read", "create", "update"] }`);
   await putPolicy("creator-sudo", `path "auth/token/create" { capabilities = ["update", "sudo"] }`);
@@ -230,7 +240,7 @@ describe("token lookup", () => {
     expect((await req("POST", "/v1/auth/token/lookup", ts.rootToken, {})).status).toBe(400);
   });
 
-  it("lookup of an unknown token answers 403 \"bad token\", as Vault does", async () => {
+  it('lookup of an unknown token answers 403 "bad token", as Vault does', async () => {
     const reply = await req("POST", "/v1/auth/token/lookup", ts.rootToken, { token: "egs.nope" });
     expect({ status: reply.status, errors: reply.body?.errors }).toEqual({ status: 403, errors: ["bad token"] });
   });
@@ -239,7 +249,12 @@ describe("token lookup", () => {
 describe("token headers", () => {
   it("X-Vault-Token, X-Egide-Token and Authorization: Bearer all authenticate", async () => {
     const { token, accessor } = await create({ policies: ["kv-a"] });
-    const variants: Array<Record<string, string>> = [{ "x-vault-token": token }, { "x-egide-token": token }, { authorization: `Bearer ${token}` }, { authorization: `bearer ${token}` }];
+    const variants: Array<Record<string, string>> = [
+      { "x-vault-token": token },
+      { "x-egide-token": token },
+      { authorization: `Bearer ${token}` },
+      { authorization: `bearer ${token}` },
+    ];
     for (const headers of variants) {
       const self = await req("GET", "/v1/auth/token/lookup-self", undefined, undefined, headers);
       expect(self.status, JSON.stringify(headers)).toBe(200);
@@ -250,12 +265,22 @@ describe("token headers", () => {
 
   it("a wrong token in any header is 403, and X-Vault-Token takes precedence over the others", async () => {
     const { token } = await create({ policies: ["kv-a"] });
-    const wrong: Array<Record<string, string>> = [{ "x-vault-token": "egs.wrong" }, { "x-egide-token": "egs.wrong" }, { authorization: "Bearer egs.wrong" }, { authorization: `Basic ${token}` }];
+    const wrong: Array<Record<string, string>> = [
+      { "x-vault-token": "egs.wrong" },
+      { "x-egide-token": "egs.wrong" },
+      { authorization: "Bearer egs.wrong" },
+      { authorization: `Basic ${token}` },
+    ];
     for (const headers of wrong) {
       expect((await req("GET", "/v1/secret/data/a/x", undefined, undefined, headers)).status, JSON.stringify(headers)).toBe(403);
     }
-    expect((await req("GET", "/v1/secret/data/a/x", undefined, undefined, { "x-vault-token": "egs.wrong", authorization: `Bearer ${token}` })).status).toBe(403);
-    expect((await req("GET", "/v1/secret/data/a/x", undefined, undefined, { "x-vault-token": token, authorization: "Bearer egs.wrong" })).status).toBe(200);
+    expect(
+      (await req("GET", "/v1/secret/data/a/x", undefined, undefined, { "x-vault-token": "egs.wrong", authorization: `Bearer ${token}` }))
+        .status,
+    ).toBe(403);
+    expect(
+      (await req("GET", "/v1/secret/data/a/x", undefined, undefined, { "x-vault-token": token, authorization: "Bearer egs.wrong" })).status,
+    ).toBe(200);
   });
 });
 
@@ -288,7 +313,6 @@ describe("token renew", () => {
     expect(renewed.status).toBe(400);
     expect((await req("GET", "/v1/auth/token/lookup-self", token)).body.data.ttl).toBeLessThanOrEqual(60);
   });
-
 });
 
 describe("token revoke", () => {

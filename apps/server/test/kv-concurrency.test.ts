@@ -66,7 +66,9 @@ describe("check-and-set under concurrency (SQLite file)", () => {
         expect((failure.reason as VaultError).errors).toEqual([CAS_MISMATCH]);
       }
     }
-    const meta = (await engine.readMetadata(storage, "contended")) as { data: { current_version: number; versions: Record<string, unknown> } };
+    const meta = (await engine.readMetadata(storage, "contended")) as {
+      data: { current_version: number; versions: Record<string, unknown> };
+    };
     expect(meta.data.current_version).toBe(5);
     // Only the winners committed (one mutation each).
     expect(ctx.mutations).toHaveLength(5);

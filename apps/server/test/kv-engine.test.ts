@@ -155,7 +155,11 @@ describe("check-and-set", () => {
 
   it("a metadata write of cas_required false under a mount that requires it warns", async () => {
     await tx((t) => engine.writeConfig(t, { cas_required: true }));
-    expect(await tx((t) => engine.writeMetadata(t, "k", { cas_required: false }))).toEqual({ status: 200, data: null, warnings: [CAS_REQUIRED_IGNORED] });
+    expect(await tx((t) => engine.writeMetadata(t, "k", { cas_required: false }))).toEqual({
+      status: 200,
+      data: null,
+      warnings: [CAS_REQUIRED_IGNORED],
+    });
     expect(await engine.metadataWarnings(storage, { cas_required: "false" })).toEqual([CAS_REQUIRED_IGNORED]);
     expect(await engine.metadataWarnings(storage, { cas_required: true })).toEqual([]);
     expect(await engine.metadataWarnings(storage, { max_versions: 3 })).toEqual([]);
@@ -224,7 +228,13 @@ describe("delete, undelete, destroy", () => {
     expect(response.status).toBe(404);
     expect(dataOf(response)).toEqual({
       data: null,
-      metadata: { created_time: "2024-05-01T10:00:00.123Z", custom_metadata: null, deletion_time: "2024-05-01T10:00:05.123Z", destroyed: false, version: 2 },
+      metadata: {
+        created_time: "2024-05-01T10:00:00.123Z",
+        custom_metadata: null,
+        deletion_time: "2024-05-01T10:00:05.123Z",
+        destroyed: false,
+        version: 2,
+      },
     });
     // Older versions stay readable.
     expect(dataOf(await read("k", 1)).data).toEqual({ v: 1 });
@@ -280,7 +290,11 @@ describe("delete, undelete, destroy", () => {
     });
     await tx((t) => engine.undeleteVersions(t, "k", [2]));
     expect(dataOf(await read("k")).metadata.destroyed).toBe(true);
-    expect(dataOf(await engine.readMetadata(storage, "k")).versions["2"]).toEqual({ created_time: "2024-05-01T10:00:00.123Z", deletion_time: "", destroyed: true });
+    expect(dataOf(await engine.readMetadata(storage, "k")).versions["2"]).toEqual({
+      created_time: "2024-05-01T10:00:00.123Z",
+      deletion_time: "",
+      destroyed: true,
+    });
     expect(dataOf(await read("k", 1)).data).toEqual({ v: 1 });
   });
 
@@ -410,12 +424,19 @@ describe("metadata", () => {
   });
 
   it("a metadata write creates the metadata of a new key, and sets only the fields given", async () => {
-    expect(await tx((t) => engine.writeMetadata(t, "new", { max_versions: 5, custom_metadata: { owner: "jdoe", n: 3 } }))).toEqual({ status: 204 });
+    expect(await tx((t) => engine.writeMetadata(t, "new", { max_versions: 5, custom_metadata: { owner: "jdoe", n: 3 } }))).toEqual({
+      status: 204,
+    });
     let meta = dataOf(await engine.readMetadata(storage, "new"));
     expect(meta).toMatchObject({ max_versions: 5, current_version: 0, custom_metadata: { owner: "jdoe", n: "3" }, versions: {} });
     await tx((t) => engine.writeMetadata(t, "new", { cas_required: "true", delete_version_after: "3h25m19s" }));
     meta = dataOf(await engine.readMetadata(storage, "new"));
-    expect(meta).toMatchObject({ max_versions: 5, cas_required: true, delete_version_after: "3h25m19s", custom_metadata: { owner: "jdoe", n: "3" } });
+    expect(meta).toMatchObject({
+      max_versions: 5,
+      cas_required: true,
+      delete_version_after: "3h25m19s",
+      custom_metadata: { owner: "jdoe", n: "3" },
+    });
     // custom_metadata is replaced whole by a write.
     await tx((t) => engine.writeMetadata(t, "new", { custom_metadata: { team: "a" } }));
     expect(dataOf(await engine.readMetadata(storage, "new")).custom_metadata).toEqual({ team: "a" });
@@ -437,7 +458,9 @@ describe("metadata", () => {
     const tooMany = Object.fromEntries(Array.from({ length: 65 }, (_, i) => [`k${i}`, "v"]));
     const many = await vaultError(tx((t) => engine.writeMetadata(t, "k", { custom_metadata: tooMany })));
     expect(many.errors[0]).toContain("payload must contain at most 64 keys, provided 65");
-    const bad = await vaultError(tx((t) => engine.writeMetadata(t, "k", { custom_metadata: { ["x".repeat(129)]: "v", empty: "", ctl: "a\u0001" } })));
+    const bad = await vaultError(
+      tx((t) => engine.writeMetadata(t, "k", { custom_metadata: { ["x".repeat(129)]: "v", empty: "", ctl: "a\u0001" } })),
+    );
     expect(bad.status).toBe(400);
     expect(bad.errors[0]).toMatch(/^3 errors occurred:\n/);
     expect(bad.errors[0]).toContain("custom_metadata validation failed");
@@ -446,7 +469,9 @@ describe("metadata", () => {
 
   it("PATCH metadata changes only the fields given, merges custom_metadata, null resets", async () => {
     await tx((t) => engine.writeMetadata(t, "k", { max_versions: 5, cas_required: true, custom_metadata: { a: "1", b: "2" } }));
-    expect(await tx((t) => engine.patchMetadata(t, "k", { custom_metadata: { a: null, c: "3" }, max_versions: 7 }))).toEqual({ status: 204 });
+    expect(await tx((t) => engine.patchMetadata(t, "k", { custom_metadata: { a: null, c: "3" }, max_versions: 7 }))).toEqual({
+      status: 204,
+    });
     let meta = dataOf(await engine.readMetadata(storage, "k"));
     expect(meta).toMatchObject({ max_versions: 7, cas_required: true, custom_metadata: { b: "2", c: "3" } });
     await tx((t) => engine.patchMetadata(t, "k", { cas_required: null, custom_metadata: null }));
@@ -485,7 +510,10 @@ describe("metadata", () => {
 
 describe("config", () => {
   it("reads defaults, and writes only the fields given", async () => {
-    expect(await engine.readConfig(storage)).toEqual({ status: 200, data: { cas_required: false, delete_version_after: "0s", max_versions: 0 } });
+    expect(await engine.readConfig(storage)).toEqual({
+      status: 200,
+      data: { cas_required: false, delete_version_after: "0s", max_versions: 0 },
+    });
     expect(await tx((t) => engine.writeConfig(t, { max_versions: "5" }))).toEqual({ status: 204 });
     await tx((t) => engine.writeConfig(t, { cas_required: true, delete_version_after: "3h25m19s" }));
     expect(dataOf(await engine.readConfig(storage))).toEqual({ cas_required: true, delete_version_after: "3h25m19s", max_versions: 5 });
@@ -502,7 +530,11 @@ describe("subkeys", () => {
       metadata: { version: 1 },
     });
     expect(dataOf(await engine.readSubkeys(storage, "k", undefined, "1")).subkeys).toEqual({ foo: null, bar: null, quux: null });
-    expect(dataOf(await engine.readSubkeys(storage, "k", undefined, 2)).subkeys).toEqual({ foo: null, bar: { baz: null, qux: null, empty: null }, quux: null });
+    expect(dataOf(await engine.readSubkeys(storage, "k", undefined, 2)).subkeys).toEqual({
+      foo: null,
+      bar: { baz: null, qux: null, empty: null },
+      quux: null,
+    });
     await tx((t) => engine.deleteLatest(t, "k"));
     clock += 1;
     const deleted = await engine.readSubkeys(storage, "k");

@@ -17,7 +17,12 @@ afterEach(async () => {
   await fx.close();
 });
 
-function call(method: InjectOptions["method"], url: string, payload?: unknown, headers: Record<string, string> = {}): Promise<LightMyRequestResponse> {
+function call(
+  method: InjectOptions["method"],
+  url: string,
+  payload?: unknown,
+  headers: Record<string, string> = {},
+): Promise<LightMyRequestResponse> {
   return fx.app.inject({
     method,
     url,
@@ -37,9 +42,24 @@ describe("data", () => {
     const response = await call("POST", "/v1/secret/data/app/db", { data: { password: "p" } });
     expect(response.statusCode).toBe(200);
     const body = response.json();
-    expect(Object.keys(body).sort()).toEqual(["auth", "data", "lease_duration", "lease_id", "renewable", "request_id", "warnings", "wrap_info"]);
+    expect(Object.keys(body).sort()).toEqual([
+      "auth",
+      "data",
+      "lease_duration",
+      "lease_id",
+      "renewable",
+      "request_id",
+      "warnings",
+      "wrap_info",
+    ]);
     expect(body).toMatchObject({ lease_id: "", renewable: false, lease_duration: 0, wrap_info: null, warnings: null, auth: null });
-    expect(body.data).toEqual({ created_time: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/), custom_metadata: null, deletion_time: "", destroyed: false, version: 1 });
+    expect(body.data).toEqual({
+      created_time: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/),
+      custom_metadata: null,
+      deletion_time: "",
+      destroyed: false,
+      version: 1,
+    });
   });
 
   it("PUT writes too; read answers data and metadata; ?version= reads an older one", async () => {
@@ -148,7 +168,12 @@ describe("metadata and config", () => {
     await call("POST", "/v1/secret/data/k", { data: { a: 1 } });
     const read = await call("GET", "/v1/secret/metadata/k");
     expect(read.statusCode).toBe(200);
-    expect(read.json().data).toMatchObject({ max_versions: 3, current_version: 1, custom_metadata: { owner: "me" }, versions: { "1": { destroyed: false } } });
+    expect(read.json().data).toMatchObject({
+      max_versions: 3,
+      current_version: 1,
+      custom_metadata: { owner: "me" },
+      versions: { "1": { destroyed: false } },
+    });
     expect((await patch("/v1/secret/metadata/k", { custom_metadata: { team: "t" } })).statusCode).toBe(204);
     expect((await call("GET", "/v1/secret/metadata/k")).json().data.custom_metadata).toEqual({ owner: "me", team: "t" });
     expect((await patch("/v1/secret/metadata/none", { max_versions: 1 })).statusCode).toBe(404);
@@ -166,9 +191,17 @@ describe("metadata and config", () => {
   });
 
   it("config reads and writes", async () => {
-    expect((await call("GET", "/v1/secret/config")).json().data).toEqual({ cas_required: false, delete_version_after: "0s", max_versions: 0 });
+    expect((await call("GET", "/v1/secret/config")).json().data).toEqual({
+      cas_required: false,
+      delete_version_after: "0s",
+      max_versions: 0,
+    });
     expect((await call("PUT", "/v1/secret/config", { max_versions: 4, delete_version_after: "1h" })).statusCode).toBe(204);
-    expect((await call("GET", "/v1/secret/config")).json().data).toEqual({ cas_required: false, delete_version_after: "1h0m0s", max_versions: 4 });
+    expect((await call("GET", "/v1/secret/config")).json().data).toEqual({
+      cas_required: false,
+      delete_version_after: "1h0m0s",
+      max_versions: 4,
+    });
     const required = await call("POST", "/v1/secret/config", { cas_required: true });
     expect(required.statusCode).toBe(204);
     const refused = await call("POST", "/v1/secret/data/k", { data: { a: 1 } });
@@ -218,7 +251,12 @@ describe("routing", () => {
     try {
       expect((await staleApp.inject({ method: "GET", url: "/v1/secret/data/x" })).statusCode).toBe(404);
       expect((await call("DELETE", "/v1/sys/mounts/secret")).statusCode).toBe(204);
-      const response = await staleApp.inject({ method: "POST", url: "/v1/secret/data/x", headers: { "content-type": "application/json" }, payload: '{"data":{"a":1}}' });
+      const response = await staleApp.inject({
+        method: "POST",
+        url: "/v1/secret/data/x",
+        headers: { "content-type": "application/json" },
+        payload: '{"data":{"a":1}}',
+      });
       expect(response.statusCode).toBe(404);
       expect(response.json().errors[0]).toContain("no handler for route");
       expect(await fx.storage.list("logical/")).toEqual([]);
@@ -238,7 +276,12 @@ describe("capabilities", () => {
     fx.ctx.authorizer.allowOperation = async (caller, check, capabilityCheckOnly) => {
       // The final capability check of the outer write, after its existence check said "create":
       // another request creates the key now.
-      if (!raced && check.operation === "create" && capabilityCheckOnly && fx.ctx.checked.filter((c) => c.capability === "create").length >= 1) {
+      if (
+        !raced &&
+        check.operation === "create" &&
+        capabilityCheckOnly &&
+        fx.ctx.checked.filter((c) => c.capability === "create").length >= 1
+      ) {
         raced = true;
         expect((await call("POST", "/v1/secret/data/race", { data: { v: "first" } })).statusCode).toBe(200);
       }
@@ -390,7 +433,14 @@ describe("canonical request paths", () => {
     // Everything under secret/data/ but admin: no spelling reaches admin.
     fx.ctx.grant((path) => (path === "secret/data/admin" ? ["deny"] : ["read", "create", "update", "delete"]));
     const before = snapshot();
-    for (const target of ["/v1/secret/data/x/../admin", "/v1/secret/data/./admin", "/v1/secret//data/admin", "/v1//secret/data/admin", "/v1/secret/data/admin/.", "/v1/secret/data/x/%2e%2e/admin"]) {
+    for (const target of [
+      "/v1/secret/data/x/../admin",
+      "/v1/secret/data/./admin",
+      "/v1/secret//data/admin",
+      "/v1//secret/data/admin",
+      "/v1/secret/data/admin/.",
+      "/v1/secret/data/x/%2e%2e/admin",
+    ]) {
       for (const method of ["GET", "DELETE"]) {
         const response = await raw(method, target);
         expect(response.status, `${method} ${target}`).toBe(400);

@@ -175,12 +175,7 @@ async function connect(port: number): Promise<net.Socket> {
 }
 
 /** Sends `pieces` (one write each, `delayMs` apart) and reads `count` responses. */
-async function exchange(
-  port: number,
-  pieces: Array<string | Buffer>,
-  count: number,
-  delayMs = 0,
-): Promise<RawResponse[]> {
+async function exchange(port: number, pieces: Array<string | Buffer>, count: number, delayMs = 0): Promise<RawResponse[]> {
   const socket = await connect(port);
   const reader = responseReader(socket);
   try {
@@ -265,7 +260,11 @@ function splits(input: string): string[][] {
 describe("ListRequestRewriter", () => {
   const H = `X-Egide-Original-Method: ${ORIGINAL_METHOD_LIST}\r\n`;
   const cases: Array<[string, string, string]> = [
-    ["LIST without query", "LIST /v1/secret/metadata HTTP/1.1\r\nHost: x\r\n\r\n", `GET /v1/secret/metadata?list=true HTTP/1.1\r\n${H}Host: x\r\n\r\n`],
+    [
+      "LIST without query",
+      "LIST /v1/secret/metadata HTTP/1.1\r\nHost: x\r\n\r\n",
+      `GET /v1/secret/metadata?list=true HTTP/1.1\r\n${H}Host: x\r\n\r\n`,
+    ],
     ["LIST with query", "LIST /v1/kv?a=1 HTTP/1.1\r\nHost: x\r\n\r\n", `GET /v1/kv?a=1&list=true HTTP/1.1\r\n${H}Host: x\r\n\r\n`],
     ["LIST with empty query", "LIST /v1/kv? HTTP/1.1\r\n\r\n", `GET /v1/kv?list=true HTTP/1.1\r\n${H}\r\n`],
     ["LIST with fragment", "LIST /a#frag HTTP/1.0\r\n\r\n", `GET /a?list=true#frag HTTP/1.0\r\n${H}\r\n`],
@@ -283,11 +282,7 @@ describe("ListRequestRewriter", () => {
       "PUT /a HTTP/1.1\r\ntransfer-encoding: chunked\r\n\r\n5;x=y\r\nLIST \r\nB\r\n/z HTTP/1.1\r\n0\r\nX-T: LIST / HTTP/1.1\r\n\r\nLIST /c HTTP/1.1\r\n\r\n",
       `PUT /a HTTP/1.1\r\ntransfer-encoding: chunked\r\n\r\n5;x=y\r\nLIST \r\nB\r\n/z HTTP/1.1\r\n0\r\nX-T: LIST / HTTP/1.1\r\n\r\nGET /c?list=true HTTP/1.1\r\n${H}\r\n`,
     ],
-    [
-      "leading empty lines",
-      "\r\nLIST /d HTTP/1.1\r\n\r\n",
-      `\r\nGET /d?list=true HTTP/1.1\r\n${H}\r\n`,
-    ],
+    ["leading empty lines", "\r\nLIST /d HTTP/1.1\r\n\r\n", `\r\nGET /d?list=true HTTP/1.1\r\n${H}\r\n`],
     [
       "obs-fold does not hide Content-Length",
       "POST / HTTP/1.1\r\nContent-Length:\r\n 5\r\n\r\nLIST LIST /e HTTP/1.1\r\n\r\n",
@@ -461,14 +456,20 @@ describe("listMethodFilter in front of Node's HTTP server", () => {
   it("turns LIST into GET with list=true and the original-method header", async () => {
     const [plain, withQuery] = await exchange(
       server.port,
-      ["LIST /v1/secret/metadata/ HTTP/1.1\r\nHost: localhost\r\n\r\nLIST /v1/secret/metadata/a?foo=bar HTTP/1.1\r\nHost: localhost\r\n\r\n"],
+      [
+        "LIST /v1/secret/metadata/ HTTP/1.1\r\nHost: localhost\r\n\r\nLIST /v1/secret/metadata/a?foo=bar HTTP/1.1\r\nHost: localhost\r\n\r\n",
+      ],
       2,
     );
     const first = echoOf(plain!);
     expect(first).toMatchObject({ method: "GET", url: "/v1/secret/metadata/?list=true", original: ORIGINAL_METHOD_LIST, bodyLength: 0 });
     expect(first.remoteAddress).toBe("127.0.0.1");
     expect(first.encrypted).toBe(false);
-    expect(echoOf(withQuery!)).toMatchObject({ method: "GET", url: "/v1/secret/metadata/a?foo=bar&list=true", original: ORIGINAL_METHOD_LIST });
+    expect(echoOf(withQuery!)).toMatchObject({
+      method: "GET",
+      url: "/v1/secret/metadata/a?foo=bar&list=true",
+      original: ORIGINAL_METHOD_LIST,
+    });
   });
 
   it("serves LIST sent by Node's own HTTP client, and passes the remote address and port", async () => {
@@ -484,7 +485,12 @@ describe("listMethodFilter in front of Node's HTTP server", () => {
       req.on("error", reject);
       req.end();
     });
-    expect(echo).toMatchObject({ method: "GET", url: "/v1/sys/policy?list=true", original: ORIGINAL_METHOD_LIST, remoteAddress: "127.0.0.1" });
+    expect(echo).toMatchObject({
+      method: "GET",
+      url: "/v1/sys/policy?list=true",
+      original: ORIGINAL_METHOD_LIST,
+      remoteAddress: "127.0.0.1",
+    });
     expect(echo.remotePort).toBe(clientPort);
   });
 
@@ -714,9 +720,23 @@ describe("listMethodFilter over TLS", () => {
     execFileSync(
       "openssl",
       [
-        "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1",
-        "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
-        "-keyout", join(dir, "key.pem"), "-out", join(dir, "cert.pem"),
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+        "-days",
+        "1",
+        "-subj",
+        "/CN=localhost",
+        "-addext",
+        "subjectAltName=DNS:localhost,IP:127.0.0.1",
+        "-keyout",
+        join(dir, "key.pem"),
+        "-out",
+        join(dir, "cert.pem"),
       ],
       { stdio: "ignore" },
     );

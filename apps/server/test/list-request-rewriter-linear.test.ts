@@ -17,7 +17,8 @@ const LARGE = MAX_HEAD_BYTES - 512;
 const SHAPES: Record<string, (size: number) => string> = {
   "Transfer-Encoding: a, spaces, b": (size) => `PUT /v1/x HTTP/1.1\r\nTransfer-Encoding: a${" ".repeat(size)}b\r\n\r\n`,
   "Content-Length: spaces inside": (size) => `PUT /v1/x HTTP/1.1\r\nContent-Length: 1${" ".repeat(size)}2\r\n\r\n`,
-  "Content-Length: tabs and spaces around": (size) => `PUT /v1/x HTTP/1.1\r\nContent-Length:${" \t".repeat(size / 4)}0${"\t ".repeat(size / 4)}\r\n\r\n`,
+  "Content-Length: tabs and spaces around": (size) =>
+    `PUT /v1/x HTTP/1.1\r\nContent-Length:${" \t".repeat(size / 4)}0${"\t ".repeat(size / 4)}\r\n\r\n`,
   "Transfer-Encoding: many commas": (size) => `PUT /v1/x HTTP/1.1\r\nTransfer-Encoding: ${"a , ".repeat(size / 4)}chunked\r\n\r\n0\r\n\r\n`,
   "obs-fold continuations of a framing header": (size) =>
     `PUT /v1/x HTTP/1.1\r\nTransfer-Encoding: a\r\n${" x  \r\n".repeat(size / 6)}Host: h\r\n\r\n`,

@@ -13,7 +13,12 @@ afterEach(async () => {
   await fx.close();
 });
 
-function call(method: InjectOptions["method"], url: string, payload?: unknown, headers: Record<string, string> = {}): Promise<LightMyRequestResponse> {
+function call(
+  method: InjectOptions["method"],
+  url: string,
+  payload?: unknown,
+  headers: Record<string, string> = {},
+): Promise<LightMyRequestResponse> {
   return fx.app.inject({
     method,
     url,
@@ -108,7 +113,13 @@ describe("GET /v1/sys/mounts/:path", () => {
   it("tune: reads the tune view and changes the description", async () => {
     const tune = await call("GET", "/v1/sys/mounts/secret/tune");
     expect(tune.statusCode).toBe(200);
-    expect(tune.json().data).toEqual({ default_lease_ttl: 2764800, description: "key/value secret storage", force_no_cache: false, max_lease_ttl: 2764800, options: { version: "2" } });
+    expect(tune.json().data).toEqual({
+      default_lease_ttl: 2764800,
+      description: "key/value secret storage",
+      force_no_cache: false,
+      max_lease_ttl: 2764800,
+      options: { version: "2" },
+    });
     expect((await call("POST", "/v1/sys/mounts/secret/tune", { description: "renamed" })).statusCode).toBe(204);
     expect((await call("GET", "/v1/sys/mounts/secret")).json().data.description).toBe("renamed");
     expect((await call("POST", "/v1/sys/mounts/secret/tune", { options: { version: "1" } })).statusCode).toBe(400);
@@ -163,8 +174,12 @@ describe("GET /v1/sys/internal/ui/mounts/:path (vault kv preflight)", () => {
     fx.ctx.grant((path) => (path.startsWith("other/") ? ALL_CAPABILITIES : []));
     const refused = await call("GET", "/v1/sys/internal/ui/mounts/secret/app/db");
     expect(refused.statusCode).toBe(403);
-    expect(refused.json().errors[0]).toBe('preflight capability check returned 403, please ensure client\'s policies grant access to path "secret/app/db/"');
-    expect(noMount.errors[0]).toBe('preflight capability check returned 403, please ensure client\'s policies grant access to path "nothing/here/"');
+    expect(refused.json().errors[0]).toBe(
+      'preflight capability check returned 403, please ensure client\'s policies grant access to path "secret/app/db/"',
+    );
+    expect(noMount.errors[0]).toBe(
+      'preflight capability check returned 403, please ensure client\'s policies grant access to path "nothing/here/"',
+    );
     expect(fx.ctx.mountAccess.at(-1)).toBe("secret/");
     fx.ctx.grant((path) => (path === "secret/" ? ["deny"] : []));
     expect((await call("GET", "/v1/sys/internal/ui/mounts/secret/app/db")).statusCode).toBe(403);
@@ -237,7 +252,13 @@ describe("canonical mount paths", () => {
 
   it("refuses non-canonical mount paths with 400 before any check", async () => {
     fx.ctx.grant(() => []);
-    for (const url of ["/v1/sys/mounts/%20team", "/v1/sys/mounts/team%20", "/v1/sys/mounts/a%2F%2Fb", "/v1/sys/mounts/a%2F..%2Fsecret", "/v1/sys/mounts/te%00am"]) {
+    for (const url of [
+      "/v1/sys/mounts/%20team",
+      "/v1/sys/mounts/team%20",
+      "/v1/sys/mounts/a%2F%2Fb",
+      "/v1/sys/mounts/a%2F..%2Fsecret",
+      "/v1/sys/mounts/te%00am",
+    ]) {
       const response = await call("POST", url, { type: "kv-v2" });
       expect(response.statusCode, url).toBe(400);
       expect(response.json().errors[0], url).toMatch(/^invalid request path: /);
@@ -249,14 +270,20 @@ describe("canonical mount paths", () => {
 
   it("writes take a JSON body only as application/json or without a Content-Type (415 otherwise, before any check)", async () => {
     for (const contentType of ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", "application/jsonx"]) {
-      expect((await call("POST", "/v1/sys/mounts/csrf", { type: "kv-v2" }, { "content-type": contentType })).statusCode, contentType).toBe(415);
-      expect((await call("PUT", "/v1/sys/mounts/csrf", { type: "kv-v2" }, { "content-type": contentType })).statusCode, contentType).toBe(415);
+      expect((await call("POST", "/v1/sys/mounts/csrf", { type: "kv-v2" }, { "content-type": contentType })).statusCode, contentType).toBe(
+        415,
+      );
+      expect((await call("PUT", "/v1/sys/mounts/csrf", { type: "kv-v2" }, { "content-type": contentType })).statusCode, contentType).toBe(
+        415,
+      );
       expect((await call("DELETE", "/v1/sys/mounts/secret", undefined, { "content-type": contentType })).statusCode, contentType).toBe(415);
     }
     expect(fx.ctx.checked).toEqual([]);
     expect(fx.ctx.mutations).toEqual([]);
     expect((await fx.mounts.list()).map((mount) => mount.path)).toEqual(["secret/"]);
-    expect((await call("POST", "/v1/sys/mounts/json", { type: "kv-v2" }, { "content-type": "application/json; charset=utf-8" })).statusCode).toBe(204);
+    expect(
+      (await call("POST", "/v1/sys/mounts/json", { type: "kv-v2" }, { "content-type": "application/json; charset=utf-8" })).statusCode,
+    ).toBe(204);
     const bare = await fx.app.inject({ method: "POST", url: "/v1/sys/mounts/bare", payload: JSON.stringify({ type: "kv-v2" }) });
     expect(bare.statusCode).toBe(204);
     expect((await fx.mounts.list()).map((mount) => mount.path)).toEqual(["bare/", "json/", "secret/"]);

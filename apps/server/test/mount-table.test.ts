@@ -26,7 +26,14 @@ describe("ensureDefault", () => {
     expect(await mounts.ensureDefault()).toBe(true);
     const list = await mounts.list();
     expect(list).toHaveLength(1);
-    expect(list[0]).toMatchObject({ path: "secret/", type: "kv", options: { version: "2" }, description: "key/value secret storage", local: false, seal_wrap: false });
+    expect(list[0]).toMatchObject({
+      path: "secret/",
+      type: "kv",
+      options: { version: "2" },
+      description: "key/value secret storage",
+      local: false,
+      seal_wrap: false,
+    });
     expect(list[0]?.accessor).toMatch(/^kv_[0-9a-f]{8}$/);
     expect(list[0]?.uuid).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
     expect(await mounts.ensureDefault()).toBe(false);
@@ -67,7 +74,13 @@ describe("enable", () => {
   });
 
   it("refuses KV version 1 (also implied by kv without a version) and other types, saying they are unsupported", async () => {
-    for (const input of [{ type: "kv" }, { type: "kv", options: { version: "1" } }, { type: "kv-v1" }, { type: "aws" }, { type: "kv-v2", options: { version: "1" } }]) {
+    for (const input of [
+      { type: "kv" },
+      { type: "kv", options: { version: "1" } },
+      { type: "kv-v1" },
+      { type: "aws" },
+      { type: "kv-v2", options: { version: "1" } },
+    ]) {
       const error = await vaultError(tx((t) => mounts.enable(t, "x", input)));
       expect(error.status).toBe(400);
       expect(error.errors[0]).toMatch(/unsupported/);
@@ -247,7 +260,10 @@ describe("mountPath and validateMountPath", () => {
     expect(mountPath(" team")).toBe(" team/");
   });
 
-  it.each(["/team", " team", "team ", "\tteam", "a//b", "a/./b", "a/../b", "te\u0000am", "team\u00a0"])("refuses %j instead of normalising it", (path) => {
-    expect(() => validateMountPath(path)).toThrow(/invalid mount path/);
-  });
+  it.each(["/team", " team", "team ", "\tteam", "a//b", "a/./b", "a/../b", "te\u0000am", "team\u00a0"])(
+    "refuses %j instead of normalising it",
+    (path) => {
+      expect(() => validateMountPath(path)).toThrow(/invalid mount path/);
+    },
+  );
 });

@@ -39,22 +39,21 @@ interface Row {
 /** Runs `rows` against the ACL of `texts`, with a readable label per row. */
 function table(title: string, texts: () => string[], rows: Row[]): void {
   describe(title, () => {
-    it.each(rows.map((row) => ({ ...row, label: `${row.operation} ${row.path}${row.data === undefined ? "" : ` ${JSON.stringify(row.data)}`}` })))(
-      "$label → allowed $allowed",
-      async (row) => {
-        const acl = await aclOf(...texts());
-        const result = acl.allowOperation({ path: row.path, operation: row.operation, ...(row.data === undefined ? {} : { data: row.data }) });
-        expect(result.allowed).toBe(row.allowed);
-        if (row.sudo !== undefined) expect(result.sudo).toBe(row.sudo);
-        expect(result.isRoot).toBe(false);
-      },
-    );
+    it.each(
+      rows.map((row) => ({ ...row, label: `${row.operation} ${row.path}${row.data === undefined ? "" : ` ${JSON.stringify(row.data)}`}` })),
+    )("$label → allowed $allowed", async (row) => {
+      const acl = await aclOf(...texts());
+      const result = acl.allowOperation({
+        path: row.path,
+        operation: row.operation,
+        ...(row.data === undefined ? {} : { data: row.data }),
+      });
+      expect(result.allowed).toBe(row.allowed);
+      if (row.sudo !== undefined) expect(result.sudo).toBe(row.sudo);
+      expect(result.isRoot).toBe(false);
+    });
   });
 }
-
-
-
-
 
 // Vault's mergingPolicies, without the wrapping TTLs of hello/universe.
 const mergingPolicies = `
@@ -376,8 +375,10 @@ describe("TestACL_Root", () => {
 });
 
 describe("TestACL_Capabilities", () => {
-  it("root: every capability (Vault answers [\"root\"])", () => {
-    expect(Acl.root().capabilities("any/path")).toEqual(new Set<Capability>(["create", "read", "update", "patch", "delete", "list", "sudo"]));
+  it('root: every capability (Vault answers ["root"])', () => {
+    expect(Acl.root().capabilities("any/path")).toEqual(
+      new Set<Capability>(["create", "read", "update", "patch", "delete", "list", "sudo"]),
+    );
   });
 
   it.each([
@@ -394,84 +395,76 @@ describe("TestACL_Single", () => {
     expect((await aclOf(aclPolicy)).allowOperation({ path: "sys/mount/foo", operation: "read" }).sudo).toBe(false);
   });
 });
-table(
-  "TestACL_Single",
-  () => [aclPolicy],
-  [
-    { operation: "read", path: "root", allowed: false, sudo: false },
-    { operation: "read", path: "dev/foo", allowed: true, sudo: true },
-    { operation: "update", path: "dev/foo", allowed: true, sudo: true },
-    { operation: "delete", path: "stage/foo", allowed: true, sudo: false },
-    { operation: "list", path: "stage/aws/foo", allowed: true, sudo: true },
-    { operation: "update", path: "stage/aws/foo", allowed: true, sudo: true },
-    { operation: "update", path: "stage/aws/policy/foo", allowed: true, sudo: true },
-    { operation: "delete", path: "prod/foo", allowed: false, sudo: false },
-    { operation: "update", path: "prod/foo", allowed: false, sudo: false },
-    { operation: "read", path: "prod/foo", allowed: true, sudo: false },
-    { operation: "list", path: "prod/foo", allowed: true, sudo: false },
-    { operation: "read", path: "prod/aws/foo", allowed: false, sudo: false },
-    { operation: "read", path: "foo/bar", allowed: true, sudo: true },
-    { operation: "list", path: "foo/bar", allowed: false, sudo: true },
-    { operation: "update", path: "foo/bar", allowed: false, sudo: true },
-    { operation: "create", path: "foo/bar", allowed: true, sudo: true },
-    { operation: "read", path: "baz/quux", allowed: true, sudo: false },
-    { operation: "create", path: "baz/quux", allowed: true, sudo: false },
-    { operation: "patch", path: "baz/quux", allowed: true, sudo: false },
-    { operation: "list", path: "baz/quux", allowed: false, sudo: false },
-    { operation: "update", path: "baz/quux", allowed: false, sudo: false },
-    // Path segment wildcards
-    { operation: "read", path: "test/foo/bar/segment", allowed: false, sudo: false },
-    { operation: "read", path: "test/foo/segment", allowed: true, sudo: false },
-    { operation: "read", path: "test/bar/segment", allowed: true, sudo: false },
-    { operation: "read", path: "test/segment/at/frond", allowed: false, sudo: false },
-    { operation: "read", path: "test/segment/at/front", allowed: true, sudo: false },
-    { operation: "read", path: "test/segment/at/end/foo", allowed: true, sudo: false },
-    { operation: "read", path: "test/segment/at/end/foo/", allowed: false, sudo: false },
-    { operation: "read", path: "test/segment/at/end/v2/foo/", allowed: true, sudo: false },
-    { operation: "read", path: "test/segment/wildcard/at/foo/", allowed: true, sudo: false },
-    { operation: "read", path: "test/segment/wildcard/at/end", allowed: true, sudo: false },
-    { operation: "read", path: "test/segment/wildcard/at/end/", allowed: true, sudo: false },
-    // Path segment wildcards vs glob
-    { operation: "read", path: "1/2/3/4", allowed: false, sudo: false },
-    { operation: "read", path: "1/2/3", allowed: true, sudo: false },
-    { operation: "update", path: "1/2/3", allowed: false, sudo: false },
-    { operation: "update", path: "1/2/3/4", allowed: true, sudo: false },
-    { operation: "create", path: "1/2/3/4/5", allowed: true, sudo: false },
-  ],
-);
+table("TestACL_Single", () => [aclPolicy], [
+  { operation: "read", path: "root", allowed: false, sudo: false },
+  { operation: "read", path: "dev/foo", allowed: true, sudo: true },
+  { operation: "update", path: "dev/foo", allowed: true, sudo: true },
+  { operation: "delete", path: "stage/foo", allowed: true, sudo: false },
+  { operation: "list", path: "stage/aws/foo", allowed: true, sudo: true },
+  { operation: "update", path: "stage/aws/foo", allowed: true, sudo: true },
+  { operation: "update", path: "stage/aws/policy/foo", allowed: true, sudo: true },
+  { operation: "delete", path: "prod/foo", allowed: false, sudo: false },
+  { operation: "update", path: "prod/foo", allowed: false, sudo: false },
+  { operation: "read", path: "prod/foo", allowed: true, sudo: false },
+  { operation: "list", path: "prod/foo", allowed: true, sudo: false },
+  { operation: "read", path: "prod/aws/foo", allowed: false, sudo: false },
+  { operation: "read", path: "foo/bar", allowed: true, sudo: true },
+  { operation: "list", path: "foo/bar", allowed: false, sudo: true },
+  { operation: "update", path: "foo/bar", allowed: false, sudo: true },
+  { operation: "create", path: "foo/bar", allowed: true, sudo: true },
+  { operation: "read", path: "baz/quux", allowed: true, sudo: false },
+  { operation: "create", path: "baz/quux", allowed: true, sudo: false },
+  { operation: "patch", path: "baz/quux", allowed: true, sudo: false },
+  { operation: "list", path: "baz/quux", allowed: false, sudo: false },
+  { operation: "update", path: "baz/quux", allowed: false, sudo: false },
+  // Path segment wildcards
+  { operation: "read", path: "test/foo/bar/segment", allowed: false, sudo: false },
+  { operation: "read", path: "test/foo/segment", allowed: true, sudo: false },
+  { operation: "read", path: "test/bar/segment", allowed: true, sudo: false },
+  { operation: "read", path: "test/segment/at/frond", allowed: false, sudo: false },
+  { operation: "read", path: "test/segment/at/front", allowed: true, sudo: false },
+  { operation: "read", path: "test/segment/at/end/foo", allowed: true, sudo: false },
+  { operation: "read", path: "test/segment/at/end/foo/", allowed: false, sudo: false },
+  { operation: "read", path: "test/segment/at/end/v2/foo/", allowed: true, sudo: false },
+  { operation: "read", path: "test/segment/wildcard/at/foo/", allowed: true, sudo: false },
+  { operation: "read", path: "test/segment/wildcard/at/end", allowed: true, sudo: false },
+  { operation: "read", path: "test/segment/wildcard/at/end/", allowed: true, sudo: false },
+  // Path segment wildcards vs glob
+  { operation: "read", path: "1/2/3/4", allowed: false, sudo: false },
+  { operation: "read", path: "1/2/3", allowed: true, sudo: false },
+  { operation: "update", path: "1/2/3", allowed: false, sudo: false },
+  { operation: "update", path: "1/2/3/4", allowed: true, sudo: false },
+  { operation: "create", path: "1/2/3/4/5", allowed: true, sudo: false },
+]);
 
-table(
-  "TestACL_Layered",
-  () => [aclPolicy, aclPolicy2],
-  [
-    { operation: "read", path: "sys/mount/foo", allowed: false, sudo: false },
-    { operation: "read", path: "root", allowed: false, sudo: false },
-    { operation: "read", path: "dev/foo", allowed: true, sudo: true },
-    { operation: "update", path: "dev/foo", allowed: true, sudo: true },
-    { operation: "read", path: "dev/hide/foo", allowed: false, sudo: false },
-    { operation: "update", path: "dev/hide/foo", allowed: false, sudo: false },
-    { operation: "delete", path: "stage/foo", allowed: true, sudo: false },
-    { operation: "list", path: "stage/aws/foo", allowed: true, sudo: true },
-    { operation: "update", path: "stage/aws/foo", allowed: true, sudo: true },
-    { operation: "update", path: "stage/aws/policy/foo", allowed: false, sudo: false },
-    { operation: "delete", path: "prod/foo", allowed: true, sudo: false },
-    { operation: "update", path: "prod/foo", allowed: true, sudo: false },
-    { operation: "read", path: "prod/foo", allowed: true, sudo: false },
-    { operation: "list", path: "prod/foo", allowed: true, sudo: false },
-    { operation: "read", path: "prod/aws/foo", allowed: false, sudo: false },
-    { operation: "read", path: "sys/status", allowed: false, sudo: false },
-    { operation: "update", path: "sys/seal", allowed: true, sudo: true },
-    { operation: "read", path: "foo/bar", allowed: false, sudo: false },
-    { operation: "list", path: "foo/bar", allowed: false, sudo: false },
-    { operation: "update", path: "foo/bar", allowed: false, sudo: false },
-    { operation: "create", path: "foo/bar", allowed: false, sudo: false },
-    { operation: "read", path: "baz/quux", allowed: false, sudo: false },
-    { operation: "list", path: "baz/quux", allowed: false, sudo: false },
-    { operation: "update", path: "baz/quux", allowed: false, sudo: false },
-    { operation: "create", path: "baz/quux", allowed: false, sudo: false },
-    { operation: "patch", path: "baz/quux", allowed: false, sudo: false },
-  ],
-);
+table("TestACL_Layered", () => [aclPolicy, aclPolicy2], [
+  { operation: "read", path: "sys/mount/foo", allowed: false, sudo: false },
+  { operation: "read", path: "root", allowed: false, sudo: false },
+  { operation: "read", path: "dev/foo", allowed: true, sudo: true },
+  { operation: "update", path: "dev/foo", allowed: true, sudo: true },
+  { operation: "read", path: "dev/hide/foo", allowed: false, sudo: false },
+  { operation: "update", path: "dev/hide/foo", allowed: false, sudo: false },
+  { operation: "delete", path: "stage/foo", allowed: true, sudo: false },
+  { operation: "list", path: "stage/aws/foo", allowed: true, sudo: true },
+  { operation: "update", path: "stage/aws/foo", allowed: true, sudo: true },
+  { operation: "update", path: "stage/aws/policy/foo", allowed: false, sudo: false },
+  { operation: "delete", path: "prod/foo", allowed: true, sudo: false },
+  { operation: "update", path: "prod/foo", allowed: true, sudo: false },
+  { operation: "read", path: "prod/foo", allowed: true, sudo: false },
+  { operation: "list", path: "prod/foo", allowed: true, sudo: false },
+  { operation: "read", path: "prod/aws/foo", allowed: false, sudo: false },
+  { operation: "read", path: "sys/status", allowed: false, sudo: false },
+  { operation: "update", path: "sys/seal", allowed: true, sudo: true },
+  { operation: "read", path: "foo/bar", allowed: false, sudo: false },
+  { operation: "list", path: "foo/bar", allowed: false, sudo: false },
+  { operation: "update", path: "foo/bar", allowed: false, sudo: false },
+  { operation: "create", path: "foo/bar", allowed: false, sudo: false },
+  { operation: "read", path: "baz/quux", allowed: false, sudo: false },
+  { operation: "list", path: "baz/quux", allowed: false, sudo: false },
+  { operation: "update", path: "baz/quux", allowed: false, sudo: false },
+  { operation: "create", path: "baz/quux", allowed: false, sudo: false },
+  { operation: "patch", path: "baz/quux", allowed: false, sudo: false },
+]);
 
 describe("TestACL_ParseMalformedPolicy", () => {
   it("name{} is refused", async () => {
@@ -545,7 +538,12 @@ table(
   "TestACL_AllowOperation",
   () => [permissionsPolicy],
   allowOperationRows.flatMap(([path, parameters, allowed]) =>
-    (["update", "create"] as const).map((operation) => ({ path, operation, data: Object.fromEntries(parameters.map((name) => [name, ""])), allowed })),
+    (["update", "create"] as const).map((operation) => ({
+      path,
+      operation,
+      data: Object.fromEntries(parameters.map((name) => [name, ""])),
+      allowed,
+    })),
   ),
 );
 
@@ -592,7 +590,12 @@ table(
   "TestACL_ValuePermissions",
   () => [valuePermissionsPolicy],
   valueRows.flatMap(([path, parameters, values, allowed]) =>
-    (["update", "create"] as const).map((operation) => ({ path, operation, data: Object.fromEntries(parameters.map((name, i) => [name, values[i]])), allowed })),
+    (["update", "create"] as const).map((operation) => ({
+      path,
+      operation,
+      data: Object.fromEntries(parameters.map((name, i) => [name, values[i]])),
+      allowed,
+    })),
   ),
 );
 
@@ -653,30 +656,22 @@ describe("TestACL_CreationRace (as it applies here)", () => {
   });
 });
 
-table(
-  "TestACLGrantingPolicies (allowed only: Egide does not report granting policies)",
-  () => [grantingTestPolicy],
-  [
-    { operation: "read", path: "kv/foo", allowed: true },
-    { operation: "update", path: "kv/foo", allowed: true },
-    { operation: "read", path: "kv/bad", allowed: false },
-    { operation: "read", path: "kv/deny", allowed: false },
-    { operation: "read", path: "kv/path/foo", allowed: true },
-    { operation: "read", path: "kv/path/longer", allowed: true },
-  ],
-);
-table(
-  "TestACLGrantingPolicies, merged",
-  () => [grantingTestPolicy, grantingTestPolicyMerged],
-  [
-    { operation: "read", path: "kv/foo", allowed: true },
-    { operation: "read", path: "kv/path/longer3", allowed: true },
-    { operation: "read", path: "kv/bar", allowed: true },
-    { operation: "read", path: "kv/deny", allowed: false },
-    { operation: "update", path: "kv/path/longer", allowed: true },
-    { operation: "read", path: "kv/path/foo", allowed: true },
-  ],
-);
+table("TestACLGrantingPolicies (allowed only: Egide does not report granting policies)", () => [grantingTestPolicy], [
+  { operation: "read", path: "kv/foo", allowed: true },
+  { operation: "update", path: "kv/foo", allowed: true },
+  { operation: "read", path: "kv/bad", allowed: false },
+  { operation: "read", path: "kv/deny", allowed: false },
+  { operation: "read", path: "kv/path/foo", allowed: true },
+  { operation: "read", path: "kv/path/longer", allowed: true },
+]);
+table("TestACLGrantingPolicies, merged", () => [grantingTestPolicy, grantingTestPolicyMerged], [
+  { operation: "read", path: "kv/foo", allowed: true },
+  { operation: "read", path: "kv/path/longer3", allowed: true },
+  { operation: "read", path: "kv/bar", allowed: true },
+  { operation: "read", path: "kv/deny", allowed: false },
+  { operation: "update", path: "kv/path/longer", allowed: true },
+  { operation: "read", path: "kv/path/foo", allowed: true },
+]);
 
 // The LIST cases of Vault's current AllowOperation: an exact rule on the path or on the path
 // without its trailing slash; then the wildcard candidates of both forms ranked together, the
@@ -710,7 +705,10 @@ path "secret/metadata/+/private/*" { capabilities = ["deny"] }`,
 );
 table(
   "LIST: kv1/+ grants the list of kv1/private/ through the trimmed form; a deny on kv1/private/* wins",
-  () => [`path "kv1/+" { capabilities = ["list"] }`, `path "kv2/+" { capabilities = ["list"] }\npath "kv2/private/*" { capabilities = ["deny"] }`],
+  () => [
+    `path "kv1/+" { capabilities = ["list"] }`,
+    `path "kv2/+" { capabilities = ["list"] }\npath "kv2/private/*" { capabilities = ["deny"] }`,
+  ],
   [
     { operation: "list", path: "kv1/private/", allowed: true },
     { operation: "list", path: "kv2/private/", allowed: false },
@@ -752,7 +750,10 @@ table(
 
 describe("LIST: capabilities() (sys/capabilities) resolves as a list", () => {
   it("the denied subtree's root reports deny", async () => {
-    const acl = await aclOf(`path "secret/metadata/*" { capabilities = ["list", "read"] }`, `path "secret/metadata/admin/*" { capabilities = ["deny"] }`);
+    const acl = await aclOf(
+      `path "secret/metadata/*" { capabilities = ["list", "read"] }`,
+      `path "secret/metadata/admin/*" { capabilities = ["deny"] }`,
+    );
     expect(acl.capabilities("secret/metadata/admin/")).toEqual(new Set(["deny"]));
     expect(acl.capabilities("secret/metadata/admin")).toEqual(new Set(["read", "list"]));
     expect(acl.capabilities("secret/metadata/")).toEqual(new Set(["read", "list"]));

@@ -362,7 +362,10 @@ describe("Acl: list requests and the trailing slash", () => {
   });
 
   it("the list of a denied subtree's root is denied (secret/metadata/* list, secret/metadata/admin/* deny)", async () => {
-    const acl = await aclOf(`path "secret/metadata/*" { capabilities = ["list"] }`, `path "secret/metadata/admin/*" { capabilities = ["deny"] }`);
+    const acl = await aclOf(
+      `path "secret/metadata/*" { capabilities = ["list"] }`,
+      `path "secret/metadata/admin/*" { capabilities = ["deny"] }`,
+    );
     expect(acl.allows("secret/metadata/admin/", "list")).toBe(false);
     expect(acl.allows("secret/metadata/admin/x/", "list")).toBe(false);
     expect(acl.allows("secret/metadata/", "list")).toBe(true);
@@ -482,7 +485,12 @@ describe("Acl.allowOperation (Vault's AllowOperation and ACLResults)", () => {
 
   it("no matching rule: not allowed, no sudo, no capabilities", async () => {
     const acl = await aclOf(`path "a" { capabilities = ["read"] }`);
-    expect(acl.allowOperation({ path: "b", operation: "read" })).toEqual({ allowed: false, sudo: false, isRoot: false, capabilities: new Set() });
+    expect(acl.allowOperation({ path: "b", operation: "read" })).toEqual({
+      allowed: false,
+      sudo: false,
+      isRoot: false,
+      capabilities: new Set(),
+    });
   });
 
   it("sudo is that of the governing rule, whether or not the operation is allowed (as Vault's RootPrivs)", async () => {
@@ -498,7 +506,12 @@ describe("Acl.allowOperation (Vault's AllowOperation and ACLResults)", () => {
 
   it("a deny rule: not allowed, capabilities {deny}", async () => {
     const acl = await aclOf(`path "a/*" { capabilities = ["deny"] }`);
-    expect(acl.allowOperation({ path: "a/b", operation: "read" })).toEqual({ allowed: false, sudo: false, isRoot: false, capabilities: new Set(["deny"]) });
+    expect(acl.allowOperation({ path: "a/b", operation: "read" })).toEqual({
+      allowed: false,
+      sudo: false,
+      isRoot: false,
+      capabilities: new Set(["deny"]),
+    });
   });
 
   it("checks parameters for read, create, update and patch only; capabilityCheckOnly skips them", async () => {
@@ -512,7 +525,8 @@ describe("Acl.allowOperation (Vault's AllowOperation and ACLResults)", () => {
       expect(acl.allowOperation({ path: "a", operation, data }, true).allowed, operation).toBe(true);
       expect(acl.allowOperation({ path: "a", operation }).allowed, operation).toBe(true);
     }
-    for (const operation of ["delete", "list"] as const) expect(acl.allowOperation({ path: "a", operation, data }).allowed, operation).toBe(true);
+    for (const operation of ["delete", "list"] as const)
+      expect(acl.allowOperation({ path: "a", operation, data }).allowed, operation).toBe(true);
   });
 
   it("allows() agrees with allowOperation for every capability, list included", async () => {
@@ -522,7 +536,17 @@ path "secret/metadata/admin/*" { capabilities = ["deny"] }
 path "kv/+" { capabilities = ["list", "sudo", "update"] }
 path "x" { capabilities = ["create"] }
 `);
-    for (const path of ["secret/metadata/", "secret/metadata/admin/", "secret/metadata/admin", "kv/a/", "kv/a", "kv/", "x", "x/", "nothing/"]) {
+    for (const path of [
+      "secret/metadata/",
+      "secret/metadata/admin/",
+      "secret/metadata/admin",
+      "kv/a/",
+      "kv/a",
+      "kv/",
+      "x",
+      "x/",
+      "nothing/",
+    ]) {
       for (const operation of ["create", "read", "update", "patch", "delete", "list"] as const) {
         expect(acl.allows(path, operation), `${operation} ${path}`).toBe(acl.allowOperation({ path, operation }, true).allowed);
       }
@@ -628,7 +652,10 @@ describe("Acl: parameter constraints", () => {
   it("merging stanzas and policies: constraints are combined, not dropped, by a broader grant (as Vault's NewACL)", async () => {
     // One policy grants update freely, another restricts it on the same path: the merged rule
     // carries the restriction.
-    const acl = await aclOf(`path "a" { capabilities = ["update"] }`, `path "a" {\n  capabilities = ["update"]\n  allowed_parameters = { "x" = ["1"] }\n}`);
+    const acl = await aclOf(
+      `path "a" { capabilities = ["update"] }`,
+      `path "a" {\n  capabilities = ["update"]\n  allowed_parameters = { "x" = ["1"] }\n}`,
+    );
     expect(write(acl, "a", { x: "1" })).toBe(true);
     expect(write(acl, "a", { y: "1" })).toBe(false);
     // Values of the same name append; an empty list on either side means any value.
@@ -643,12 +670,22 @@ describe("Acl: parameter constraints", () => {
   });
 
   it("a deny merged in drops the constraints, and denies", async () => {
-    const acl = await aclOf(`path "a/*" {\n  capabilities = ["update"]\n  allowed_parameters = { "x" = [] }\n}`, `path "a/*" { capabilities = ["deny"] }`);
-    expect(acl.allowOperation({ path: "a/b", operation: "update", data: { x: 1 } })).toEqual({ allowed: false, sudo: false, isRoot: false, capabilities: new Set(["deny"]) });
+    const acl = await aclOf(
+      `path "a/*" {\n  capabilities = ["update"]\n  allowed_parameters = { "x" = [] }\n}`,
+      `path "a/*" { capabilities = ["deny"] }`,
+    );
+    expect(acl.allowOperation({ path: "a/b", operation: "update", data: { x: 1 } })).toEqual({
+      allowed: false,
+      sudo: false,
+      isRoot: false,
+      capabilities: new Set(["deny"]),
+    });
   });
 
   it("the constraints of the governing rule only apply (no union across patterns)", async () => {
-    const acl = await aclOf(`path "a/*" {\n  capabilities = ["update"]\n  denied_parameters = { "*" = [] }\n}\npath "a/free" { capabilities = ["update"] }`);
+    const acl = await aclOf(
+      `path "a/*" {\n  capabilities = ["update"]\n  denied_parameters = { "*" = [] }\n}\npath "a/free" { capabilities = ["update"] }`,
+    );
     expect(write(acl, "a/free", { x: 1 })).toBe(true);
     expect(write(acl, "a/other", { x: 1 })).toBe(false);
     expect(write(acl, "a/other", {})).toBe(true);
@@ -688,7 +725,11 @@ describe("Acl.hasMountAccess (Vault's hasMountAccess)", () => {
     expect((await aclOf(`path "secret/data/app" { capabilities = ["read"] }`)).hasMountAccess("secret/")).toBe(true);
     expect((await aclOf(`path "secret/data/*" { capabilities = ["list"] }`)).hasMountAccess("secret/")).toBe(true);
     expect((await aclOf(`path "secret/data/app" { capabilities = ["deny"] }`)).hasMountAccess("secret/")).toBe(false);
-    expect((await aclOf(`path "secret/data/app" { capabilities = ["deny"] }\npath "secret/data/b" { capabilities = ["patch"] }`)).hasMountAccess("secret/")).toBe(true);
+    expect(
+      (await aclOf(`path "secret/data/app" { capabilities = ["deny"] }\npath "secret/data/b" { capabilities = ["patch"] }`)).hasMountAccess(
+        "secret/",
+      ),
+    ).toBe(true);
     expect((await aclOf(`path "secretive/x" { capabilities = ["read"] }`)).hasMountAccess("secret/")).toBe(false);
     expect((await aclOf(`path "other/*" { capabilities = ["read"] }`)).hasMountAccess("secret/")).toBe(false);
   });

@@ -49,7 +49,10 @@ path "secret/+/config" {
   });
 
   it("orders and deduplicates capabilities; deny absorbs the others", async () => {
-    const policy = await parsePolicy("p", `path "a" { capabilities = ["list", "read", "list"] }\npath "b" { capabilities = ["read", "deny", "sudo"] }`);
+    const policy = await parsePolicy(
+      "p",
+      `path "a" { capabilities = ["list", "read", "list"] }\npath "b" { capabilities = ["read", "deny", "sudo"] }`,
+    );
     expect(policy.rules[0]?.capabilities).toEqual(["read", "list"]);
     expect(policy.rules[1]?.capabilities).toEqual(["deny"]);
   });
@@ -70,7 +73,9 @@ path "secret/+/config" {
   it("marks prefix and segment-wildcard rules", async () => {
     const policy = await parsePolicy(
       "p",
-      ['"*"', '"+"', '"+/a"', '"a/+/*"', '"a/+/b*"', '"secret/foo*"'].map((path) => `path ${path} {\n capabilities = ["read"]\n}`).join("\n"),
+      ['"*"', '"+"', '"+/a"', '"a/+/*"', '"a/+/b*"', '"secret/foo*"']
+        .map((path) => `path ${path} {\n capabilities = ["read"]\n}`)
+        .join("\n"),
     );
     const order = ["*", "+", "+/a", "a/+/*", "a/+/b*", "secret/foo*"];
     const rules = [...policy.rules].sort((a, b) => order.indexOf(a.path) - order.indexOf(b.path));
@@ -154,15 +159,20 @@ path "dc" {
   required_parameters = []
 }`,
     );
-    expect(policy.rules).toEqual([{ path: "a", capabilities: ["update"], prefix: false, segmentWildcards: false, allowedParameters: new Map([["foo", ["x"]]]) }]);
+    expect(policy.rules).toEqual([
+      { path: "a", capabilities: ["update"], prefix: false, segmentWildcards: false, allowedParameters: new Map([["foo", ["x"]]]) },
+    ]);
   });
 
   it("keeps no parameter constraints on a deny stanza (it denies everything), as Vault", async () => {
-    const policy = await parsePolicy("p", `path "a" {
+    const policy = await parsePolicy(
+      "p",
+      `path "a" {
   capabilities = ["deny"]
   allowed_parameters = { "x" = [] }
   required_parameters = ["x"]
-}`);
+}`,
+    );
     expect(policy.rules).toEqual([{ path: "a", capabilities: ["deny"], prefix: false, segmentWildcards: false }]);
   });
   it("accepts the attribute form path = { ... } and a top-level name", async () => {
@@ -247,7 +257,9 @@ describe("parsePolicy: errors (400, naming the path or capability)", () => {
   it("refuses unparsable HCL with the parser's position", async () => {
     const message = await parseError(`path "a" {\n  capabilities = ["read"]\n`);
     expect(message).toMatch(/^failed to parse policy: policy\.hcl:\d+,\d+-\d+: Unclosed configuration block/);
-    expect(await parseError(`path "a" { capabilities = ["read" }`)).toMatch(/^failed to parse policy: policy\.hcl:1,\d+-\d+: Missing item separator/);
+    expect(await parseError(`path "a" { capabilities = ["read" }`)).toMatch(
+      /^failed to parse policy: policy\.hcl:1,\d+-\d+: Missing item separator/,
+    );
     expect(await parseError(`name{}`)).toBe('failed to parse policy: "name" must be a string');
   });
 
@@ -261,14 +273,24 @@ describe("parsePolicy: errors (400, naming the path or capability)", () => {
   });
 
   it("refuses an unknown capability, naming it and the path", async () => {
-    expect(await parseError(`path "secret/*" { capabilities = ["raed"] }`)).toBe('failed to parse policy: path "secret/*": invalid capability "raed"');
-    expect(await parseError(`path "a" { capabilities = ["read", "root"] }`)).toBe('failed to parse policy: path "a": invalid capability "root"');
-    expect(await parseError(JSON.stringify({ path: { a: { capabilities: ["read", 3] } } }))).toBe('failed to parse policy: path "a": invalid capability 3');
-    expect(await parseError(JSON.stringify({ path: { a: { capabilities: ["Read"] } } }))).toBe('failed to parse policy: path "a": invalid capability "Read"');
+    expect(await parseError(`path "secret/*" { capabilities = ["raed"] }`)).toBe(
+      'failed to parse policy: path "secret/*": invalid capability "raed"',
+    );
+    expect(await parseError(`path "a" { capabilities = ["read", "root"] }`)).toBe(
+      'failed to parse policy: path "a": invalid capability "root"',
+    );
+    expect(await parseError(JSON.stringify({ path: { a: { capabilities: ["read", 3] } } }))).toBe(
+      'failed to parse policy: path "a": invalid capability 3',
+    );
+    expect(await parseError(JSON.stringify({ path: { a: { capabilities: ["Read"] } } }))).toBe(
+      'failed to parse policy: path "a": invalid capability "Read"',
+    );
   });
 
   it("refuses an empty or missing capability list", async () => {
-    expect(await parseError(`path "a" { capabilities = [] }`)).toBe('failed to parse policy: path "a": no capabilities given (add capabilities = [...], or ["deny"] to deny)');
+    expect(await parseError(`path "a" { capabilities = [] }`)).toBe(
+      'failed to parse policy: path "a": no capabilities given (add capabilities = [...], or ["deny"] to deny)',
+    );
     expect(await parseError(`path "a" {}`)).toMatch(/^failed to parse policy: path "a": no capabilities given/);
     expect(await parseError(`path "a" { comment = "nothing" }`)).toMatch(/^failed to parse policy: path "a": no capabilities given/);
     expect(await parseError(JSON.stringify({ path: { a: {} } }))).toMatch(/^failed to parse policy: path "a": no capabilities given/);
@@ -276,34 +298,46 @@ describe("parsePolicy: errors (400, naming the path or capability)", () => {
   });
 
   it("refuses capabilities that are not a list", async () => {
-    expect(await parseError(`path "a" { capabilities = "read" }`)).toMatch(/^failed to parse policy: path "a": "capabilities" must be a list of strings/);
+    expect(await parseError(`path "a" { capabilities = "read" }`)).toMatch(
+      /^failed to parse policy: path "a": "capabilities" must be a list of strings/,
+    );
   });
 
   it("refuses an unknown old-style policy", async () => {
     expect(await parseError(`path "a" { policy = "admin" }`)).toBe('failed to parse policy: path "a": invalid policy "admin"');
     expect(await parseError(`path "a" { policy = "constructor" }`)).toBe('failed to parse policy: path "a": invalid policy "constructor"');
-    expect(await parseError(JSON.stringify({ path: { a: { policy: ["read"] } } }))).toBe('failed to parse policy: path "a": invalid policy ["read"]');
+    expect(await parseError(JSON.stringify({ path: { a: { policy: ["read"] } } }))).toBe(
+      'failed to parse policy: path "a": invalid policy ["read"]',
+    );
   });
 
   it("refuses a * anywhere but at the end", async () => {
-    expect(await parseError(`path "secret/*/x" { capabilities = ["read"] }`)).toBe("failed to parse policy: path \"secret/*/x\": the glob '*' is only allowed at the end of a path");
+    expect(await parseError(`path "secret/*/x" { capabilities = ["read"] }`)).toBe(
+      "failed to parse policy: path \"secret/*/x\": the glob '*' is only allowed at the end of a path",
+    );
     expect(await parseError(`path "a*b" { capabilities = ["read"] }`)).toMatch(/path "a\*b": the glob '\*' is only allowed at the end/);
     expect(await parseError(`path "**" { capabilities = ["read"] }`)).toMatch(/path "\*\*": the glob '\*' is only allowed at the end/);
   });
 
   it("refuses +* as Vault does", async () => {
-    expect(await parseError(`path "a/+*" { capabilities = ["read"] }`)).toBe("failed to parse policy: path \"a/+*\": invalid use of wildcards ('+*' is forbidden)");
+    expect(await parseError(`path "a/+*" { capabilities = ["read"] }`)).toBe(
+      "failed to parse policy: path \"a/+*\": invalid use of wildcards ('+*' is forbidden)",
+    );
   });
 
   it("refuses an empty path", async () => {
     expect(await parseError(`path "" { capabilities = ["read"] }`)).toBe('failed to parse policy: path "": the path must not be empty');
     expect(await parseError(`path "/" { capabilities = ["read"] }`)).toBe('failed to parse policy: path "/": the path must not be empty');
-    expect(await parseError(JSON.stringify({ path: { "": { capabilities: ["read"] } } }))).toBe('failed to parse policy: path "": the path must not be empty');
+    expect(await parseError(JSON.stringify({ path: { "": { capabilities: ["read"] } } }))).toBe(
+      'failed to parse policy: path "": the path must not be empty',
+    );
   });
 
   it("refuses unknown keys, at the top level and in a stanza", async () => {
     expect(await parseError(`foo = 1`)).toMatch(/^failed to parse policy: invalid key "foo"/);
-    expect(await parseError(`path "a" {\n  capabilities = ["read"]\n  bogus = true\n}`)).toBe('failed to parse policy: path "a": invalid key "bogus"');
+    expect(await parseError(`path "a" {\n  capabilities = ["read"]\n  bogus = true\n}`)).toBe(
+      'failed to parse policy: path "a": invalid key "bogus"',
+    );
     expect(await parseError(JSON.stringify({ paths: {} }))).toMatch(/^failed to parse policy: invalid key "paths"/);
   });
 
@@ -311,16 +345,22 @@ describe("parsePolicy: errors (400, naming the path or capability)", () => {
     expect(await parseError(`path "a" {\n  capabilities = ["read"]\n  mfa_methods = ["m"]\n}`)).toBe(
       'failed to parse policy: path "a": "mfa_methods" is a Vault Enterprise feature that Egide does not support',
     );
-    expect(await parseError(JSON.stringify({ path: { a: { capabilities: ["read"], control_group: {} } } }))).toMatch(/"control_group" is a Vault Enterprise feature/);
+    expect(await parseError(JSON.stringify({ path: { a: { capabilities: ["read"], control_group: {} } } }))).toMatch(
+      /"control_group" is a Vault Enterprise feature/,
+    );
   });
 
   it("refuses path blocks without a label or with two", async () => {
-    expect(await parseError(`path {\n  capabilities = ["read"]\n}`)).toMatch(/^failed to parse policy: "path" must be a block with the path as its label/);
+    expect(await parseError(`path {\n  capabilities = ["read"]\n}`)).toMatch(
+      /^failed to parse policy: "path" must be a block with the path as its label/,
+    );
     expect(await parseError(`path "a" "b" {\n  capabilities = ["read"]\n}`)).toBe('failed to parse policy: path "a": invalid key "b"');
   });
 
   it("refuses a stanza that is not an object", async () => {
-    expect(await parseError(JSON.stringify({ path: { a: "read" } }))).toMatch(/^failed to parse policy: path "a": the rules must be an object/);
+    expect(await parseError(JSON.stringify({ path: { a: "read" } }))).toMatch(
+      /^failed to parse policy: path "a": the rules must be an object/,
+    );
     expect(await parseError(JSON.stringify({ path: "a" }))).toMatch(/^failed to parse policy: "path" must be an object/);
   });
 
@@ -332,19 +372,21 @@ describe("parsePolicy: errors (400, naming the path or capability)", () => {
   });
 
   it("refuses the response-wrapping fields: response wrapping is not supported yet", async () => {
-    expect(await parseError(`path "a" {
+    expect(
+      await parseError(`path "a" {
   capabilities = ["read"]
   min_wrapping_ttl = "1s"
-}`)).toBe(
-      'failed to parse policy: path "a": "min_wrapping_ttl" is not supported: response wrapping is not supported yet',
-    );
-    expect(await parseError(`path "a" {
+}`),
+    ).toBe('failed to parse policy: path "a": "min_wrapping_ttl" is not supported: response wrapping is not supported yet');
+    expect(
+      await parseError(`path "a" {
   capabilities = ["read"]
   max_wrapping_ttl = 90
-}`)).toBe(
-      'failed to parse policy: path "a": "max_wrapping_ttl" is not supported: response wrapping is not supported yet',
+}`),
+    ).toBe('failed to parse policy: path "a": "max_wrapping_ttl" is not supported: response wrapping is not supported yet');
+    expect(await parseError(JSON.stringify({ path: { a: { capabilities: ["deny"], max_wrapping_ttl: "1h" } } }))).toMatch(
+      /"max_wrapping_ttl" is not supported: response wrapping is not supported yet/,
     );
-    expect(await parseError(JSON.stringify({ path: { a: { capabilities: ["deny"], max_wrapping_ttl: "1h" } } }))).toMatch(/"max_wrapping_ttl" is not supported: response wrapping is not supported yet/);
   });
 
   it("refuses malformed parameter constraints", async () => {
@@ -352,21 +394,42 @@ describe("parsePolicy: errors (400, naming the path or capability)", () => {
   capabilities = ["update"]
   ${field}
 }`;
-    expect(await parseError(stanza(`allowed_parameters = ["x"]`))).toMatch(/path "a": "allowed_parameters" must map parameter names to lists of values/);
-    expect(await parseError(stanza(`denied_parameters = "x"`))).toMatch(/path "a": "denied_parameters" must map parameter names to lists of values/);
-    expect(await parseError(stanza(`allowed_parameters = { "x" = "y" }`))).toBe('failed to parse policy: path "a": allowed_parameters: the values of "x" must be a list (an empty list for any value)');
-    expect(await parseError(stanza(`denied_parameters = { "x*" = [] }`))).toBe(`failed to parse policy: path "a": denied_parameters: parameter name "x*": '*' is only allowed as the whole name`);
-    expect(await parseError(stanza(`allowed_parameters = { "/data/x" = [] }`))).toBe(`failed to parse policy: path "a": allowed_parameters: parameter name "/data/x": names starting with '/' are not supported`);
-    expect(await parseError(stanza(`allowed_parameters = { "X" = [], "x" = [] }`))).toMatch(/path "a": allowed_parameters: "x" is given twice \(names are compared lower-cased\)/);
-    expect(await parseError(stanza(`required_parameters = "x"`))).toBe('failed to parse policy: path "a": "required_parameters" must be a list of parameter names');
-    expect(await parseError(stanza(`required_parameters = [1]`))).toBe('failed to parse policy: path "a": "required_parameters" must be a list of parameter names');
-    expect(await parseError(stanza(`required_parameters = ["*"]`))).toBe(`failed to parse policy: path "a": required_parameters: parameter name "*": '*' is not allowed here`);
-    const deep = `${"[".repeat(MAX_PARAMETER_VALUE_DEPTH + 1)}${"]".repeat(MAX_PARAMETER_VALUE_DEPTH + 1)}`;
-    expect(await parseError(JSON.stringify({ path: { a: { capabilities: ["update"], allowed_parameters: { x: [JSON.parse(deep)] } } } }))).toMatch(
-      new RegExp(`a value of "x" is nested more than ${MAX_PARAMETER_VALUE_DEPTH} levels deep`),
+    expect(await parseError(stanza(`allowed_parameters = ["x"]`))).toMatch(
+      /path "a": "allowed_parameters" must map parameter names to lists of values/,
     );
+    expect(await parseError(stanza(`denied_parameters = "x"`))).toMatch(
+      /path "a": "denied_parameters" must map parameter names to lists of values/,
+    );
+    expect(await parseError(stanza(`allowed_parameters = { "x" = "y" }`))).toBe(
+      'failed to parse policy: path "a": allowed_parameters: the values of "x" must be a list (an empty list for any value)',
+    );
+    expect(await parseError(stanza(`denied_parameters = { "x*" = [] }`))).toBe(
+      `failed to parse policy: path "a": denied_parameters: parameter name "x*": '*' is only allowed as the whole name`,
+    );
+    expect(await parseError(stanza(`allowed_parameters = { "/data/x" = [] }`))).toBe(
+      `failed to parse policy: path "a": allowed_parameters: parameter name "/data/x": names starting with '/' are not supported`,
+    );
+    expect(await parseError(stanza(`allowed_parameters = { "X" = [], "x" = [] }`))).toMatch(
+      /path "a": allowed_parameters: "x" is given twice \(names are compared lower-cased\)/,
+    );
+    expect(await parseError(stanza(`required_parameters = "x"`))).toBe(
+      'failed to parse policy: path "a": "required_parameters" must be a list of parameter names',
+    );
+    expect(await parseError(stanza(`required_parameters = [1]`))).toBe(
+      'failed to parse policy: path "a": "required_parameters" must be a list of parameter names',
+    );
+    expect(await parseError(stanza(`required_parameters = ["*"]`))).toBe(
+      `failed to parse policy: path "a": required_parameters: parameter name "*": '*' is not allowed here`,
+    );
+    const deep = `${"[".repeat(MAX_PARAMETER_VALUE_DEPTH + 1)}${"]".repeat(MAX_PARAMETER_VALUE_DEPTH + 1)}`;
+    expect(
+      await parseError(JSON.stringify({ path: { a: { capabilities: ["update"], allowed_parameters: { x: [JSON.parse(deep)] } } } })),
+    ).toMatch(new RegExp(`a value of "x" is nested more than ${MAX_PARAMETER_VALUE_DEPTH} levels deep`));
     const deepest = `${"[".repeat(MAX_PARAMETER_VALUE_DEPTH)}${"]".repeat(MAX_PARAMETER_VALUE_DEPTH)}`;
-    const accepted = await parsePolicy("p", JSON.stringify({ path: { a: { capabilities: ["update"], allowed_parameters: { x: [JSON.parse(deepest)] } } } }));
+    const accepted = await parsePolicy(
+      "p",
+      JSON.stringify({ path: { a: { capabilities: ["update"], allowed_parameters: { x: [JSON.parse(deepest)] } } } }),
+    );
     expect(accepted.rules[0]?.allowedParameters?.get("x")).toHaveLength(1);
   });
 });
@@ -376,10 +439,14 @@ describe("parsePolicy: limits", () => {
     expect(MAX_POLICY_BYTES).toBe(64 * 1024);
     // Invalid HCL and invalid JSON: the size error comes first, so nothing was parsed.
     const invalidHcl = `path "a" {${"#".repeat(MAX_POLICY_BYTES)}`;
-    expect(await parseError(invalidHcl)).toBe(`policy is too large: ${MAX_POLICY_BYTES + 10} bytes, at most ${MAX_POLICY_BYTES} bytes are allowed`);
+    expect(await parseError(invalidHcl)).toBe(
+      `policy is too large: ${MAX_POLICY_BYTES + 10} bytes, at most ${MAX_POLICY_BYTES} bytes are allowed`,
+    );
     expect(await parseError(`{${" ".repeat(MAX_POLICY_BYTES)}`)).toMatch(/^policy is too large: /);
     // Counted in UTF-8 bytes, not characters: 32,769 "é" are 65,538 bytes.
-    expect(await parseError(`# ${"é".repeat(MAX_POLICY_BYTES / 2)}`)).toBe(`policy is too large: ${MAX_POLICY_BYTES + 2} bytes, at most ${MAX_POLICY_BYTES} bytes are allowed`);
+    expect(await parseError(`# ${"é".repeat(MAX_POLICY_BYTES / 2)}`)).toBe(
+      `policy is too large: ${MAX_POLICY_BYTES + 2} bytes, at most ${MAX_POLICY_BYTES} bytes are allowed`,
+    );
     // Before the name is looked at too.
     expect(await parseError("x".repeat(MAX_POLICY_BYTES + 1), "Not Canonical")).toMatch(/^policy is too large: /);
   });
@@ -395,10 +462,15 @@ describe("parsePolicy: limits", () => {
     expect(MAX_POLICY_PATHS).toBe(2000);
     const hcl = (count: number) => Array.from({ length: count }, (_, i) => `path "${i}"{policy="deny"}`).join("\n");
     expect((await parsePolicy("p", hcl(MAX_POLICY_PATHS))).rules).toHaveLength(MAX_POLICY_PATHS);
-    expect(await parseError(hcl(MAX_POLICY_PATHS + 1))).toBe(`failed to parse policy: too many path stanzas: at most ${MAX_POLICY_PATHS} are allowed`);
-    const json = (count: number) => JSON.stringify({ path: Object.fromEntries(Array.from({ length: count }, (_, i) => [`${i}`, { policy: "deny" }])) });
+    expect(await parseError(hcl(MAX_POLICY_PATHS + 1))).toBe(
+      `failed to parse policy: too many path stanzas: at most ${MAX_POLICY_PATHS} are allowed`,
+    );
+    const json = (count: number) =>
+      JSON.stringify({ path: Object.fromEntries(Array.from({ length: count }, (_, i) => [`${i}`, { policy: "deny" }])) });
     expect((await parsePolicy("p", json(MAX_POLICY_PATHS))).rules).toHaveLength(MAX_POLICY_PATHS);
-    expect(await parseError(json(MAX_POLICY_PATHS + 1))).toBe(`failed to parse policy: too many path stanzas: at most ${MAX_POLICY_PATHS} are allowed`);
+    expect(await parseError(json(MAX_POLICY_PATHS + 1))).toBe(
+      `failed to parse policy: too many path stanzas: at most ${MAX_POLICY_PATHS} are allowed`,
+    );
     // Repeated stanzas of one path count each.
     const repeated = JSON.stringify({ path: { a: Array.from({ length: MAX_POLICY_PATHS + 1 }, () => ({ policy: "deny" })) } });
     expect(await parseError(repeated)).toMatch(/too many path stanzas/);
@@ -411,7 +483,23 @@ describe("validatePolicyName", () => {
   });
 
   it("refuses characters outside [a-z0-9._-], upper case, spaces, dot names, and names over 128 characters", () => {
-    for (const name of ["a/b", "a b", "é", "a*", "a+b", ".", "..", "x".repeat(129), "", "   ", " a", "a ", "My-Policy", "ROOT", "\u212Aelvin"]) {
+    for (const name of [
+      "a/b",
+      "a b",
+      "é",
+      "a*",
+      "a+b",
+      ".",
+      "..",
+      "x".repeat(129),
+      "",
+      "   ",
+      " a",
+      "a ",
+      "My-Policy",
+      "ROOT",
+      "\u212Aelvin",
+    ]) {
       expect(() => validatePolicyName(name), JSON.stringify(name)).toThrow(VaultError);
     }
   });

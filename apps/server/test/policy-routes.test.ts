@@ -85,7 +85,12 @@ describe("policy routes", () => {
   const as = (policy: string) => ({ "x-test-policies": policy });
 
   it("PUT then GET /v1/sys/policies/acl/:name: 204, then {name, policy} in Vault's envelope", async () => {
-    const put = await app.inject({ method: "PUT", url: "/v1/sys/policies/acl/Readers", headers: as("admin"), payload: { policy: READ_SECRET } });
+    const put = await app.inject({
+      method: "PUT",
+      url: "/v1/sys/policies/acl/Readers",
+      headers: as("admin"),
+      payload: { policy: READ_SECRET },
+    });
     expect(put.statusCode).toBe(204);
     expect(put.body).toBe("");
     // The name is lower-cased before the check: checked, described and written as "readers".
@@ -162,13 +167,21 @@ describe("policy routes", () => {
 
   it("writes: invalid text, missing policy, root, invalid names → 400", async () => {
     const cases: Array<[string, unknown, string]> = [
-      ["/v1/sys/policies/acl/p", { policy: `path "a" { capabilities = ["fly"] }` }, 'failed to parse policy: path "a": invalid capability "fly"'],
+      [
+        "/v1/sys/policies/acl/p",
+        { policy: `path "a" { capabilities = ["fly"] }` },
+        'failed to parse policy: path "a": invalid capability "fly"',
+      ],
       ["/v1/sys/policies/acl/p", {}, "'policy' parameter not supplied or empty"],
       ["/v1/sys/policies/acl/p", { policy: "" }, "'policy' parameter not supplied or empty"],
       ["/v1/sys/policies/acl/p", { rules: READ_SECRET }, "'policy' parameter not supplied or empty"],
       ["/v1/sys/policies/acl/p", { policy: 42 }, "'policy' must be a string"],
       ["/v1/sys/policies/acl/root", { policy: READ_SECRET }, 'cannot update "root" policy'],
-      ["/v1/sys/policies/acl/bad%20name", { policy: READ_SECRET }, 'invalid policy name "bad name": only letters, digits, \'.\', \'_\' and \'-\' are allowed'],
+      [
+        "/v1/sys/policies/acl/bad%20name",
+        { policy: READ_SECRET },
+        "invalid policy name \"bad name\": only letters, digits, '.', '_' and '-' are allowed",
+      ],
     ];
     for (const [url, payload, message] of cases) {
       const response = await app.inject({ method: "PUT", url, headers: as("root"), payload: payload as object });
@@ -187,7 +200,12 @@ describe("policy routes", () => {
       ["GET", "/v1/sys/policy"],
       ["GET", "/v1/sys/policy/default"],
     ] as const) {
-      const response = await app.inject({ method, url, headers: as("reader"), payload: method === "PUT" ? { policy: READ_SECRET } : undefined });
+      const response = await app.inject({
+        method,
+        url,
+        headers: as("reader"),
+        payload: method === "PUT" ? { policy: READ_SECRET } : undefined,
+      });
       expect(response.statusCode, `${method} ${url}`).toBe(403);
     }
   });
@@ -233,7 +251,11 @@ describe("policy routes", () => {
 
     // A deny on the lower-case name cannot be side-stepped by spelling it in upper case.
     await storage.transaction((tx) =>
-      policies.write(tx, "editor", `path "sys/policies/acl/*" { capabilities = ["read", "update"] }\npath "sys/policies/acl/admin" { capabilities = ["deny"] }`),
+      policies.write(
+        tx,
+        "editor",
+        `path "sys/policies/acl/*" { capabilities = ["read", "update"] }\npath "sys/policies/acl/admin" { capabilities = ["deny"] }`,
+      ),
     );
     for (const url of ["/v1/sys/policies/acl/ADMIN", "/v1/sys/policies/acl/Admin", "/v1/sys/policies/acl/%41DMIN"]) {
       const put = await app.inject({ method: "PUT", url, headers: as("editor"), payload: { policy: READ_SECRET } });
@@ -249,22 +271,34 @@ describe("policy routes", () => {
   it("a name invalid once lower-cased is 400 before any check (a caller without any capability gets 400, not 403)", async () => {
     await storage.transaction((tx) => policies.write(tx, "reader", READ_SECRET));
     const cases: Array<[string, string]> = [
-      ["/v1/sys/policies/acl/bad%20name", 'invalid policy name "bad name": only letters, digits, \'.\', \'_\' and \'-\' are allowed'],
+      ["/v1/sys/policies/acl/bad%20name", "invalid policy name \"bad name\": only letters, digits, '.', '_' and '-' are allowed"],
       // Only ASCII letters are lower-cased: "Ä" stays and is invalid; the Kelvin sign is not "k".
-      ["/v1/sys/policies/acl/%C3%84DMIN", 'invalid policy name "\u00c4dmin": only letters, digits, \'.\', \'_\' and \'-\' are allowed'],
-      ["/v1/sys/policies/acl/%E2%84%AAey", 'invalid policy name "\u212aey": only letters, digits, \'.\', \'_\' and \'-\' are allowed'],
-      ["/v1/sys/policy/a%2Bb", 'invalid policy name "a+b": only letters, digits, \'.\', \'_\' and \'-\' are allowed'],
+      ["/v1/sys/policies/acl/%C3%84DMIN", "invalid policy name \"\u00c4dmin\": only letters, digits, '.', '_' and '-' are allowed"],
+      ["/v1/sys/policies/acl/%E2%84%AAey", "invalid policy name \"\u212aey\": only letters, digits, '.', '_' and '-' are allowed"],
+      ["/v1/sys/policy/a%2Bb", "invalid policy name \"a+b\": only letters, digits, '.', '_' and '-' are allowed"],
     ];
     for (const [url, message] of cases) {
       for (const method of ["GET", "PUT", "DELETE"] as const) {
-        const response = await app.inject({ method, url, headers: as("reader"), payload: method === "PUT" ? { policy: READ_SECRET } : undefined });
+        const response = await app.inject({
+          method,
+          url,
+          headers: as("reader"),
+          payload: method === "PUT" ? { policy: READ_SECRET } : undefined,
+        });
         expect(response.statusCode, `${method} ${url}`).toBe(400);
         expect(response.json(), `${method} ${url}`).toEqual({ errors: [message] });
       }
     }
     // Not canonical as a path at all: refused by the path check, also before any authorisation.
     // (A trailing "%2E%2E" segment is one light-my-request's URL parser does not resolve.)
-    for (const url of ["/v1/sys/policies/acl/%20admin", "/v1/sys/policies/acl/admin%09", "/v1/sys/policies/acl/x%2F%2Fy", "/v1/sys/policies/acl/x%2F%2E%2E", "/v1/sys/policies/acl/a%ZZ", "/v1/sys/policies/acl/a%00b"]) {
+    for (const url of [
+      "/v1/sys/policies/acl/%20admin",
+      "/v1/sys/policies/acl/admin%09",
+      "/v1/sys/policies/acl/x%2F%2Fy",
+      "/v1/sys/policies/acl/x%2F%2E%2E",
+      "/v1/sys/policies/acl/a%ZZ",
+      "/v1/sys/policies/acl/a%00b",
+    ]) {
       const response = await app.inject({ method: "PUT", url, headers: as("admin"), payload: { policy: READ_SECRET } });
       expect(response.statusCode, url).toBe(400);
       expect(response.json().errors[0], url).toMatch(/^invalid request path/);
@@ -283,7 +317,12 @@ describe("policy routes", () => {
         payload: JSON.stringify({ policy: READ_SECRET }),
       });
       expect(response.statusCode, contentType).toBe(415);
-      const deleted = await app.inject({ method: "DELETE", url: "/v1/sys/policies/acl/admin", headers: { ...as("admin"), "content-type": contentType }, payload: "x" });
+      const deleted = await app.inject({
+        method: "DELETE",
+        url: "/v1/sys/policies/acl/admin",
+        headers: { ...as("admin"), "content-type": contentType },
+        payload: "x",
+      });
       expect(deleted.statusCode, contentType).toBe(415);
     }
     expect(recorded.authorized).toEqual([]);
@@ -296,11 +335,17 @@ describe("policy routes", () => {
       payload: JSON.stringify({ policy: READ_SECRET }),
     });
     expect(json.statusCode).toBe(204);
-    expect(await app.inject({ method: "DELETE", url: "/v1/sys/policies/acl/csrf", headers: as("admin") }).then((r) => r.statusCode)).toBe(204);
+    expect(await app.inject({ method: "DELETE", url: "/v1/sys/policies/acl/csrf", headers: as("admin") }).then((r) => r.statusCode)).toBe(
+      204,
+    );
   });
 
   it("X-Vault-Wrap-TTL is 400 (response wrapping is not supported), before any check", async () => {
-    const response = await app.inject({ method: "GET", url: "/v1/sys/policies/acl/default", headers: { ...as("admin"), "x-vault-wrap-ttl": "60s" } });
+    const response = await app.inject({
+      method: "GET",
+      url: "/v1/sys/policies/acl/default",
+      headers: { ...as("admin"), "x-vault-wrap-ttl": "60s" },
+    });
     expect(response.statusCode).toBe(400);
     expect(response.json().errors[0]).toContain("X-Vault-Wrap-TTL");
     expect(recorded.authorized).toEqual([]);
@@ -327,7 +372,11 @@ describe("policy routes", () => {
     expect(recorded.described.at(-1)).toEqual(["list", "sys/policies/acl/default/"]);
     expect(recorded.authorized.at(-1)).toEqual(["sys/policies/acl/default/", "list"]);
     // A client's own X-Egide-Original-Method header does not make a GET a list request.
-    const spoofed = await app.inject({ method: "GET", url: "/v1/sys/policies/acl/default", headers: { ...as("admin"), "x-egide-original-method": "LIST" } });
+    const spoofed = await app.inject({
+      method: "GET",
+      url: "/v1/sys/policies/acl/default",
+      headers: { ...as("admin"), "x-egide-original-method": "LIST" },
+    });
     expect(spoofed.statusCode).toBe(200);
     expect(recorded.described.at(-1)).toEqual(["read", "sys/policies/acl/default"]);
   });

@@ -102,10 +102,19 @@ describe("PolicyStore over SQLite (:memory:)", () => {
   it("root: implicit, never stored, cannot be written or deleted", async () => {
     const root = await store.get("root");
     expect(root).toMatchObject({ name: "root", rules: [], raw: "" });
-    expect(await vaultError(storage.transaction((tx) => store.write(tx, "root", READ_SECRET)))).toEqual({ status: 400, message: 'cannot update "root" policy' });
-    expect(await vaultError(storage.transaction((tx) => store.delete(tx, "root")))).toEqual({ status: 400, message: 'cannot delete "root" policy' });
+    expect(await vaultError(storage.transaction((tx) => store.write(tx, "root", READ_SECRET)))).toEqual({
+      status: 400,
+      message: 'cannot update "root" policy',
+    });
+    expect(await vaultError(storage.transaction((tx) => store.delete(tx, "root")))).toEqual({
+      status: 400,
+      message: 'cannot delete "root" policy',
+    });
     expect((await vaultError(storage.transaction((tx) => store.write(tx, " ROOT ", READ_SECRET)))).status).toBe(400);
-    expect(await vaultError(storage.transaction((tx) => store.delete(tx, "Root")))).toEqual({ status: 400, message: 'invalid policy name "Root": policy names are lower-case' });
+    expect(await vaultError(storage.transaction((tx) => store.delete(tx, "Root")))).toEqual({
+      status: 400,
+      message: 'invalid policy name "Root": policy names are lower-case',
+    });
     expect(await storage.get(`${POLICY_KEY_PREFIX}root`)).toBeNull();
   });
 
@@ -121,7 +130,10 @@ describe("PolicyStore over SQLite (:memory:)", () => {
     expect(acl.allows("sys/capabilities-self", "update")).toBe(true);
     expect(acl.allows("secret/x", "read")).toBe(false);
 
-    expect(await vaultError(storage.transaction((tx) => store.delete(tx, "default")))).toEqual({ status: 400, message: "cannot delete default policy" });
+    expect(await vaultError(storage.transaction((tx) => store.delete(tx, "default")))).toEqual({
+      status: 400,
+      message: "cannot delete default policy",
+    });
 
     await storage.transaction((tx) => store.write(tx, "default", READ_SECRET));
     expect((await store.get("default"))?.raw).toBe(READ_SECRET);

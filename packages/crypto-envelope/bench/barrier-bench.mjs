@@ -24,7 +24,6 @@ const VALUE = randomBytes(256);
 const key = (i) => `bench/f${i % 100}/k${i}`;
 const pick = randomPicker(KEYS);
 
-
 async function recordOperations() {
   console.log("## Record encryption (one value record: fresh DEK, value encryption, DEK wrap)\n");
   console.log("| value size | seal ops/s | open ops/s | seal µs | open µs |");
@@ -34,9 +33,19 @@ async function recordOperations() {
   for (const size of [64, 1024, 4096]) {
     const plaintext = randomBytes(size);
     const record = sealValue("secret/data/app/config", plaintext, ek, systemRandom);
-    const sealRate = median(await Promise.all([0, 1, 2].map(() => opsPerSecond(() => sealValue("secret/data/app/config", plaintext, ek, systemRandom), ROUND_MS, { sync: true }))));
-    const openRate = median(await Promise.all([0, 1, 2].map(() => opsPerSecond(() => openValue("secret/data/app/config", record, keyFor), ROUND_MS, { sync: true }))));
-    console.log(`| ${size < 1024 ? `${size} B` : `${size / 1024} KiB`} | ${fmt(sealRate)} | ${fmt(openRate)} | ${(1e6 / sealRate).toFixed(2)} | ${(1e6 / openRate).toFixed(2)} |`);
+    const sealRate = median(
+      await Promise.all(
+        [0, 1, 2].map(() => opsPerSecond(() => sealValue("secret/data/app/config", plaintext, ek, systemRandom), ROUND_MS, { sync: true })),
+      ),
+    );
+    const openRate = median(
+      await Promise.all(
+        [0, 1, 2].map(() => opsPerSecond(() => openValue("secret/data/app/config", record, keyFor), ROUND_MS, { sync: true })),
+      ),
+    );
+    console.log(
+      `| ${size < 1024 ? `${size} B` : `${size / 1024} KiB`} | ${fmt(sealRate)} | ${fmt(openRate)} | ${(1e6 / sealRate).toFixed(2)} | ${(1e6 / openRate).toFixed(2)} |`,
+    );
   }
   console.log("");
 }

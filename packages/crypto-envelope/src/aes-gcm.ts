@@ -56,7 +56,11 @@ export function gcmOpen(key: AesKey, nonce: Uint8Array, ciphertext: Uint8Array, 
     decipher.final();
   } catch (cause) {
     plaintext.fill(0);
-    throw new StorageError(StorageErrorCode.CORRUPT, "authentication failed: the record was altered, moved or encrypted under another key", { cause });
+    throw new StorageError(
+      StorageErrorCode.CORRUPT,
+      "authentication failed: the record was altered, moved or encrypted under another key",
+      { cause },
+    );
   }
   return plaintext;
 }
@@ -64,7 +68,8 @@ export function gcmOpen(key: AesKey, nonce: Uint8Array, ciphertext: Uint8Array, 
 // KeyObjects are made from checked 32-byte buffers by this package; asking one its size is a
 // native call on the hot path, so only byte keys are measured here.
 function checkSizes(key: AesKey, nonce: Uint8Array, nonceError: StorageErrorCode): void {
-  if (key instanceof Uint8Array && key.byteLength !== KEY_BYTES) throw new StorageError(StorageErrorCode.INTERNAL, `AES-256 key must be ${KEY_BYTES} bytes`);
+  if (key instanceof Uint8Array && key.byteLength !== KEY_BYTES)
+    throw new StorageError(StorageErrorCode.INTERNAL, `AES-256 key must be ${KEY_BYTES} bytes`);
   if (nonce.byteLength !== NONCE_BYTES) {
     throw new StorageError(nonceError, `nonce must be ${NONCE_BYTES} bytes, got ${nonce.byteLength}`);
   }

@@ -176,7 +176,11 @@ class EncryptingBarrier implements StorageOverrides {
   }
 
   wrapTransaction(inner: Transaction, options: TransactionOptions): TransactionOverrides {
-    const view = new BarrierTransaction(inner, this.#seal, new TransactionGuard(this.#type, options.readOnly === true, this.#maxValueBytes));
+    const view = new BarrierTransaction(
+      inner,
+      this.#seal,
+      new TransactionGuard(this.#type, options.readOnly === true, this.#maxValueBytes),
+    );
     this.#views.set(inner, view);
     return view;
   }
@@ -275,7 +279,9 @@ class BarrierTransaction implements TransactionOverrides {
     const encrypted = entries.map((entry): ScanEntry => ({ key: entry.key, value: this.#seal.encryptValue(entry.key, entry.value) }));
     const putMany = this.#inner.putMany;
     if (!putMany) {
-      throw new StorageError(StorageErrorCode.INTERNAL, "the backend beneath the barrier cannot put many values in a transaction", { backend: this.#guard.backend });
+      throw new StorageError(StorageErrorCode.INTERNAL, "the backend beneath the barrier cannot put many values in a transaction", {
+        backend: this.#guard.backend,
+      });
     }
     await putMany.call(this.#inner, encrypted);
   }
@@ -311,7 +317,9 @@ class BarrierTransaction implements TransactionOverrides {
   async appendAudit(entry: AuditEntry): Promise<AuditRecord> {
     this.#guard.write();
     if (!isAuditingTransaction(this.#inner)) {
-      throw new StorageError(StorageErrorCode.INTERNAL, "the backend beneath the barrier cannot write audit rows in a transaction", { backend: this.#guard.backend });
+      throw new StorageError(StorageErrorCode.INTERNAL, "the backend beneath the barrier cannot write audit rows in a transaction", {
+        backend: this.#guard.backend,
+      });
     }
     return this.#inner.appendAudit(entry);
   }

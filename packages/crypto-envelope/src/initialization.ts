@@ -53,7 +53,12 @@ export interface InitializeOptions {
  * contract. `seal` seals the manager (keys of an earlier installation it still holds are
  * never the new one's).
  */
-export async function initializeInstallation(state: SealState, seal: () => void, scheme: ShareScheme, options: InitializeOptions): Promise<InitializeResult> {
+export async function initializeInstallation(
+  state: SealState,
+  seal: () => void,
+  scheme: ShareScheme,
+  options: InitializeOptions,
+): Promise<InitializeResult> {
   checkShareScheme(scheme);
   const { random, logger, readOnly } = state.settings;
   const within = options.within;

@@ -46,7 +46,12 @@ export class KeyRotation {
       installTime: new Date(active.createdAt).toISOString(),
       encryptions: active.encryptions,
       rotateAfterEncryptions: this.#state.settings.rotateAfter,
-      versions: state.versions.map((v) => ({ version: v.version, state: v.state, createdAt: new Date(v.createdAt).toISOString(), encryptions: v.encryptions })),
+      versions: state.versions.map((v) => ({
+        version: v.version,
+        state: v.state,
+        createdAt: new Date(v.createdAt).toISOString(),
+        encryptions: v.encryptions,
+      })),
     };
   }
 
@@ -69,7 +74,8 @@ export class KeyRotation {
         activeKey: () => state.requireUnsealed().keyring.active(),
         keyFor: (version) => state.requireUnsealed().keyring.keyFor(version),
         loadProgress: () => this.#keyring.readSystemRecord(REWRAP_PROGRESS_KEY, RecordType.REWRAP_PROGRESS),
-        saveProgress: (bytes) => state.storage.put(REWRAP_PROGRESS_KEY, this.#keyring.sealSystemRecord(RecordType.REWRAP_PROGRESS, REWRAP_PROGRESS_KEY, bytes)),
+        saveProgress: (bytes) =>
+          state.storage.put(REWRAP_PROGRESS_KEY, this.#keyring.sealSystemRecord(RecordType.REWRAP_PROGRESS, REWRAP_PROGRESS_KEY, bytes)),
       },
       options,
     );
@@ -112,7 +118,10 @@ export class KeyRotation {
     const active = state.versions.find((v) => v.version === state.active) as KeyVersionInfo;
     const waitMs = active.createdAt + this.#state.settings.keyringMaxAgeMs - Date.now();
     if (waitMs > 0) {
-      throw new SealError(SealErrorCode.KEY_VERSION_IN_USE, `key version ${version} may still be in use by other processes for ${Math.ceil(waitMs / 1000)} s`);
+      throw new SealError(
+        SealErrorCode.KEY_VERSION_IN_USE,
+        `key version ${version} may still be in use by other processes for ${Math.ceil(waitMs / 1000)} s`,
+      );
     }
     let remaining = 0;
     for await (const entry of this.#state.storage.scan("")) {

@@ -102,9 +102,13 @@ export class KeyringStore {
       const draft = await this.read(tx);
       change(draft, Date.now());
       draft.generation++;
-      await tx.put(KEYRING_KEY, sealSystemRecord(RecordType.KEYRING, KEYRING_KEY, serializeKeyring(draft), systemKey.bytes, this.#state.settings.random));
+      await tx.put(
+        KEYRING_KEY,
+        sealSystemRecord(RecordType.KEYRING, KEYRING_KEY, serializeKeyring(draft), systemKey.bytes, this.#state.settings.random),
+      );
       if (audit) {
-        if (!isAuditingTransaction(tx)) throw new StorageError(StorageErrorCode.INTERNAL, "the storage cannot write audit rows inside a transaction");
+        if (!isAuditingTransaction(tx))
+          throw new StorageError(StorageErrorCode.INTERNAL, "the storage cannot write audit rows inside a transaction");
         await tx.appendAudit(audit);
       }
       return draft;

@@ -78,7 +78,11 @@ export function parseKeyring(bytes: Uint8Array): KeyringState {
 }
 
 /** Adds version max+1 as active; the previous active version becomes `decrypt`. Returns the new version. */
-export function addKeyVersion(state: KeyringState, now: number, version: number = Math.max(...state.versions.map((v) => v.version)) + 1): number {
+export function addKeyVersion(
+  state: KeyringState,
+  now: number,
+  version: number = Math.max(...state.versions.map((v) => v.version)) + 1,
+): number {
   for (const info of state.versions) if (info.state === "active") info.state = "decrypt";
   state.versions.push({ version, state: "active", createdAt: now, encryptions: 0 });
   state.active = version;

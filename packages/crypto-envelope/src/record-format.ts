@@ -66,7 +66,10 @@ export function writeHeader(target: Buffer, type: RecordType, keyVersion: number
  */
 export function readHeader(record: Uint8Array, expected: RecordType, minimumBytes: number): RecordHeader {
   if (record.byteLength < minimumBytes) {
-    throw new StorageError(StorageErrorCode.CORRUPT, `record is ${record.byteLength} bytes, shorter than the ${minimumBytes} its format needs`);
+    throw new StorageError(
+      StorageErrorCode.CORRUPT,
+      `record is ${record.byteLength} bytes, shorter than the ${minimumBytes} its format needs`,
+    );
   }
   if (record[0] !== RECORD_FORMAT_V1) {
     throw new StorageError(StorageErrorCode.CORRUPT, `unknown record format 0x${hexByte(record[0])}`);

@@ -43,7 +43,11 @@ export async function rotateAfterRestore(
     try {
       seen.push(parseKeyring(openSystemRecord(RecordType.KEYRING, KEYRING_KEY, options.previousKeyring, systemKey.bytes)));
     } catch (cause) {
-      throw new StorageError(StorageErrorCode.CORRUPT, "the target's keyring from before the restore cannot be read with this installation's keys", { cause });
+      throw new StorageError(
+        StorageErrorCode.CORRUPT,
+        "the target's keyring from before the restore cannot be read with this installation's keys",
+        { cause },
+      );
     }
   }
   const known = Math.max(...seen.flatMap((keyringState) => keyringState.versions.map((v) => v.version)));
@@ -51,7 +55,10 @@ export async function rotateAfterRestore(
   if (version > MAX_KEY_VERSION) throw new StorageError(StorageErrorCode.CORRUPT, "key versions are exhausted");
   addKeyVersion(draft, Date.now(), version);
   draft.generation = Math.max(state.highestGeneration, ...seen.map((keyringState) => keyringState.generation)) + 1;
-  await tx.put(KEYRING_KEY, sealSystemRecord(RecordType.KEYRING, KEYRING_KEY, serializeKeyring(draft), systemKey.bytes, state.settings.random));
+  await tx.put(
+    KEYRING_KEY,
+    sealSystemRecord(RecordType.KEYRING, KEYRING_KEY, serializeKeyring(draft), systemKey.bytes, state.settings.random),
+  );
   state.settings.logger?.info("key rotated", { version, reason: "restore" });
   return version;
 }

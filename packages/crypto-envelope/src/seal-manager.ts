@@ -124,7 +124,10 @@ export class SealManager {
   async unsealWithKey(unsealKey: Uint8Array): Promise<SealStatus> {
     const config = await this.#state.requireConfig();
     if (config.shares !== 1) {
-      throw new SealError(SealErrorCode.INVALID_ARGUMENT, `auto-unseal needs a 1-of-1 seal; this installation has ${config.threshold} of ${config.shares} shares`);
+      throw new SealError(
+        SealErrorCode.INVALID_ARGUMENT,
+        `auto-unseal needs a 1-of-1 seal; this installation has ${config.threshold} of ${config.shares} shares`,
+      );
     }
     return this.unseal(unsealKey);
   }

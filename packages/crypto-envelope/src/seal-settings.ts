@@ -78,7 +78,10 @@ export function resolveSealSettings(options: SealManagerOptions): SealSettings {
     throw new SealError(SealErrorCode.INVALID_ARGUMENT, `rotateAfterEncryptions must be at most 2^31, well below AES-GCM's 2^32 limit`);
   }
   // A reservation larger than the rotation limit would rotate on every reservation.
-  const reservation = Math.min(positiveInteger(options.encryptionsPerReservation ?? DEFAULT_RESERVATION, "encryptionsPerReservation"), rotateAfter);
+  const reservation = Math.min(
+    positiveInteger(options.encryptionsPerReservation ?? DEFAULT_RESERVATION, "encryptionsPerReservation"),
+    rotateAfter,
+  );
   const keyringMaxAgeMs = positiveInteger(options.keyringMaxAgeMs ?? DEFAULT_KEYRING_MAX_AGE_MS, "keyringMaxAgeMs");
   const cacheEntries = options.dekCacheEntries ?? DEFAULT_DEK_CACHE_ENTRIES;
   const dekCacheEntries = cacheEntries === 0 ? 0 : positiveInteger(cacheEntries, "dekCacheEntries");

@@ -78,7 +78,10 @@ export class SealState {
    */
   checkGeneration(state: KeyringState): void {
     if (state.generation < this.highestGeneration) {
-      throw new StorageError(StorageErrorCode.CORRUPT, `keyring generation ${state.generation} is older than ${this.highestGeneration}, seen before: refusing a rollback`);
+      throw new StorageError(
+        StorageErrorCode.CORRUPT,
+        `keyring generation ${state.generation} is older than ${this.highestGeneration}, seen before: refusing a rollback`,
+      );
     }
     this.highestGeneration = state.generation;
   }
@@ -98,7 +101,14 @@ export class SealState {
    * The unsealed keys over `masterKey` and `systemKey` (which they take over: `discard` wipes
    * them) and the keyring `state`, with `reserved` encryptions already reserved at `reservedAt`.
    */
-  newUnsealedKeys(masterKey: SecretBytes, systemKey: SecretBytes, state: KeyringState, salt: Uint8Array, reserved: number, reservedAt: number): UnsealedKeys {
+  newUnsealedKeys(
+    masterKey: SecretBytes,
+    systemKey: SecretBytes,
+    state: KeyringState,
+    salt: Uint8Array,
+    reserved: number,
+    reservedAt: number,
+  ): UnsealedKeys {
     return {
       masterKey,
       systemKey,

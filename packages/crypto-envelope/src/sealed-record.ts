@@ -27,7 +27,13 @@ export function sealSystemRecord(
 }
 
 /** Decrypts a record written by {@link sealSystemRecord}; any mismatch is `CORRUPT`. */
-export function openSystemRecord(type: RecordType, storageKey: string, record: Uint8Array, key: Uint8Array, extraAad: Uint8Array = Buffer.alloc(0)): Buffer {
+export function openSystemRecord(
+  type: RecordType,
+  storageKey: string,
+  record: Uint8Array,
+  key: Uint8Array,
+  extraAad: Uint8Array = Buffer.alloc(0),
+): Buffer {
   readHeader(record, type, SEALED_RECORD_OVERHEAD);
   const tagStart = record.byteLength - TAG_BYTES;
   return gcmOpen(

@@ -32,7 +32,10 @@ export async function readUnsealKey(source: UnsealKeySource): Promise<Buffer> {
       content = await readFile(source.file);
     } catch (error) {
       if (SealError.isInstance(error)) throw error;
-      throw new SealError(SealErrorCode.UNSEAL_KEY_SOURCE, `cannot read unseal key file ${source.file}: ${(error as NodeJS.ErrnoException).code ?? "error"}`);
+      throw new SealError(
+        SealErrorCode.UNSEAL_KEY_SOURCE,
+        `cannot read unseal key file ${source.file}: ${(error as NodeJS.ErrnoException).code ?? "error"}`,
+      );
     }
     try {
       return decodeKey(content.toString("utf8").trim(), `file ${source.file}`);

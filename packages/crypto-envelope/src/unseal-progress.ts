@@ -124,7 +124,9 @@ export class UnsealProgress {
     const wrapKey = deriveKey(unsealKey, config.salt, HkdfLabel.ROOT_KEY_WRAP);
     let masterKey: SecretBytes;
     try {
-      masterKey = new SecretBytes(openSystemRecord(RecordType.ROOT_KEY, ROOT_KEY_KEY, rootRecord, wrapKey, sealConfigDigest(state.configBytes as Buffer)));
+      masterKey = new SecretBytes(
+        openSystemRecord(RecordType.ROOT_KEY, ROOT_KEY_KEY, rootRecord, wrapKey, sealConfigDigest(state.configBytes as Buffer)),
+      );
     } catch {
       // The root key record's tag is the judge of the shares (or of an edited seal config).
       throw new SealError(SealErrorCode.UNSEAL_FAILED, UNSEAL_FAILED_MESSAGE);

@@ -23,7 +23,10 @@ export function checkShareScheme(scheme: ShareScheme): void {
     throw new SealError(SealErrorCode.INVALID_ARGUMENT, `shares must be an integer from 1 to ${MAX_SHARES}, got ${String(shares)}`);
   }
   if (!Number.isInteger(threshold) || threshold < 1 || threshold > shares) {
-    throw new SealError(SealErrorCode.INVALID_ARGUMENT, `threshold must be an integer from 1 to shares (${shares}), got ${String(threshold)}`);
+    throw new SealError(
+      SealErrorCode.INVALID_ARGUMENT,
+      `threshold must be an integer from 1 to shares (${shares}), got ${String(threshold)}`,
+    );
   }
   if (threshold === 1 && shares > 1) {
     throw new SealError(SealErrorCode.INVALID_ARGUMENT, "threshold must be greater than 1 when there is more than one share");

@@ -70,7 +70,6 @@ export function openValue(storageKey: string, record: Uint8Array, keyFor: (versi
   }
 }
 
-
 /** The key version a value record says it is wrapped under (after checking format and type). */
 export function valueKeyVersion(record: Uint8Array): number {
   return readHeader(record, RecordType.VALUE, VALUE_RECORD_OVERHEAD).keyVersion;
@@ -82,7 +81,13 @@ export function valueKeyVersion(record: Uint8Array): number {
  * is authenticated first (the old wrap and the value), so a corrupt record is reported, never
  * "repaired" into one that looks valid.
  */
-export function rewrapValue(storageKey: string, record: Uint8Array, keyFor: (version: number) => AesKey, ek: VersionedKey, random: RandomSource): Buffer {
+export function rewrapValue(
+  storageKey: string,
+  record: Uint8Array,
+  keyFor: (version: number) => AesKey,
+  ek: VersionedKey,
+  random: RandomSource,
+): Buffer {
   const { keyVersion } = readHeader(record, RecordType.VALUE, VALUE_RECORD_OVERHEAD);
   const dek = unwrapDek(record, storageKey, keyFor(keyVersion));
   try {
@@ -107,7 +112,14 @@ function openWithDek(record: Uint8Array, storageKey: string, dek: AesKey): Buffe
   );
 }
 
-function writeWrappedDek(record: Buffer, storageKey: string, dek: Uint8Array, ek: VersionedKey, random: RandomSource, freshNonce: boolean): void {
+function writeWrappedDek(
+  record: Buffer,
+  storageKey: string,
+  dek: Uint8Array,
+  ek: VersionedKey,
+  random: RandomSource,
+  freshNonce: boolean,
+): void {
   const wrapNonce = record.subarray(ValueLayout.WRAP_NONCE, ValueLayout.WRAPPED_DEK);
   if (freshNonce) random.fill(wrapNonce);
   const wrapped = gcmSeal(ek.key, wrapNonce, dek, wrapAad(record, storageKey));

@@ -155,7 +155,10 @@ describe("barrier at rest: sqlite (file, WAL)", () => {
     const closed = readDatabaseFiles(base);
     expect([...closed.keys()]).toContain(base);
 
-    for (const [when, files] of [["open", open], ["closed", closed]] as const) {
+    for (const [when, files] of [
+      ["open", open],
+      ["closed", closed],
+    ] as const) {
       for (const [name, bytes] of files) {
         expect(leaks(bytes), `${when}: ${name}`).toEqual([]);
         // The keyring in the clear would show its field names.

@@ -112,16 +112,28 @@ describe("putMany through the barrier", () => {
       const keysBefore = await raw.list(".egide/");
       await b.transaction(async (tx) => {
         await expectRejectedStorageError(
-          () => tx.putMany?.([{ key: "ok/first", value: Buffer.from("fine") }, { key: ".egide/keyring", value: Buffer.from("x") }]),
+          () =>
+            tx.putMany?.([
+              { key: "ok/first", value: Buffer.from("fine") },
+              { key: ".egide/keyring", value: Buffer.from("x") },
+            ]),
           StorageErrorCode.INVALID_KEY,
           "reserved key",
         );
         await expectRejectedStorageError(
-          () => tx.putMany?.([{ key: "ok/first", value: Buffer.from("fine") }, { key: "ok/big", value: Buffer.alloc(65) }]),
+          () =>
+            tx.putMany?.([
+              { key: "ok/first", value: Buffer.from("fine") },
+              { key: "ok/big", value: Buffer.alloc(65) },
+            ]),
           StorageErrorCode.VALUE_TOO_LARGE,
           "oversize value",
         );
-        await expectRejectedStorageError(() => tx.putMany?.([{ key: "", value: Buffer.from("x") }]), StorageErrorCode.INVALID_KEY, "empty key");
+        await expectRejectedStorageError(
+          () => tx.putMany?.([{ key: "", value: Buffer.from("x") }]),
+          StorageErrorCode.INVALID_KEY,
+          "empty key",
+        );
         expect(await tx.exists("ok/first")).toBe(false);
         // At the limit is accepted.
         await tx.putMany?.([{ key: "ok/limit", value: Buffer.alloc(64, 1) }]);
@@ -133,7 +145,11 @@ describe("putMany through the barrier", () => {
       await b.transaction(
         async (tx) => {
           expect(typeof tx.putMany).toBe("function");
-          await expectRejectedStorageError(() => tx.putMany?.([{ key: "ok/ro", value: Buffer.from("x") }]), StorageErrorCode.READ_ONLY, "read-only");
+          await expectRejectedStorageError(
+            () => tx.putMany?.([{ key: "ok/ro", value: Buffer.from("x") }]),
+            StorageErrorCode.READ_ONLY,
+            "read-only",
+          );
         },
         { readOnly: true },
       );
@@ -144,10 +160,18 @@ describe("putMany through the barrier", () => {
       await b.transaction(async (tx) => {
         leaked = tx;
       });
-      await expectRejectedStorageError(() => leaked?.putMany?.([{ key: "ok/late", value: Buffer.from("x") }]), StorageErrorCode.CLOSED, "closed");
+      await expectRejectedStorageError(
+        () => leaked?.putMany?.([{ key: "ok/late", value: Buffer.from("x") }]),
+        StorageErrorCode.CLOSED,
+        "closed",
+      );
 
       own.seal();
-      await expectRejectedStorageError(() => b.transaction((tx) => tx.putMany?.([]) ?? Promise.resolve()), StorageErrorCode.SEALED, "sealed");
+      await expectRejectedStorageError(
+        () => b.transaction((tx) => tx.putMany?.([]) ?? Promise.resolve()),
+        StorageErrorCode.SEALED,
+        "sealed",
+      );
     } finally {
       await raw.close();
     }

@@ -178,7 +178,10 @@ describe("key buffers are wiped", () => {
     // wiped on the way out.
     await raw.put(KEYRING_KEY, Buffer.concat([Buffer.from([1, 3, 0, 0, 0, 0]), Buffer.alloc(60, 7)]));
     await seal.unseal(shares[0] as Buffer);
-    await expect(seal.unseal(shares[2] as Buffer)).rejects.toMatchObject({ code: "CORRUPT", message: expect.stringContaining("keyring record is damaged") });
+    await expect(seal.unseal(shares[2] as Buffer)).rejects.toMatchObject({
+      code: "CORRUPT",
+      message: expect.stringContaining("keyring record is damaged"),
+    });
     expect(seal.sealed).toBe(true);
     expect(watch.secrets().length).toBeGreaterThanOrEqual(2);
     for (const secret of watch.secrets()) expect(secret.wiped).toBe(true);
@@ -198,7 +201,9 @@ function render(value: unknown, seen = new Set<unknown>()): string {
   if (value === null || typeof value !== "object") return String(value);
   if (seen.has(value)) return "";
   seen.add(value);
-  const parts = [inspect(value, { depth: 20, showHidden: true, maxArrayLength: null, maxStringLength: null, breakLength: Number.POSITIVE_INFINITY })];
+  const parts = [
+    inspect(value, { depth: 20, showHidden: true, maxArrayLength: null, maxStringLength: null, breakLength: Number.POSITIVE_INFINITY }),
+  ];
   if (value instanceof Error) {
     parts.push(value.message, render(value.cause, seen));
   }
@@ -245,7 +250,12 @@ describe("logs never carry secrets", () => {
     );
 
     const errors: unknown[] = [];
-    const plaintexts = ["correct horse battery staple", "the launch codes are 0000", "Zm9vYmFyIGJhc2U2NCBwbGFpbnRleHQ=", "p@ssw0rd-in-a-transaction"];
+    const plaintexts = [
+      "correct horse battery staple",
+      "the launch codes are 0000",
+      "Zm9vYmFyIGJhc2U2NCBwbGFpbnRleHQ=",
+      "p@ssw0rd-in-a-transaction",
+    ];
     let shares: Buffer[] = [];
     let autoKey: Buffer | undefined;
     const heldBeforeSeal: Buffer[] = [];
@@ -309,7 +319,11 @@ describe("logs never carry secrets", () => {
     expect(events.filter((e) => e.message === "sealed")).toHaveLength(2);
     expect(errors.length).toBeGreaterThanOrEqual(4);
 
-    const haystack = [...events.map((e) => `${e.level} ${e.message} ${render(e.fields)}`), ...captured.map((c) => render(c)), ...errors.map((e) => render(e))].join("\n");
+    const haystack = [
+      ...events.map((e) => `${e.level} ${e.message} ${render(e.fields)}`),
+      ...captured.map((c) => render(c)),
+      ...errors.map((e) => render(e)),
+    ].join("\n");
     // Self-check of the scanner: a share handed to it as bytes is found.
     const probe = render({ leaked: shares[0] });
     const share0 = shares[0] as Buffer;

@@ -223,14 +223,21 @@ describe.each(KINDS)("initialize with options on %s", (kind) => {
     const { seal } = await manager(freshStorage(kind));
     let kept: AuditingTransaction | undefined;
     await seal.initialize({ shares: 1, threshold: 1 }, { within: async (tx) => void (kept = tx) });
-    await expectRejectedStorageError(() => (kept as AuditingTransaction).put("late", Buffer.from("x")), StorageErrorCode.CLOSED, "kept view");
+    await expectRejectedStorageError(
+      () => (kept as AuditingTransaction).put("late", Buffer.from("x")),
+      StorageErrorCode.CLOSED,
+      "kept view",
+    );
   });
 
   test("unseal: true serves reads and writes at once, with the reservation the first keyring counts, and no unseal progress", async () => {
     const storage = freshStorage(kind);
     const reservation = 50;
     const { raw, seal } = await manager(storage, { encryptionsPerReservation: reservation });
-    const { shares } = await seal.initialize({ shares: 3, threshold: 2 }, { unseal: true, within: (tx) => tx.put("a", Buffer.from("from init")) });
+    const { shares } = await seal.initialize(
+      { shares: 3, threshold: 2 },
+      { unseal: true, within: (tx) => tx.put("a", Buffer.from("from init")) },
+    );
     expect(seal.status()).toMatchObject({ initialized: true, sealed: false, t: 2, n: 3, progress: 0, nonce: "" });
     const secured = barrier(raw, seal);
     expect((await secured.get("a"))?.toString()).toBe("from init");
@@ -370,7 +377,10 @@ describe.each(KINDS)("initialize with options on %s", (kind) => {
     } else {
       // SQLite's writer lock is taken synchronously (BEGIN IMMEDIATE would block this very
       // event loop): the loser opened its manager before the winner initialised, and tries after.
-      ({ shares: winnerShares } = await winner.seal.initialize({ shares: 1, threshold: 1 }, { within: (tx) => tx.put("winner", Buffer.from("x")) }));
+      ({ shares: winnerShares } = await winner.seal.initialize(
+        { shares: 1, threshold: 1 },
+        { within: (tx) => tx.put("winner", Buffer.from("x")) },
+      ));
       await expectSealError(loserInit, SealErrorCode.ALREADY_INITIALIZED);
       expect(loserWithin).toBe(0);
     }
@@ -410,7 +420,10 @@ describe.each(KINDS)("initialize with options on %s", (kind) => {
     const raw = new FaultyBackend(await storage.open());
     const seal = await SealManager.open(raw);
     raw.afterCommit = new StorageError(StorageErrorCode.UNAVAILABLE, "commit outcome unknown: injected");
-    const { shares } = await seal.initialize({ shares: 1, threshold: 1 }, { unseal: true, within: (tx) => tx.put("a", Buffer.from("kept")) });
+    const { shares } = await seal.initialize(
+      { shares: 1, threshold: 1 },
+      { unseal: true, within: (tx) => tx.put("a", Buffer.from("kept")) },
+    );
     expect(seal.status()).toMatchObject({ initialized: true, sealed: false });
     expect((await barrier(raw, seal).get("a"))?.toString()).toBe("kept");
     seal.seal();
@@ -460,7 +473,9 @@ describe.each(KINDS)("initialize with options on %s", (kind) => {
       const table = `${quoteIdentifier(storage.schema as string)}.egide_storage`;
       const fn = `${quoteIdentifier(storage.schema as string)}.refuse_at_commit`;
       await withClient(database.name, async (client) => {
-        await client.query(`CREATE FUNCTION ${fn}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'injected at commit'; END $$`);
+        await client.query(
+          `CREATE FUNCTION ${fn}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'injected at commit'; END $$`,
+        );
         await client.query(
           `CREATE CONSTRAINT TRIGGER refuse_at_commit AFTER INSERT ON ${table} DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION ${fn}()`,
         );

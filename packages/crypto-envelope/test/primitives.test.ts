@@ -137,7 +137,13 @@ describe("gcmSeal / gcmOpen known answers (AES-256-GCM)", () => {
   });
 
   it("opens the one-block vector to the zero block", () => {
-    const plaintext = gcmOpen(zeroKey, zeroNonce, hex("cea7403d4d606b6e074ec5d3baf39d18"), hex("d0d1c8a799996bf0265b98b5d48ab919"), Buffer.alloc(0));
+    const plaintext = gcmOpen(
+      zeroKey,
+      zeroNonce,
+      hex("cea7403d4d606b6e074ec5d3baf39d18"),
+      hex("d0d1c8a799996bf0265b98b5d48ab919"),
+      Buffer.alloc(0),
+    );
     expect(plaintext.toString("hex")).toBe("00000000000000000000000000000000");
   });
 
@@ -166,7 +172,13 @@ describe("gcmSeal / gcmOpen known answers (AES-256-GCM)", () => {
   it("accepts plain Uint8Arrays as well as Buffers", () => {
     const sealed = gcmSeal(new Uint8Array(tc16.key), new Uint8Array(tc16.nonce), new Uint8Array(tc16.plaintext), new Uint8Array(tc16.aad));
     expect(sealed.tag.equals(tc16.tag)).toBe(true);
-    const opened = gcmOpen(new Uint8Array(tc16.key), new Uint8Array(tc16.nonce), new Uint8Array(sealed.ciphertext), new Uint8Array(sealed.tag), new Uint8Array(tc16.aad));
+    const opened = gcmOpen(
+      new Uint8Array(tc16.key),
+      new Uint8Array(tc16.nonce),
+      new Uint8Array(sealed.ciphertext),
+      new Uint8Array(sealed.tag),
+      new Uint8Array(tc16.aad),
+    );
     expect(opened.equals(tc16.plaintext)).toBe(true);
   });
 });
@@ -240,7 +252,10 @@ describe("gcmOpen refusals", () => {
   });
 
   it("refuses the wrong associated data as CORRUPT", () => {
-    expectCorrupt(() => gcmOpen(key, nonce, sealed.ciphertext, sealed.tag, Buffer.from("header and storage kez", "utf8")), /authentication failed/);
+    expectCorrupt(
+      () => gcmOpen(key, nonce, sealed.ciphertext, sealed.tag, Buffer.from("header and storage kez", "utf8")),
+      /authentication failed/,
+    );
   });
 
   it("refuses missing or extra associated data as CORRUPT", () => {

@@ -249,7 +249,9 @@ describe("encryption counts and automatic rotation", () => {
     await Promise.all(Array.from({ length: 200 }, (_, i) => secured.put(`c/${String(i).padStart(3, "0")}`, Buffer.from(`v${i}`))));
     const status = seal.keyStatus();
     const perVersion = await recordsPerVersion(raw);
-    const report = [...perVersion].map(([version, count]) => `v${version}: ${count} records, ${encryptionsOf(status, version)} counted`).join("; ");
+    const report = [...perVersion]
+      .map(([version, count]) => `v${version}: ${count} records, ${encryptionsOf(status, version)} counted`)
+      .join("; ");
     for (const [version, count] of perVersion) {
       expect(count, report).toBeLessThanOrEqual(encryptionsOf(status, version));
       expect(count, report).toBeLessThanOrEqual(50);

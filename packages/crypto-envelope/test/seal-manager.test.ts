@@ -2,15 +2,7 @@ import { StorageErrorCode } from "@egide/storage-core";
 import type { StorageBackend } from "@egide/storage-core";
 import { SqliteBackend } from "@egide/storage-sqlite";
 import { afterEach, describe, expect, test } from "vitest";
-import {
-  KEYRING_KEY,
-  REWRAP_PROGRESS_KEY,
-  ROOT_KEY_KEY,
-  SEAL_CONFIG_KEY,
-  SealErrorCode,
-  SealManager,
-  barrier,
-} from "../src/index.js";
+import { KEYRING_KEY, REWRAP_PROGRESS_KEY, ROOT_KEY_KEY, SEAL_CONFIG_KEY, SealErrorCode, SealManager, barrier } from "../src/index.js";
 import { barrierKeyAccess } from "../src/barrier-key-access.js";
 import { openSealedStack } from "./support/sealed-stack.js";
 import type { SealedStack } from "./support/sealed-stack.js";
@@ -193,7 +185,9 @@ describe("the barrier's own records under .egide/", () => {
     expect(visible).toEqual(["-a", ".eg", ".egide", ".x/", "0", "a", "b/"]);
 
     const rawScan = (await collect(raw.scan(""))).map((e) => e.key);
-    expect(rawScan.filter((k) => k.startsWith(".egide/")).sort()).toEqual([KEYRING_KEY, REWRAP_PROGRESS_KEY, ROOT_KEY_KEY, SEAL_CONFIG_KEY].sort());
+    expect(rawScan.filter((k) => k.startsWith(".egide/")).sort()).toEqual(
+      [KEYRING_KEY, REWRAP_PROGRESS_KEY, ROOT_KEY_KEY, SEAL_CONFIG_KEY].sort(),
+    );
     const scanned = await collect(secured.scan(""));
     expect(scanned.map((e) => e.key)).toEqual(keys);
     for (const entry of scanned) expect(entry.value.toString()).toBe(`value of ${entry.key}`);

@@ -298,7 +298,9 @@ describe("Shamir: wrong shares fail with one generic UNSEAL_FAILED", () => {
 const BASE64_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 /** Initialises until a share's base64 holds '+' or '/', so the URL-safe variant really differs. */
-async function installationWithUrlUnsafeShare(scheme: ShareScheme): Promise<{ raw: StorageBackend; seal: SealManager; shares: Buffer[]; share: Buffer }> {
+async function installationWithUrlUnsafeShare(
+  scheme: ShareScheme,
+): Promise<{ raw: StorageBackend; seal: SealManager; shares: Buffer[]; share: Buffer }> {
   for (let tries = 0; tries < 50; tries++) {
     const result = await installation(scheme);
     const share = result.shares.find((s) => /[+/]/.test(s.toString("base64")));

@@ -107,7 +107,9 @@ function rfc5869(ikm: Uint8Array, salt: Uint8Array, info: Uint8Array, length: nu
   const blocks: Buffer[] = [];
   let previous = Buffer.alloc(0);
   for (let i = 1; blocks.length * 32 < length; i++) {
-    previous = createHmac("sha256", prk).update(Buffer.concat([previous, info, Buffer.from([i])])).digest();
+    previous = createHmac("sha256", prk)
+      .update(Buffer.concat([previous, info, Buffer.from([i])]))
+      .digest();
     blocks.push(previous);
   }
   return Buffer.concat(blocks).subarray(0, length);
@@ -182,10 +184,13 @@ describe("golden records", () => {
     expect(opened.toString("hex")).toBe(golden.plaintext);
   });
 
-  it.each(fixture.systemRecords.map((s) => [s.name, s] as const))("system record %s opens with openSystemRecord to its plaintext", (_name, golden) => {
-    const opened = openSystemRecord(recordType(golden.type), golden.storageKey, hex(golden.record), goldenKey);
-    expect(opened.toString("hex")).toBe(golden.plaintext);
-  });
+  it.each(fixture.systemRecords.map((s) => [s.name, s] as const))(
+    "system record %s opens with openSystemRecord to its plaintext",
+    (_name, golden) => {
+      const opened = openSystemRecord(recordType(golden.type), golden.storageKey, hex(golden.record), goldenKey);
+      expect(opened.toString("hex")).toBe(golden.plaintext);
+    },
+  );
 
   it("use the documented layout constants", () => {
     expect(RECORD_FORMAT_V1).toBe(0x01);
@@ -227,11 +232,23 @@ describe("golden records", () => {
       const record = hex(golden.record);
       const storageKey = Buffer.from(golden.storageKey, "utf8");
       // DEK wrap: nonce 6..18, wrapped DEK 18..50, tag 50..66, AAD = header (6 bytes) ‖ storage key.
-      const dek = nodeGcmDecrypt(goldenKey, record.subarray(6, 18), record.subarray(18, 50), record.subarray(50, 66), Buffer.concat([record.subarray(0, 6), storageKey]));
+      const dek = nodeGcmDecrypt(
+        goldenKey,
+        record.subarray(6, 18),
+        record.subarray(18, 50),
+        record.subarray(50, 66),
+        Buffer.concat([record.subarray(0, 6), storageKey]),
+      );
       expect(dek.byteLength).toBe(32);
       // Value: nonce 66..78, ciphertext 78..end-16, tag last 16, AAD = format ‖ type ‖ storage key (no version).
       const end = record.byteLength - 16;
-      const plaintext = nodeGcmDecrypt(dek, record.subarray(66, 78), record.subarray(78, end), record.subarray(end), Buffer.concat([record.subarray(0, 2), storageKey]));
+      const plaintext = nodeGcmDecrypt(
+        dek,
+        record.subarray(66, 78),
+        record.subarray(78, end),
+        record.subarray(end),
+        Buffer.concat([record.subarray(0, 2), storageKey]),
+      );
       expect(plaintext.toString("hex")).toBe(golden.plaintext);
     },
   );
@@ -298,7 +315,8 @@ describe("openValue refusals", () => {
     }
   });
 
-  const asHex = (values: number[]): { label: string; byte: number }[] => values.map((byte) => ({ label: `0x${byte.toString(16).padStart(2, "0")}`, byte }));
+  const asHex = (values: number[]): { label: string; byte: number }[] =>
+    values.map((byte) => ({ label: `0x${byte.toString(16).padStart(2, "0")}`, byte }));
 
   it.each(asHex([0x00, 0x02, 0xff]))("refuses format byte $label as CORRUPT, naming the unknown format", ({ byte: format }) => {
     const edited = withByte(record, 0, format);
@@ -306,9 +324,12 @@ describe("openValue refusals", () => {
     expectCorrupt(() => valueKeyVersion(edited), /unknown record format/);
   });
 
-  it.each(asHex([RecordType.ROOT_KEY, RecordType.KEYRING, RecordType.REWRAP_PROGRESS, 0x00, 0xff]))("refuses record type $label in a value record as CORRUPT", ({ byte: type }) => {
-    expectCorrupt(() => openValue(storageKey, withByte(record, 1, type), keyFor), /record type/);
-  });
+  it.each(asHex([RecordType.ROOT_KEY, RecordType.KEYRING, RecordType.REWRAP_PROGRESS, 0x00, 0xff]))(
+    "refuses record type $label in a value record as CORRUPT",
+    ({ byte: type }) => {
+      expectCorrupt(() => openValue(storageKey, withByte(record, 1, type), keyFor), /record type/);
+    },
+  );
 
   it("refuses a sealed system record read as a value record, and a value record read as a system record", () => {
     const system = sealSystemRecord(RecordType.KEYRING, storageKey, Buffer.alloc(100, 0x33), key1, deterministicRandom("system"));
@@ -317,9 +338,12 @@ describe("openValue refusals", () => {
     expectCorrupt(() => openSystemRecord(RecordType.KEYRING, storageKey, record, key1), /record type/);
   });
 
-  it.each(["app/other", "app/bits/", "App/bits", "app/bit", "", "app/bits\0"])("refuses the record moved to storage key %j as CORRUPT", (movedTo) => {
-    expectCorrupt(() => openValue(movedTo, record, keyFor));
-  });
+  it.each(["app/other", "app/bits/", "App/bits", "app/bit", "", "app/bits\0"])(
+    "refuses the record moved to storage key %j as CORRUPT",
+    (movedTo) => {
+      expectCorrupt(() => openValue(movedTo, record, keyFor));
+    },
+  );
 
   it("binds the storage key's exact UTF-8 bytes (NFC and NFD spellings differ)", () => {
     const nfc = "secret/\u00e9/😀";
@@ -380,8 +404,12 @@ describe("openValue refusals", () => {
     const one = sealValue(storageKey, plaintext40, { version: 1, key: key1 }, systemRandom);
     const two = sealValue(storageKey, plaintext40, { version: 1, key: key1 }, systemRandom);
     expect(one.equals(two)).toBe(false);
-    expect(one.subarray(ValueLayout.WRAP_NONCE, ValueLayout.WRAPPED_DEK).equals(two.subarray(ValueLayout.WRAP_NONCE, ValueLayout.WRAPPED_DEK))).toBe(false);
-    expect(one.subarray(ValueLayout.VALUE_NONCE, ValueLayout.CIPHERTEXT).equals(two.subarray(ValueLayout.VALUE_NONCE, ValueLayout.CIPHERTEXT))).toBe(false);
+    expect(
+      one.subarray(ValueLayout.WRAP_NONCE, ValueLayout.WRAPPED_DEK).equals(two.subarray(ValueLayout.WRAP_NONCE, ValueLayout.WRAPPED_DEK)),
+    ).toBe(false);
+    expect(
+      one.subarray(ValueLayout.VALUE_NONCE, ValueLayout.CIPHERTEXT).equals(two.subarray(ValueLayout.VALUE_NONCE, ValueLayout.CIPHERTEXT)),
+    ).toBe(false);
     expect(openValue(storageKey, one, keyFor).equals(plaintext40)).toBe(true);
     expect(openValue(storageKey, two, keyFor).equals(plaintext40)).toBe(true);
   });
@@ -479,13 +507,18 @@ describe("rewrapValue", () => {
 
   it("refuses a record under the wrong old key or an unknown version", () => {
     expectCorrupt(() => rewrapValue(storageKey, record, keysFor({ 1: key2 }), { version: 2, key: key2 }, deterministicRandom("r")));
-    expectCorrupt(() => rewrapValue(storageKey, withVersion(record, 9), oldKeys, { version: 2, key: key2 }, deterministicRandom("r")), /unknown key version 9/);
+    expectCorrupt(
+      () => rewrapValue(storageKey, withVersion(record, 9), oldKeys, { version: 2, key: key2 }, deterministicRandom("r")),
+      /unknown key version 9/,
+    );
   });
 
   it("refuses every single-bit flip of the header or DEK wrap (bytes 0..65) as CORRUPT", () => {
     const failures: string[] = [];
     for (let bit = 0; bit < ValueLayout.VALUE_NONCE * 8; bit++) {
-      const outcome = unlessCorrupt(() => rewrapValue(storageKey, withBitFlipped(record, bit), oldKeys, { version: 2, key: key2 }, deterministicRandom("r")));
+      const outcome = unlessCorrupt(() =>
+        rewrapValue(storageKey, withBitFlipped(record, bit), oldKeys, { version: 2, key: key2 }, deterministicRandom("r")),
+      );
       if (outcome) failures.push(`byte ${bit >> 3} bit ${bit & 7}: ${outcome}`);
     }
     expect(failures).toEqual([]);
@@ -560,7 +593,7 @@ describe("Keyring key refusal", () => {
     expect(key3.equals(deriveKey(master.bytes, salt, HkdfLabel.ENCRYPTION_KEY, versionContext(3)))).toBe(true);
   });
 
-  it("derives version keys as RFC 5869 HKDF-SHA256 with info \"egide/v1/ek\" ‖ 0x00 ‖ uint32be(version)", () => {
+  it('derives version keys as RFC 5869 HKDF-SHA256 with info "egide/v1/ek" ‖ 0x00 ‖ uint32be(version)', () => {
     const { keyring } = makeKeyring();
     for (const version of [2, 3]) {
       const info = Buffer.concat([Buffer.from("egide/v1/ek", "ascii"), Buffer.from([0x00]), Buffer.from([0, 0, 0, version])]);

@@ -95,7 +95,10 @@ export function decodeHeaderFixed(fixed: Buffer): { header: Omit<BackupHeader, "
   let at = BACKUP_MAGIC.length;
   const version = fixed.readUInt8(at++);
   if (version !== BACKUP_FORMAT_VERSION) {
-    throw new BackupError(BackupErrorCode.UNSUPPORTED_FORMAT, `backup format version ${version} is not supported (this version reads ${BACKUP_FORMAT_VERSION})`);
+    throw new BackupError(
+      BackupErrorCode.UNSUPPORTED_FORMAT,
+      `backup format version ${version} is not supported (this version reads ${BACKUP_FORMAT_VERSION})`,
+    );
   }
   const flags = fixed.readUInt8(at++);
   if (flags !== 0) throw new BackupError(BackupErrorCode.UNSUPPORTED_FORMAT, `backup header flags ${flags} are not supported`);
@@ -136,6 +139,9 @@ export function verifyHeaderMac(macKey: Uint8Array, body: Uint8Array, mac: Uint8
 /** Fails with `INVALID_ARGUMENT` unless `chunkBytes` is an integer in the accepted range. */
 export function checkChunkBytes(chunkBytes: number): void {
   if (!Number.isInteger(chunkBytes) || chunkBytes < MIN_CHUNK_BYTES || chunkBytes > MAX_CHUNK_BYTES) {
-    throw new BackupError(BackupErrorCode.INVALID_ARGUMENT, `the chunk size must be an integer from ${MIN_CHUNK_BYTES} to ${MAX_CHUNK_BYTES} bytes`);
+    throw new BackupError(
+      BackupErrorCode.INVALID_ARGUMENT,
+      `the chunk size must be an integer from ${MIN_CHUNK_BYTES} to ${MAX_CHUNK_BYTES} bytes`,
+    );
   }
 }

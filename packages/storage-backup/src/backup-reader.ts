@@ -43,12 +43,15 @@ export async function readBackupHeader(input: ByteReader): Promise<{ header: Bac
   }
   const { header, sourceTypeBytes } = decodeHeaderFixed(fixed);
   const typeAndLength = await input.read(sourceTypeBytes + 4);
-  if (typeAndLength.length < sourceTypeBytes + 4) throw new BackupError(BackupErrorCode.TRUNCATED, "the backup file ends inside its header");
+  if (typeAndLength.length < sourceTypeBytes + 4)
+    throw new BackupError(BackupErrorCode.TRUNCATED, "the backup file ends inside its header");
   const sectionLength = typeAndLength.readUInt32BE(sourceTypeBytes);
-  if (sectionLength > MAX_UNSEAL_SECTION_BYTES) throw new BackupError(BackupErrorCode.HEADER_TAMPERED, "the backup header is damaged (a field is out of range)");
+  if (sectionLength > MAX_UNSEAL_SECTION_BYTES)
+    throw new BackupError(BackupErrorCode.HEADER_TAMPERED, "the backup header is damaged (a field is out of range)");
   const section = await input.read(sectionLength);
   const mac = await input.read(HEADER_MAC_BYTES);
-  if (section.length < sectionLength || mac.length < HEADER_MAC_BYTES) throw new BackupError(BackupErrorCode.TRUNCATED, "the backup file ends inside its header");
+  if (section.length < sectionLength || mac.length < HEADER_MAC_BYTES)
+    throw new BackupError(BackupErrorCode.TRUNCATED, "the backup file ends inside its header");
   const body = Buffer.concat([fixed, typeAndLength, section]);
   const sourceType = typeAndLength.toString("utf8", 0, sourceTypeBytes);
   return { header: { ...header, sourceType, unsealRecords: decodeUnsealRecords(section) }, body, mac: Buffer.from(mac) };
@@ -73,7 +76,14 @@ export class BackupReader {
   #summary: BackupSummary | undefined;
   #started = false;
 
-  private constructor(input: ByteReader, header: BackupHeader, encryptionKey: Buffer, mac: Buffer, headerBytes: number, onProgress?: (progress: BackupProgress) => void) {
+  private constructor(
+    input: ByteReader,
+    header: BackupHeader,
+    encryptionKey: Buffer,
+    mac: Buffer,
+    headerBytes: number,
+    onProgress?: (progress: BackupProgress) => void,
+  ) {
     this.#input = input;
     this.header = header;
     this.#encryptionKey = encryptionKey;
@@ -133,8 +143,10 @@ export class BackupReader {
     try {
       for (let index = 0; ; index++) {
         const sealed = await this.#input.read(full);
-        if (sealed.length === 0) throw new BackupError(BackupErrorCode.TRUNCATED, "the backup file ends after its header: it holds no chunk");
-        if (sealed.length <= CHUNK_OVERHEAD_BYTES) throw new BackupError(BackupErrorCode.TRUNCATED, `the backup file ends inside chunk ${index}`);
+        if (sealed.length === 0)
+          throw new BackupError(BackupErrorCode.TRUNCATED, "the backup file ends after its header: it holds no chunk");
+        if (sealed.length <= CHUNK_OVERHEAD_BYTES)
+          throw new BackupError(BackupErrorCode.TRUNCATED, `the backup file ends inside chunk ${index}`);
         const final = sealed.length < full || (await this.#input.atEnd());
         const plaintext = this.#open(index, final, sealed);
         this.#fileBytes += sealed.length;
@@ -143,7 +155,8 @@ export class BackupReader {
         this.#onProgress?.({ records: parser.count, bytes: this.#fileBytes });
         if (records.length > 0) yield records;
         if (final) break;
-        if (index === 0xffffffff) throw new BackupError(BackupErrorCode.RECORDS_INVALID, "the backup has more chunks than the format allows");
+        if (index === 0xffffffff)
+          throw new BackupError(BackupErrorCode.RECORDS_INVALID, "the backup has more chunks than the format allows");
       }
       const { records, digest } = parser.finish();
       this.#summary = { header: this.header, records, digest: digest.toString("hex"), fileBytes: this.#fileBytes };
@@ -193,4 +206,3 @@ export async function verifyBackup(
   for await (const batch of reader.batches()) batch.length = 0;
   return reader.summary as BackupSummary;
 }
-

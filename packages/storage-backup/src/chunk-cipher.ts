@@ -18,13 +18,27 @@ export function chunkNonce(prefix: Uint8Array, index: number, final: boolean): B
 }
 
 /** Encrypts one chunk: ciphertext ‖ tag. The header MAC is the associated data, binding the chunk to its file. */
-export function sealChunk(key: Uint8Array, prefix: Uint8Array, index: number, final: boolean, plaintext: Uint8Array, headerMac: Uint8Array): Buffer {
+export function sealChunk(
+  key: Uint8Array,
+  prefix: Uint8Array,
+  index: number,
+  final: boolean,
+  plaintext: Uint8Array,
+  headerMac: Uint8Array,
+): Buffer {
   const { ciphertext, tag } = gcmSeal(key, chunkNonce(prefix, index, final), plaintext, headerMac);
   return Buffer.concat([ciphertext, tag]);
 }
 
 /** Decrypts one chunk (ciphertext ‖ tag); throws when it does not authenticate at this position and finality. */
-export function openChunk(key: Uint8Array, prefix: Uint8Array, index: number, final: boolean, sealed: Buffer, headerMac: Uint8Array): Buffer {
+export function openChunk(
+  key: Uint8Array,
+  prefix: Uint8Array,
+  index: number,
+  final: boolean,
+  sealed: Buffer,
+  headerMac: Uint8Array,
+): Buffer {
   const cut = sealed.length - CHUNK_OVERHEAD_BYTES;
   return gcmOpen(key, chunkNonce(prefix, index, final), sealed.subarray(0, cut), sealed.subarray(cut), headerMac);
 }

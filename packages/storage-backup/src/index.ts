@@ -24,7 +24,12 @@ export { encodeRecord, encodeEnd, END_BYTES } from "./record-encoding.js";
 export { restoreBackup } from "./restore-backup.js";
 export type { RestoreOptions, RestoreReport } from "./restore-backup.js";
 export { restoreInstallation } from "./restore-installation.js";
-export type { RestoreInstallationKeys, RestoreInstallationOptions, RestoreInstallationReport, RestoreKeySource } from "./restore-installation.js";
+export type {
+  RestoreInstallationKeys,
+  RestoreInstallationOptions,
+  RestoreInstallationReport,
+  RestoreKeySource,
+} from "./restore-installation.js";
 export { migrateRecords, MIGRATION_PROGRESS_KEY, MAX_BATCH_RECORDS } from "./migrate-records.js";
 export type { MigrateOptions, MigrateReport } from "./migrate-records.js";
 export { summarizeStorage } from "./storage-summary.js";

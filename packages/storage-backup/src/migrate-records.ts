@@ -70,8 +70,17 @@ function parseProgress(bytes: Buffer): MigrationProgress {
   } catch {
     // Reported below like any other unreadable record.
   }
-  if (parsed === null || typeof parsed !== "object" || parsed.format !== 1 || typeof parsed.lastKey !== "string" || typeof parsed.copied !== "number") {
-    throw new BackupError(BackupErrorCode.RECORDS_INVALID, "the destination's migration progress record is unreadable; start over with --force");
+  if (
+    parsed === null ||
+    typeof parsed !== "object" ||
+    parsed.format !== 1 ||
+    typeof parsed.lastKey !== "string" ||
+    typeof parsed.copied !== "number"
+  ) {
+    throw new BackupError(
+      BackupErrorCode.RECORDS_INVALID,
+      "the destination's migration progress record is unreadable; start over with --force",
+    );
   }
   return parsed as MigrationProgress;
 }
@@ -90,7 +99,10 @@ export async function migrateRecords(from: StorageBackend, to: StorageBackend, o
     throw new BackupError(BackupErrorCode.INVALID_ARGUMENT, `the batch size must be an integer from 1 to ${MAX_BATCH_RECORDS}`);
   }
   if ((await from.listPage("", "", 1)).length === 0) {
-    throw new BackupError(BackupErrorCode.INVALID_ARGUMENT, "the source storage holds no records: is its configuration (path, database, schema) right?");
+    throw new BackupError(
+      BackupErrorCode.INVALID_ARGUMENT,
+      "the source storage holds no records: is its configuration (path, database, schema) right?",
+    );
   }
   // With `force` alone the destination is emptied whatever it holds, an unreadable progress
   // record included; with `resume` a readable one is continued.
@@ -104,7 +116,10 @@ export async function migrateRecords(from: StorageBackend, to: StorageBackend, o
   const resuming = options.resume === true && progress !== undefined;
   if (!resuming && !options.force) {
     if (progress) {
-      throw new BackupError(BackupErrorCode.TARGET_NOT_EMPTY, "the destination holds an interrupted migration: continue it with --resume, or start over with --force");
+      throw new BackupError(
+        BackupErrorCode.TARGET_NOT_EMPTY,
+        "the destination holds an interrupted migration: continue it with --resume, or start over with --force",
+      );
     }
     if ((await to.listPage("", "", 1)).length > 0) {
       throw new BackupError(

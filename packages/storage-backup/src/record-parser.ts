@@ -112,7 +112,10 @@ export class RecordParser {
     const records = this.#digest.count;
     const digest = this.#digest.digest();
     if (this.#endCount !== BigInt(records)) {
-      throw new BackupError(BackupErrorCode.RECORDS_INVALID, `the backup says it holds ${this.#endCount} records, but ${records} were read`);
+      throw new BackupError(
+        BackupErrorCode.RECORDS_INVALID,
+        `the backup says it holds ${this.#endCount} records, but ${records} were read`,
+      );
     }
     if (!constantTimeEqual(digest, this.#endDigest as Buffer)) {
       throw new BackupError(BackupErrorCode.RECORDS_INVALID, "the backup's record digest does not match its records");

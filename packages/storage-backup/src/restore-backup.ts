@@ -43,7 +43,10 @@ export async function restoreBackup(
 ): Promise<RestoreReport> {
   const verified = await verifyBackup(open(), keys, { onProgress: (p) => options.onProgress?.("verify", p) });
   if (!options.force && (await holdsUserRecords(target))) {
-    throw new BackupError(BackupErrorCode.TARGET_NOT_EMPTY, "the target storage already holds records; a restore replaces everything in it (use --force to allow that)");
+    throw new BackupError(
+      BackupErrorCode.TARGET_NOT_EMPTY,
+      "the target storage already holds records; a restore replaces everything in it (use --force to allow that)",
+    );
   }
   return target.transaction(async (tx) => {
     const replaced = await clearStorage(tx);

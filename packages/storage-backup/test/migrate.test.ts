@@ -32,7 +32,12 @@ describe("migrating 100,000 raw records from SQLite to PostgreSQL", () => {
     await writeRawRecords(from, "k", 100_000, 100, 25_000);
     // A few unicode keys on either side of "k/" in byte order.
     const unicode = makeSecrets(50, "migrate");
-    await from.transaction((tx) => putEntries(tx, [...unicode].map(([key, value]) => ({ key, value }))));
+    await from.transaction((tx) =>
+      putEntries(
+        tx,
+        [...unicode].map(([key, value]) => ({ key, value })),
+      ),
+    );
     const total = 100_050;
     const sourceKeys = await keysOf(from);
     expect(sourceKeys).toHaveLength(total);
@@ -192,7 +197,9 @@ describe("migrating records", () => {
     const before = await summarizeStorage(from);
     const sameFile = stores.sqlite(path);
     for (const options of [{}, { force: true }, { resume: true }, { force: true, resume: true }]) {
-      expect(await backupErrorCode(migrateRecords(from, sameFile, options)), JSON.stringify(options)).toMatch(/^(INVALID_ARGUMENT|TARGET_NOT_EMPTY)$/);
+      expect(await backupErrorCode(migrateRecords(from, sameFile, options)), JSON.stringify(options)).toMatch(
+        /^(INVALID_ARGUMENT|TARGET_NOT_EMPTY)$/,
+      );
     }
     expect(await backupErrorCode(migrateRecords(from, sameFile, { force: true }))).toBe(BackupErrorCode.INVALID_ARGUMENT);
     expect(await summarizeStorage(from)).toEqual(before);
@@ -229,7 +236,10 @@ describe("migrating records", () => {
       await to.put(MIGRATION_PROGRESS_KEY, Buffer.from(garbage));
       let error: unknown;
       await migrateRecords(from, to, { resume: true }).catch((e: unknown) => (error = e));
-      expect({ garbage, error: BackupError.isInstance(error) ? error.code : String(error) }).toEqual({ garbage, error: BackupErrorCode.RECORDS_INVALID });
+      expect({ garbage, error: BackupError.isInstance(error) ? error.code : String(error) }).toEqual({
+        garbage,
+        error: BackupErrorCode.RECORDS_INVALID,
+      });
     }
   });
 

@@ -48,7 +48,10 @@ describe.each(BACKEND_TYPES)("a backup of %s", (type) => {
         await raw.put("aaa/new", Buffer.from("new, before the scan position"));
         await raw.put("zzz/new", Buffer.from("new, after the scan position"));
         await raw.transaction((tx) =>
-          putEntries(tx, Array.from({ length: 600 }, (_, i) => ({ key: `data/${String(RECORDS + i).padStart(6, "0")}`, value: Buffer.alloc(50, i) }))),
+          putEntries(
+            tx,
+            Array.from({ length: 600 }, (_, i) => ({ key: `data/${String(RECORDS + i).padStart(6, "0")}`, value: Buffer.alloc(50, i) })),
+          ),
         );
         await source.barrier.put("secret/new", Buffer.from("through the barrier"));
         changed = true;

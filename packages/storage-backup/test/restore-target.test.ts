@@ -53,7 +53,11 @@ describe.each(BACKEND_TYPES)("restoring into a %s target that holds records", (t
       expect(error).toMatchObject({ code: "TARGET_NOT_EMPTY" });
       expect(await snapshot(target)).toEqual(before);
     }
-    expect(await readAll((await reopen(installed.raw, installed.share)).barrier, targetSecrets)).toEqual({ read: 25, mismatched: [], extra: [] });
+    expect(await readAll((await reopen(installed.raw, installed.share)).barrier, targetSecrets)).toEqual({
+      read: 25,
+      mismatched: [],
+      extra: [],
+    });
   });
 
   test("holding only an installation's .egide/ records is not refused: they are replaced", async () => {
@@ -97,7 +101,10 @@ describe.each(BACKEND_TYPES)("restoring into a %s target that holds records", (t
 
   test("a record the target cannot take fails the restore midway, and the transaction rolls back", async () => {
     // A target whose values may not exceed 10,000 bytes; the backup holds a 20,000-byte secret.
-    const raw = type === "sqlite" ? stores.track(SqliteBackend.open({ path: stores.path("small-values.db"), maxValueBytes: 10_000 })) : await stores.postgres({ maxValueBytes: 10_000 });
+    const raw =
+      type === "sqlite"
+        ? stores.track(SqliteBackend.open({ path: stores.path("small-values.db"), maxValueBytes: 10_000 }))
+        : await stores.postgres({ maxValueBytes: 10_000 });
     const target = await install(raw);
     await target.raw.put("old/record", Buffer.from("kept"));
     expect([...sourceSecrets.values()].some((value) => value.length > 10_000)).toBe(true);
@@ -136,7 +143,10 @@ describe.each(BACKEND_TYPES)("restoring into a %s target that holds records", (t
     expect(await readAll((await reopen(target.raw, target.share)).barrier, targetSecrets)).toEqual({ read: 25, mismatched: [], extra: [] });
 
     // A hook that succeeds commits with the restore.
-    await restoreBackup(target.raw, fileSource(backup.path), source.seal, { force: true, beforeCommit: (tx) => tx.put("hook/write", Buffer.from("kept")) });
+    await restoreBackup(target.raw, fileSource(backup.path), source.seal, {
+      force: true,
+      beforeCommit: (tx) => tx.put("hook/write", Buffer.from("kept")),
+    });
     expect((await target.raw.get("hook/write"))?.toString()).toBe("kept");
     expect((await summarizeStorage(target.raw)).records).toBe(backup.summary.records + 1);
   });

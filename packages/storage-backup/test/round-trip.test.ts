@@ -34,71 +34,72 @@ const CHUNK = 512;
 const other = (type: BackendType): BackendType => (type === "sqlite" ? "postgresql" : "sqlite");
 
 describe.each(BACKEND_TYPES)("a backup of an installation on %s", (sourceType) => {
-  test(
-    "verifies to the writer's and the store's summary, and restores into an empty store of the same type and of the other type",
-    async () => {
-      const source = await install(await stores.open(sourceType));
-      const secrets = makeSecrets(SECRETS, sourceType);
-      await writeSecrets(source.barrier, secrets);
-      const sourceSummary = await summarizeStorage(source.raw);
-      // Every secret, plus the installation's own records.
-      expect(sourceSummary.records).toBeGreaterThan(SECRETS);
-      const egide = [...(await snapshot(source.raw)).keys()].filter((key) => key.startsWith(".egide/"));
-      expect(sourceSummary.records).toBe(SECRETS + egide.length);
+  test("verifies to the writer's and the store's summary, and restores into an empty store of the same type and of the other type", async () => {
+    const source = await install(await stores.open(sourceType));
+    const secrets = makeSecrets(SECRETS, sourceType);
+    await writeSecrets(source.barrier, secrets);
+    const sourceSummary = await summarizeStorage(source.raw);
+    // Every secret, plus the installation's own records.
+    expect(sourceSummary.records).toBeGreaterThan(SECRETS);
+    const egide = [...(await snapshot(source.raw)).keys()].filter((key) => key.startsWith(".egide/"));
+    expect(sourceSummary.records).toBe(SECRETS + egide.length);
 
-      const started = Date.now();
-      const written = await writeBackupFile(source.raw, source.seal, stores.path("backup.egb"), { chunkBytes: CHUNK });
-      expect(written.summary).toEqual(sourceSummary);
-      // Many chunks: every one but the last is exactly chunkBytes of plaintext plus the tag.
-      const chunks = written.pieces.slice(1);
-      expect(chunks.length).toBeGreaterThan(100);
-      expect(chunks.slice(0, -1).every((n) => n === CHUNK + CHUNK_OVERHEAD_BYTES)).toBe(true);
-      expect(written.fileBytes).toBe(written.pieces.reduce((a, b) => a + b, 0));
+    const started = Date.now();
+    const written = await writeBackupFile(source.raw, source.seal, stores.path("backup.egb"), { chunkBytes: CHUNK });
+    expect(written.summary).toEqual(sourceSummary);
+    // Many chunks: every one but the last is exactly chunkBytes of plaintext plus the tag.
+    const chunks = written.pieces.slice(1);
+    expect(chunks.length).toBeGreaterThan(100);
+    expect(chunks.slice(0, -1).every((n) => n === CHUNK + CHUNK_OVERHEAD_BYTES)).toBe(true);
+    expect(written.fileBytes).toBe(written.pieces.reduce((a, b) => a + b, 0));
 
-      const verified = await verifyBackup(fileSource(written.path)(), source.seal);
-      expect({ records: verified.records, digest: verified.digest }).toEqual(sourceSummary);
-      expect(verified.fileBytes).toBe(written.fileBytes);
-      expect(verified.header.sourceType).toBe(sourceType);
-      expect(verified.header.chunkBytes).toBe(CHUNK);
-      expect(verified.header.installationId.equals(source.seal.installationId())).toBe(true);
-      expect(verified.header.createdAt.getTime()).toBeGreaterThanOrEqual(started - 1);
-      expect(verified.header.createdAt.getTime()).toBeLessThanOrEqual(Date.now());
-      // The header carries the installation's unseal records exactly as stored.
-      const expectedUnseal = [];
-      for (const key of UNSEAL_RECORD_KEYS) {
-        const value = await source.raw.get(key);
-        if (value !== null) expectedUnseal.push({ key, value: value.toString("hex") });
-      }
-      expect(expectedUnseal.map((r) => r.key)).toEqual([".egide/seal-config", ".egide/root-key", ".egide/keyring"]);
-      expect(verified.header.unsealRecords.map((r) => ({ key: r.key, value: r.value.toString("hex") }))).toEqual(expectedUnseal);
+    const verified = await verifyBackup(fileSource(written.path)(), source.seal);
+    expect({ records: verified.records, digest: verified.digest }).toEqual(sourceSummary);
+    expect(verified.fileBytes).toBe(written.fileBytes);
+    expect(verified.header.sourceType).toBe(sourceType);
+    expect(verified.header.chunkBytes).toBe(CHUNK);
+    expect(verified.header.installationId.equals(source.seal.installationId())).toBe(true);
+    expect(verified.header.createdAt.getTime()).toBeGreaterThanOrEqual(started - 1);
+    expect(verified.header.createdAt.getTime()).toBeLessThanOrEqual(Date.now());
+    // The header carries the installation's unseal records exactly as stored.
+    const expectedUnseal = [];
+    for (const key of UNSEAL_RECORD_KEYS) {
+      const value = await source.raw.get(key);
+      if (value !== null) expectedUnseal.push({ key, value: value.toString("hex") });
+    }
+    expect(expectedUnseal.map((r) => r.key)).toEqual([".egide/seal-config", ".egide/root-key", ".egide/keyring"]);
+    expect(verified.header.unsealRecords.map((r) => ({ key: r.key, value: r.value.toString("hex") }))).toEqual(expectedUnseal);
 
-      // The public header reads without keys, and says the same.
-      const header = await readBackupHeader(new ByteReader(fileSource(written.path)()));
-      expect(header.header.installationId.equals(verified.header.installationId)).toBe(true);
-      expect(header.body.length + header.mac.length).toBe(written.headerBytes);
+    // The public header reads without keys, and says the same.
+    const header = await readBackupHeader(new ByteReader(fileSource(written.path)()));
+    expect(header.header.installationId.equals(verified.header.installationId)).toBe(true);
+    expect(header.body.length + header.mac.length).toBe(written.headerBytes);
 
-      const sourceRecords = await snapshot(source.raw);
-      for (const targetType of [sourceType, other(sourceType)]) {
-        const target = await stores.open(targetType);
-        const phases = new Set<string>();
-        const report = await restoreBackup(target, fileSource(written.path), source.seal, { onProgress: (phase) => phases.add(phase) });
-        expect(report).toMatchObject({ records: sourceSummary.records, digest: sourceSummary.digest, replaced: 0, fileBytes: written.fileBytes });
-        expect([...phases].sort()).toEqual(["apply", "verify"]);
-        expect(await summarizeStorage(target)).toEqual(sourceSummary);
-        expect(await snapshot(target)).toEqual(sourceRecords);
+    const sourceRecords = await snapshot(source.raw);
+    for (const targetType of [sourceType, other(sourceType)]) {
+      const target = await stores.open(targetType);
+      const phases = new Set<string>();
+      const report = await restoreBackup(target, fileSource(written.path), source.seal, { onProgress: (phase) => phases.add(phase) });
+      expect(report).toMatchObject({
+        records: sourceSummary.records,
+        digest: sourceSummary.digest,
+        replaced: 0,
+        fileBytes: written.fileBytes,
+      });
+      expect([...phases].sort()).toEqual(["apply", "verify"]);
+      expect(await summarizeStorage(target)).toEqual(sourceSummary);
+      expect(await snapshot(target)).toEqual(sourceRecords);
 
-        // A new seal manager over the restored store opens with the same share and reads everything.
-        const restored = await reopen(target, source.share);
-        expect(restored.seal.installationId().equals(source.seal.installationId())).toBe(true);
-        expect(await readAll(restored.barrier, secrets)).toEqual({ read: SECRETS, mismatched: [], extra: [] });
-        // And is a working installation: it takes new secrets.
-        await restored.barrier.put("after/restore", Buffer.from("new"));
-        expect((await (await reopen(target, source.share)).barrier.get("after/restore"))?.toString()).toBe("new");
-        restored.seal.seal();
-      }
-    },
-    60_000,
-  );
+      // A new seal manager over the restored store opens with the same share and reads everything.
+      const restored = await reopen(target, source.share);
+      expect(restored.seal.installationId().equals(source.seal.installationId())).toBe(true);
+      expect(await readAll(restored.barrier, secrets)).toEqual({ read: SECRETS, mismatched: [], extra: [] });
+      // And is a working installation: it takes new secrets.
+      await restored.barrier.put("after/restore", Buffer.from("new"));
+      expect((await (await reopen(target, source.share)).barrier.get("after/restore"))?.toString()).toBe("new");
+      restored.seal.seal();
+    }
+  }, 60_000);
 
   test("restored with rotateAfterRestore in beforeCommit: a new active key version, every secret still reads", async () => {
     const source = await install(await stores.open(sourceType));
@@ -249,7 +250,10 @@ describe("edge sizes", () => {
       expect({ chunkBytes, pieces: written.pieces.slice(1) }).toEqual({ chunkBytes, pieces: chunks.map((n) => n + CHUNK_OVERHEAD_BYTES) });
       expect(written.fileBytes).toBe(written.headerBytes + chunks.reduce((a, b) => a + b, 0) + CHUNK_OVERHEAD_BYTES * chunks.length);
       const verified = await verifyBackup(fileSource(written.path)(), source.seal);
-      expect({ records: verified.records, digest: verified.digest, fileBytes: verified.fileBytes }).toEqual({ ...summary, fileBytes: written.fileBytes });
+      expect({ records: verified.records, digest: verified.digest, fileBytes: verified.fileBytes }).toEqual({
+        ...summary,
+        fileBytes: written.fileBytes,
+      });
       const target = stores.sqlite();
       await restoreBackup(target, fileSource(written.path), source.seal);
       expect(await summarizeStorage(target)).toEqual(summary);

@@ -77,7 +77,9 @@ describe("a large backup streams one chunk at a time", () => {
     expect(written.pieces.slice(1, -1).every((n) => n === DEFAULT_CHUNK_BYTES + CHUNK_OVERHEAD_BYTES)).toBe(true);
     expect(written.pieces).toHaveLength(1 + Math.ceil(contentBytes / DEFAULT_CHUNK_BYTES));
     for (const chunkBytes of [MIN_CHUNK_BYTES - 1, MAX_CHUNK_BYTES + 1, 1000.5, 0, -1, Number.NaN]) {
-      expect(await backupErrorCode((async () => new BackupWriter(source.raw, source.seal, { chunkBytes }))())).toBe(BackupErrorCode.INVALID_ARGUMENT);
+      expect(await backupErrorCode((async () => new BackupWriter(source.raw, source.seal, { chunkBytes }))())).toBe(
+        BackupErrorCode.INVALID_ARGUMENT,
+      );
     }
     // The bounds themselves are accepted.
     expect(() => new BackupWriter(source.raw, source.seal, { chunkBytes: MIN_CHUNK_BYTES })).not.toThrow();
@@ -109,7 +111,10 @@ describe("a large backup streams one chunk at a time", () => {
     await one.raw.put("big", Buffer.alloc(1024 * 1024, 7));
     const many = await install(stores.sqlite());
     await many.raw.transaction((tx) =>
-      putEntries(tx, Array.from({ length: 1024 }, (_, i) => ({ key: `small/${String(i).padStart(4, "0")}`, value: Buffer.alloc(1024 - 20, i) }))),
+      putEntries(
+        tx,
+        Array.from({ length: 1024 }, (_, i) => ({ key: `small/${String(i).padStart(4, "0")}`, value: Buffer.alloc(1024 - 20, i) })),
+      ),
     );
     const big = await writeBackupFile(one.raw, one.seal, stores.path("one-big.egb"), { chunkBytes: MIN_CHUNK_BYTES });
     const small = await writeBackupFile(many.raw, many.seal, stores.path("many-small.egb"), { chunkBytes: MIN_CHUNK_BYTES });
@@ -123,7 +128,11 @@ describe("a large backup streams one chunk at a time", () => {
     await time(small.path, many); // warm up
     const control = await time(small.path, many);
     const spanning = await time(big.path, one);
-    expect({ control: Math.round(control), spanning: Math.round(spanning), ratio: Math.round((spanning / control) * 10) / 10 }).toMatchObject({
+    expect({
+      control: Math.round(control),
+      spanning: Math.round(spanning),
+      ratio: Math.round((spanning / control) * 10) / 10,
+    }).toMatchObject({
       ratio: expect.toSatisfy((ratio: number) => ratio < 3),
     });
   }, 30_000);

@@ -309,7 +309,10 @@ describe("a damaged file is refused with its own code and the target is untouche
       ["first chunk dropped", without(0)],
       ["a middle chunk dropped", without(middle)],
       ["the final chunk dropped", without(chunkCount - 1)],
-      ["a middle chunk duplicated", Buffer.concat([header, ...chunks.slice(0, middle + 1), chunks[middle] as Buffer, ...chunks.slice(middle + 1)])],
+      [
+        "a middle chunk duplicated",
+        Buffer.concat([header, ...chunks.slice(0, middle + 1), chunks[middle] as Buffer, ...chunks.slice(middle + 1)]),
+      ],
       ["a chunk from another backup at the same position", spliced],
       ["the header of another backup", Buffer.concat([again.subarray(0, headerBytes), ...chunks])],
       ["no chunk at all", header],
@@ -341,7 +344,7 @@ describe("a damaged file is refused with its own code and the target is untouche
     const cases: Array<[string, Buffer]> = [
       ["another installation", foreign],
       ["random bytes", randomBytes(8192)],
-      ["a text file", Buffer.from("[storage.sqlite]\npath = \"/var/lib/egide/egide.db\"\n".repeat(20))],
+      ["a text file", Buffer.from('[storage.sqlite]\npath = "/var/lib/egide/egide.db"\n'.repeat(20))],
       ["the magic alone", good.subarray(0, 8)],
       ["version 2", version2],
       ["flags 1", flagged],
@@ -355,8 +358,13 @@ describe("a damaged file is refused with its own code and the target is untouche
       "flags 1": BackupErrorCode.UNSUPPORTED_FORMAT,
     });
     // The same through verifyBackup and toMatchObject, for the error itself.
-    await expect(verifyBackup(bufferSource(foreign)(), source.seal)).rejects.toMatchObject({ name: "BackupError", code: "FOREIGN_INSTALLATION" });
-    await expect(verifyBackup(bufferSource(version2)(), source.seal)).rejects.toSatisfy((e) => BackupError.isInstance(e, BackupErrorCode.UNSUPPORTED_FORMAT));
+    await expect(verifyBackup(bufferSource(foreign)(), source.seal)).rejects.toMatchObject({
+      name: "BackupError",
+      code: "FOREIGN_INSTALLATION",
+    });
+    await expect(verifyBackup(bufferSource(version2)(), source.seal)).rejects.toSatisfy((e) =>
+      BackupError.isInstance(e, BackupErrorCode.UNSUPPORTED_FORMAT),
+    );
   });
 
   test("authenticated content that is malformed, or whose count or digest is wrong (made with the real keys)", async () => {
@@ -444,6 +452,10 @@ describe.each(BACKEND_TYPES)("a file that changes between the verification and t
       expect(await snapshot(into.raw)).toEqual(before);
     }
     // The target's installation still opens and holds its secrets.
-    expect(await readAll((await reopen(into.raw, into.share)).barrier, targetSecrets)).toEqual({ read: targetSecrets.size, mismatched: [], extra: [] });
+    expect(await readAll((await reopen(into.raw, into.share)).barrier, targetSecrets)).toEqual({
+      read: targetSecrets.size,
+      mismatched: [],
+      extra: [],
+    });
   });
 });

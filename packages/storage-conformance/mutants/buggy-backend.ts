@@ -7,11 +7,35 @@ import type { HealthStatus, ScanEntry, StorageBackend, Transaction, TransactionO
  * of them; `run-mutants.mjs` checks that it does.
  */
 export const BUGS = [
-  "pageInclusive", "jsSort", "scanJsSort", "getNoCopy", "putNoCopy", "noRollback", "txNoClosed",
-  "readOnlyIgnored", "recursiveDelete", "existsFolder", "limitZeroEmpty", "noKeyValidation",
-  "valueOffByOne", "closeIgnored", "emptyAsNull", "noSerialize", "tornCommit", "dirtyReads",
-  "noDedupe", "ghostFolders", "syncThrow", "emptyEntry", "scanChildrenOnly", "likeWildcard",
-  "wrapError", "txNoReadOwnList", "afterFolderNoSkip", "scanIncludesPrefixSibling", "maxKeyChars",
+  "pageInclusive",
+  "jsSort",
+  "scanJsSort",
+  "getNoCopy",
+  "putNoCopy",
+  "noRollback",
+  "txNoClosed",
+  "readOnlyIgnored",
+  "recursiveDelete",
+  "existsFolder",
+  "limitZeroEmpty",
+  "noKeyValidation",
+  "valueOffByOne",
+  "closeIgnored",
+  "emptyAsNull",
+  "noSerialize",
+  "tornCommit",
+  "dirtyReads",
+  "noDedupe",
+  "ghostFolders",
+  "syncThrow",
+  "emptyEntry",
+  "scanChildrenOnly",
+  "likeWildcard",
+  "wrapError",
+  "txNoReadOwnList",
+  "afterFolderNoSkip",
+  "scanIncludesPrefixSibling",
+  "maxKeyChars",
 ] as const;
 
 /** One deliberate bug, or "none" for the correct baseline. */
@@ -37,7 +61,9 @@ export class BuggyBackend implements StorageBackend {
     if (this.closed && this.bug !== "closeIgnored") throw new StorageError("CLOSED", "closed");
     validatePrefix(p);
   }
-  sort(a: string[]) { return this.bug === "jsSort" ? a.sort() : a.sort(compareKeys); }
+  sort(a: string[]) {
+    return this.bug === "jsSort" ? a.sort() : a.sort(compareKeys);
+  }
   children(keys: Iterable<string>, prefix: string): string[] {
     const out: string[] = [];
     const all = [...keys];
@@ -53,7 +79,10 @@ export class BuggyBackend implements StorageBackend {
     return this.sort(unique);
   }
   page(entries: string[], after: string, limit: number): string[] {
-    let rest = after === "" ? entries : entries.filter((e) => (this.bug === "pageInclusive" ? compareKeys(e, after) >= 0 : compareKeys(e, after) > 0));
+    let rest =
+      after === ""
+        ? entries
+        : entries.filter((e) => (this.bug === "pageInclusive" ? compareKeys(e, after) >= 0 : compareKeys(e, after) > 0));
     if (this.bug === "afterFolderNoSkip" && after.endsWith("/")) rest = entries.filter((e) => compareKeys(e, after.slice(0, -1)) > 0);
     if (this.bug === "limitZeroEmpty" && limit === 0) return [];
     return limit > 0 ? rest.slice(0, limit) : rest;
@@ -125,9 +154,16 @@ export class BuggyBackend implements StorageBackend {
       self.checkPrefix(prefix);
       let keys = [...self.data.keys()].filter((k) => k.startsWith(prefix));
       if (self.bug === "scanChildrenOnly") keys = keys.filter((k) => !k.slice(prefix.length).includes("/"));
-      if (self.bug === "scanIncludesPrefixSibling" && prefix.endsWith("/")) keys = [...self.data.keys()].filter((k) => k.startsWith(prefix.slice(0, -1)));
+      if (self.bug === "scanIncludesPrefixSibling" && prefix.endsWith("/"))
+        keys = [...self.data.keys()].filter((k) => k.startsWith(prefix.slice(0, -1)));
       if (self.bug === "likeWildcard") {
-        const re = new RegExp(`^${prefix.replace(/[.*+?^${}()|[\]\\]/g, "\\$&").replace(/%/g, ".*").replace(/_/g, ".")}`, "s");
+        const re = new RegExp(
+          `^${prefix
+            .replace(/[.*+?^${}()|[\]\\]/g, "\\$&")
+            .replace(/%/g, ".*")
+            .replace(/_/g, ".")}`,
+          "s",
+        );
         keys = [...self.data.keys()].filter((k) => re.test(k));
       }
       keys = self.bug === "scanJsSort" || self.bug === "jsSort" ? keys.sort() : keys.sort(compareKeys);
@@ -155,11 +191,15 @@ export class BuggyBackend implements StorageBackend {
         } else overlay.set(key, v);
       };
       const tx: Transaction = {
-        get: async (key) => (active(), this.check(key), this.read(this.bug === "txNoReadOwnList" ? this.view(overlay) : this.view(overlay), key)),
+        get: async (key) => (
+          active(), this.check(key), this.read(this.bug === "txNoReadOwnList" ? this.view(overlay) : this.view(overlay), key)
+        ),
         put: async (key, value) => (active(), this.check(key), write(key, this.store(key, value))),
         delete: async (key) => (active(), this.check(key), write(key, null)),
         exists: async (key) => (active(), this.check(key), this.view(overlay).has(key)),
-        list: async (p) => (active(), this.checkPrefix(p), this.children((this.bug === "txNoReadOwnList" ? this.data : this.view(overlay)).keys(), p)),
+        list: async (p) => (
+          active(), this.checkPrefix(p), this.children((this.bug === "txNoReadOwnList" ? this.data : this.view(overlay)).keys(), p)
+        ),
         listPage: async (p, a, l) => (active(), this.checkPrefix(p), this.page(this.children(this.view(overlay).keys(), p), a, l)),
       };
       let result: T;

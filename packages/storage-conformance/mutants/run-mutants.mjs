@@ -22,7 +22,9 @@ let ok = true;
 for (const [bug, failed] of failures) {
   const caught = bug === "none" ? failed.length === 0 : failed.length > 0;
   ok &&= caught;
-  console.log(`${caught ? "ok  " : "FAIL"} ${bug}: ${failed.length} failing test(s)${bug === "none" && failed.length ? `: ${failed.join("; ")}` : ""}`);
+  console.log(
+    `${caught ? "ok  " : "FAIL"} ${bug}: ${failed.length} failing test(s)${bug === "none" && failed.length ? `: ${failed.join("; ")}` : ""}`,
+  );
 }
 console.log(ok ? "every mutant was caught" : "the suite missed a mutant (or failed the correct baseline)");
 process.exit(ok ? 0 : 1);

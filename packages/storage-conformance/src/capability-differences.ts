@@ -41,7 +41,9 @@ export async function capabilityDifferences(inner: StorageBackend, wrapped: Stor
     const where = readOnly ? "read-only transaction" : "transaction";
     const [innerTx, wrappedTx] = [await capabilitiesOf(inner, readOnly), await capabilitiesOf(wrapped, readOnly)];
     if (innerTx.refused !== wrappedTx.refused) {
-      differences.push(`${where}: ${innerTx.refused ? "refused" : "opened"} by the wrapped backend, ${wrappedTx.refused ? "refused" : "opened"} by the decorator`);
+      differences.push(
+        `${where}: ${innerTx.refused ? "refused" : "opened"} by the wrapped backend, ${wrappedTx.refused ? "refused" : "opened"} by the decorator`,
+      );
       continue;
     }
     compare(where, OPTIONAL_TRANSACTION_CAPABILITIES, innerTx.members, wrappedTx.members);
@@ -51,11 +53,14 @@ export async function capabilityDifferences(inner: StorageBackend, wrapped: Stor
 
 async function capabilitiesOf(backend: StorageBackend, readOnly: boolean): Promise<{ refused: boolean; members: Record<string, unknown> }> {
   try {
-    const members = await backend.transaction(async (tx: Transaction) => {
-      const seen: Record<string, unknown> = {};
-      for (const name of OPTIONAL_TRANSACTION_CAPABILITIES) seen[name] = member(tx, name);
-      return seen;
-    }, { readOnly });
+    const members = await backend.transaction(
+      async (tx: Transaction) => {
+        const seen: Record<string, unknown> = {};
+        for (const name of OPTIONAL_TRANSACTION_CAPABILITIES) seen[name] = member(tx, name);
+        return seen;
+      },
+      { readOnly },
+    );
     return { refused: false, members };
   } catch {
     // A backend that refuses transactions (a read-only view) must be wrapped into one that does too.

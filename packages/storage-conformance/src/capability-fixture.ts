@@ -44,7 +44,8 @@ export function capabilityFixture(caps: CapabilitySet): StorageBackend {
     return extended;
   };
   const backend = wrapStorage(model, {
-    transaction: <T>(fn: (tx: Transaction) => Promise<T>, options?: TransactionOptions) => model.transaction((tx) => fn(extend(tx)), options),
+    transaction: <T>(fn: (tx: Transaction) => Promise<T>, options?: TransactionOptions) =>
+      model.transaction((tx) => fn(extend(tx)), options),
   }) as StorageBackend & Record<string, unknown>;
   if (caps.poolStats) backend.poolStats = () => ({ total: 1, idle: 1, active: 0, waiting: 0 });
   if (caps.audit || caps.appendMany) {

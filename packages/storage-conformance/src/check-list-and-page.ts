@@ -46,9 +46,7 @@ export async function checkListAndPage(lister: Lister, prefix: string, expected:
       expect(await lister.listPage(prefix, cursor, expected.length), `rest, limit count (${label})`).toEqual(rest);
       expect(await lister.listPage(prefix, cursor, rest.length), `rest, exact limit (${label})`).toEqual(rest);
     }
-    expect(await lister.listPage(prefix, "", index + 1), `first ${index + 1} (${where})`).toEqual(
-      expected.slice(0, index + 1),
-    );
+    expect(await lister.listPage(prefix, "", index + 1), `first ${index + 1} (${where})`).toEqual(expected.slice(0, index + 1));
   }
 
   // A made-up cursor before the first entry: its first character (Go uses the first byte).

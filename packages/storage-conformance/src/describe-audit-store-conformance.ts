@@ -97,7 +97,11 @@ export function describeAuditStoreConformance(options: AuditStoreConformanceOpti
       expect(await paths({ until: new Date(base + 1000) })).toEqual(["secret/a_0"]);
       expect(await paths({ tenantId: TENANT })).toEqual(["secret/a_0", "secret/a_2", "secret/a_4", "sys/x%6", "sys/x%8"]);
       expect(await paths({ requestId: OTHER_REQUEST })).toEqual(["secret/a_4"]);
-      expect(await paths({ tenantId: TENANT, requestId: REQUEST, since: new Date(base + 2000) })).toEqual(["secret/a_2", "sys/x%6", "sys/x%8"]);
+      expect(await paths({ tenantId: TENANT, requestId: REQUEST, since: new Date(base + 2000) })).toEqual([
+        "secret/a_2",
+        "sys/x%6",
+        "sys/x%8",
+      ]);
       expect(await paths({ pathPrefix: "secret/a_" })).toHaveLength(5);
       // '%' and '_' are literal characters, not wildcards.
       expect(await paths({ pathPrefix: "secret/a%" })).toEqual([]);
@@ -116,7 +120,8 @@ export function describeAuditStoreConformance(options: AuditStoreConformanceOpti
     });
 
     it("treats a backslash in a path prefix literally, not as an escape", async () => {
-      for (const path of ["dir\\_x", "dir\\ax", "dir_x", "dir\\\\y"]) await backend.audit.append({ operation: "read", path, success: true });
+      for (const path of ["dir\\_x", "dir\\ax", "dir_x", "dir\\\\y"])
+        await backend.audit.append({ operation: "read", path, success: true });
       expect(await paths({ pathPrefix: "dir\\_" })).toEqual(["dir\\_x"]);
       expect(await paths({ pathPrefix: "dir\\" })).toEqual(["dir\\_x", "dir\\ax", "dir\\\\y"]);
       expect(await paths({ pathPrefix: "dir\\\\" })).toEqual(["dir\\\\y"]);
@@ -174,7 +179,12 @@ export function describeAuditStoreConformance(options: AuditStoreConformanceOpti
       expect(records[0]!.id).toBeLessThan(records[1]!.id);
       expect(records[1]!.id).toBeLessThan(records[2]!.id);
       expect(await paths()).toEqual(["m/1", "m/2", "m/3"]);
-      await expect(store.appendMany([{ operation: "read", path: "m/4", success: true }, { operation: "read", path: "m/5", success: true, sourceIp: "not-an-address" }])).rejects.toBeDefined();
+      await expect(
+        store.appendMany([
+          { operation: "read", path: "m/4", success: true },
+          { operation: "read", path: "m/5", success: true, sourceIp: "not-an-address" },
+        ]),
+      ).rejects.toBeDefined();
       expect(await paths()).toEqual(["m/1", "m/2", "m/3"]);
       expect(await store.appendMany([])).toEqual([]);
     });
@@ -182,7 +192,13 @@ export function describeAuditStoreConformance(options: AuditStoreConformanceOpti
     it("commits an audit row appended inside a transaction together with its writes", async () => {
       await backend.transaction(async (tx) => {
         await tx.put("k", Buffer.from("v"));
-        const record = await auditing(tx).appendAudit({ operation: "update", path: "k", success: true, requestId: REQUEST, metadata: { status: 204 } });
+        const record = await auditing(tx).appendAudit({
+          operation: "update",
+          path: "k",
+          success: true,
+          requestId: REQUEST,
+          metadata: { status: 204 },
+        });
         expect(record.id).toBeGreaterThan(0);
         expect(record.path).toBe("k");
       });
@@ -206,16 +222,21 @@ export function describeAuditStoreConformance(options: AuditStoreConformanceOpti
     it("refuses an audit row in a read-only transaction, and after the transaction settled", async () => {
       let kept: Transaction | undefined;
       const refused = await backend
-        .transaction(async (tx) => {
-          kept = tx;
-          return auditing(tx).appendAudit({ operation: "read", path: "k", success: true });
-        }, { readOnly: true })
+        .transaction(
+          async (tx) => {
+            kept = tx;
+            return auditing(tx).appendAudit({ operation: "read", path: "k", success: true });
+          },
+          { readOnly: true },
+        )
         .catch((error: unknown) => error);
       expect(StorageError.isInstance(refused, "READ_ONLY")).toBe(true);
       await backend.transaction(async (tx) => {
         kept = tx;
       });
-      await expect(auditing(kept as Transaction).appendAudit({ operation: "read", path: "k", success: true })).rejects.toMatchObject({ code: "CLOSED" });
+      await expect(auditing(kept as Transaction).appendAudit({ operation: "read", path: "k", success: true })).rejects.toMatchObject({
+        code: "CLOSED",
+      });
       expect(await paths()).toEqual([]);
     });
   });

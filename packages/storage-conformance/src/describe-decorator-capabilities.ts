@@ -34,39 +34,48 @@ const CASES: ReadonlyArray<{ label: string; caps: CapabilitySet }> = [
  * Run it beside `describeStorageConformance` for every decorator (encrypting barrier, metrics).
  */
 export function describeDecoratorCapabilities(options: DecoratorCapabilitiesOptions): void {
-  if (typeof options?.name !== "string" || options.name === "") throw new TypeError("describeDecoratorCapabilities: `name` must be a non-empty string");
+  if (typeof options?.name !== "string" || options.name === "")
+    throw new TypeError("describeDecoratorCapabilities: `name` must be a non-empty string");
   if (typeof options.wrap !== "function") throw new TypeError("describeDecoratorCapabilities: `wrap` must be a function");
   const destroy = options.destroy ?? ((backend: StorageBackend) => backend.close());
 
   describe(`decorator capabilities: ${options.name}`, () => {
     for (const { label, caps } of CASES) {
-      it(`keeps exactly the capabilities of a backend with ${label}`, async () => {
-        const inner = capabilityFixture(caps);
-        const wrapped = await options.wrap(inner);
-        try {
-          expect(await capabilityDifferences(inner, wrapped)).toEqual([]);
-        } finally {
-          await wrapped.close();
-          await inner.close();
-        }
-      }, TEST_TIMEOUT_MS);
-    }
-
-    const create = options.create;
-    if (create) {
-      it("keeps exactly the capabilities of the real backend", async () => {
-        const inner = await create();
-        try {
+      it(
+        `keeps exactly the capabilities of a backend with ${label}`,
+        async () => {
+          const inner = capabilityFixture(caps);
           const wrapped = await options.wrap(inner);
           try {
             expect(await capabilityDifferences(inner, wrapped)).toEqual([]);
           } finally {
             await wrapped.close();
+            await inner.close();
           }
-        } finally {
-          await destroy(inner);
-        }
-      }, TEST_TIMEOUT_MS);
+        },
+        TEST_TIMEOUT_MS,
+      );
+    }
+
+    const create = options.create;
+    if (create) {
+      it(
+        "keeps exactly the capabilities of the real backend",
+        async () => {
+          const inner = await create();
+          try {
+            const wrapped = await options.wrap(inner);
+            try {
+              expect(await capabilityDifferences(inner, wrapped)).toEqual([]);
+            } finally {
+              await wrapped.close();
+            }
+          } finally {
+            await destroy(inner);
+          }
+        },
+        TEST_TIMEOUT_MS,
+      );
     }
   });
 }

@@ -243,7 +243,10 @@ export function exerciseConcurrency(context: ConformanceContext): void {
     while (!done) {
       const keys = (await collectScan(b, "sc/")).map((e) => e.key);
       const page = await b.listPage("sc/", "", -1);
-      for (const [label, seq] of [["scan", keys], ["listPage", page]] as const) {
+      for (const [label, seq] of [
+        ["scan", keys],
+        ["listPage", page],
+      ] as const) {
         for (let i = 1; i < seq.length; i++) {
           if (compareKeys(seq[i - 1] as string, seq[i] as string) >= 0) problems.push(`${label}: ${seq.join(",")}`);
         }

@@ -72,7 +72,10 @@ export function exerciseListPage(context: ConformanceContext): void {
   });
 
   test("a limit-1 walk over leaves visits every leaf once, in order", async (b) => {
-    await putAll(b, LEAF_NAMES.map((name) => `leaves/${name}`));
+    await putAll(
+      b,
+      LEAF_NAMES.map((name) => `leaves/${name}`),
+    );
     const pages = await walk(b, "leaves/", 1);
     expect(pages).toEqual(LEAF_NAMES.map((name) => [name]));
   });
@@ -169,7 +172,10 @@ export function exerciseListPage(context: ConformanceContext): void {
 
   test("pages over multi-byte entries cut in byte order", async (b) => {
     const names = ["z", "é", "日本", "\uFFFD", "😀"];
-    await putAll(b, names.map((name) => `mb/${name}`));
+    await putAll(
+      b,
+      names.map((name) => `mb/${name}`),
+    );
     await putAll(b, ["mb/é/sub"]);
     await checkListAndPage(b, "mb/", ["z", "é", "é/", "日本", "\uFFFD", "😀"]);
     expect(await b.listPage("mb/", "\uFFFD", -1)).toEqual(["😀"]);

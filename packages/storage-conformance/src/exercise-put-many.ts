@@ -69,7 +69,10 @@ export function exercisePutMany(context: ConformanceContext): void {
   });
 
   test("bulk puts in a read-only transaction are refused with READ_ONLY", async (b) => {
-    await expectStorageError(() => b.transaction((tx) => putEntries(tx, [{ key: "ro/x", value: utf8("x") }]), { readOnly: true }), StorageErrorCode.READ_ONLY);
+    await expectStorageError(
+      () => b.transaction((tx) => putEntries(tx, [{ key: "ro/x", value: utf8("x") }]), { readOnly: true }),
+      StorageErrorCode.READ_ONLY,
+    );
     expect(await b.get("ro/x")).toBeNull();
   });
 

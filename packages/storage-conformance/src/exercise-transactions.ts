@@ -347,11 +347,7 @@ export function exerciseTransactions(context: ConformanceContext): void {
     const exists = b.exists("iso/new");
     const scan = collectScan(b, "iso/");
     try {
-      const [earlyList, earlyExists, earlyScan] = await Promise.all([
-        readOrPending(list),
-        readOrPending(exists),
-        readOrPending(scan),
-      ]);
+      const [earlyList, earlyExists, earlyScan] = await Promise.all([readOrPending(list), readOrPending(exists), readOrPending(scan)]);
       if (earlyList !== "pending") expect(earlyList.value).toEqual(["old"]);
       if (earlyExists !== "pending") expect(earlyExists.value).toBe(false);
       if (earlyScan !== "pending") expect(earlyScan.value.map((entry) => entry.key)).toEqual(["iso/old"]);

@@ -7,13 +7,7 @@ import {
   validatePrefix,
   validateValue,
 } from "@egide/storage-core";
-import type {
-  HealthStatus,
-  ScanEntry,
-  StorageBackend,
-  Transaction,
-  TransactionOptions,
-} from "@egide/storage-core";
+import type { HealthStatus, ScanEntry, StorageBackend, Transaction, TransactionOptions } from "@egide/storage-core";
 import { naiveChildren, naivePage } from "./naive-list.js";
 import { ReferenceTransaction } from "./reference-transaction.js";
 

@@ -5,7 +5,11 @@ import { ReferenceModel, capabilityDifferences, capabilityFixture, describeDecor
 
 // The check run on storage-core's own helper: a decorator built with wrapStorage keeps every
 // capability, overriding nothing or everything.
-describeDecoratorCapabilities({ name: "wrapStorage without overrides", wrap: (inner) => wrapStorage(inner), create: async () => new ReferenceModel() });
+describeDecoratorCapabilities({
+  name: "wrapStorage without overrides",
+  wrap: (inner) => wrapStorage(inner),
+  create: async () => new ReferenceModel(),
+});
 describeDecoratorCapabilities({
   name: "wrapStorage overriding every optional member",
   wrap: (inner) =>
@@ -36,7 +40,8 @@ describe("capabilityDifferences", () => {
     const inner = new ReferenceModel();
     const inventing: StorageBackend = {
       ...handForwarding(inner),
-      transaction: (fn, options) => inner.transaction((tx) => fn(Object.assign(Object.create(tx) as Transaction, { putMany: async () => undefined })), options),
+      transaction: (fn, options) =>
+        inner.transaction((tx) => fn(Object.assign(Object.create(tx) as Transaction, { putMany: async () => undefined })), options),
     };
     expect(await capabilityDifferences(inner, inventing)).toEqual([
       "transaction.putMany: absent in the wrapped backend, function in the decorator",
@@ -47,6 +52,8 @@ describe("capabilityDifferences", () => {
   it("reports an audit store that loses appendMany", async () => {
     const inner = capabilityFixture({ audit: true, appendMany: true }) as StorageBackend & { audit: { append: unknown; query: unknown } };
     const wrapped = { ...handForwarding(inner), audit: { append: inner.audit.append, query: inner.audit.query } };
-    expect(await capabilityDifferences(inner, wrapped)).toEqual(["audit.appendMany: function in the wrapped backend, absent in the decorator"]);
+    expect(await capabilityDifferences(inner, wrapped)).toEqual([
+      "audit.appendMany: function in the wrapped backend, absent in the decorator",
+    ]);
   });
 });

@@ -71,13 +71,20 @@ export class BackendRegistry {
       if (missing !== null) {
         // npm (7 and later) and pnpm install an adapter's driver with it, as a peer dependency;
         // when the adapter is there and its driver is not, the error names the driver.
-        const what = missing === packageName ? `the package ${packageName}, which is not installed` : `the package ${packageName}, whose dependency ${missing} is not installed`;
+        const what =
+          missing === packageName
+            ? `the package ${packageName}, which is not installed`
+            : `the package ${packageName}, whose dependency ${missing} is not installed`;
         const known = this.types().filter((name) => name !== type);
         const hint = missing === packageName && known.length > 0 ? ` (storage types known here: ${known.join(", ")})` : "";
-        throw new ConfigError("BACKEND_NOT_INSTALLED", `storage type ${JSON.stringify(type)} needs ${what}; install it with: npm install ${missing}${hint}`, {
-          option: "storage.type",
-          cause: error,
-        });
+        throw new ConfigError(
+          "BACKEND_NOT_INSTALLED",
+          `storage type ${JSON.stringify(type)} needs ${what}; install it with: npm install ${missing}${hint}`,
+          {
+            option: "storage.type",
+            cause: error,
+          },
+        );
       }
       throw error;
     }
@@ -86,9 +93,13 @@ export class BackendRegistry {
       throw new ConfigError("INVALID_CONFIG", `${packageName} does not export a backendDefinition`, { option: "storage.type" });
     }
     if (definition.type !== type) {
-      throw new ConfigError("INVALID_CONFIG", `${packageName} defines storage type ${JSON.stringify(definition.type)}, not ${JSON.stringify(type)}`, {
-        option: "storage.type",
-      });
+      throw new ConfigError(
+        "INVALID_CONFIG",
+        `${packageName} defines storage type ${JSON.stringify(definition.type)}, not ${JSON.stringify(type)}`,
+        {
+          option: "storage.type",
+        },
+      );
     }
     this.#definitions.set(type, definition);
     return definition;

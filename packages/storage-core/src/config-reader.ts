@@ -46,7 +46,8 @@ export class ConfigReader {
   /** A whole-number option within [min, max]. */
   integer(option: string, fallback: number, range: { min?: number; max?: number } = {}): number {
     const value = this.#take(option) ?? fallback;
-    if (typeof value !== "number" || !Number.isInteger(value)) throw this.error(option, `must be a whole number, got ${JSON.stringify(value)}`);
+    if (typeof value !== "number" || !Number.isInteger(value))
+      throw this.error(option, `must be a whole number, got ${JSON.stringify(value)}`);
     if (range.min !== undefined && value < range.min) throw this.error(option, `must be at least ${range.min}, got ${value}`);
     if (range.max !== undefined && value > range.max) throw this.error(option, `must be at most ${range.max}, got ${value}`);
     return value;
@@ -63,7 +64,8 @@ export class ConfigReader {
   oneOf<const T extends string>(option: string, allowed: readonly T[], fallback: T): T {
     const value = this.#take(option) ?? fallback;
     const found = typeof value === "string" ? allowed.find((a) => a.toLowerCase() === value.toLowerCase()) : undefined;
-    if (found === undefined) throw this.error(option, `must be one of ${allowed.map((a) => JSON.stringify(a)).join(", ")}, got ${JSON.stringify(value)}`);
+    if (found === undefined)
+      throw this.error(option, `must be one of ${allowed.map((a) => JSON.stringify(a)).join(", ")}, got ${JSON.stringify(value)}`);
     return found;
   }
 
@@ -76,9 +78,13 @@ export class ConfigReader {
   finish(): void {
     const unknown = Object.keys(this.#table).filter((k) => !this.#read.has(k));
     if (unknown.length > 0) {
-      throw new ConfigError("INVALID_CONFIG", `unknown option${unknown.length > 1 ? "s" : ""} ${unknown.map((k) => this.name(k)).join(", ")}`, {
-        option: this.name(unknown[0] as string),
-      });
+      throw new ConfigError(
+        "INVALID_CONFIG",
+        `unknown option${unknown.length > 1 ? "s" : ""} ${unknown.map((k) => this.name(k)).join(", ")}`,
+        {
+          option: this.name(unknown[0] as string),
+        },
+      );
     }
   }
 

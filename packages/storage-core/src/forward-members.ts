@@ -20,4 +20,3 @@ export function forwardMembers(target: object, inner: object, overrides: object,
         : (...args: unknown[]) => (from[name] as (...args: unknown[]) => unknown).apply(inner, args);
   }
 }
-

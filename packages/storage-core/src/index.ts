@@ -32,5 +32,9 @@ export { wrapTransaction } from "./wrap-transaction.js";
 export type { TransactionOverrides, WrappedTransaction } from "./wrap-transaction.js";
 export { wrapAuditStore } from "./wrap-audit-store.js";
 export type { AuditStoreOverrides } from "./wrap-audit-store.js";
-export { OPTIONAL_BACKEND_CAPABILITIES, OPTIONAL_TRANSACTION_CAPABILITIES, OPTIONAL_AUDIT_STORE_CAPABILITIES } from "./optional-capabilities.js";
+export {
+  OPTIONAL_BACKEND_CAPABILITIES,
+  OPTIONAL_TRANSACTION_CAPABILITIES,
+  OPTIONAL_AUDIT_STORE_CAPABILITIES,
+} from "./optional-capabilities.js";
 export type { OptionalBackendCapability, OptionalTransactionCapability, OptionalAuditStoreCapability } from "./optional-capabilities.js";

@@ -89,10 +89,7 @@ export function listStart(prefix: string, after: string): { from: string; inclus
 }
 
 /** Runs {@link listChildren} with a synchronous index probe. */
-export function runSkipScan(
-  scan: Generator<KeySeek, string[], readonly string[]>,
-  seek: (probe: KeySeek) => readonly string[],
-): string[] {
+export function runSkipScan(scan: Generator<KeySeek, string[], readonly string[]>, seek: (probe: KeySeek) => readonly string[]): string[] {
   let step = scan.next();
   while (!step.done) step = scan.next(seek(step.value));
   return step.value;

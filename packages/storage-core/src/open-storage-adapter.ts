@@ -36,7 +36,9 @@ export interface OpenStorageAdapterOptions {
  * refused (`INVALID_CONFIG`), and closed again.
  */
 export async function openStorageAdapter(storage: StorageSelection, options: OpenStorageAdapterOptions = {}): Promise<AuditingBackend> {
-  const registry = options.registry ?? new BackendRegistry({ resolveFrom: options.resolveFrom ?? process.cwd(), ...(options.packages ? { packages: options.packages } : {}) });
+  const registry =
+    options.registry ??
+    new BackendRegistry({ resolveFrom: options.resolveFrom ?? process.cwd(), ...(options.packages ? { packages: options.packages } : {}) });
   const definition = await registry.resolve(storage.type);
   const config: unknown = definition.parseConfig(storage.options ?? {}, options.env ?? process.env);
   if (options.mustExist) {
@@ -46,7 +48,11 @@ export async function openStorageAdapter(storage: StorageSelection, options: Ope
   const backend = (await definition.create(config)) as Partial<AuditingBackend> & { close(): Promise<void> };
   if (typeof backend.audit?.append !== "function") {
     await backend.close();
-    throw new ConfigError("INVALID_CONFIG", `storage type "${storage.type}" has no audit store; Egide keeps its audit log beside its data`, { option: "storage.type" });
+    throw new ConfigError(
+      "INVALID_CONFIG",
+      `storage type "${storage.type}" has no audit store; Egide keeps its audit log beside its data`,
+      { option: "storage.type" },
+    );
   }
   return backend as AuditingBackend;
 }

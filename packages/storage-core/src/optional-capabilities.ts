@@ -26,4 +26,3 @@ export type OptionalBackendCapability = (typeof OPTIONAL_BACKEND_CAPABILITIES)[n
 export type OptionalTransactionCapability = (typeof OPTIONAL_TRANSACTION_CAPABILITIES)[number];
 /** One of {@link OPTIONAL_AUDIT_STORE_CAPABILITIES}. */
 export type OptionalAuditStoreCapability = (typeof OPTIONAL_AUDIT_STORE_CAPABILITIES)[number];
-

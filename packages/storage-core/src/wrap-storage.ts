@@ -43,7 +43,8 @@ export interface StorageOverrides {
 }
 
 /** A wrapped backend: the contract, plus exactly the optional capabilities of `B` (`audit`, `poolStats`). */
-export type WrappedStorage<B extends StorageBackend = StorageBackend> = StorageBackend & Pick<B, Extract<keyof B, OptionalBackendCapability>>;
+export type WrappedStorage<B extends StorageBackend = StorageBackend> = StorageBackend &
+  Pick<B, Extract<keyof B, OptionalBackendCapability>>;
 
 const REQUIRED = ["get", "put", "delete", "exists", "list", "listPage", "scan", "health", "close"] as const;
 
@@ -74,7 +75,13 @@ export function wrapStorage<B extends StorageBackend>(inner: B, overrides: Stora
   const wrapped = { type: inner.type } as Record<string, unknown>;
   forwardMembers(wrapped, inner, overrides, REQUIRED, false);
   // The function capabilities (poolStats); `audit` is an object, wrapped below.
-  forwardMembers(wrapped, inner, overrides, OPTIONAL_BACKEND_CAPABILITIES.filter((name) => name !== "audit"), true);
+  forwardMembers(
+    wrapped,
+    inner,
+    overrides,
+    OPTIONAL_BACKEND_CAPABILITIES.filter((name) => name !== "audit"),
+    true,
+  );
 
   const wrapTx = (tx: Transaction, options: TransactionOptions | undefined): Transaction =>
     wrapTransaction(tx, overrides.wrapTransaction ? overrides.wrapTransaction(tx, options ?? {}) : {});
@@ -90,4 +97,3 @@ export function wrapStorage<B extends StorageBackend>(inner: B, overrides: Stora
   }
   return wrapped as unknown as WrappedStorage<B>;
 }
-

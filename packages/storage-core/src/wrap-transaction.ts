@@ -13,7 +13,8 @@ import type { Transaction } from "./storage-backend.js";
 export type TransactionOverrides = Partial<Transaction & Pick<AuditingTransaction, "appendAudit">>;
 
 /** A wrapped transaction: the contract, plus exactly the optional members of `T`. */
-export type WrappedTransaction<T extends Transaction = Transaction> = Transaction & Pick<T, Extract<keyof T, OptionalTransactionCapability>>;
+export type WrappedTransaction<T extends Transaction = Transaction> = Transaction &
+  Pick<T, Extract<keyof T, OptionalTransactionCapability>>;
 
 const REQUIRED = ["get", "put", "delete", "exists", "list", "listPage"] as const;
 

@@ -20,7 +20,13 @@ describe("normalizeAuditEntry", () => {
 
   it("accepts IPv6 and UUIDs", () => {
     expect(() =>
-      normalizeAuditEntry({ operation: "read", path: "p", success: false, sourceIp: "::1", requestId: "6f1c1a84-56c5-4b4e-9a65-9d0d8b2a7c11" }),
+      normalizeAuditEntry({
+        operation: "read",
+        path: "p",
+        success: false,
+        sourceIp: "::1",
+        requestId: "6f1c1a84-56c5-4b4e-9a65-9d0d8b2a7c11",
+      }),
     ).not.toThrow();
   });
 

@@ -33,7 +33,10 @@ describe("BackendRegistry", () => {
   });
 
   it("names the package to install when the adapter is missing, and the types it knows", async () => {
-    const registry = new BackendRegistry({ resolveFrom: app, packages: { postgresql: "@egide/storage-postgres", sqlite: "@egide/storage-sqlite" } });
+    const registry = new BackendRegistry({
+      resolveFrom: app,
+      packages: { postgresql: "@egide/storage-postgres", sqlite: "@egide/storage-sqlite" },
+    });
     const failure = await registry.resolve("postgresql").catch((e: unknown) => e);
     expect(ConfigError.isInstance(failure)).toBe(true);
     expect(failure).toMatchObject({ code: "BACKEND_NOT_INSTALLED", option: "storage.type" });
@@ -48,9 +51,13 @@ describe("BackendRegistry", () => {
     const registry = new BackendRegistry({ resolveFrom: app, packages: { postgresql: "@egide/storage-postgres" } });
     const failure = await registry.resolve("postgresql").catch((e: unknown) => e);
     expect(failure).toMatchObject({ code: "BACKEND_NOT_INSTALLED" });
-    expect((failure as Error).message).toContain("whose dependency pg-driver-that-is-absent is not installed; install it with: npm install pg-driver-that-is-absent");
+    expect((failure as Error).message).toContain(
+      "whose dependency pg-driver-that-is-absent is not installed; install it with: npm install pg-driver-that-is-absent",
+    );
     const deep = await registry.resolve("deep").catch((e: unknown) => e);
-    expect((deep as Error).message).toContain("whose dependency @absent-scope/driver is not installed; install it with: npm install @absent-scope/driver");
+    expect((deep as Error).message).toContain(
+      "whose dependency @absent-scope/driver is not installed; install it with: npm install @absent-scope/driver",
+    );
   });
 
   it("resolves an unmapped type by the convention @egide/storage-<type>, and names that package when it is missing", async () => {
@@ -59,13 +66,29 @@ describe("BackendRegistry", () => {
     expect((await registry.resolve("etcd")).type).toBe("etcd");
     const failure = await registry.resolve("s3").catch((e: unknown) => e);
     expect(failure).toMatchObject({ code: "BACKEND_NOT_INSTALLED" });
-    expect((failure as Error).message).toContain("needs the package @egide/storage-s3, which is not installed; install it with: npm install @egide/storage-s3");
+    expect((failure as Error).message).toContain(
+      "needs the package @egide/storage-s3, which is not installed; install it with: npm install @egide/storage-s3",
+    );
   });
 
   it("refuses, before importing anything, a type that cannot be a package name segment", async () => {
     const imported: string[] = [];
     const registry = new BackendRegistry({ importModule: async (specifier) => void imported.push(specifier) });
-    for (const type of ["", "S3", "sqlite ", " sqlite", "../sqlite", "a/b", "@egide/x", "-a", "1a", "a_b", "s\u0000", "sq\u200blite", "a".repeat(65)]) {
+    for (const type of [
+      "",
+      "S3",
+      "sqlite ",
+      " sqlite",
+      "../sqlite",
+      "a/b",
+      "@egide/x",
+      "-a",
+      "1a",
+      "a_b",
+      "s\u0000",
+      "sq\u200blite",
+      "a".repeat(65),
+    ]) {
       const failure = await registry.resolve(type).catch((e: unknown) => e);
       expect(failure, JSON.stringify(type)).toMatchObject({ code: "UNKNOWN_BACKEND", option: "storage.type" });
     }
@@ -84,7 +107,10 @@ describe("BackendRegistry", () => {
 
   it("prefers registered definitions and accepts a custom importer", async () => {
     const definition: BackendDefinition = { type: "mem", packageName: "mem", parseConfig: (t) => t, create: async () => ({}) as never };
-    const registry = new BackendRegistry({ importModule: async () => ({ backendDefinition: { ...definition, type: "other" } }), packages: { other: "o" } });
+    const registry = new BackendRegistry({
+      importModule: async () => ({ backendDefinition: { ...definition, type: "other" } }),
+      packages: { other: "o" },
+    });
     registry.register(definition);
     expect(await registry.resolve("mem")).toBe(definition);
     expect((await registry.resolve("other")).type).toBe("other");

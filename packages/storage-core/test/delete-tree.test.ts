@@ -6,7 +6,12 @@ describe("deleteTree", () => {
   it("deletes every key below the prefix, across pages and folders, and nothing else", async () => {
     const storage = memoryStorage();
     const keep = ["keep", "logical/a", "logical/b", "logical/abc/x"];
-    const doomed = ["logical/ab/1", "logical/ab/2/3", "logical/ab/2/4", ...Array.from({ length: 25 }, (_, i) => `logical/ab/flat/${String(i).padStart(2, "0")}`)];
+    const doomed = [
+      "logical/ab/1",
+      "logical/ab/2/3",
+      "logical/ab/2/4",
+      ...Array.from({ length: 25 }, (_, i) => `logical/ab/flat/${String(i).padStart(2, "0")}`),
+    ];
     for (const key of [...keep, ...doomed]) storage.data.set(key, Buffer.from("v"));
     const listed: number[] = [];
     const deleted = await storage.transaction(async (tx) => {

@@ -37,11 +37,22 @@ const prefixArb = fc.oneof(
 describe("listChildren", () => {
   it("matches a naive listing for every prefix, cursor, limit and batch size", () => {
     fc.assert(
-      fc.property(fc.uniqueArray(keyArb, { maxLength: 30 }), prefixArb, fc.oneof(fc.constant(""), keyArb, prefixArb), fc.integer({ min: -1, max: 5 }), fc.integer({ min: 1, max: 4 }), fc.integer({ min: 0, max: 3 }), (keys, prefix, after, limit, initial, growth) => {
-        const sorted = [...keys].sort(compareKeys);
-        const listed = runSkipScan(listChildren(prefix, after, limit, { first: initial + growth, initial, max: initial * 2 ** growth }), seekIn(sorted));
-        expect(listed).toEqual(naiveList(keys, prefix, after, limit));
-      }),
+      fc.property(
+        fc.uniqueArray(keyArb, { maxLength: 30 }),
+        prefixArb,
+        fc.oneof(fc.constant(""), keyArb, prefixArb),
+        fc.integer({ min: -1, max: 5 }),
+        fc.integer({ min: 1, max: 4 }),
+        fc.integer({ min: 0, max: 3 }),
+        (keys, prefix, after, limit, initial, growth) => {
+          const sorted = [...keys].sort(compareKeys);
+          const listed = runSkipScan(
+            listChildren(prefix, after, limit, { first: initial + growth, initial, max: initial * 2 ** growth }),
+            seekIn(sorted),
+          );
+          expect(listed).toEqual(naiveList(keys, prefix, after, limit));
+        },
+      ),
       { numRuns: 3000 },
     );
   });

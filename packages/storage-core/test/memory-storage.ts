@@ -1,5 +1,14 @@
 import { compareKeys } from "../src/index.js";
-import type { AuditEntry, AuditRecord, AuditStore, HealthStatus, ScanEntry, StorageBackend, Transaction, TransactionOptions } from "../src/index.js";
+import type {
+  AuditEntry,
+  AuditRecord,
+  AuditStore,
+  HealthStatus,
+  ScanEntry,
+  StorageBackend,
+  Transaction,
+  TransactionOptions,
+} from "../src/index.js";
 
 /** Which optional capabilities a {@link memoryStorage} offers. */
 export interface MemoryCapabilities {
@@ -56,7 +65,8 @@ export function memoryStorage(caps: MemoryCapabilities = {}): StorageBackend & {
     type: "memory",
     ...ops,
     async *scan(prefix: string): AsyncIterable<ScanEntry> {
-      for (const key of [...data.keys()].filter((k) => k.startsWith(prefix)).sort(compareKeys)) yield { key, value: data.get(key) as Buffer };
+      for (const key of [...data.keys()].filter((k) => k.startsWith(prefix)).sort(compareKeys))
+        yield { key, value: data.get(key) as Buffer };
     },
     transaction: <T>(fn: (tx: Transaction) => Promise<T>, _options?: TransactionOptions) => fn(tx),
     health: async (): Promise<HealthStatus> => ({ status: "healthy", latencyMs: 0 }),

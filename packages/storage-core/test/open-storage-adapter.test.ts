@@ -66,7 +66,10 @@ describe("openStorageAdapter", () => {
   });
 
   it("resolves an unregistered type through the packages it is given, from where it is told", async () => {
-    const failure = await openStorageAdapter({ type: "postgresql" }, { packages: { postgresql: "@egide/storage-postgres-absent" }, resolveFrom: "/" }).catch((e: unknown) => e);
+    const failure = await openStorageAdapter(
+      { type: "postgresql" },
+      { packages: { postgresql: "@egide/storage-postgres-absent" }, resolveFrom: "/" },
+    ).catch((e: unknown) => e);
     expect(failure).toMatchObject({ code: "BACKEND_NOT_INSTALLED" });
     expect((failure as Error).message).toContain("npm install @egide/storage-postgres-absent");
   });

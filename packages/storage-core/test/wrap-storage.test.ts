@@ -6,7 +6,11 @@ import { memoryStorage } from "./memory-storage.js";
 const ALL = { putMany: true, appendAudit: true, audit: true, appendMany: true, poolStats: true };
 
 async function txMembers(backend: StorageBackend): Promise<string[]> {
-  return backend.transaction(async (tx) => Object.keys(tx).filter((k) => typeof (tx as unknown as Record<string, unknown>)[k] === "function").sort());
+  return backend.transaction(async (tx) =>
+    Object.keys(tx)
+      .filter((k) => typeof (tx as unknown as Record<string, unknown>)[k] === "function")
+      .sort(),
+  );
 }
 
 describe("wrapStorage", () => {
@@ -52,7 +56,9 @@ describe("wrapStorage", () => {
     expect("poolStats" in wrapped).toBe(false);
     expect("audit" in wrapped).toBe(false);
     expect(await txMembers(wrapped)).toEqual(["delete", "exists", "get", "list", "listPage", "put"]);
-    const store = wrapStorage(memoryStorage({ audit: true }), { wrapAudit: () => ({ appendMany: async () => [] }) }) as unknown as AuditingBackend;
+    const store = wrapStorage(memoryStorage({ audit: true }), {
+      wrapAudit: () => ({ appendMany: async () => [] }),
+    }) as unknown as AuditingBackend;
     expect("appendMany" in store.audit).toBe(false);
   });
 
@@ -70,7 +76,11 @@ describe("wrapStorage", () => {
         return inner.transaction(fn, options);
       }
       wrapTransaction(tx: Transaction, options: { readOnly?: boolean }) {
-        return { putMany: (entries: readonly { key: string; value: Buffer }[]) => (calls.push(`putMany:${entries.length}:${options.readOnly === true}`), tx.putMany?.(entries) as Promise<void>) };
+        return {
+          putMany: (entries: readonly { key: string; value: Buffer }[]) => (
+            calls.push(`putMany:${entries.length}:${options.readOnly === true}`), tx.putMany?.(entries) as Promise<void>
+          ),
+        };
       }
       wrapAudit() {
         return { appendMany: async () => (calls.push("appendMany"), []) };

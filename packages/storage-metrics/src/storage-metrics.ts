@@ -13,7 +13,9 @@ export const StorageMetricName = {
  * Latency buckets in seconds: from 100 µs (an in-process SQLite read) to 10 s (a statement
  * timeout), dense where local and networked storage operations fall.
  */
-export const DEFAULT_DURATION_BUCKETS: readonly number[] = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+export const DEFAULT_DURATION_BUCKETS: readonly number[] = [
+  0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
+];
 
 /** Something that reports a backend's active connections when the gauge is scraped. */
 export interface ConnectionSource {
@@ -38,7 +40,10 @@ const byRegistry = new WeakMap<Registry, StorageMetrics>();
  * created on first use. Several decorated backends share them, told apart by the `backend`
  * label; registering the same names twice would throw in prom-client.
  */
-export function storageMetrics(registry: Registry = defaultRegistry, buckets: readonly number[] = DEFAULT_DURATION_BUCKETS): StorageMetrics {
+export function storageMetrics(
+  registry: Registry = defaultRegistry,
+  buckets: readonly number[] = DEFAULT_DURATION_BUCKETS,
+): StorageMetrics {
   const existing = byRegistry.get(registry);
   if (existing) return existing;
   const connectionSources = new Set<ConnectionSource>();

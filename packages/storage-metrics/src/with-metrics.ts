@@ -210,14 +210,18 @@ function meteredBackend(inner: StorageBackend, recorder: OperationRecorder, rele
     wrapTransaction: (tx) => ({
       ...meteredOperations(tx, recorder),
       /** A bulk put (restore, migrate) is recorded as one `put`. */
-      putMany: (entries) => recorder.track(StorageOperation.PUT, () => (tx.putMany as NonNullable<Transaction["putMany"]>).call(tx, entries)),
+      putMany: (entries) =>
+        recorder.track(StorageOperation.PUT, () => (tx.putMany as NonNullable<Transaction["putMany"]>).call(tx, entries)),
       appendAudit: (entry) => recorder.track(StorageOperation.AUDIT_APPEND, () => (tx as AuditingTransaction).appendAudit(entry)),
     }),
 
     wrapAudit: (audit) => ({
       append: (entry) => recorder.track(StorageOperation.AUDIT_APPEND, () => audit.append(entry)),
       query: (filter) => recorder.track(StorageOperation.AUDIT_QUERY, () => audit.query(filter)),
-      appendMany: (entries) => recorder.track(StorageOperation.AUDIT_APPEND, () => (audit.appendMany as NonNullable<AuditStore["appendMany"]>).call(audit, entries)),
+      appendMany: (entries) =>
+        recorder.track(StorageOperation.AUDIT_APPEND, () =>
+          (audit.appendMany as NonNullable<AuditStore["appendMany"]>).call(audit, entries),
+        ),
     }),
   });
 }

@@ -14,7 +14,9 @@ afterAll(() => withClient("postgres", (client) => client.query(`DROP SCHEMA IF E
 
 async function activeConnections(registry: Registry): Promise<number | undefined> {
   const metric = (await registry.getMetricsAsJSON()).find((m) => m.name === StorageMetricName.CONNECTIONS);
-  return (metric?.values as Array<{ value: number; labels: Record<string, string> }> | undefined)?.find((v) => v.labels.backend === "postgresql")?.value;
+  return (metric?.values as Array<{ value: number; labels: Record<string, string> }> | undefined)?.find(
+    (v) => v.labels.backend === "postgresql",
+  )?.value;
 }
 
 test("the gauge reports connections checked out of the pool while a transaction holds one", async () => {

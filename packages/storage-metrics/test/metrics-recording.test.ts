@@ -47,7 +47,15 @@ describe("operations, latency and errors", () => {
     expect(await storage.listPage("a/", "", 1)).toEqual(["b"]);
     await storage.delete("a/b");
     expect((await storage.health()).status).toBe("healthy");
-    for (const [operation, count] of [["put", 1], ["get", 2], ["exists", 1], ["list", 1], ["list_page", 1], ["delete", 1], ["health", 1]] as const) {
+    for (const [operation, count] of [
+      ["put", 1],
+      ["get", 2],
+      ["exists", 1],
+      ["list", 1],
+      ["list_page", 1],
+      ["delete", 1],
+      ["health", 1],
+    ] as const) {
       expect(await ops(operation), operation).toBe(count);
       expect(await durationCount(operation), operation).toBe(count);
     }
@@ -83,7 +91,9 @@ describe("operations, latency and errors", () => {
         throw new Error("roll back");
       }),
     ).rejects.toThrow("roll back");
-    await expect(storage.transaction((tx) => tx.put("t/3", Buffer.from("3")), { readOnly: true })).rejects.toMatchObject({ code: "READ_ONLY" });
+    await expect(storage.transaction((tx) => tx.put("t/3", Buffer.from("3")), { readOnly: true })).rejects.toMatchObject({
+      code: "READ_ONLY",
+    });
     expect(await ops("transaction")).toBe(3);
     expect(await errors("transaction", "Error")).toBe(1);
     expect(await errors("transaction", "READ_ONLY")).toBe(1);

@@ -54,7 +54,14 @@ pg.Client.prototype.connect = function countedConnect(...args) {
 
 /** A raw client on the server (not the bench database), for CREATE / DROP DATABASE. */
 async function withAdmin(fn) {
-  const client = new pg.Client({ host: SERVER.host, port: SERVER.port, user: SERVER.username, password: SERVER.password, database: "postgres", connectionTimeoutMillis: 5000 });
+  const client = new pg.Client({
+    host: SERVER.host,
+    port: SERVER.port,
+    user: SERVER.username,
+    password: SERVER.password,
+    database: "postgres",
+    connectionTimeoutMillis: 5000,
+  });
   client.on("error", () => undefined);
   await client.connect();
   try {
@@ -110,7 +117,8 @@ function openRaw(options, ssl) {
       /** The naive listing: one range SELECT of every key under the prefix, folded into children in JS. */
       async list(prefix) {
         const before = prefixSuccessor(prefix);
-        const result = before === null ? await run(pool, "range_open", rangeOpen, [prefix]) : await run(pool, "range", rangeBounded, [prefix, before]);
+        const result =
+          before === null ? await run(pool, "range_open", rangeOpen, [prefix]) : await run(pool, "range", rangeBounded, [prefix, before]);
         const children = [];
         for (const { key: k } of result.rows) {
           const rest = k.slice(prefix.length);
@@ -134,7 +142,12 @@ function openRaw(options, ssl) {
           for (;;) {
             const shape = `${inclusive}${before !== null}`;
             const values = before === null ? [from, SCAN_PAGE] : [from, before, SCAN_PAGE];
-            const { rows } = await run(client, `page_${inclusive ? "ge" : "gt"}_${before !== null ? "b" : "o"}`, statements.page[shape], values);
+            const { rows } = await run(
+              client,
+              `page_${inclusive ? "ge" : "gt"}_${before !== null ? "b" : "o"}`,
+              statements.page[shape],
+              values,
+            );
             for (const row of rows) entries.push(row);
             if (rows.length < SCAN_PAGE) break;
             from = rows[rows.length - 1].key;
@@ -262,7 +275,8 @@ async function pointOperations(backend, raw) {
   }
   const check = await backend.get(key(7));
   if (!check?.equals(VALUE) || !(await raw.named.get(key(7)))?.equals(VALUE)) throw new Error("preload failed");
-  if ((await backend.list(folder(3))).length !== KEYS / FOLDERS || (await raw.named.list(folder(3))).length !== KEYS / FOLDERS) throw new Error("list mismatch");
+  if ((await backend.list(folder(3))).length !== KEYS / FOLDERS || (await raw.named.list(folder(3))).length !== KEYS / FOLDERS)
+    throw new Error("list mismatch");
   if ((await drain(backend.scan(folder(3)))) !== (await raw.named.scan(folder(3))).length) throw new Error("scan mismatch");
 
   // Each row: [label, raw op, backend op, raw-unnamed op or null]. Puts overwrite preloaded keys.
@@ -282,7 +296,11 @@ async function pointOperations(backend, raw) {
     ["scan (folder of 100 keys)", (n) => raw.named.scan(folder(n)), (n) => drain(backend.scan(folder(n))), null],
     [
       "transaction (10 puts)",
-      (n) => raw.named.putMany(Array.from({ length: 10 }, (_, i) => key(pick(n * 10 + i))), VALUE),
+      (n) =>
+        raw.named.putMany(
+          Array.from({ length: 10 }, (_, i) => key(pick(n * 10 + i))),
+          VALUE,
+        ),
       (n) =>
         backend.transaction(async (tx) => {
           for (let i = 0; i < 10; i++) await tx.put(key(pick(n * 10 + i)), VALUE);
@@ -291,8 +309,12 @@ async function pointOperations(backend, raw) {
     ],
   ];
 
-  console.log(`Point operations: ${fmt(KEYS)} keys of 256 bytes in ${FOLDERS} folders; pool max ${backend.options.poolMax}, prepare threshold ${backend.options.prepareThreshold}`);
-  console.log(`(median of ${ROUNDS} alternating rounds of ${ROUND_MS} ms each, after a ${WARMUP_MS} ms warm-up; "in flight" = concurrent callers)\n`);
+  console.log(
+    `Point operations: ${fmt(KEYS)} keys of 256 bytes in ${FOLDERS} folders; pool max ${backend.options.poolMax}, prepare threshold ${backend.options.prepareThreshold}`,
+  );
+  console.log(
+    `(median of ${ROUNDS} alternating rounds of ${ROUND_MS} ms each, after a ${WARMUP_MS} ms warm-up; "in flight" = concurrent callers)\n`,
+  );
   const header = [
     "operation".padEnd(28),
     "in flight".padStart(9),
@@ -388,7 +410,9 @@ async function listingCost(backend, raw) {
   console.log(`\nListing cost: ${fmt(OTHERS + 10)} keys (${fmt(OTHERS)} of 16 bytes under other0/…other999/, 10 under target/)`);
   console.log(`(loaded with INSERT … SELECT FROM generate_series and ANALYZEd in ${(loadMs / 1000).toFixed(1)} s; one call at a time)\n`);
   console.log(`backend list("target/") -> 10 keys (1,000 calls):            median ${micros(targetMedian)}, p99 ${micros(targetP99)}`);
-  console.log(`backend list("")        -> 1,001 folders (5 calls):          median ${micros(median(rootTimes))}  (${micros(median(rootTimes) / root.length)} per child)`);
+  console.log(
+    `backend list("")        -> 1,001 folders (5 calls):          median ${micros(median(rootTimes))}  (${micros(median(rootTimes) / root.length)} per child)`,
+  );
   console.log(`backend list("other0/") -> 1,000 keys, skip-scan (200 calls): median ${micros(median(folderTimes))}`);
   console.log(
     `naive   list("other0/") -> one range read of 1,000 keys (200): median ${micros(median(naiveTimes))}  ` +
@@ -402,7 +426,9 @@ async function listingCost(backend, raw) {
 
 async function main() {
   const started = performance.now();
-  const server = await withAdmin(async (client) => (await client.query("SELECT version() AS version, current_setting('ssl') AS ssl")).rows[0]);
+  const server = await withAdmin(
+    async (client) => (await client.query("SELECT version() AS version, current_setting('ssl') AS ssl")).rows[0],
+  );
   let backend;
   let raw;
   try {
@@ -419,7 +445,9 @@ async function main() {
     raw.unnamed = raw.side(rawSql, false);
     // The naive listing of the listing benchmark reads the backend's own table.
     raw.onBackendTable = raw.side(backend.sql, true);
-    console.log(`@egide/storage-postgres bench, node ${process.version}, ${server.version.split(",")[0]}, database ${DATABASE}, TLS ${ssl ? "on" : "off"}\n`);
+    console.log(
+      `@egide/storage-postgres bench, node ${process.version}, ${server.version.split(",")[0]}, database ${DATABASE}, TLS ${ssl ? "on" : "off"}\n`,
+    );
     await pointOperations(backend, raw);
     await listingCost(backend, raw);
     console.log(`\ntotal ${((performance.now() - started) / 1000).toFixed(1)} s`);

@@ -114,7 +114,9 @@ export class PostgresAuditStore implements AuditStore {
       if (upper !== null) where.push(`path COLLATE "C" < ${bind(upper)}`);
     }
     const text = `SELECT * FROM ${this.#table}${where.length ? ` WHERE ${where.join(" AND ")}` : ""} ORDER BY id LIMIT ${auditQueryLimit(filter)}`;
-    const result = await this.withClient("audit query", (lease) => lease.query<AuditRow>({ text, values }, this.operationTimeoutMs, "audit query"));
+    const result = await this.withClient("audit query", (lease) =>
+      lease.query<AuditRow>({ text, values }, this.operationTimeoutMs, "audit query"),
+    );
     return result.rows.map((row) => ({
       id: Number(row.id),
       timestamp: row.timestamp,

@@ -310,7 +310,8 @@ export class PostgresBackend implements AuditingBackend {
 
   #beginSql(readOnly: boolean): string {
     const isolation = readOnly ? "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY" : "BEGIN ISOLATION LEVEL SERIALIZABLE";
-    const timeout = this.options.statementTimeoutMs > 0 ? `; SET LOCAL statement_timeout = ${Math.round(this.options.statementTimeoutMs)}` : "";
+    const timeout =
+      this.options.statementTimeoutMs > 0 ? `; SET LOCAL statement_timeout = ${Math.round(this.options.statementTimeoutMs)}` : "";
     return isolation + timeout;
   }
 
@@ -396,7 +397,10 @@ export class PostgresBackend implements AuditingBackend {
     const failure = toStorageError(error, `${operation}: connect`);
     // Anything else that stops us getting a connection means the database is unavailable.
     if (failure.code !== StorageErrorCode.INTERNAL) return failure;
-    return new StorageError(StorageErrorCode.UNAVAILABLE, `${operation}: connect failed: ${text}`, { backend: POSTGRES_TYPE, cause: error });
+    return new StorageError(StorageErrorCode.UNAVAILABLE, `${operation}: connect failed: ${text}`, {
+      backend: POSTGRES_TYPE,
+      cause: error,
+    });
   }
 
   #assertOpen(): void {

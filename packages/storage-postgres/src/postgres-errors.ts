@@ -33,5 +33,7 @@ export function isConnectionFailure(error: unknown): boolean {
   const code = String((error as { code?: unknown } | null)?.code ?? "");
   if (CONNECTION_STATES.has(code) || SOCKET_CODES.has(code)) return true;
   const text = error instanceof Error ? error.message : "";
-  return /Connection terminated unexpectedly|Connection terminated$|Client has encountered a connection error|Client was closed|not queryable|terminating connection/i.test(text);
+  return /Connection terminated unexpectedly|Connection terminated$|Client has encountered a connection error|Client was closed|not queryable|terminating connection/i.test(
+    text,
+  );
 }

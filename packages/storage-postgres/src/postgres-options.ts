@@ -124,19 +124,27 @@ export function parsePostgresConfig(
   env: Record<string, string | undefined> = process.env,
   path = "storage.postgresql",
 ): ResolvedPostgresOptions {
-  const defined = typeof table === "object" && table !== null && !Array.isArray(table)
-    ? Object.fromEntries(Object.entries(table).filter(([, v]) => v !== undefined))
-    : table;
+  const defined =
+    typeof table === "object" && table !== null && !Array.isArray(table)
+      ? Object.fromEntries(Object.entries(table).filter(([, v]) => v !== undefined))
+      : table;
   const config = new ConfigReader(defined, path);
   if (config.has("password")) {
-    throw config.error("password", "must not be in the configuration file; put it in an environment variable and name it with password_env");
+    throw config.error(
+      "password",
+      "must not be in the configuration file; put it in an environment variable and name it with password_env",
+    );
   }
   const fromUrl = parseUrl(config);
   const host = config.string("host") ?? fromUrl.host ?? "localhost";
   const port = config.integer("port", fromUrl.port ?? 5432, { min: 1, max: 65535 });
   const database = config.string("database") ?? fromUrl.database ?? "egide";
   const username = config.string("username") ?? fromUrl.username ?? "egide";
-  for (const [option, value] of [["host", host], ["database", database], ["username", username]] as const) {
+  for (const [option, value] of [
+    ["host", host],
+    ["database", database],
+    ["username", username],
+  ] as const) {
     if (value.trim() === "") throw config.error(option, "must not be empty");
   }
   const passwordEnv = config.string("password_env");
@@ -157,9 +165,13 @@ export function parsePostgresConfig(
     try {
       sslRootCertPem = readFileSync(sslRootCert, "utf8");
     } catch (error) {
-      throw new ConfigError("INVALID_CONFIG", `cannot read ${sslRootCert}: ${(error as Error).message}`, { option: config.name("ssl_root_cert"), cause: error });
+      throw new ConfigError("INVALID_CONFIG", `cannot read ${sslRootCert}: ${(error as Error).message}`, {
+        option: config.name("ssl_root_cert"),
+        cause: error,
+      });
     }
-    if (!sslRootCertPem.includes("-----BEGIN CERTIFICATE-----")) throw config.error("ssl_root_cert", `${sslRootCert} holds no PEM certificate`);
+    if (!sslRootCertPem.includes("-----BEGIN CERTIFICATE-----"))
+      throw config.error("ssl_root_cert", `${sslRootCert} holds no PEM certificate`);
   }
   const statementTimeoutMs = config.duration("statement_timeout", "30s");
   const options: ResolvedPostgresOptions = {
@@ -210,7 +222,8 @@ function parseUrl(config: ConfigReader): { host?: string; port?: number; databas
   } catch {
     throw config.error("url", "is not a URL (postgres://user@host:5432/database)");
   }
-  if (url.protocol !== "postgres:" && url.protocol !== "postgresql:") throw config.error("url", "must start with postgres:// or postgresql://");
+  if (url.protocol !== "postgres:" && url.protocol !== "postgresql:")
+    throw config.error("url", "must start with postgres:// or postgresql://");
   if (url.password !== "") throw config.error("url", "must not contain a password; use password_env");
   const result: { host?: string; port?: number; database?: string; username?: string; sslMode?: PostgresSslMode } = {};
   if (url.hostname) result.host = decodeURIComponent(url.hostname).replace(/^\[(.*)\]$/, "$1");

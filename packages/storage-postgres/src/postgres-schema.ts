@@ -87,8 +87,12 @@ export async function checkSchema(client: pg.ClientBase, schema: string): Promis
 }
 
 async function readVersion(client: pg.ClientBase, schema: string): Promise<number> {
-  const exists = await client.query<{ table: string | null }>("SELECT to_regclass($1) AS table", [`${quoteIdentifier(schema)}.egide_schema_version`]);
+  const exists = await client.query<{ table: string | null }>("SELECT to_regclass($1) AS table", [
+    `${quoteIdentifier(schema)}.egide_schema_version`,
+  ]);
   if (exists.rows[0]?.table == null) return 0;
-  const result = await client.query<{ version: number | null }>(`SELECT max(version) AS version FROM ${quoteIdentifier(schema)}.egide_schema_version`);
+  const result = await client.query<{ version: number | null }>(
+    `SELECT max(version) AS version FROM ${quoteIdentifier(schema)}.egide_schema_version`,
+  );
   return result.rows[0]?.version ?? 0;
 }

@@ -50,4 +50,3 @@ export function isSslNegotiationFailure(error: unknown): boolean {
   // prefer → the server has no TLS; allow → the server's pg_hba.conf requires TLS.
   return /does not support SSL|no encryption|SSL off|hostssl/i.test(text);
 }
-

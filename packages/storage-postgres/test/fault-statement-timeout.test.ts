@@ -83,7 +83,10 @@ describe(`statement_timeout (${STATEMENT_TIMEOUT_MS} ms)`, () => {
       });
 
       // The connection that timed out is closed, not handed back to the pool.
-      expect(await waitUntilGone(admin, database.name, oldPid), `egide connection ${oldPid} is still open after its statement timed out`).toBe(true);
+      expect(
+        await waitUntilGone(admin, database.name, oldPid),
+        `egide connection ${oldPid} is still open after its statement timed out`,
+      ).toBe(true);
       expect(await backend.get("k")).toEqual(Buffer.from("before"));
       await backend.put("k", Buffer.from("after"));
       expect(await backend.get("k")).toEqual(Buffer.from("after"));
@@ -121,7 +124,10 @@ describe(`statement_timeout (${STATEMENT_TIMEOUT_MS} ms)`, () => {
         }
       });
 
-      expect(await waitUntilGone(admin, database.name, oldPid), `egide connection ${oldPid} is still open after its transaction timed out`).toBe(true);
+      expect(
+        await waitUntilGone(admin, database.name, oldPid),
+        `egide connection ${oldPid} is still open after its transaction timed out`,
+      ).toBe(true);
       // Nothing of the transaction is visible, neither through the backend nor in the table.
       expect(await backend.get("tx/first")).toBeNull();
       expect(await backend.get("tx/contended")).toEqual(Buffer.from("original"));

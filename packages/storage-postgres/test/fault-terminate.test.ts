@@ -107,7 +107,9 @@ describe("pg_terminate_backend on every Egide connection during concurrent puts"
       // Every acknowledged put is durable, checked straight in the table (not through the code
       // under test) and then through the backend.
       const stored = await withAdminClient(database.name, (client) =>
-        client.query<{ key: string; value: Buffer }>("SELECT key, value FROM public.egide_storage WHERE key = ANY($1::text[])", [acknowledged]),
+        client.query<{ key: string; value: Buffer }>("SELECT key, value FROM public.egide_storage WHERE key = ANY($1::text[])", [
+          acknowledged,
+        ]),
       );
       const found = new Map(stored.rows.map((row) => [row.key, row.value]));
       const missing = acknowledged.filter((key) => !found.has(key));

@@ -150,7 +150,9 @@ describe("a database that stops answering (TCP proxy)", () => {
 
   it("fails calls queued behind a full pool within their deadline too", async () => {
     // Twice as many calls as connections: half of them wait for a client that never comes back.
-    const results = await Promise.all(Object.entries(calls).map(async ([name, call]) => check(name, await timedFailure(call), DEADLINE_MS + SLACK_MS)));
+    const results = await Promise.all(
+      Object.entries(calls).map(async ([name, call]) => check(name, await timedFailure(call), DEADLINE_MS + SLACK_MS)),
+    );
     expect(results.flat()).toEqual([]);
   }, 20_000);
 

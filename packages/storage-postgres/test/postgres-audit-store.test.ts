@@ -27,7 +27,15 @@ describe("PostgresAuditStore column types", () => {
   afterEach(() => schemas.destroy(backend));
 
   it("writes to egide_audit_log in the backend's own schema, with the database's column types", async () => {
-    await backend.audit.append({ tenantId: TENANT, operation: "login", path: "auth/token", sourceIp: "10.1.2.3", requestId: REQUEST, success: true, metadata: { a: 1 } });
+    await backend.audit.append({
+      tenantId: TENANT,
+      operation: "login",
+      path: "auth/token",
+      sourceIp: "10.1.2.3",
+      requestId: REQUEST,
+      success: true,
+      metadata: { a: 1 },
+    });
     const schema = schemas.schemaOf(backend)!;
     const rows = await withAdminClient(database.name, (client) =>
       client.query(

@@ -108,8 +108,17 @@ describe("parsePostgresConfig", () => {
       password: undefined,
       sslMode: "require",
     });
-    expect(parsePostgresConfig({ url: "postgresql://u@[::1]/d" }, {})).toMatchObject({ host: "::1", port: 5432, database: "d", username: "u" });
-    expect(parsePostgresConfig({ url: "postgres://u@h:1/d", port: 2, database: "other" }, {})).toMatchObject({ host: "h", port: 2, database: "other" });
+    expect(parsePostgresConfig({ url: "postgresql://u@[::1]/d" }, {})).toMatchObject({
+      host: "::1",
+      port: 5432,
+      database: "d",
+      username: "u",
+    });
+    expect(parsePostgresConfig({ url: "postgres://u@h:1/d", port: 2, database: "other" }, {})).toMatchObject({
+      host: "h",
+      port: 2,
+      database: "other",
+    });
   });
 
   it("reads the password only from the variable password_env names", () => {
@@ -181,7 +190,9 @@ describe("parsePostgresConfig", () => {
 
 describe("programmatic options", () => {
   it("are checked like the file's, naming the option", async () => {
-    await expect(PostgresBackend.open({ host: "127.0.0.1", poolMin: 3, poolMax: 2 })).rejects.toSatisfy((error) => ConfigError.isInstance(error));
+    await expect(PostgresBackend.open({ host: "127.0.0.1", poolMin: 3, poolMax: 2 })).rejects.toSatisfy((error) =>
+      ConfigError.isInstance(error),
+    );
     await expect(PostgresBackend.open({ host: "127.0.0.1", url: "postgres://u:pw@h/d" })).rejects.toThrow(/url/);
   });
 });

@@ -51,7 +51,7 @@ describe("the specification's tables", () => {
     return ready.then(() => undefined);
   });
 
-  it("creates egide_storage with a COLLATE \"C\" text primary key and a bytea value", async () => {
+  it('creates egide_storage with a COLLATE "C" text primary key and a bytea value', async () => {
     await ready;
     expect(await columns(schema, "egide_storage")).toEqual([
       { name: "key", type: "text", nullable: "NO", default: null, collation: "C" },
@@ -64,7 +64,13 @@ describe("the specification's tables", () => {
   it("creates egide_audit_log with the specification's columns and a bigserial id", async () => {
     await ready;
     expect(await columns(schema, "egide_audit_log")).toEqual([
-      { name: "id", type: "bigint", nullable: "NO", default: expect.stringMatching(/^nextval\('.*egide_audit_log_id_seq'::regclass\)$/), collation: null },
+      {
+        name: "id",
+        type: "bigint",
+        nullable: "NO",
+        default: expect.stringMatching(/^nextval\('.*egide_audit_log_id_seq'::regclass\)$/),
+        collation: null,
+      },
       { name: "timestamp", type: "timestamp with time zone", nullable: "NO", default: "now()", collation: null },
       { name: "tenant_id", type: "uuid", nullable: "YES", default: null, collation: null },
       { name: "operation", type: "text", nullable: "NO", default: null, collation: null },
@@ -76,7 +82,9 @@ describe("the specification's tables", () => {
       { name: "error_message", type: "text", nullable: "YES", default: null, collation: null },
       { name: "metadata", type: "jsonb", nullable: "YES", default: null, collation: null },
     ]);
-    const [sequence] = await sql<{ seq: string | null }>("SELECT pg_get_serial_sequence($1, 'id') AS seq", [`${quoteIdentifier(schema)}.egide_audit_log`]);
+    const [sequence] = await sql<{ seq: string | null }>("SELECT pg_get_serial_sequence($1, 'id') AS seq", [
+      `${quoteIdentifier(schema)}.egide_audit_log`,
+    ]);
     expect(sequence?.seq).toMatch(/egide_audit_log_id_seq$/);
   });
 
@@ -95,7 +103,11 @@ describe("the specification's tables", () => {
       { table: "egide_storage", columns: "key" },
     ]);
     const indexes = Object.fromEntries(
-      (await sql<{ name: string; def: string }>("SELECT indexname AS name, indexdef AS def FROM pg_indexes WHERE schemaname = $1", [schema])).map((row) => [row.name, row.def]),
+      (
+        await sql<{ name: string; def: string }>("SELECT indexname AS name, indexdef AS def FROM pg_indexes WHERE schemaname = $1", [
+          schema,
+        ])
+      ).map((row) => [row.name, row.def]),
     );
     expect(indexes.idx_storage_prefix).toMatch(/ON \S*egide_storage USING btree \(key text_pattern_ops\)$/);
     expect(indexes.idx_audit_timestamp).toMatch(/ON \S*egide_audit_log USING btree \("?timestamp"?\)$/);
@@ -105,7 +117,9 @@ describe("the specification's tables", () => {
   it("orders and compares keys in byte order whatever the database's collation", async () => {
     await ready;
     const table = `${quoteIdentifier(schema)}.egide_storage`;
-    await sql(`INSERT INTO ${table} (key, value) SELECT k, '\\x00' FROM unnest($1::text[]) AS k`, [["a", "B", "é", "z", "_", "/", "\u{1F600}", "\uFFFD"]]);
+    await sql(`INSERT INTO ${table} (key, value) SELECT k, '\\x00' FROM unnest($1::text[]) AS k`, [
+      ["a", "B", "é", "z", "_", "/", "\u{1F600}", "\uFFFD"],
+    ]);
     try {
       // The column's own collation decides ORDER BY and range predicates (no COLLATE here).
       const ordered = await sql<{ key: string }>(`SELECT key FROM ${table} ORDER BY key`);
@@ -210,7 +224,11 @@ process.exit(0);
     const schema = newSchema("newer");
     await migratePostgresSchema(optionsFor(schema));
     await sql(`INSERT INTO ${quoteIdentifier(schema)}.egide_schema_version (version) VALUES (99)`);
-    expect(await checkPostgresSchema(optionsFor(schema))).toEqual({ currentVersion: 99, expectedVersion: POSTGRES_SCHEMA_VERSION, upToDate: false });
+    expect(await checkPostgresSchema(optionsFor(schema))).toEqual({
+      currentVersion: 99,
+      expectedVersion: POSTGRES_SCHEMA_VERSION,
+      upToDate: false,
+    });
     await expect(migratePostgresSchema(optionsFor(schema))).rejects.toThrow(/99/);
     await expect(PostgresBackend.open(optionsFor(schema))).rejects.toThrow(/99/);
   });
@@ -219,14 +237,22 @@ process.exit(0);
 describe("checkPostgresSchema", () => {
   it("reports a missing schema as not up to date and does not create it", async () => {
     const schema = newSchema("absent");
-    expect(await checkPostgresSchema(optionsFor(schema))).toEqual({ currentVersion: 0, expectedVersion: POSTGRES_SCHEMA_VERSION, upToDate: false });
+    expect(await checkPostgresSchema(optionsFor(schema))).toEqual({
+      currentVersion: 0,
+      expectedVersion: POSTGRES_SCHEMA_VERSION,
+      upToDate: false,
+    });
     expect(await catalog(schema)).toEqual({ exists: false, relations: [] });
   });
 
   it("reports an empty schema as not up to date, then up to date after migrating, changing nothing itself", async () => {
     const schema = newSchema("empty");
     await sql(`CREATE SCHEMA ${quoteIdentifier(schema)}`);
-    expect(await checkPostgresSchema(optionsFor(schema))).toEqual({ currentVersion: 0, expectedVersion: POSTGRES_SCHEMA_VERSION, upToDate: false });
+    expect(await checkPostgresSchema(optionsFor(schema))).toEqual({
+      currentVersion: 0,
+      expectedVersion: POSTGRES_SCHEMA_VERSION,
+      upToDate: false,
+    });
     expect(await catalog(schema)).toEqual({ exists: true, relations: [] });
     await migratePostgresSchema(optionsFor(schema));
     const migrated = await catalog(schema);

@@ -7,7 +7,12 @@ import { startTlsCluster, type TlsCluster } from "./support/tls-cluster.js";
 type OpenOptions = Parameters<typeof PostgresBackend.open>[0];
 
 /** Node's codes for a certificate chain that does not lead to a trusted CA. */
-const UNTRUSTED_CHAIN_CODES = ["UNABLE_TO_VERIFY_LEAF_SIGNATURE", "UNABLE_TO_GET_ISSUER_CERT_LOCALLY", "SELF_SIGNED_CERT_IN_CHAIN", "DEPTH_ZERO_SELF_SIGNED_CERT"];
+const UNTRUSTED_CHAIN_CODES = [
+  "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+  "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
+  "SELF_SIGNED_CERT_IN_CHAIN",
+  "DEPTH_ZERO_SELF_SIGNED_CERT",
+];
 /** Node's code for a certificate that does not name the host. */
 const WRONG_HOST_CODE = "ERR_TLS_CERT_ALTNAME_INVALID";
 
@@ -111,13 +116,19 @@ describe("TLS to PostgreSQL (throwaway cluster with its own CA)", () => {
   it("verify-full refuses a server whose certificate comes from another CA", async () => {
     const error = await refused({ sslMode: "verify-full", sslRootCert: cluster.wrongCaCertPath });
     expect(StorageError.isInstance(error), describeError(error)).toBe(true);
-    expect(codesOf(error).some((code) => UNTRUSTED_CHAIN_CODES.includes(code)), describeError(error)).toBe(true);
+    expect(
+      codesOf(error).some((code) => UNTRUSTED_CHAIN_CODES.includes(code)),
+      describeError(error),
+    ).toBe(true);
   });
 
   it("verify-ca refuses a server whose certificate comes from another CA", async () => {
     const error = await refused({ sslMode: "verify-ca", sslRootCert: cluster.wrongCaCertPath });
     expect(StorageError.isInstance(error), describeError(error)).toBe(true);
-    expect(codesOf(error).some((code) => UNTRUSTED_CHAIN_CODES.includes(code)), describeError(error)).toBe(true);
+    expect(
+      codesOf(error).some((code) => UNTRUSTED_CHAIN_CODES.includes(code)),
+      describeError(error),
+    ).toBe(true);
   });
 
   it("verify-full refuses a host name the certificate does not carry", async () => {
@@ -140,7 +151,10 @@ describe("TLS to PostgreSQL (throwaway cluster with its own CA)", () => {
 
   it("require with a root certificate verifies the chain, as libpq does", async () => {
     const error = await refused({ sslMode: "require", sslRootCert: cluster.wrongCaCertPath });
-    expect(codesOf(error).some((code) => UNTRUSTED_CHAIN_CODES.includes(code)), describeError(error)).toBe(true);
+    expect(
+      codesOf(error).some((code) => UNTRUSTED_CHAIN_CODES.includes(code)),
+      describeError(error),
+    ).toBe(true);
   });
 
   it("prefer encrypts when the server offers TLS", async () => {

@@ -156,11 +156,17 @@ async function pointOperations(dir) {
   console.log("-".repeat(header.length));
   const results = {};
   for (const [label, rawOp, backendOp] of rows) {
-    const { a: rawRate, b: backendRate, ratio } = await compareAlternating(rawOp, backendOp, { rounds: ROUNDS, roundMs: ROUND_MS, warmupMs: WARMUP_MS, aSync: true });
+    const {
+      a: rawRate,
+      b: backendRate,
+      ratio,
+    } = await compareAlternating(rawOp, backendOp, { rounds: ROUNDS, roundMs: ROUND_MS, warmupMs: WARMUP_MS, aSync: true });
     const result = { raw: rawRate, backend: backendRate, ratio };
     results[label] = result;
     console.log(
-      [label.padEnd(34), fmt(result.raw).padStart(12), fmt(result.backend).padStart(14), `${result.ratio.toFixed(2)}×`.padStart(7)].join(""),
+      [label.padEnd(34), fmt(result.raw).padStart(12), fmt(result.backend).padStart(14), `${result.ratio.toFixed(2)}×`.padStart(7)].join(
+        "",
+      ),
     );
   }
   console.log(
@@ -213,14 +219,22 @@ async function listingCost(dir) {
   const naiveWideMs = await medianCall(() => raw.list("wide/"), 100);
   const naiveRootMs = await medianCall(() => raw.list(""), 10);
 
-  console.log(`\nListing cost: ${fmt(keys.length)} keys (200,000 under other0/…other999/, 10 under target/, 20,000 under wide/sub0/…sub9/)`);
+  console.log(
+    `\nListing cost: ${fmt(keys.length)} keys (200,000 under other0/…other999/, 10 under target/, 20,000 under wide/sub0/…sub9/)`,
+  );
   console.log(`(loaded in ${(loadMs / 1000).toFixed(1)} s into both files; median of 1,000 calls unless noted)\n`);
   console.log(`backend list("target/")  -> 10 keys,        in this database:       ${micros(targetMs)}`);
   console.log(`backend list("target/")  -> 10 keys,        alone in a database:    ${micros(aloneMs)}`);
   console.log(`backend list("wide/")    -> 10 folders over 20,000 keys:            ${micros(wideMs)}`);
-  console.log(`naive   list("wide/")    -> range read of 20,000 keys (100 calls):  ${micros(naiveWideMs)}  (${(naiveWideMs / wideMs).toFixed(0)}× the skip-scan)`);
-  console.log(`backend list("")         -> 1,002 entries (100 calls):              ${micros(rootMs)}  (${micros(rootMs / root.length)} per child)`);
-  console.log(`naive   list("")         -> range read of ${fmt(keys.length)} keys (10 calls): ${micros(naiveRootMs)}  (${(naiveRootMs / rootMs).toFixed(0)}× the skip-scan)`);
+  console.log(
+    `naive   list("wide/")    -> range read of 20,000 keys (100 calls):  ${micros(naiveWideMs)}  (${(naiveWideMs / wideMs).toFixed(0)}× the skip-scan)`,
+  );
+  console.log(
+    `backend list("")         -> 1,002 entries (100 calls):              ${micros(rootMs)}  (${micros(rootMs / root.length)} per child)`,
+  );
+  console.log(
+    `naive   list("")         -> range read of ${fmt(keys.length)} keys (10 calls): ${micros(naiveRootMs)}  (${(naiveRootMs / rootMs).toFixed(0)}× the skip-scan)`,
+  );
   await alone.close();
   await backend.close();
   raw.db.close();

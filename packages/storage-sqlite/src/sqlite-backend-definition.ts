@@ -13,5 +13,6 @@ export const backendDefinition: BackendDefinition<ResolvedSqliteOptions, SqliteB
   parseConfig: (table) => parseSqliteConfig(table),
   create: async (config) => SqliteBackend.open(config),
   // Opening a path creates the file: a source that is not there would become an empty one.
-  findMissing: (config) => (config.path === ":memory:" || existsSync(config.path) ? undefined : `there is no SQLite database at ${config.path}`),
+  findMissing: (config) =>
+    config.path === ":memory:" || existsSync(config.path) ? undefined : `there is no SQLite database at ${config.path}`,
 };

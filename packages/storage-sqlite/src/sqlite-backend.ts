@@ -118,22 +118,38 @@ export class SqliteBackend implements AuditingBackend {
   }
 
   get(key: string): Promise<Buffer | null> {
-    return this.#read("get", (c) => c.get(key), () => validateKey(key, SQLITE_TYPE));
+    return this.#read(
+      "get",
+      (c) => c.get(key),
+      () => validateKey(key, SQLITE_TYPE),
+    );
   }
 
   exists(key: string): Promise<boolean> {
-    return this.#read("exists", (c) => c.exists(key), () => validateKey(key, SQLITE_TYPE));
+    return this.#read(
+      "exists",
+      (c) => c.exists(key),
+      () => validateKey(key, SQLITE_TYPE),
+    );
   }
 
   put(key: string, value: Uint8Array): Promise<void> {
-    return this.#write("put", (c) => c.put(key, value), () => {
-      validateKey(key, SQLITE_TYPE);
-      validateValue(value, this.options.maxValueBytes, SQLITE_TYPE);
-    });
+    return this.#write(
+      "put",
+      (c) => c.put(key, value),
+      () => {
+        validateKey(key, SQLITE_TYPE);
+        validateValue(value, this.options.maxValueBytes, SQLITE_TYPE);
+      },
+    );
   }
 
   delete(key: string): Promise<void> {
-    return this.#write("delete", (c) => c.delete(key), () => validateKey(key, SQLITE_TYPE));
+    return this.#write(
+      "delete",
+      (c) => c.delete(key),
+      () => validateKey(key, SQLITE_TYPE),
+    );
   }
 
   list(prefix: string): Promise<string[]> {
@@ -141,7 +157,11 @@ export class SqliteBackend implements AuditingBackend {
   }
 
   listPage(prefix: string, after: string, limit: number): Promise<string[]> {
-    return this.#read("list", (c) => c.list(prefix, after, limit), () => validateListPage(prefix, after, limit, SQLITE_TYPE));
+    return this.#read(
+      "list",
+      (c) => c.list(prefix, after, limit),
+      () => validateListPage(prefix, after, limit, SQLITE_TYPE),
+    );
   }
 
   /**
@@ -334,9 +354,11 @@ export class SqliteBackend implements AuditingBackend {
     } catch (error) {
       return Promise.reject(toStorageError(error, operation));
     }
-    return this.#queue.run(() => fn(this.#writer)).catch((error: unknown) => {
-      throw toStorageError(error, operation);
-    });
+    return this.#queue
+      .run(() => fn(this.#writer))
+      .catch((error: unknown) => {
+        throw toStorageError(error, operation);
+      });
   }
 
   async #readOnlyTransaction<T>(fn: (tx: Transaction) => Promise<T>): Promise<T> {

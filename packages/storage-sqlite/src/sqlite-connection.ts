@@ -18,7 +18,10 @@ export class SqliteConnection {
   readonly #pages: Record<string, Database.Statement<unknown[], { key: string; value: Buffer }>> = {};
   readonly #list: (prefix: string, after: string, limit: number) => string[];
 
-  constructor(readonly db: Database.Database, writable: boolean) {
+  constructor(
+    readonly db: Database.Database,
+    writable: boolean,
+  ) {
     this.#get = db.prepare<[string], Buffer>("SELECT value FROM egide_storage WHERE key = ?").pluck();
     this.#exists = db.prepare<[string], number>("SELECT 1 FROM egide_storage WHERE key = ?").pluck();
     if (writable) {
@@ -35,7 +38,8 @@ export class SqliteConnection {
         );
       }
     }
-    const list = (prefix: string, after: string, limit: number) => runSkipScan(listChildren(prefix, after, limit, IN_PROCESS_SEEK_BATCH), (probe) => this.#seek(probe));
+    const list = (prefix: string, after: string, limit: number) =>
+      runSkipScan(listChildren(prefix, after, limit, IN_PROCESS_SEEK_BATCH), (probe) => this.#seek(probe));
     // A listing is many probes: run them in one read transaction so they share a snapshot
     // even when another process commits meanwhile. Inside an open transaction (the writer's),
     // better-sqlite3 turns this into a savepoint, which is just as good.
@@ -76,7 +80,10 @@ export class SqliteConnection {
    * up to `before` (excluded; no bound when null).
    */
   scanPage(from: string, inclusive: boolean, before: string | null): Array<{ key: string; value: Buffer }> {
-    const page = this.#pages[`${inclusive ? ">=" : ">"}${before !== null}`] as Database.Statement<unknown[], { key: string; value: Buffer }>;
+    const page = this.#pages[`${inclusive ? ">=" : ">"}${before !== null}`] as Database.Statement<
+      unknown[],
+      { key: string; value: Buffer }
+    >;
     return before === null ? page.all(from) : page.all(from, before);
   }
 

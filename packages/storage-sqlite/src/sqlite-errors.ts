@@ -52,7 +52,12 @@ export function toStorageError(error: unknown, operation: string): StorageError 
   if (code === "SQLITE_FULL" || FILE_SPACE_CODES.has(code)) {
     return new StorageError(StorageErrorCode.UNAVAILABLE, message, { ...options, retryable: false });
   }
-  if (code.startsWith("SQLITE_IOERR") || code.startsWith("SQLITE_CANTOPEN") || code.startsWith("SQLITE_READONLY") || FILE_ACCESS_CODES.has(code)) {
+  if (
+    code.startsWith("SQLITE_IOERR") ||
+    code.startsWith("SQLITE_CANTOPEN") ||
+    code.startsWith("SQLITE_READONLY") ||
+    FILE_ACCESS_CODES.has(code)
+  ) {
     return new StorageError(StorageErrorCode.UNAVAILABLE, message, options);
   }
   return new StorageError(StorageErrorCode.INTERNAL, message, options);

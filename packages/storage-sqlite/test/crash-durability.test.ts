@@ -186,41 +186,37 @@ function snapshot(file: string, dir: string): string {
 }
 
 describe("crash durability", () => {
-  it(
-    `a SIGKILLed writer loses nothing it acknowledged (${ROUNDS} kills)`,
-    async () => {
-      const dir = mkdtempSync(join(tmpdir(), "egide-crash-"));
-      try {
-        const file = join(dir, "egide.db");
-        const lastAcked = new Map<number, number>();
-        let acknowledged = 0;
-        let walLeft = 0;
-        for (let round = 1; round <= ROUNDS; round++) {
-          const killAfterMs = KILL_AFTER_MS.min + Math.random() * (KILL_AFTER_MS.max - KILL_AFTER_MS.min);
-          const run = await runWriter(file, round, killAfterMs);
-          const context = `round ${round} (kill after ${killAfterMs.toFixed(0)} ms), stderr: ${run.stderr}`;
-          // Killed mid-writes, not exited nor crashed.
-          expect(run.signal, context).toBe("SIGKILL");
-          expect(run.lastAcked, context).toBeGreaterThan(0);
-          lastAcked.set(round, run.lastAcked);
-          acknowledged += run.lastAcked;
-          if (existsSync(`${file}-wal`)) walLeft++;
-          const copy = snapshot(file, join(dir, `check-${round}`));
-          await verifyDatabase(copy, lastAcked);
-          rmSync(join(dir, `check-${round}`), { recursive: true, force: true });
-        }
-        // The next writer always reopened a database with a killed writer's WAL beside it.
-        expect(walLeft).toBe(ROUNDS);
-        const final = await verifyDatabase(file, lastAcked);
-        console.info(
-          `crash durability: ${ROUNDS} kills, ${acknowledged} acknowledged operations, ` +
-            `${final.keys} keys and ${final.transactions} transactions verified, ` +
-            `${final.inFlightLanded} key(s) of operations in flight at a kill landed`,
-        );
-      } finally {
-        rmSync(dir, { recursive: true, force: true });
+  it(`a SIGKILLed writer loses nothing it acknowledged (${ROUNDS} kills)`, async () => {
+    const dir = mkdtempSync(join(tmpdir(), "egide-crash-"));
+    try {
+      const file = join(dir, "egide.db");
+      const lastAcked = new Map<number, number>();
+      let acknowledged = 0;
+      let walLeft = 0;
+      for (let round = 1; round <= ROUNDS; round++) {
+        const killAfterMs = KILL_AFTER_MS.min + Math.random() * (KILL_AFTER_MS.max - KILL_AFTER_MS.min);
+        const run = await runWriter(file, round, killAfterMs);
+        const context = `round ${round} (kill after ${killAfterMs.toFixed(0)} ms), stderr: ${run.stderr}`;
+        // Killed mid-writes, not exited nor crashed.
+        expect(run.signal, context).toBe("SIGKILL");
+        expect(run.lastAcked, context).toBeGreaterThan(0);
+        lastAcked.set(round, run.lastAcked);
+        acknowledged += run.lastAcked;
+        if (existsSync(`${file}-wal`)) walLeft++;
+        const copy = snapshot(file, join(dir, `check-${round}`));
+        await verifyDatabase(copy, lastAcked);
+        rmSync(join(dir, `check-${round}`), { recursive: true, force: true });
       }
-    },
-    120_000,
-  );
+      // The next writer always reopened a database with a killed writer's WAL beside it.
+      expect(walLeft).toBe(ROUNDS);
+      const final = await verifyDatabase(file, lastAcked);
+      console.info(
+        `crash durability: ${ROUNDS} kills, ${acknowledged} acknowledged operations, ` +
+          `${final.keys} keys and ${final.transactions} transactions verified, ` +
+          `${final.inFlightLanded} key(s) of operations in flight at a kill landed`,
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 120_000);
 });

@@ -62,7 +62,9 @@ describe("parseSqliteConfig", () => {
 
   it("says a database file is missing, so that a storage to read from is refused instead of created", async () => {
     const missing = temp.file();
-    expect(backendDefinition.findMissing?.(backendDefinition.parseConfig({ path: missing }))).toBe(`there is no SQLite database at ${missing}`);
+    expect(backendDefinition.findMissing?.(backendDefinition.parseConfig({ path: missing }))).toBe(
+      `there is no SQLite database at ${missing}`,
+    );
     expect(backendDefinition.findMissing?.(backendDefinition.parseConfig({ path: ":memory:" }))).toBeUndefined();
     const registry = new BackendRegistry().register(backendDefinition);
     await expect(openStorageAdapter({ type: "sqlite", options: { path: missing } }, { registry, mustExist: true })).rejects.toMatchObject({
@@ -109,8 +111,18 @@ describe("pragmas reach the database", () => {
     const file = temp.file();
     await SqliteBackend.open({ path: file }).close();
     const raw = new Database(file, { readonly: true });
-    const names = raw.prepare("SELECT name FROM sqlite_master WHERE type IN ('table', 'index') AND name NOT LIKE 'sqlite_%' ORDER BY name").pluck().all();
-    expect(names).toEqual(["egide_audit_log", "egide_storage", "idx_audit_request", "idx_audit_tenant", "idx_audit_timestamp", "idx_storage_prefix"]);
+    const names = raw
+      .prepare("SELECT name FROM sqlite_master WHERE type IN ('table', 'index') AND name NOT LIKE 'sqlite_%' ORDER BY name")
+      .pluck()
+      .all();
+    expect(names).toEqual([
+      "egide_audit_log",
+      "egide_storage",
+      "idx_audit_request",
+      "idx_audit_tenant",
+      "idx_audit_timestamp",
+      "idx_storage_prefix",
+    ]);
     const columns = raw.prepare("SELECT name, type, \"notnull\" AS nn FROM pragma_table_info('egide_storage')").all();
     expect(columns).toEqual([
       { name: "key", type: "TEXT", nn: 0 },

@@ -92,10 +92,11 @@ export interface TestDatabaseOptions {
 
 /** Creates a uniquely named database `egide_t_<label>_<random>`; drop it in `afterAll`. */
 export async function createTestDatabase(label: string, options: TestDatabaseOptions = {}): Promise<TestDatabase> {
-  const name = `egide_t_${label.toLowerCase().replace(/[^a-z0-9_]+/g, "_").slice(0, 30)}_${randomSuffix()}`;
-  const locale = options.icuLocale
-    ? ` TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE '${options.icuLocale.replaceAll("'", "''")}'`
-    : "";
+  const name = `egide_t_${label
+    .toLowerCase()
+    .replace(/[^a-z0-9_]+/g, "_")
+    .slice(0, 30)}_${randomSuffix()}`;
+  const locale = options.icuLocale ? ` TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE '${options.icuLocale.replaceAll("'", "''")}'` : "";
   await withClient("postgres", async (client) => {
     // 55006: someone is connected to the template for a moment (parallel test files); retry.
     for (let attempt = 1; ; attempt++) {

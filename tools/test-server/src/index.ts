@@ -9,4 +9,3 @@ export { api } from "./api.js";
 export { closedPort } from "./closed-port.js";
 export { selfSignedCertificate } from "./self-signed-certificate.js";
 export type { CertificateFiles } from "./self-signed-certificate.js";
-

@@ -6,7 +6,11 @@ import { connect } from "node:net";
  * the first response (0 when there was none), its body text and the whole raw answer. For
  * requests `fetch` would refuse or normalise (`..` segments, unknown methods, bad framing).
  */
-export function rawHttp(url: string, request: string | Buffer, timeoutMs = 5000): Promise<{ status: number; body: string; raw: string; timedOut: boolean }> {
+export function rawHttp(
+  url: string,
+  request: string | Buffer,
+  timeoutMs = 5000,
+): Promise<{ status: number; body: string; raw: string; timedOut: boolean }> {
   const { hostname, port } = new URL(url);
   return new Promise((resolve, reject) => {
     const socket = connect({ host: hostname, port: Number(port) });

@@ -98,7 +98,9 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
       listenerToml = `[listener]\naddress = "127.0.0.1:0"\ntls_cert_file = ${JSON.stringify(certificate.certFile)}\ntls_key_file = ${JSON.stringify(certificate.keyFile)}\n`;
       caFile = certificate.certFile;
     }
-    const config = parseServerConfig(`log_level = "silent"\n${storageToml}${listenerToml}${options.listenerToml ?? ""}\n${options.extraToml ?? ""}`);
+    const config = parseServerConfig(
+      `log_level = "silent"\n${storageToml}${listenerToml}${options.listenerToml ?? ""}\n${options.extraToml ?? ""}`,
+    );
     server = await startServer({ config });
   } catch (error) {
     rmSync(dir, { recursive: true, force: true });

@@ -26,7 +26,14 @@ export class ProgressReporter {
         ? `${label}${records} | {size}`
         : `${label} [{bar}] {percentage}%${records} | {size} of ${formatBytes(totalBytes)}`;
     this.#bar = new cliProgress.SingleBar(
-      { format, stream: stderr as NodeJS.WritableStream & { isTTY: true }, hideCursor: true, clearOnComplete: false, fps: 5, etaBuffer: 50 },
+      {
+        format,
+        stream: stderr as NodeJS.WritableStream & { isTTY: true },
+        hideCursor: true,
+        clearOnComplete: false,
+        fps: 5,
+        etaBuffer: 50,
+      },
       cliProgress.Presets.shades_classic,
     );
     this.#bar.start(totalBytes ?? 1, 0, { records: 0, size: formatBytes(0) });

@@ -44,7 +44,11 @@ async function removeStalePartials(output: string): Promise<void> {
  * after the last byte; on any error, or on SIGINT/SIGTERM, the temporary file is removed. An
  * existing `output` is refused unless `overwrite`. Returns the bytes written.
  */
-export async function writeFileAtomically(output: string, source: AsyncIterable<Uint8Array>, options: { overwrite?: boolean; onBytes?: (bytes: number) => void } = {}): Promise<number> {
+export async function writeFileAtomically(
+  output: string,
+  source: AsyncIterable<Uint8Array>,
+  options: { overwrite?: boolean; onBytes?: (bytes: number) => void } = {},
+): Promise<number> {
   await removeStalePartials(output);
   if (!options.overwrite && existsSync(output)) throw new CliError(`${output} already exists (use --force to replace it)`);
   const temporary = partialName(output);
@@ -52,7 +56,9 @@ export async function writeFileAtomically(output: string, source: AsyncIterable<
   try {
     handle = await open(temporary, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
   } catch (error) {
-    throw new CliError(`cannot create ${temporary}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`, { cause: error });
+    throw new CliError(`cannot create ${temporary}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`, {
+      cause: error,
+    });
   }
   const onSignal = (signal: NodeJS.Signals) => {
     try {

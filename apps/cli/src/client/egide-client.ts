@@ -218,8 +218,10 @@ function connectionError(error: unknown, address: string, timeoutMs: number): Cl
   else if (code === "ENOTFOUND" || code === "EAI_AGAIN") reason = "host not found";
   else if (code === "EHOSTUNREACH" || code === "ENETUNREACH") reason = "host unreachable";
   else if (code === "ECONNRESET") reason = "connection reset by the server (does it expect https?)";
-  else if (code === "EGIDE_TIMEOUT" || code === "ETIMEDOUT") reason = `no answer within ${timeoutMs >= 1000 ? `${Math.round(timeoutMs / 1000)} s` : `${timeoutMs} ms`}`;
-  else if (UNTRUSTED_CERTIFICATE.has(code)) reason = `its TLS certificate is not trusted (${code}); pass its CA with --ca-cert or EGIDE_CACERT`;
+  else if (code === "EGIDE_TIMEOUT" || code === "ETIMEDOUT")
+    reason = `no answer within ${timeoutMs >= 1000 ? `${Math.round(timeoutMs / 1000)} s` : `${timeoutMs} ms`}`;
+  else if (UNTRUSTED_CERTIFICATE.has(code))
+    reason = `its TLS certificate is not trusted (${code}); pass its CA with --ca-cert or EGIDE_CACERT`;
   else if (code === "ERR_TLS_CERT_ALTNAME_INVALID") reason = "its TLS certificate does not name this host";
   else if (code === "CERT_HAS_EXPIRED") reason = "its TLS certificate has expired";
   else if (code.startsWith("ERR_SSL_") || code === "EPROTO") reason = "TLS handshake failed (is it an http:// server?)";

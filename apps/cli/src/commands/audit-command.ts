@@ -41,7 +41,9 @@ export function registerAuditCommands(program: Command, ctx: CliContext): Comman
   const audit = program.command("audit").description("read the audit log");
 
   withNetworkOptions(audit.command("list").description("list audit rows, oldest first (at most --limit, default 1000)"))
-    .option("--since <time>", "rows at or after: a duration back from now (1h, 30m, 2d) or an RFC 3339 time", (value: string) => parseTimeBound(value))
+    .option("--since <time>", "rows at or after: a duration back from now (1h, 30m, 2d) or an RFC 3339 time", (value: string) =>
+      parseTimeBound(value),
+    )
     .option("--until <time>", "rows before: a duration back from now or an RFC 3339 time", (value: string) => parseTimeBound(value))
     .option("--path <prefix>", "rows whose path starts with this (literally)")
     .option("--request-id <id>", "the row of one request (the request_id of an API answer)", (value: string) => {

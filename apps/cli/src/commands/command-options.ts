@@ -19,7 +19,10 @@ export interface NetworkOptions extends ConnectionFlags {
 export function withNetworkOptions(command: Command): Command {
   return command
     .option("--address <url>", "server address (default: $EGIDE_ADDR, $VAULT_ADDR, http://127.0.0.1:8200)")
-    .option("--token <token>", "token to authenticate with (default: $EGIDE_TOKEN, $VAULT_TOKEN; prefer the variable: the command line is visible to other users)")
+    .option(
+      "--token <token>",
+      "token to authenticate with (default: $EGIDE_TOKEN, $VAULT_TOKEN; prefer the variable: the command line is visible to other users)",
+    )
     .option("--ca-cert <file>", "PEM file of the CA to trust for https (default: $EGIDE_CACERT, $VAULT_CACERT)")
     .addOption(formatOption());
 }

@@ -47,7 +47,10 @@ export function registerKvCommands(program: Command, ctx: CliContext): Command {
 
   /** A kv subcommand with the network options and `--mount`. */
   const subcommand = (parent: Command, name: string, description: string) =>
-    withNetworkOptions(parent.command(name).description(description)).option("--mount <mount>", "the mount, when PATH is the key below it (default: found from PATH)");
+    withNetworkOptions(parent.command(name).description(description)).option(
+      "--mount <mount>",
+      "the mount, when PATH is the key below it (default: found from PATH)",
+    );
 
   /** Client and location of a kv subcommand, the key required. */
   const open = async (path: string, options: KvOptions, keyRequired = true): Promise<{ client: EgideClient; location: KvLocation }> => {
@@ -59,7 +62,11 @@ export function registerKvCommands(program: Command, ctx: CliContext): Command {
   subcommand(kv, "put", "write a new version of a secret (all its keys)")
     .argument("<path>", "the secret, such as secret/app")
     .argument("[data...]", "KEY=VALUE, KEY=@FILE (the file's contents), KEY=- (stdin); or - / @FILE with a JSON object")
-    .option("--cas <version>", "check-and-set: write only if the current version is this one (0: only if it does not exist)", parseWholeNumber)
+    .option(
+      "--cas <version>",
+      "check-and-set: write only if the current version is this one (0: only if it does not exist)",
+      parseWholeNumber,
+    )
     .action(async (path: string, args: string[], options: KvWriteOptions) => {
       if (args.length === 0) throw usageError("no data given: pass KEY=VALUE arguments (kv put deletes every key it is not given)");
       const data = await parseKvData(args, ctx.io);
@@ -95,15 +102,23 @@ export function registerKvCommands(program: Command, ctx: CliContext): Command {
       const display = kvDisplayPath(location, "data");
       let body: KvReadBody | null;
       try {
-        body = (await client.get<KvReadBody>(kvApiPath(location, "data"), options.version === undefined ? undefined : { version: options.version })).body;
+        body = (
+          await client.get<KvReadBody>(
+            kvApiPath(location, "data"),
+            options.version === undefined ? undefined : { version: options.version },
+          )
+        ).body;
       } catch (error) {
         // A deleted or destroyed version answers 404 with its metadata.
-        const metadata = error instanceof EgideApiError && error.status === 404 ? (error.body as KvReadBody | null)?.data?.metadata : undefined;
+        const metadata =
+          error instanceof EgideApiError && error.status === 404 ? (error.body as KvReadBody | null)?.data?.metadata : undefined;
         if (metadata === undefined || metadata === null) throw notFoundAsNoValue(error, display);
         if (formatOf(options) === "json") printJson(ctx.io.stdout, error instanceof EgideApiError ? error.body : null);
         else ctx.io.stdout.write(writtenSecretText(display, metadata));
         const state = metadata.destroyed === true ? "destroyed" : "deleted";
-        throw new CliError(`version ${String(metadata.version ?? "?")} of ${display} is ${state}: it has no data`, { exitCode: ExitCode.USAGE });
+        throw new CliError(`version ${String(metadata.version ?? "?")} of ${display} is ${state}: it has no data`, {
+          exitCode: ExitCode.USAGE,
+        });
       }
       const data = body?.data?.data ?? {};
       const metadata = body?.data?.metadata ?? {};
@@ -130,7 +145,13 @@ export function registerKvCommands(program: Command, ctx: CliContext): Command {
         throw notFoundAsNoValue(error, display);
       }
       if (formatOf(options) === "json") printJson(ctx.io.stdout, body);
-      else ctx.io.stdout.write(formatTable(["Keys"], (body?.data?.keys ?? []).map((key) => [key])));
+      else
+        ctx.io.stdout.write(
+          formatTable(
+            ["Keys"],
+            (body?.data?.keys ?? []).map((key) => [key]),
+          ),
+        );
     });
 
   subcommand(kv, "delete", "soft-delete the latest version, or --versions (undelete can bring them back)")
@@ -140,13 +161,20 @@ export function registerKvCommands(program: Command, ctx: CliContext): Command {
       const { client, location } = await open(path, options);
       if (options.versions === undefined) {
         await client.delete(kvApiPath(location, "data"));
-        printDone(ctx.io.stdout, formatOf(options), `Success! Data deleted (if it existed) at: ${kvDisplayPath(location, "data")}`, { path: kvDisplayPath(location, "data") });
+        printDone(ctx.io.stdout, formatOf(options), `Success! Data deleted (if it existed) at: ${kvDisplayPath(location, "data")}`, {
+          path: kvDisplayPath(location, "data"),
+        });
       } else {
         await client.post(kvApiPath(location, "delete"), { versions: options.versions });
-        printDone(ctx.io.stdout, formatOf(options), `Success! Data deleted (if it existed) at: ${kvDisplayPath(location, "data")} (versions ${options.versions.join(", ")})`, {
-          path: kvDisplayPath(location, "data"),
-          versions: options.versions,
-        });
+        printDone(
+          ctx.io.stdout,
+          formatOf(options),
+          `Success! Data deleted (if it existed) at: ${kvDisplayPath(location, "data")} (versions ${options.versions.join(", ")})`,
+          {
+            path: kvDisplayPath(location, "data"),
+            versions: options.versions,
+          },
+        );
       }
     });
 
@@ -161,10 +189,15 @@ export function registerKvCommands(program: Command, ctx: CliContext): Command {
         const versions = options.versions ?? [];
         const { client, location } = await open(path, options);
         await client.post(kvApiPath(location, name), { versions });
-        printDone(ctx.io.stdout, formatOf(options), `Success! Data ${verb} (if it existed) at: ${kvDisplayPath(location, "data")} (versions ${versions.join(", ")})`, {
-          path: kvDisplayPath(location, "data"),
-          versions,
-        });
+        printDone(
+          ctx.io.stdout,
+          formatOf(options),
+          `Success! Data ${verb} (if it existed) at: ${kvDisplayPath(location, "data")} (versions ${versions.join(", ")})`,
+          {
+            path: kvDisplayPath(location, "data"),
+            versions,
+          },
+        );
       });
   }
 
@@ -188,7 +221,9 @@ export function registerKvCommands(program: Command, ctx: CliContext): Command {
     .action(async (path: string, options: KvOptions) => {
       const { client, location } = await open(path, options);
       await client.delete(kvApiPath(location, "metadata"));
-      printDone(ctx.io.stdout, formatOf(options), `Success! Data deleted (if it existed) at: ${kvDisplayPath(location, "metadata")}`, { path: kvDisplayPath(location, "metadata") });
+      printDone(ctx.io.stdout, formatOf(options), `Success! Data deleted (if it existed) at: ${kvDisplayPath(location, "metadata")}`, {
+        path: kvDisplayPath(location, "metadata"),
+      });
     });
 
   return kv;
@@ -196,7 +231,8 @@ export function registerKvCommands(program: Command, ctx: CliContext): Command {
 
 /** Vault's "No value found" (exit 2) for a 404 without data; other errors unchanged. */
 function notFoundAsNoValue(error: unknown, displayPath: string): unknown {
-  if (error instanceof EgideApiError && error.status === 404) return new CliError(`no value found at ${displayPath}`, { exitCode: ExitCode.USAGE });
+  if (error instanceof EgideApiError && error.status === 404)
+    return new CliError(`no value found at ${displayPath}`, { exitCode: ExitCode.USAGE });
   return error;
 }
 

@@ -32,9 +32,14 @@ export function registerOperatorBackupCommand(operator: Command, ctx: CliContext
   withNetworkOptions(
     operator
       .command("backup")
-      .description("write an encrypted, authenticated snapshot of every record to a file (online from the server, or offline with --config)")
+      .description(
+        "write an encrypted, authenticated snapshot of every record to a file (online from the server, or offline with --config)",
+      )
       .requiredOption("--output <file>", "the backup file to write (appears only when complete)")
-      .option("--config <file>", "offline: read the storage of this server configuration directly (one snapshot, even while a server uses it)")
+      .option(
+        "--config <file>",
+        "offline: read the storage of this server configuration directly (one snapshot, even while a server uses it)",
+      )
       .option("--chunk-size <bytes>", "plaintext bytes per chunk, 256 B to 16 MiB (default 1 MiB)", parseWholeNumber)
       .option("--force", "replace an existing output file"),
   ).action(async (options: BackupOptions) => {
@@ -52,7 +57,11 @@ export function registerOperatorBackupCommand(operator: Command, ctx: CliContext
       progress.stop();
     }
     if (formatOf(options) === "json") {
-      printJson(ctx.io.stdout, { output: options.output, bytes: result.bytes, ...(result.records === undefined ? {} : { entries: result.records, digest: result.digest }) });
+      printJson(ctx.io.stdout, {
+        output: options.output,
+        bytes: result.bytes,
+        ...(result.records === undefined ? {} : { entries: result.records, digest: result.digest }),
+      });
       return;
     }
     const entries = result.records === undefined ? "" : `, ${result.records} entries`;
@@ -60,11 +69,21 @@ export function registerOperatorBackupCommand(operator: Command, ctx: CliContext
   });
 }
 
-async function backupOnline(options: BackupOptions, ctx: CliContext, progress: ProgressReporter): Promise<{ bytes: number; records?: number; digest?: string }> {
+async function backupOnline(
+  options: BackupOptions,
+  ctx: CliContext,
+  progress: ProgressReporter,
+): Promise<{ bytes: number; records?: number; digest?: string }> {
   const client = clientFor(options, ctx.io);
-  const response = await client.stream("sys/storage/backup", options.chunkSize === undefined ? undefined : { chunk_bytes: options.chunkSize });
+  const response = await client.stream(
+    "sys/storage/backup",
+    options.chunkSize === undefined ? undefined : { chunk_bytes: options.chunkSize },
+  );
   try {
-    const bytes = await writeFileAtomically(options.output, response, { overwrite: options.force === true, onBytes: (n) => progress.update({ records: 0, bytes: n }) });
+    const bytes = await writeFileAtomically(options.output, response, {
+      overwrite: options.force === true,
+      onBytes: (n) => progress.update({ records: 0, bytes: n }),
+    });
     // The server sends the count and digest as trailers once the stream is complete.
     const records = Number(response.trailers["x-egide-backup-entries"]);
     const digest = response.trailers["x-egide-backup-digest"];
@@ -72,11 +91,17 @@ async function backupOnline(options: BackupOptions, ctx: CliContext, progress: P
   } catch (error) {
     response.destroy();
     if (error instanceof CliError) throw error;
-    throw new CliError(`the backup stream from ${client.address} broke off; no file was written: ${(error as Error).message}`, { cause: error });
+    throw new CliError(`the backup stream from ${client.address} broke off; no file was written: ${(error as Error).message}`, {
+      cause: error,
+    });
   }
 }
 
-async function backupOffline(options: BackupOptions, ctx: CliContext, progress: ProgressReporter): Promise<{ bytes: number; records: number; digest: string }> {
+async function backupOffline(
+  options: BackupOptions,
+  ctx: CliContext,
+  progress: ProgressReporter,
+): Promise<{ bytes: number; records: number; digest: string }> {
   const { SealManager } = await import("@egide/crypto-envelope");
   const { BackupWriter } = await import("@egide/storage-backup");
   const { config, raw } = await openOfflineStorage(options.config as string, ctx.io, { mustExist: true });
@@ -86,7 +111,10 @@ async function backupOffline(options: BackupOptions, ctx: CliContext, progress: 
     seal = await SealManager.open(raw, { readOnly: true });
     if (!seal.initialized) throw new CliError(`the storage of ${options.config} holds no initialised installation: nothing to back up`);
     await unsealOffline(seal, ctx.io, { autoUnseal: config.seal.autoUnseal, what: "the installation" });
-    const writer = new BackupWriter(raw, seal, { ...(options.chunkSize === undefined ? {} : { chunkBytes: options.chunkSize }), onProgress: (p) => progress.update(p) });
+    const writer = new BackupWriter(raw, seal, {
+      ...(options.chunkSize === undefined ? {} : { chunkBytes: options.chunkSize }),
+      onProgress: (p) => progress.update(p),
+    });
     const bytes = await writeFileAtomically(options.output, writer, { overwrite: options.force === true });
     const summary = writer.summary as { records: number; digest: string };
     return { bytes, records: summary.records, digest: summary.digest };

@@ -11,7 +11,9 @@ import { registerOperatorUnsealCommand } from "./operator-unseal-command.js";
 
 /** `egide operator …`: the commands that run the installation rather than use it. */
 export function registerOperatorCommands(program: Command, ctx: CliContext): Command {
-  const operator = program.command("operator").description("initialise, unseal, seal and rotate the server; back it up, restore it, migrate its storage");
+  const operator = program
+    .command("operator")
+    .description("initialise, unseal, seal and rotate the server; back it up, restore it, migrate its storage");
   registerOperatorInitCommand(operator, ctx);
   registerOperatorUnsealCommand(operator, ctx);
   registerOperatorSealCommand(operator, ctx);

@@ -34,7 +34,10 @@ export function registerOperatorInitCommand(operator: Command, ctx: CliContext):
       throw usageError(`--key-threshold (${options.keyThreshold}) cannot exceed --key-shares (${options.keyShares})`);
     }
     const client = clientFor(options, ctx.io);
-    const response = await client.put<InitResponse>("sys/init", { secret_shares: options.keyShares, secret_threshold: options.keyThreshold });
+    const response = await client.put<InitResponse>("sys/init", {
+      secret_shares: options.keyShares,
+      secret_threshold: options.keyThreshold,
+    });
     const body = response.body ?? {};
     if (formatOf(options) === "json") {
       printJson(ctx.io.stdout, body);

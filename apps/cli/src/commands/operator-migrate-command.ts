@@ -39,7 +39,8 @@ export function registerOperatorMigrateCommand(operator: Command, ctx: CliContex
     .addOption(formatOption())
     .action(async (options: MigrateOptions) => {
       const { MAX_BATCH_RECORDS, migrateRecords } = await import("@egide/storage-backup");
-      if (options.batchSize !== undefined && options.batchSize > MAX_BATCH_RECORDS) throw usageError(`--batch-size must be at most ${MAX_BATCH_RECORDS}`);
+      if (options.batchSize !== undefined && options.batchSize > MAX_BATCH_RECORDS)
+        throw usageError(`--batch-size must be at most ${MAX_BATCH_RECORDS}`);
       const { PhasedProgress } = await import("../backup/progress-reporter.js");
       const from = await openOfflineStorage(options.from, ctx.io, { mustExist: true });
       let to: OfflineStorage | undefined;
@@ -54,7 +55,13 @@ export function registerOperatorMigrateCommand(operator: Command, ctx: CliContex
         });
         progress.stop();
         if (outputFormat(options) === "json") {
-          printJson(ctx.io.stdout, { copied: report.copied, resumed_after: report.resumedAfter, entries: report.summary.records, digest: report.summary.digest, verified: true });
+          printJson(ctx.io.stdout, {
+            copied: report.copied,
+            resumed_after: report.resumedAfter,
+            entries: report.summary.records,
+            digest: report.summary.digest,
+            verified: true,
+          });
           return;
         }
         const resumed = report.resumedAfter > 0 ? ` (resumed after ${report.resumedAfter})` : "";

@@ -56,10 +56,12 @@ export function registerOperatorRestoreCommand(operator: Command, ctx: CliContex
     const { PhasedProgress } = await import("../backup/progress-reporter.js");
     // One bar per phase (Uploading, or Verifying then Restoring), each over the file's bytes.
     const progress = new PhasedProgress(ctx.io.stderr, size);
-    const onProgress = (phase: string, p: { records: number; bytes: number }) => progress.update(phase, p, { records: phase !== "Uploading" });
+    const onProgress = (phase: string, p: { records: number; bytes: number }) =>
+      progress.update(phase, p, { records: phase !== "Uploading" });
     let result: RestoreResult;
     try {
-      result = options.config === undefined ? await restoreOnline(options, ctx, size, onProgress) : await restoreOffline(options, ctx, onProgress);
+      result =
+        options.config === undefined ? await restoreOnline(options, ctx, size, onProgress) : await restoreOffline(options, ctx, onProgress);
     } finally {
       progress.stop();
     }
@@ -85,7 +87,12 @@ export function registerOperatorRestoreCommand(operator: Command, ctx: CliContex
   });
 }
 
-async function restoreOnline(options: RestoreOptions, ctx: CliContext, size: number, onProgress: (phase: string, p: { records: number; bytes: number }) => void): Promise<RestoreResult> {
+async function restoreOnline(
+  options: RestoreOptions,
+  ctx: CliContext,
+  size: number,
+  onProgress: (phase: string, p: { records: number; bytes: number }) => void,
+): Promise<RestoreResult> {
   const client = clientFor(options, ctx.io);
   const stream = createReadStream(options.input);
   let sent = 0;
@@ -93,17 +100,26 @@ async function restoreOnline(options: RestoreOptions, ctx: CliContext, size: num
     sent += chunk.length;
     onProgress("Uploading", { records: 0, bytes: sent });
   });
-  const answer = await client.request<{ data?: { entries: number; digest: string; replaced: number; created_time: string; key_version: number } }>(
-    "POST",
-    "sys/storage/restore",
-    { upload: { stream, bytes: size }, ...(options.force ? { query: { force: true } } : {}) },
-  );
+  const answer = await client.request<{
+    data?: { entries: number; digest: string; replaced: number; created_time: string; key_version: number };
+  }>("POST", "sys/storage/restore", { upload: { stream, bytes: size }, ...(options.force ? { query: { force: true } } : {}) });
   const data = answer.body?.data;
   if (!data) throw new CliError(`the server at ${client.address} answered the restore without a report`);
-  return { entries: data.entries, digest: data.digest, replaced: data.replaced, createdTime: data.created_time, keyVersion: data.key_version, fileBytes: size };
+  return {
+    entries: data.entries,
+    digest: data.digest,
+    replaced: data.replaced,
+    createdTime: data.created_time,
+    keyVersion: data.key_version,
+    fileBytes: size,
+  };
 }
 
-async function restoreOffline(options: RestoreOptions, ctx: CliContext, onProgress: (phase: string, p: { records: number; bytes: number }) => void): Promise<RestoreResult> {
+async function restoreOffline(
+  options: RestoreOptions,
+  ctx: CliContext,
+  onProgress: (phase: string, p: { records: number; bytes: number }) => void,
+): Promise<RestoreResult> {
   const { SEAL_CONFIG_KEY } = await import("@egide/crypto-envelope");
   const { ByteReader, readBackupHeader, restoreInstallation } = await import("@egide/storage-backup");
   let header: BackupHeader;
@@ -118,19 +134,32 @@ async function restoreOffline(options: RestoreOptions, ctx: CliContext, onProgre
   const { config, raw } = await openOfflineStorage(options.config as string, ctx.io);
   try {
     // restoreInstallation refuses such a header too; this keeps the CLI's own one-line message.
-    if (!header.unsealRecords.some((record) => record.key === SEAL_CONFIG_KEY)) throw new CliError(`${options.input} holds no installation to restore`);
+    if (!header.unsealRecords.some((record) => record.key === SEAL_CONFIG_KEY))
+      throw new CliError(`${options.input} holds no installation to restore`);
     const report = await restoreInstallation({
       target: raw,
       open: () => createReadStream(options.input),
       keys: {
         header,
-        unseal: (keys) => unsealOffline(keys, ctx.io, { autoUnseal: config.seal.autoUnseal, what: "the backup's installation", hint: "wrong unseal keys, or a damaged backup header" }),
+        unseal: (keys) =>
+          unsealOffline(keys, ctx.io, {
+            autoUnseal: config.seal.autoUnseal,
+            what: "the backup's installation",
+            hint: "wrong unseal keys, or a damaged backup header",
+          }),
       },
       force: options.force === true,
       onProgress: (phase, p) => onProgress(phase === "verify" ? "Verifying" : "Restoring", p),
       targetLabel: `the storage of ${options.config}`,
     });
-    return { entries: report.records, digest: report.digest, replaced: report.replaced, createdTime: report.header.createdAt.toISOString(), keyVersion: report.keyVersion, fileBytes: report.fileBytes };
+    return {
+      entries: report.records,
+      digest: report.digest,
+      replaced: report.replaced,
+      createdTime: report.header.createdAt.toISOString(),
+      keyVersion: report.keyVersion,
+      fileBytes: report.fileBytes,
+    };
   } catch (error) {
     throw asCliError(error, "restore failed, nothing was changed");
   } finally {

@@ -13,7 +13,9 @@ import type { NetworkOptions } from "./command-options.js";
  */
 export function registerOperatorRotateCommand(operator: Command, ctx: CliContext): void {
   withNetworkOptions(
-    operator.command("rotate").description("rotate the encryption key: new writes use a new key version, old records are rewrapped in the background"),
+    operator
+      .command("rotate")
+      .description("rotate the encryption key: new writes use a new key version, old records are rewrapped in the background"),
   ).action(async (options: NetworkOptions) => {
     const client = clientFor(options, ctx.io);
     await client.put("sys/rotate");

@@ -31,7 +31,8 @@ export function registerPolicyCommands(program: Command, ctx: CliContext): Comma
       try {
         body = (await clientFor(options, ctx.io).get<{ data?: { name?: string; policy?: string } }>(path(name))).body;
       } catch (error) {
-        if (error instanceof EgideApiError && error.status === 404) throw new CliError(`no policy named ${JSON.stringify(name)}`, { exitCode: ExitCode.USAGE });
+        if (error instanceof EgideApiError && error.status === 404)
+          throw new CliError(`no policy named ${JSON.stringify(name)}`, { exitCode: ExitCode.USAGE });
         throw error;
       }
       if (formatOf(options) === "json") printJson(ctx.io.stdout, body);

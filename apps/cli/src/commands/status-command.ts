@@ -19,9 +19,7 @@ interface HealthBody {
  */
 export function registerStatusCommand(program: Command, ctx: CliContext): void {
   withNetworkOptions(
-    program
-      .command("status")
-      .description("show the server's seal status and health (exit 0 unsealed, 2 sealed, 1 error)"),
+    program.command("status").description("show the server's seal status and health (exit 0 unsealed, 2 sealed, 1 error)"),
   ).action(async (options: NetworkOptions) => {
     const client = clientFor(options, ctx.io);
     const sealStatus = (await client.get<SealStatusBody>("sys/seal-status")).body ?? {};
@@ -34,7 +32,12 @@ export function registerStatusCommand(program: Command, ctx: CliContext): void {
       const rows = sealStatusRows(sealStatus);
       const storage = health.storage;
       if (storage?.status !== undefined) {
-        const detail = storage.status === "healthy" && storage.latency_ms !== undefined ? ` (${storage.latency_ms} ms)` : storage.error ? ` (${storage.error})` : "";
+        const detail =
+          storage.status === "healthy" && storage.latency_ms !== undefined
+            ? ` (${storage.latency_ms} ms)`
+            : storage.error
+              ? ` (${storage.error})`
+              : "";
         rows.push(["Storage Health", `${storage.status}${detail}`]);
       }
       ctx.io.stdout.write(formatKeyValueTable(rows));

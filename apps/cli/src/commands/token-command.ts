@@ -77,7 +77,8 @@ export function registerTokenCommands(program: Command, ctx: CliContext): Comman
         orphan: auth.orphan,
       };
       if (options.field !== undefined) {
-        if (!Object.hasOwn(fields, options.field)) throw usageError(`no field ${JSON.stringify(options.field)}; fields: ${Object.keys(fields).join(", ")}`);
+        if (!Object.hasOwn(fields, options.field))
+          throw usageError(`no field ${JSON.stringify(options.field)}; fields: ${Object.keys(fields).join(", ")}`);
         const value = fields[options.field];
         if (formatOf(options) === "json") printJson(ctx.io.stdout, value);
         else ctx.io.stdout.write(`${formatValue(value)}${ctx.io.stdout.isTTY ? "\n" : ""}`);
@@ -106,7 +107,10 @@ export function registerTokenCommands(program: Command, ctx: CliContext): Comman
       }
       const rows = Object.keys(data)
         .sort()
-        .map((key) => [key, key === "ttl" || key === "creation_ttl" ? formatDuration(Number(data[key])) : formatValue(data[key])] as [string, string]);
+        .map(
+          (key) =>
+            [key, key === "ttl" || key === "creation_ttl" ? formatDuration(Number(data[key])) : formatValue(data[key])] as [string, string],
+        );
       ctx.io.stdout.write(formatKeyValueTable(rows));
     });
 
@@ -119,9 +123,14 @@ export function registerTokenCommands(program: Command, ctx: CliContext): Comman
       const client = clientFor(options, ctx.io);
       if (options.self === true) await client.post("auth/token/revoke-self");
       else await client.post("auth/token/revoke", { token: await tokenValue(ctx, tokenArgument as string) });
-      printDone(ctx.io.stdout, formatOf(options), options.self === true ? "Success! Revoked the calling token" : "Success! Revoked token (if it existed)", {
-        revoked: options.self === true ? "self" : "token",
-      });
+      printDone(
+        ctx.io.stdout,
+        formatOf(options),
+        options.self === true ? "Success! Revoked the calling token" : "Success! Revoked token (if it existed)",
+        {
+          revoked: options.self === true ? "self" : "token",
+        },
+      );
     });
 
   return token;

@@ -29,7 +29,13 @@ export function parseVersionList(value: string, previous: number[] | undefined):
 
 /** A repeatable option: every value, in order (`--policy a --policy b`, also `--policy a,b`). */
 export function collectList(value: string, previous: string[] | undefined): string[] {
-  return [...(previous ?? []), ...value.split(",").map((part) => part.trim()).filter((part) => part !== "")];
+  return [
+    ...(previous ?? []),
+    ...value
+      .split(",")
+      .map((part) => part.trim())
+      .filter((part) => part !== ""),
+  ];
 }
 
 /** A repeatable `KEY=VALUE` option (`--metadata team=ops`). */
@@ -41,6 +47,7 @@ export function collectKeyValue(value: string, previous: Record<string, string> 
 
 /** A Vault duration: `90s`, `30m`, `1h`, `1h30m`, `7d`, or a number of seconds. */
 export function parseDurationText(value: string): string {
-  if (!/^(\d+|(\d+(\.\d+)?(ms|s|m|h|d))+)$/.test(value)) throw new InvalidArgumentError('expected a duration such as "30m", "1h" or a number of seconds');
+  if (!/^(\d+|(\d+(\.\d+)?(ms|s|m|h|d))+)$/.test(value))
+    throw new InvalidArgumentError('expected a duration such as "30m", "1h" or a number of seconds');
   return value;
 }

@@ -7,7 +7,14 @@ export function readArgumentFile(file: string): string {
     return readFileSync(file, "utf8");
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    const reason = code === "ENOENT" ? "no such file" : code === "EACCES" ? "permission denied" : code === "EISDIR" ? "it is a directory" : ((error as Error).message ?? String(error));
+    const reason =
+      code === "ENOENT"
+        ? "no such file"
+        : code === "EACCES"
+          ? "permission denied"
+          : code === "EISDIR"
+            ? "it is a directory"
+            : ((error as Error).message ?? String(error));
     throw usageError(`cannot read ${file}: ${reason}`);
   }
 }

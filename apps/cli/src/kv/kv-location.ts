@@ -50,8 +50,10 @@ export async function locateKv(client: EgideClient, path: string, mount?: string
   if (mountPath === undefined || mountPath === "") return firstSegmentMount(full);
   const normalised = mountPath.endsWith("/") ? mountPath : `${mountPath}/`;
   const version = preflight?.data?.options?.version;
-  if (preflight?.data?.type !== undefined && preflight.data.type !== "kv") throw new CliError(`${normalised} is not a KV mount (type ${preflight.data.type})`);
-  if (version !== undefined && version !== "2") throw new CliError(`${normalised} is a KV version ${version} mount; egide kv supports version 2 only`);
+  if (preflight?.data?.type !== undefined && preflight.data.type !== "kv")
+    throw new CliError(`${normalised} is not a KV mount (type ${preflight.data.type})`);
+  if (version !== undefined && version !== "2")
+    throw new CliError(`${normalised} is a KV version ${version} mount; egide kv supports version 2 only`);
   const withSlash = `${full}/`;
   const key = withSlash.startsWith(normalised) ? full.slice(normalised.length) : full;
   return { mount: normalised, key };

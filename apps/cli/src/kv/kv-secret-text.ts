@@ -38,7 +38,12 @@ export function keyMetadataText(displayPath: string, metadata: Record<string, un
     const entries = Object.entries(versions as Record<string, Record<string, unknown>>).sort(([a], [b]) => Number(a) - Number(b));
     text += `\n${formatSectionTitle("Versions", 24)}${formatTable(
       ["Version", "Created", "Deleted", "Destroyed"],
-      entries.map(([version, info]) => [version, formatValue(info.created_time), deletionTime(info.deletion_time), formatValue(info.destroyed)]),
+      entries.map(([version, info]) => [
+        version,
+        formatValue(info.created_time),
+        deletionTime(info.deletion_time),
+        formatValue(info.destroyed),
+      ]),
     )}`;
   }
   return text;

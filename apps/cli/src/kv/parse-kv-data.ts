@@ -28,8 +28,9 @@ export async function parseKvData(args: readonly string[], io: CliIo): Promise<R
   for (const arg of args) {
     const split = arg.indexOf("=");
     if (split < 0) {
-      if (arg !== "-" && !arg.startsWith("@")) // The argument is not echoed: it may be a secret typed without its key.
-      throw usageError("expected KEY=VALUE, KEY=@FILE, KEY=- or a JSON object (- or @FILE) after the path");
+      if (arg !== "-" && !arg.startsWith("@"))
+        // The argument is not echoed: it may be a secret typed without its key.
+        throw usageError("expected KEY=VALUE, KEY=@FILE, KEY=- or a JSON object (- or @FILE) after the path");
       const text = arg === "-" ? await stdin() : readArgumentFile(arg.slice(1));
       let parsed: unknown;
       try {
@@ -37,7 +38,8 @@ export async function parseKvData(args: readonly string[], io: CliIo): Promise<R
       } catch {
         throw usageError(`${arg === "-" ? "standard input" : arg.slice(1)} is not JSON`);
       }
-      if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) throw usageError(`${arg === "-" ? "standard input" : arg.slice(1)} must hold a JSON object`);
+      if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed))
+        throw usageError(`${arg === "-" ? "standard input" : arg.slice(1)} must hold a JSON object`);
       for (const [key, value] of Object.entries(parsed)) set(key, value);
       continue;
     }

@@ -11,7 +11,11 @@ import { readAllStdin } from "../input/read-stdin.js";
  * from standard input, one per line (in scripts). Keys never come from the command line, where
  * other users could read them. Fails with one clear line when the keys do not open it.
  */
-export async function unsealOffline(seal: SealManager, io: CliIo, options: { autoUnseal?: UnsealKeySource | undefined; what: string; hint?: string }): Promise<void> {
+export async function unsealOffline(
+  seal: SealManager,
+  io: CliIo,
+  options: { autoUnseal?: UnsealKeySource | undefined; what: string; hint?: string },
+): Promise<void> {
   try {
     if (options.autoUnseal) {
       await seal.autoUnseal(options.autoUnseal);
@@ -25,7 +29,10 @@ export async function unsealOffline(seal: SealManager, io: CliIo, options: { aut
       }
       return;
     }
-    const lines = (await readAllStdin(io.stdin)).split(/\r?\n/).map((line) => line.trim()).filter((line) => line !== "");
+    const lines = (await readAllStdin(io.stdin))
+      .split(/\r?\n/)
+      .map((line) => line.trim())
+      .filter((line) => line !== "");
     for (const line of lines) {
       if (!seal.sealed) break;
       await seal.unseal(line);

@@ -79,7 +79,10 @@ export class Workspace {
   sqlite(name = "store", extraToml = ""): Store {
     const sqlitePath = this.path(`${name}.db`);
     const config = this.path(`${name}.toml`);
-    writeFileSync(config, `log_level = "silent"\n[storage]\ntype = "sqlite"\n[storage.sqlite]\npath = ${JSON.stringify(sqlitePath)}\n${LISTENER}${extraToml}`);
+    writeFileSync(
+      config,
+      `log_level = "silent"\n[storage]\ntype = "sqlite"\n[storage.sqlite]\npath = ${JSON.stringify(sqlitePath)}\n${LISTENER}${extraToml}`,
+    );
     return { kind: "sqlite", config, sqlitePath };
   }
 
@@ -135,7 +138,11 @@ export async function initialize(started: StartedServer, scheme = { shares: 3, t
 export async function unsealThroughApi(url: string, keys: readonly string[]): Promise<{ sealed: boolean }> {
   let body: { sealed: boolean } = { sealed: true };
   for (const key of keys) {
-    const response = await fetch(`${url}/v1/sys/unseal`, { method: "PUT", headers: { "content-type": "application/json" }, body: JSON.stringify({ key }) });
+    const response = await fetch(`${url}/v1/sys/unseal`, {
+      method: "PUT",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ key }),
+    });
     if (response.status !== 200) throw new Error(`unseal answered ${response.status}: ${await response.text()}`);
     body = (await response.json()) as { sealed: boolean };
     if (!body.sealed) break;
@@ -168,7 +175,10 @@ export async function kvGet(env: Record<string, string>, path: string): Promise<
 }
 
 /** Reads every path of `secrets` back with `egide kv get` (two at a time) and returns what it got. */
-export async function kvGetAll(env: Record<string, string>, paths: readonly string[]): Promise<Record<string, Record<string, string> | null>> {
+export async function kvGetAll(
+  env: Record<string, string>,
+  paths: readonly string[],
+): Promise<Record<string, Record<string, string> | null>> {
   const out: Record<string, Record<string, string> | null> = {};
   for (let i = 0; i < paths.length; i += 2) {
     const batch = paths.slice(i, i + 2);
@@ -181,7 +191,11 @@ export async function kvGetAll(env: Record<string, string>, paths: readonly stri
 /** Opens `store`'s raw adapter as the CLI does (from its configuration file). */
 export async function openRaw(store: Store): Promise<AuditingBackend> {
   const config = parseServerConfig(readFileSync(store.config, "utf8"));
-  return openStorageAdapter(config.storage, { env: {}, packages: SHIPPED_STORAGE_PACKAGES, resolveFrom: dirname(fileURLToPath(import.meta.url)) });
+  return openStorageAdapter(config.storage, {
+    env: {},
+    packages: SHIPPED_STORAGE_PACKAGES,
+    resolveFrom: dirname(fileURLToPath(import.meta.url)),
+  });
 }
 
 /** The count and digest of every raw record of `store` (opened and closed here). */
@@ -318,7 +332,8 @@ export function backupLayout(file: Buffer): BackupLayout {
   const unsealAt = 82 + typeBytes;
   const headerBytes = unsealAt + unsealBytes + 32;
   const chunks: Array<{ start: number; end: number }> = [];
-  for (let start = headerBytes; start < file.length; start += chunkBytes + 16) chunks.push({ start, end: Math.min(file.length, start + chunkBytes + 16) });
+  for (let start = headerBytes; start < file.length; start += chunkBytes + 16)
+    chunks.push({ start, end: Math.min(file.length, start + chunkBytes + 16) });
   const contentBytes = chunks.reduce((sum, chunk) => sum + chunk.end - chunk.start - 16, 0);
   return { headerBytes, chunkBytes, chunks, contentBytes, unsealAt, unsealBytes };
 }
@@ -336,7 +351,10 @@ export function partialFiles(dir: string, outputName: string): string[] {
 }
 
 /** Spawns `egide …args` (clean environment, stdin written then closed) without waiting. */
-export function spawnEgide(args: readonly string[], options: { env?: Record<string, string>; input?: string } = {}): { child: ChildProcess; exited: Promise<CliRun & { signal: NodeJS.Signals | null }> } {
+export function spawnEgide(
+  args: readonly string[],
+  options: { env?: Record<string, string>; input?: string } = {},
+): { child: ChildProcess; exited: Promise<CliRun & { signal: NodeJS.Signals | null }> } {
   const child = spawn(process.execPath, [EGIDE_BIN, ...args], { env: cleanEnv(options.env), stdio: ["pipe", "pipe", "pipe"] });
   let stdout = "";
   let stderr = "";
@@ -352,7 +370,11 @@ export function spawnEgide(args: readonly string[], options: { env?: Record<stri
 }
 
 /** Polls `condition` every `intervalMs` until it holds; fails after `timeoutMs` or when `stop` says so. */
-export async function waitFor(condition: () => boolean | Promise<boolean>, what: string, options: { timeoutMs?: number; intervalMs?: number; stop?: () => boolean } = {}): Promise<void> {
+export async function waitFor(
+  condition: () => boolean | Promise<boolean>,
+  what: string,
+  options: { timeoutMs?: number; intervalMs?: number; stop?: () => boolean } = {},
+): Promise<void> {
   const deadline = Date.now() + (options.timeoutMs ?? 20_000);
   for (;;) {
     if (await condition()) return;

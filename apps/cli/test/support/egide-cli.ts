@@ -41,7 +41,9 @@ export function egide(args: readonly string[], options: CliRunOptions = {}): Pro
     child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString("utf8")));
     const timer = setTimeout(() => {
       child.kill("SIGKILL");
-      reject(new Error(`egide ${args.join(" ")} did not finish within ${options.timeoutMs ?? 20_000} ms\nstdout: ${stdout}\nstderr: ${stderr}`));
+      reject(
+        new Error(`egide ${args.join(" ")} did not finish within ${options.timeoutMs ?? 20_000} ms\nstdout: ${stdout}\nstderr: ${stderr}`),
+      );
     }, options.timeoutMs ?? 20_000);
     child.on("error", (error) => {
       clearTimeout(timer);
@@ -83,5 +85,6 @@ export function assertBuildIsFresh(): void {
   } catch {
     throw new Error(`${dist} is missing: build first (cd apps/cli && npx tsc -b)`);
   }
-  if (newestMtime(src, ".ts") > builtAt) throw new Error("apps/cli/dist is older than apps/cli/src: rebuild first (cd apps/cli && npx tsc -b)");
+  if (newestMtime(src, ".ts") > builtAt)
+    throw new Error("apps/cli/dist is older than apps/cli/src: rebuild first (cd apps/cli && npx tsc -b)");
 }

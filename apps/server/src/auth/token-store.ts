@@ -91,7 +91,11 @@ export class TokenStore {
   }
 
   /** The live entry with `accessor` (its ancestors live too), or `null`. */
-  async lookupAccessor(accessor: string, reader: Pick<Transaction, "get"> = this.storage, now = Date.now()): Promise<{ hash: string; entry: TokenEntry } | null> {
+  async lookupAccessor(
+    accessor: string,
+    reader: Pick<Transaction, "get"> = this.storage,
+    now = Date.now(),
+  ): Promise<{ hash: string; entry: TokenEntry } | null> {
     const found = await this.#byAccessor(accessor, reader);
     if (found === null || isExpired(found.entry, now)) return null;
     return (await this.#ancestorsLive(found.entry, reader, now)) ? found : null;
@@ -123,7 +127,13 @@ export class TokenStore {
    * Extends a renewable token by `incrementMs` from now (default: its creation TTL), never
    * past its maximum. Returns the updated entry.
    */
-  async renew(tx: Transaction, token: string, incrementMs: number | undefined, maxTtlMs: number, now = Date.now()): Promise<TokenEntry | null> {
+  async renew(
+    tx: Transaction,
+    token: string,
+    incrementMs: number | undefined,
+    maxTtlMs: number,
+    now = Date.now(),
+  ): Promise<TokenEntry | null> {
     const entry = await this.lookup(token, tx, now);
     if (entry === null || !entry.renewable || entry.expiresAt === null) return entry;
     const limit = Math.min(entry.maxExpiresAt ?? Number.POSITIVE_INFINITY, entry.createdAt + maxTtlMs);

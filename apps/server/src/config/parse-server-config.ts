@@ -19,7 +19,9 @@ export function parseServerConfig(text: string): ServerConfig {
     document = parse(text) as Record<string, unknown>;
   } catch (cause) {
     const where = cause instanceof TomlError ? ` at line ${cause.line}, column ${cause.column}` : "";
-    throw new ConfigError("INVALID_CONFIG", `the configuration is not valid TOML${where}: ${(cause as Error).message.split("\n")[0]}`, { cause });
+    throw new ConfigError("INVALID_CONFIG", `the configuration is not valid TOML${where}: ${(cause as Error).message.split("\n")[0]}`, {
+      cause,
+    });
   }
   const storageTable = (readTable(document, "storage") ?? {}) as Record<string, unknown>;
   const type = storageTable.type;
@@ -41,8 +43,11 @@ export function parseServerConfig(text: string): ServerConfig {
   sealReader.oneOf("type", ["shamir"], "shamir");
   const keyFile = sealReader.string("unseal_key_file");
   const keyEnv = sealReader.string("unseal_key_env");
-  if (keyFile !== undefined && keyEnv !== undefined) throw sealReader.error("unseal_key_env", "cannot be set together with seal.unseal_key_file");
-  const rotateAfter = sealReader.has("rotate_after_encryptions") ? sealReader.integer("rotate_after_encryptions", 0, { min: 1000, max: 2 ** 31 }) : undefined;
+  if (keyFile !== undefined && keyEnv !== undefined)
+    throw sealReader.error("unseal_key_env", "cannot be set together with seal.unseal_key_file");
+  const rotateAfter = sealReader.has("rotate_after_encryptions")
+    ? sealReader.integer("rotate_after_encryptions", 0, { min: 1000, max: 2 ** 31 })
+    : undefined;
   sealReader.finish();
 
   const telemetryReader = new ConfigReader(readTable(document, "telemetry"), "telemetry");
@@ -89,14 +94,19 @@ function parseListener(table: unknown): ListenerConfig {
     idleTimeoutMs: positiveDuration(reader, "http_idle_timeout", "30s"),
     maxConnections: reader.integer("max_connections", DEFAULT_MAX_CONNECTIONS, { min: 1, max: 1_000_000 }),
   };
-  if (limits.headerTimeoutMs > limits.requestTimeoutMs) throw reader.error("http_read_header_timeout", "must not be longer than max_request_duration");
+  if (limits.headerTimeoutMs > limits.requestTimeoutMs)
+    throw reader.error("http_read_header_timeout", "must not be longer than max_request_duration");
   reader.finish();
   if (tlsDisable) {
-    if (certFile !== undefined || keyFile !== undefined) throw reader.error("tls_disable", "is true, so tls_cert_file and tls_key_file must not be set");
+    if (certFile !== undefined || keyFile !== undefined)
+      throw reader.error("tls_disable", "is true, so tls_cert_file and tls_key_file must not be set");
     return { host, port, ...limits };
   }
   if (certFile === undefined || keyFile === undefined) {
-    throw reader.error(certFile === undefined ? "tls_cert_file" : "tls_key_file", "is required unless tls_disable = true (as in Vault, TLS is on by default)");
+    throw reader.error(
+      certFile === undefined ? "tls_cert_file" : "tls_key_file",
+      "is required unless tls_disable = true (as in Vault, TLS is on by default)",
+    );
   }
   return { host, port, tls: { certFile, keyFile }, ...limits };
 }

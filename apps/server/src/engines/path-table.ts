@@ -22,7 +22,12 @@ export function pathMethod(method: string, list: boolean): PathMethod | undefine
 }
 
 /** Runs the handler `table` declares for `kind` and `method`; 405 when there is none. */
-export function dispatchPath<Kind extends string, Call>(table: PathTable<Kind, Call>, kind: Kind, method: PathMethod | undefined, call: Call): Promise<unknown> {
+export function dispatchPath<Kind extends string, Call>(
+  table: PathTable<Kind, Call>,
+  kind: Kind,
+  method: PathMethod | undefined,
+  call: Call,
+): Promise<unknown> {
   const handler = method === undefined ? undefined : table[kind][method];
   if (handler === undefined) throw unsupportedOperation();
   return handler(call);

@@ -59,7 +59,12 @@ export class HealthProbe {
   /** The latest result, safe to answer without a token (no driver message). */
   current(): StorageHealth {
     if (this.#checkedAt > 0 && Date.now() - this.#checkedAt > 3 * this.#intervalMs + this.#timeoutMs) {
-      return { type: this.#backend.type, status: "unhealthy", latency_ms: this.#last.latency_ms, error: "the storage probe has not answered recently" };
+      return {
+        type: this.#backend.type,
+        status: "unhealthy",
+        latency_ms: this.#last.latency_ms,
+        error: "the storage probe has not answered recently",
+      };
     }
     const { detail: _detail, ...shown } = this.#last;
     return shown;
@@ -77,7 +82,16 @@ export class HealthProbe {
     const started = performance.now();
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<StorageHealth>((resolve) => {
-      timer = setTimeout(() => resolve({ type: this.#backend.type, status: "unhealthy", latency_ms: this.#timeoutMs, error: `no answer within ${this.#timeoutMs} ms` }), this.#timeoutMs);
+      timer = setTimeout(
+        () =>
+          resolve({
+            type: this.#backend.type,
+            status: "unhealthy",
+            latency_ms: this.#timeoutMs,
+            error: `no answer within ${this.#timeoutMs} ms`,
+          }),
+        this.#timeoutMs,
+      );
     });
     const probe = this.#backend.health().then(
       (result): ProbedHealth => ({

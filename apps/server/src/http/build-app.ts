@@ -61,13 +61,17 @@ export function buildApp(ctx: EgideContext, options: BuildAppOptions): FastifyIn
 
   // Bodies are JSON whatever the Content-Type says; an empty body is no body.
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser("*", { parseAs: "buffer" }, (_request: FastifyRequest, body: Buffer, done: (error: Error | null, value?: unknown) => void) => {
-    try {
-      done(null, parseJsonBody(body));
-    } catch (error) {
-      done(error as Error);
-    }
-  });
+  app.addContentTypeParser(
+    "*",
+    { parseAs: "buffer" },
+    (_request: FastifyRequest, body: Buffer, done: (error: Error | null, value?: unknown) => void) => {
+      try {
+        done(null, parseJsonBody(body));
+      } catch (error) {
+        done(error as Error);
+      }
+    },
+  );
 
   app.setErrorHandler(async (error, request, reply) => {
     const { status, errors, internal } = errorResponse(error);
@@ -108,7 +112,9 @@ export function buildApp(ctx: EgideContext, options: BuildAppOptions): FastifyIn
       // Storage that is down or slow is the client's 503 (try again); anything else a 500.
       const unavailable = errorResponse(error).status === 503;
       reply.code(unavailable ? 503 : 500).header("content-type", "application/json; charset=utf-8");
-      return JSON.stringify({ errors: [`the audit log could not be written${unavailable ? " (storage unavailable)" : ""}; the request was refused`] });
+      return JSON.stringify({
+        errors: [`the audit log could not be written${unavailable ? " (storage unavailable)" : ""}; the request was refused`],
+      });
     }
   });
 
@@ -146,7 +152,12 @@ function listMethodServer(handler: (request: never, response: never) => void, li
   };
   const server = listener.tls
     ? createHttpsServer(
-        { ...limits, handshakeTimeout: listener.headerTimeoutMs, cert: readFileSync(listener.tls.certFile), key: readFileSync(listener.tls.keyFile) },
+        {
+          ...limits,
+          handshakeTimeout: listener.headerTimeoutMs,
+          cert: readFileSync(listener.tls.certFile),
+          key: readFileSync(listener.tls.keyFile),
+        },
         handler as never,
       )
     : createHttpServer(limits, handler as never);

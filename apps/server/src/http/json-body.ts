@@ -27,7 +27,8 @@ function depthExceeds(value: unknown, limit: number): boolean {
     const { value: current, depth } = stack.pop() as { value: unknown; depth: number };
     if (typeof current !== "object" || current === null) continue;
     if (depth >= limit) return true;
-    for (const child of Object.values(current)) if (typeof child === "object" && child !== null) stack.push({ value: child, depth: depth + 1 });
+    for (const child of Object.values(current))
+      if (typeof child === "object" && child !== null) stack.push({ value: child, depth: depth + 1 });
   }
   return false;
 }

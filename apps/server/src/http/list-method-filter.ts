@@ -138,10 +138,7 @@ export class ListMethodFilterStream extends Duplex {
     this.#afterWrite(this.#socket.write(chunk, encoding), callback);
   }
 
-  override _writev(
-    chunks: Array<{ chunk: Buffer; encoding: BufferEncoding }>,
-    callback: (error?: Error | null) => void,
-  ): void {
+  override _writev(chunks: Array<{ chunk: Buffer; encoding: BufferEncoding }>, callback: (error?: Error | null) => void): void {
     const socket = this.#socket;
     socket.cork();
     let ok = true;

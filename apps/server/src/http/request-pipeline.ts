@@ -84,7 +84,9 @@ export function installRequestPipeline(app: FastifyInstance, authorizer: Request
   app.addHook("onRoute", (route: RouteOptions) => {
     const config = route.config as { vault?: unknown } | undefined;
     if (config?.vault === undefined) {
-      throw new Error(`route ${String(route.method)} ${route.url} has no Vault route declaration (config.vault); every route must declare its path template and access`);
+      throw new Error(
+        `route ${String(route.method)} ${route.url} has no Vault route declaration (config.vault); every route must declare its path template and access`,
+      );
     }
   });
 
@@ -124,7 +126,8 @@ export function installRequestPipeline(app: FastifyInstance, authorizer: Request
     if (spec.operation !== undefined && !list) request.egide.operation = spec.operation;
     const unsupportedList = list && spec.list !== true;
     // Health checks may go unaudited (when so configured): only their own public reads.
-    request.egide.skipAudit = spec.access === "public" && !list && (request.method === "GET" || request.method === "HEAD") && options.unaudited.has(resource);
+    request.egide.skipAudit =
+      spec.access === "public" && !list && (request.method === "GET" || request.method === "HEAD") && options.unaudited.has(resource);
     assertNotCrossSite(request, spec);
 
     if (spec.access === "public") {
@@ -139,7 +142,8 @@ export function installRequestPipeline(app: FastifyInstance, authorizer: Request
     request.egide.caller = authenticated.caller;
     request.egide.session = session;
     if (spec.access === "token" || isRoot) {
-      if (isRoot && spec.exists && isWrite(request.method)) request.egide.operation = (await spec.exists(resource, request)) ? "update" : "create";
+      if (isRoot && spec.exists && isWrite(request.method))
+        request.egide.operation = (await spec.exists(resource, request)) ? "update" : "create";
       if (unsupportedList) throw unsupportedOperation();
       return;
     }
@@ -209,7 +213,8 @@ function isWrite(method: string): boolean {
 function assertNotCrossSite(request: FastifyRequest, spec: VaultRouteSpec): void {
   if (request.method === "GET" || request.method === "HEAD" || !request.egide.path.startsWith("sys/")) return;
   const site = request.headers["sec-fetch-site"];
-  if (site !== undefined && site !== "same-origin" && site !== "none") throw new VaultError(403, "cross-site requests to sys/ endpoints are refused");
+  if (site !== undefined && site !== "same-origin" && site !== "none")
+    throw new VaultError(403, "cross-site requests to sys/ endpoints are refused");
   if ((spec.body ?? "json") !== "json") return;
   const header = request.headers["content-type"];
   if (header === undefined) {
@@ -221,7 +226,10 @@ function assertNotCrossSite(request: FastifyRequest, spec: VaultRouteSpec): void
   const semicolon = header.indexOf(";");
   const mediaType = (semicolon < 0 ? header : header.slice(0, semicolon)).trim().toLowerCase();
   if (mediaType !== "application/json") {
-    throw new VaultError(415, `sys/ endpoints take JSON bodies: send Content-Type: application/json (got ${JSON.stringify(header.slice(0, 100))})`);
+    throw new VaultError(
+      415,
+      `sys/ endpoints take JSON bodies: send Content-Type: application/json (got ${JSON.stringify(header.slice(0, 100))})`,
+    );
   }
 }
 

@@ -13,7 +13,11 @@ export interface VaultEnvelope<T> {
 }
 
 /** Wraps `data` in Vault's envelope, with the request's id. */
-export function vaultResponse<T>(request: FastifyRequest, data: T | null, extra: { warnings?: string[]; auth?: unknown } = {}): VaultEnvelope<T> {
+export function vaultResponse<T>(
+  request: FastifyRequest,
+  data: T | null,
+  extra: { warnings?: string[]; auth?: unknown } = {},
+): VaultEnvelope<T> {
   return {
     request_id: request.id,
     lease_id: "",

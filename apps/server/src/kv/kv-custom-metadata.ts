@@ -46,10 +46,14 @@ export function validateCustomMetadata(metadata: Record<string, string>): void {
       const keyBytes = Buffer.byteLength(key, "utf8");
       const valueBytes = Buffer.byteLength(value, "utf8");
       if (keyBytes === 0 || keyBytes > MAX_CUSTOM_METADATA_KEY_BYTES) {
-        errors.push(`${PREFIX}: length of key ${JSON.stringify(key)} is ${keyBytes} but must be 0 < len(key) <= ${MAX_CUSTOM_METADATA_KEY_BYTES}`);
+        errors.push(
+          `${PREFIX}: length of key ${JSON.stringify(key)} is ${keyBytes} but must be 0 < len(key) <= ${MAX_CUSTOM_METADATA_KEY_BYTES}`,
+        );
       }
       if (valueBytes === 0 || valueBytes > MAX_CUSTOM_METADATA_VALUE_BYTES) {
-        errors.push(`${PREFIX}: length of value for key ${JSON.stringify(key)} is ${valueBytes} but must be 0 < len(value) <= ${MAX_CUSTOM_METADATA_VALUE_BYTES}`);
+        errors.push(
+          `${PREFIX}: length of value for key ${JSON.stringify(key)} is ${valueBytes} but must be 0 < len(value) <= ${MAX_CUSTOM_METADATA_VALUE_BYTES}`,
+        );
       }
       if (!PRINTABLE.test(key)) errors.push(`${PREFIX}: key ${JSON.stringify(key)} contains unprintable characters`);
       if (!PRINTABLE.test(value)) errors.push(`${PREFIX}: value for key ${JSON.stringify(key)} contains unprintable characters`);

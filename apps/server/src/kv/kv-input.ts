@@ -94,8 +94,13 @@ export function parseBoolean(value: unknown, name: string): boolean {
  */
 export function parseVersionList(value: unknown, name = "versions"): number[] {
   if (value === undefined || value === null) return [];
-  const invalid = () => badRequest(`error converting input ${JSON.stringify(value)} for field "${name}": expected a list of version numbers`);
-  const items: unknown[] = Array.isArray(value) ? value : typeof value === "string" ? value.split(",").filter((part) => part.trim() !== "") : [value];
+  const invalid = () =>
+    badRequest(`error converting input ${JSON.stringify(value)} for field "${name}": expected a list of version numbers`);
+  const items: unknown[] = Array.isArray(value)
+    ? value
+    : typeof value === "string"
+      ? value.split(",").filter((part) => part.trim() !== "")
+      : [value];
   const versions: number[] = [];
   for (const item of items) {
     if (typeof item === "boolean" || Array.isArray(item) || isJsonObject(item)) throw invalid();

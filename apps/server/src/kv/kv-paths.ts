@@ -11,9 +11,7 @@ import { MAX_KEY_BYTES } from "@egide/storage-core";
  *
  * Anything else is not a route of the engine (Vault's "unsupported path").
  */
-export type KvRoute =
-  | { kind: "config" }
-  | { kind: "data" | "metadata" | "delete" | "undelete" | "destroy" | "subkeys"; path: string };
+export type KvRoute = { kind: "config" } | { kind: "data" | "metadata" | "delete" | "undelete" | "destroy" | "subkeys"; path: string };
 
 const PATH_ROUTES = ["data", "metadata", "delete", "undelete", "destroy", "subkeys"] as const;
 

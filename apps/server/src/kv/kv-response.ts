@@ -10,13 +10,11 @@ import { VaultError } from "../http/vault-error.js";
  *
  * Failures (400, 412, …) are thrown as `VaultError`s.
  */
-export type KvResponse =
-  | { status: 200; data: unknown; warnings?: string[] }
-  | { status: 204 }
-  | { status: 404; data: unknown };
+export type KvResponse = { status: 200; data: unknown; warnings?: string[] } | { status: 204 } | { status: 404; data: unknown };
 
 /** 200 with `data`. */
-export const ok = (data: unknown, warnings?: string[]): KvResponse => (warnings && warnings.length > 0 ? { status: 200, data, warnings } : { status: 200, data });
+export const ok = (data: unknown, warnings?: string[]): KvResponse =>
+  warnings && warnings.length > 0 ? { status: 200, data, warnings } : { status: 200, data };
 /** 204. */
 export const noContent = (): KvResponse => ({ status: 204 });
 /** 404; with `data` for a deleted or destroyed version. */

@@ -41,8 +41,8 @@ export function goDuration(seconds: number): string {
 const GO_UNIT_SECONDS: Record<string, number> = {
   ns: 1e-9,
   us: 1e-6,
-  "µs": 1e-6,
-  "μs": 1e-6,
+  µs: 1e-6,
+  μs: 1e-6,
   ms: 1e-3,
   s: 1,
   m: 60,
@@ -58,7 +58,10 @@ const GO_DURATION_PART = /(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h|d)/gy;
  * `allowNegative` (`TypeSignedDurationSecond`). Anything else is a 400 naming `field`.
  */
 export function parseDurationSeconds(value: unknown, field: string, allowNegative = false): number {
-  const invalid = () => badRequest(`error converting input ${JSON.stringify(value)} for field "${field}": not a duration (seconds, or a duration such as "30m" or "3h25m19s")`);
+  const invalid = () =>
+    badRequest(
+      `error converting input ${JSON.stringify(value)} for field "${field}": not a duration (seconds, or a duration such as "30m" or "3h25m19s")`,
+    );
   let seconds: number;
   if (typeof value === "number") {
     if (!Number.isFinite(value)) throw invalid();

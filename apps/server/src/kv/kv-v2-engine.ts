@@ -302,8 +302,12 @@ export class KvV2Engine {
   async patchMetadata(tx: KvWriter, path: string, body: unknown): Promise<KvResponse> {
     if (path === "") throw badRequest("missing path");
     const input = bodyObject(body);
-    const maxVersions = hasField(input, "max_versions") ? nullOr(field(input, "max_versions"), 0, (v) => parseNonNegativeInteger(v, "max_versions")) : undefined;
-    const casRequired = hasField(input, "cas_required") ? nullOr(field(input, "cas_required"), false, (v) => parseBoolean(v, "cas_required")) : undefined;
+    const maxVersions = hasField(input, "max_versions")
+      ? nullOr(field(input, "max_versions"), 0, (v) => parseNonNegativeInteger(v, "max_versions"))
+      : undefined;
+    const casRequired = hasField(input, "cas_required")
+      ? nullOr(field(input, "cas_required"), false, (v) => parseBoolean(v, "cas_required"))
+      : undefined;
     const deleteVersionAfter = hasField(input, "delete_version_after")
       ? nullOr(field(input, "delete_version_after"), 0, (v) => parseDurationSeconds(v, "delete_version_after"))
       : undefined;
@@ -378,7 +382,8 @@ export class KvV2Engine {
     const config = await this.#config(tx);
     if (maxVersions !== undefined) config.max_versions = maxVersions;
     if (casRequired !== undefined) config.cas_required = casRequired;
-    if (deleteVersionAfter !== undefined) config.delete_version_after = deleteVersionAfter < 0 ? DELETE_VERSION_AFTER_DISABLED : deleteVersionAfter;
+    if (deleteVersionAfter !== undefined)
+      config.delete_version_after = deleteVersionAfter < 0 ? DELETE_VERSION_AFTER_DISABLED : deleteVersionAfter;
     await tx.put(this.keys.config, Buffer.from(JSON.stringify(config), "utf8"));
     return noContent();
   }
@@ -417,7 +422,14 @@ export class KvV2Engine {
     return JSON.parse(raw.toString("utf8")) as JsonObject;
   }
 
-  async #addVersion(tx: KvWriter, path: string, meta: KeyMetadataRecord, config: KvConfigRecord, data: JsonObject, now: number): Promise<KvResponse> {
+  async #addVersion(
+    tx: KvWriter,
+    path: string,
+    meta: KeyMetadataRecord,
+    config: KvConfigRecord,
+    data: JsonObject,
+    now: number,
+  ): Promise<KvResponse> {
     await tx.put(this.keys.version(path, meta.current_version + 1), Buffer.from(JSON.stringify(data), "utf8"));
     const { version, record, trimmed } = addVersion(meta, now, scheduledDeletion(now, config, meta), config);
     await this.#putMeta(tx, path, meta);
@@ -427,7 +439,9 @@ export class KvV2Engine {
 
   #assertWritablePath(path: string): void {
     if (!isValidSecretPath(path)) {
-      throw badRequest(`invalid secret path ${JSON.stringify(path)}: it must not be empty, start or end with "/", or contain empty, "." or ".." segments or control characters`);
+      throw badRequest(
+        `invalid secret path ${JSON.stringify(path)}: it must not be empty, start or end with "/", or contain empty, "." or ".." segments or control characters`,
+      );
     }
     if (!this.keys.fits(path)) throw badRequest(`invalid secret path: longer than ${this.keys.maxPathBytes} bytes`);
   }

@@ -24,15 +24,22 @@ export interface KvCall {
 async function writeMetadata(call: KvCall, patch: boolean): Promise<unknown> {
   const warnings = await call.engine.metadataWarnings(call.storage, call.body);
   const answer: KvResponse = warnings.length > 0 ? { status: 200, data: null, warnings } : { status: 204 };
-  return call.mutate(answer.status, (tx) => (patch ? call.engine.patchMetadata(tx, call.path, call.body) : call.engine.writeMetadata(tx, call.path, call.body)), answer);
+  return call.mutate(
+    answer.status,
+    (tx) => (patch ? call.engine.patchMetadata(tx, call.path, call.body) : call.engine.writeMetadata(tx, call.path, call.body)),
+    answer,
+  );
 }
 
-const writeData = (call: KvCall) => call.mutate(200, (tx) => call.engine.write(tx, call.path, field(call.body, "data"), field(call.body, "options")));
+const writeData = (call: KvCall) =>
+  call.mutate(200, (tx) => call.engine.write(tx, call.path, field(call.body, "data"), field(call.body, "options")));
 const putMetadata = (call: KvCall) => writeMetadata(call, false);
 const writeConfig = (call: KvCall) => call.mutate(204, (tx) => call.engine.writeConfig(tx, call.body));
 const deleteVersions = (call: KvCall) => call.mutate(204, (tx) => call.engine.deleteVersions(tx, call.path, field(call.body, "versions")));
-const undeleteVersions = (call: KvCall) => call.mutate(204, (tx) => call.engine.undeleteVersions(tx, call.path, field(call.body, "versions")));
-const destroyVersions = (call: KvCall) => call.mutate(204, (tx) => call.engine.destroyVersions(tx, call.path, field(call.body, "versions")));
+const undeleteVersions = (call: KvCall) =>
+  call.mutate(204, (tx) => call.engine.undeleteVersions(tx, call.path, field(call.body, "versions")));
+const destroyVersions = (call: KvCall) =>
+  call.mutate(204, (tx) => call.engine.destroyVersions(tx, call.path, field(call.body, "versions")));
 
 /**
  * The paths of the KV version 2 engine (Vault's `kv` plugin, version 2) and what each method

@@ -191,7 +191,10 @@ export class MountTable {
     const entries = parseTable(await tx.get(MOUNT_TABLE_KEY));
     const mount = entries.find((entry) => entry.path === normalised);
     if (mount === undefined) return null;
-    await writeTable(tx, entries.filter((entry) => entry !== mount));
+    await writeTable(
+      tx,
+      entries.filter((entry) => entry !== mount),
+    );
     // Every key below the mount's prefix, at most PURGE_BATCH children listed per call.
     await deleteTree(tx, mountStoragePrefix(mount), { pageSize: PURGE_BATCH });
     this.invalidate();
@@ -265,7 +268,9 @@ export function validateMountPath(path: string): string {
   const normalised = mountPath(path);
   if (normalised === "/") throw badRequest("a mount path is required");
   if (checkCanonicalPath(normalised) !== undefined) {
-    throw badRequest(`invalid mount path ${JSON.stringify(normalised)}: empty, "." and ".." segments, control characters and surrounding spaces are not allowed`);
+    throw badRequest(
+      `invalid mount path ${JSON.stringify(normalised)}: empty, "." and ".." segments, control characters and surrounding spaces are not allowed`,
+    );
   }
   if (Buffer.byteLength(normalised, "utf8") > 256) throw badRequest("invalid mount path: longer than 256 bytes");
   assertNotReserved(normalised, "mount");
@@ -278,7 +283,8 @@ function assertNotReserved(path: string, verb: "mount" | "unmount"): void {
   }
 }
 
-const UNSUPPORTED_HINT = 'Egide supports only the KV secrets engine version 2: type "kv" with options {"version": "2"} (vault secrets enable -version=2 kv), or type "kv-v2"';
+const UNSUPPORTED_HINT =
+  'Egide supports only the KV secrets engine version 2: type "kv" with options {"version": "2"} (vault secrets enable -version=2 kv), or type "kv-v2"';
 
 function parseMountInput(input: MountInput): { description: string; local: boolean; sealWrap: boolean } {
   const type = input.type;

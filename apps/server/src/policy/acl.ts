@@ -167,7 +167,8 @@ export class Acl {
       const denied = copyValueMap(rule.deniedParameters);
       if (allowed !== undefined) perms.allowedParameters = allowed;
       if (denied !== undefined) perms.deniedParameters = denied;
-      if (rule.requiredParameters !== undefined && rule.requiredParameters.length > 0) perms.requiredParameters = [...rule.requiredParameters];
+      if (rule.requiredParameters !== undefined && rule.requiredParameters.length > 0)
+        perms.requiredParameters = [...rule.requiredParameters];
       this.#store(rule, perms);
       return;
     }
@@ -339,7 +340,13 @@ export class Acl {
   #candidates(path: string, into: Candidate[]): Candidate[] {
     for (const prefix of this.#prefixOrder) {
       if (path.startsWith(prefix)) {
-        into.push({ firstWildcard: prefix.length, isPrefix: true, wildcards: 0, pattern: prefix, perms: this.#prefixes.get(prefix) as Permissions });
+        into.push({
+          firstWildcard: prefix.length,
+          isPrefix: true,
+          wildcards: 0,
+          pattern: prefix,
+          perms: this.#prefixes.get(prefix) as Permissions,
+        });
         break;
       }
     }

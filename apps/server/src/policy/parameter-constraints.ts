@@ -215,7 +215,10 @@ export function copyValueMap(map: ParameterValueMap | undefined): ParameterValue
  * side gives an empty list (any value), else the added values come first, then the existing
  * ones. Returns the merged map (`existing`, modified, when there was one).
  */
-export function mergeValueMaps(existing: ParameterValueMap | undefined, added: ParameterValueMap | undefined): ParameterValueMap | undefined {
+export function mergeValueMaps(
+  existing: ParameterValueMap | undefined,
+  added: ParameterValueMap | undefined,
+): ParameterValueMap | undefined {
   if (added === undefined || added.size === 0) return existing;
   if (existing === undefined) return copyValueMap(added);
   for (const [key, values] of added) {

@@ -65,10 +65,12 @@ const HCL2JSON: string = "@cdktf/hcl2json";
 let hclParser: Promise<HclParse> | undefined;
 
 function loadHclParser(): Promise<HclParse> {
-  hclParser ??= (import(HCL2JSON) as Promise<{ parse: HclParse }>).then((module) => module.parse).catch((error: unknown) => {
-    hclParser = undefined;
-    throw error;
-  });
+  hclParser ??= (import(HCL2JSON) as Promise<{ parse: HclParse }>)
+    .then((module) => module.parse)
+    .catch((error: unknown) => {
+      hclParser = undefined;
+      throw error;
+    });
   return hclParser;
 }
 
@@ -164,7 +166,8 @@ function bodiesOf(path: string, value: unknown): unknown[] {
 
 function checkTopLevel(document: Record<string, unknown>): void {
   for (const key of Object.keys(document)) {
-    if (key !== "path" && key !== "name") fail(`invalid key ${JSON.stringify(key)}: a policy holds only "path" stanzas (and an optional "name")`);
+    if (key !== "path" && key !== "name")
+      fail(`invalid key ${JSON.stringify(key)}: a policy holds only "path" stanzas (and an optional "name")`);
   }
   // The name, if given, is ignored (the URL names the policy), but must be a string.
   if (document.name !== undefined && typeof document.name !== "string") fail(`"name" must be a string`);
@@ -235,9 +238,12 @@ function pathRule(written: string, body: unknown): PathRule {
 // A parameter name as written: a literal name, or "*" for every parameter.
 function checkParameterName(label: string, field: string, name: string, wildcardAllowed: boolean): void {
   if (name.includes("*") && !(wildcardAllowed && name === "*")) {
-    fail(`path ${label}: ${field}: parameter name ${JSON.stringify(name)}: ${wildcardAllowed ? "'*' is only allowed as the whole name" : "'*' is not allowed here"}`);
+    fail(
+      `path ${label}: ${field}: parameter name ${JSON.stringify(name)}: ${wildcardAllowed ? "'*' is only allowed as the whole name" : "'*' is not allowed here"}`,
+    );
   }
-  if (name.startsWith("/")) fail(`path ${label}: ${field}: parameter name ${JSON.stringify(name)}: names starting with '/' are not supported`);
+  if (name.startsWith("/"))
+    fail(`path ${label}: ${field}: parameter name ${JSON.stringify(name)}: names starting with '/' are not supported`);
 }
 
 // `allowed_parameters` / `denied_parameters`: {name: [values]} (HCL's block form, one block,
@@ -246,11 +252,13 @@ function parameterMap(label: string, field: string, value: unknown): ParameterVa
   if (value === undefined) return undefined;
   let map = value;
   if (Array.isArray(map) && map.length === 1) map = map[0];
-  if (!isObject(map)) fail(`path ${label}: ${JSON.stringify(field)} must map parameter names to lists of values, such as { "name" = ["a", "b"] }`);
+  if (!isObject(map))
+    fail(`path ${label}: ${JSON.stringify(field)} must map parameter names to lists of values, such as { "name" = ["a", "b"] }`);
   const result: ParameterValueMap = new Map();
   for (const [name, values] of Object.entries(map)) {
     checkParameterName(label, field, name, true);
-    if (!Array.isArray(values)) fail(`path ${label}: ${field}: the values of ${JSON.stringify(name)} must be a list (an empty list for any value)`);
+    if (!Array.isArray(values))
+      fail(`path ${label}: ${field}: the values of ${JSON.stringify(name)} must be a list (an empty list for any value)`);
     for (const element of values) {
       if (depth(element, MAX_PARAMETER_VALUE_DEPTH + 1) > MAX_PARAMETER_VALUE_DEPTH) {
         fail(`path ${label}: ${field}: a value of ${JSON.stringify(name)} is nested more than ${MAX_PARAMETER_VALUE_DEPTH} levels deep`);

@@ -194,7 +194,8 @@ export class PolicyStore {
       const now = this.#now();
       const uncachedUntil = this.#uncachedUntil.get(name);
       if (uncachedUntil !== undefined && uncachedUntil <= now) this.#uncachedUntil.delete(name);
-      const cacheable = this.#cacheMs > 0 && (this.#generations.get(name) ?? 0) === generation && (uncachedUntil === undefined || uncachedUntil <= now);
+      const cacheable =
+        this.#cacheMs > 0 && (this.#generations.get(name) ?? 0) === generation && (uncachedUntil === undefined || uncachedUntil <= now);
       // The entry expires cacheMs after the read started, so what it holds is never older than that.
       if (cacheable) this.#cache.set(name, { policy, expires: started + this.#cacheMs });
       return policy;

@@ -24,7 +24,9 @@ export interface TokenRouteOptions {
  */
 export function registerTokenRoutes(app: FastifyInstance, ctx: EgideContext, options: TokenRouteOptions): void {
   const { tokens } = options;
-  const route = (path: string): { config: { vault: VaultRouteSpec } } => ({ config: { vault: { template: path, access: "acl", operation: "update" } } });
+  const route = (path: string): { config: { vault: VaultRouteSpec } } => ({
+    config: { vault: { template: path, access: "acl", operation: "update" } },
+  });
 
   // Vault's token store: creating a token needs `update` on auth/token/create (never `create`
   // alone); orphans and policies the caller does not hold need sudo (or root).
@@ -43,9 +45,13 @@ export function registerTokenRoutes(app: FastifyInstance, ctx: EgideContext, opt
     // A TTL of 0 (or none) is the default TTL, never "forever"; explicit_max_ttl caps it, and
     // every renewal (stored as the token's maxExpiresAt).
     const requestedMs = body.ttl === undefined || body.ttl === null || body.ttl === "" ? 0 : duration(body.ttl, "ttl");
-    const explicitMaxMs = body.explicit_max_ttl === undefined || body.explicit_max_ttl === null || body.explicit_max_ttl === "" ? 0 : duration(body.explicit_max_ttl, "explicit_max_ttl");
+    const explicitMaxMs =
+      body.explicit_max_ttl === undefined || body.explicit_max_ttl === null || body.explicit_max_ttl === ""
+        ? 0
+        : duration(body.explicit_max_ttl, "explicit_max_ttl");
     if (requestedMs > options.maxTtlMs) throw badRequest(`ttl must not exceed the server's max_lease_ttl (${options.maxTtlMs / 1000}s)`);
-    if (explicitMaxMs > options.maxTtlMs) throw badRequest(`explicit_max_ttl must not exceed the server's max_lease_ttl (${options.maxTtlMs / 1000}s)`);
+    if (explicitMaxMs > options.maxTtlMs)
+      throw badRequest(`explicit_max_ttl must not exceed the server's max_lease_ttl (${options.maxTtlMs / 1000}s)`);
     const ttlMs = tokenTtlMs(requestedMs, explicitMaxMs, options.defaultTtlMs);
     const meta = body.meta === undefined || body.meta === null ? {} : tokenMeta(body.meta);
     const displayName = tokenDisplayName(body.display_name);

@@ -50,13 +50,17 @@ export function unsupportedPath(): VaultError {
 export function registerLogicalRoutes(app: FastifyInstance, ctx: LogicalRoutesContext, mounts: MountTable): void {
   if (!app.hasContentTypeParser(MERGE_PATCH_CONTENT_TYPE)) {
     // JSON, like every body (an empty body is no body).
-    app.addContentTypeParser(MERGE_PATCH_CONTENT_TYPE, { parseAs: "string" }, (_request: FastifyRequest, body: string, done: (error: Error | null, value?: unknown) => void) => {
-      try {
-        done(null, parseJsonBody(body));
-      } catch (error) {
-        done(error as Error);
-      }
-    });
+    app.addContentTypeParser(
+      MERGE_PATCH_CONTENT_TYPE,
+      { parseAs: "string" },
+      (_request: FastifyRequest, body: string, done: (error: Error | null, value?: unknown) => void) => {
+        try {
+          done(null, parseJsonBody(body));
+        } catch (error) {
+          done(error as Error);
+        }
+      },
+    );
   }
   app.route({
     method: ["GET", "POST", "PUT", "PATCH", "DELETE"],
@@ -80,12 +84,18 @@ export function registerLogicalRoutes(app: FastifyInstance, ctx: LogicalRoutesCo
 }
 
 /** One logical request, on the canonical path the pipeline authorised: mount lookup, dispatch. */
-async function handleLogical(ctx: LogicalRoutesContext, mounts: MountTable, request: FastifyRequest, reply: FastifyReply): Promise<unknown> {
+async function handleLogical(
+  ctx: LogicalRoutesContext,
+  mounts: MountTable,
+  request: FastifyRequest,
+  reply: FastifyReply,
+): Promise<unknown> {
   const { path, operation } = request.egide;
   const method = pathMethod(request.method, operation === "list");
   if (method === "PATCH") assertMergePatch(request);
   const { mount, route, engine } = await resolve(mounts, path);
-  const createOnly = operation === "create" && request.egide.session?.isRoot !== true && (route.kind === "data" || route.kind === "metadata");
+  const createOnly =
+    operation === "create" && request.egide.session?.isRoot !== true && (route.kind === "data" || route.kind === "metadata");
   const call: KvCall = {
     engine,
     storage: ctx.storage,
@@ -141,6 +151,9 @@ function assertMergePatch(request: FastifyRequest): void {
   const header = request.headers["content-type"];
   const mediaType = (typeof header === "string" ? header : "").split(";")[0]?.trim().toLowerCase() ?? "";
   if (mediaType !== MERGE_PATCH_CONTENT_TYPE) {
-    throw new VaultError(415, `PATCH requires Content-Type ${MERGE_PATCH_CONTENT_TYPE} (got ${JSON.stringify(typeof header === "string" ? header : "")})`);
+    throw new VaultError(
+      415,
+      `PATCH requires Content-Type ${MERGE_PATCH_CONTENT_TYPE} (got ${JSON.stringify(typeof header === "string" ? header : "")})`,
+    );
   }
 }

@@ -19,7 +19,8 @@ export function registerAuditLogRoute(app: FastifyInstance, ctx: EgideContext): 
     if (query.until) filter.until = time(query.until, "until");
     if (query.path_prefix) filter.pathPrefix = query.path_prefix;
     if (query.request_id) {
-      if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(query.request_id)) throw badRequest("request_id must be a UUID");
+      if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i.test(query.request_id))
+        throw badRequest("request_id must be a UUID");
       filter.requestId = query.request_id;
     }
     if (query.operation) filter.operation = query.operation;

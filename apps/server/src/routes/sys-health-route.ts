@@ -44,7 +44,15 @@ export function registerHealthRoute(app: FastifyInstance, ctx: EgideContext, pro
   app.get("/v1/sys/health", { config: { vault: { template: "sys/health", access: "public", operation: "read" } } }, handler);
 }
 
-const CODE_PARAMETERS = ["activecode", "standbycode", "sealedcode", "uninitcode", "drsecondarycode", "performancestandbycode", "storageunhealthycode"];
+const CODE_PARAMETERS = [
+  "activecode",
+  "standbycode",
+  "sealedcode",
+  "uninitcode",
+  "drsecondarycode",
+  "performancestandbycode",
+  "storageunhealthycode",
+];
 
 function code(query: Record<string, string | undefined>, name: string, fallback: number): number {
   // standbyok/perfstandbyok only change standby answers, which this server never gives.

@@ -73,7 +73,9 @@ export function mountInfo(mount: Mount): MountInfo {
  */
 export function registerMountRoutes(app: FastifyInstance, ctx: MountRoutesContext, mounts: MountTable): void {
   // No list requests here (405 from the pipeline, after the list check).
-  app.get("/v1/sys/mounts", { config: { vault: { template: "sys/mounts", access: "acl" } } }, async (request) => listMounts(request, mounts));
+  app.get("/v1/sys/mounts", { config: { vault: { template: "sys/mounts", access: "acl" } } }, async (request) =>
+    listMounts(request, mounts),
+  );
 
   const spec: VaultRouteSpec = { template: "sys/mounts/:path", access: "acl", canonical: withoutTrailingSlash };
 
@@ -112,7 +114,9 @@ export function registerMountRoutes(app: FastifyInstance, ctx: MountRoutesContex
       const tunePath = tuneTarget(raw);
       try {
         if (tunePath !== null) {
-          await ctx.mutate(request, 204, (tx) => mounts.tune(tx, tunePath, { description: field(body, "description"), options: field(body, "options") }));
+          await ctx.mutate(request, 204, (tx) =>
+            mounts.tune(tx, tunePath, { description: field(body, "description"), options: field(body, "options") }),
+          );
         } else {
           await ctx.mutate(request, 204, (tx) =>
             mounts.enable(tx, raw, {
@@ -152,7 +156,10 @@ export function registerMountRoutes(app: FastifyInstance, ctx: MountRoutesContex
       // Vault answers 403 both when no mount matches and when the token may not reach the
       // mount, so that the endpoint cannot enumerate mounts.
       if (match === null || !(await ctx.hasMountAccess(request, match.mount.path))) {
-        throw new VaultError(403, `preflight capability check returned 403, please ensure client's policies grant access to path "${mountPath(path)}"`);
+        throw new VaultError(
+          403,
+          `preflight capability check returned 403, please ensure client's policies grant access to path "${mountPath(path)}"`,
+        );
       }
       return reply.send(vaultResponse(request, { ...mountInfo(match.mount), path: match.mount.path }));
     });

@@ -31,7 +31,9 @@ const RULES_DEPRECATED = "'rules' is deprecated, please use 'policy' instead";
  * `default` cannot be deleted.
  */
 export function registerPolicyRoutes(app: FastifyInstance, ctx: PolicyRoutesContext, policies: PolicyStore): void {
-  const listable = (template: string): { config: { vault: VaultRouteSpec } } => ({ config: { vault: { template, access: "acl", list: true } } });
+  const listable = (template: string): { config: { vault: VaultRouteSpec } } => ({
+    config: { vault: { template, access: "acl", list: true } },
+  });
   const named = (prefix: string): { config: { vault: VaultRouteSpec } } => ({
     config: { vault: { template: `${prefix}:name`, access: "acl", canonical: (path) => canonicalName(prefix, path) } },
   });
@@ -155,7 +157,13 @@ function policyText(body: unknown, allowRules: boolean): { text: string; fromRul
   const fields = typeof body === "object" && body !== null && !Array.isArray(body) ? (body as Record<string, unknown>) : {};
   let value = fields.policy;
   let fromRules = false;
-  if ((value === undefined || value === null || value === "") && allowRules && fields.rules !== undefined && fields.rules !== null && fields.rules !== "") {
+  if (
+    (value === undefined || value === null || value === "") &&
+    allowRules &&
+    fields.rules !== undefined &&
+    fields.rules !== null &&
+    fields.rules !== ""
+  ) {
     value = fields.rules;
     fromRules = true;
   }

@@ -43,7 +43,10 @@ export const UNAUTHENTICATED_BODY_LIMIT = 4096;
 
 /** `/v1/sys/init`, `/v1/sys/unseal`, `/v1/sys/seal`, `/v1/sys/seal-status`. */
 export function registerSealRoutes(app: FastifyInstance, ctx: EgideContext, options: SealRouteOptions): void {
-  const open = (template: string) => ({ config: { vault: { template, access: "public" } satisfies VaultRouteSpec }, bodyLimit: UNAUTHENTICATED_BODY_LIMIT });
+  const open = (template: string) => ({
+    config: { vault: { template, access: "public" } satisfies VaultRouteSpec },
+    bodyLimit: UNAUTHENTICATED_BODY_LIMIT,
+  });
   const status = (template: string) => ({ config: { vault: { template, access: "public", operation: "read" } satisfies VaultRouteSpec } });
 
   app.get("/v1/sys/init", status("sys/init"), async () => {
@@ -62,7 +65,9 @@ export function registerSealRoutes(app: FastifyInstance, ctx: EgideContext, opti
     const shares = integerField(body, "secret_shares", options.autoUnseal ? 1 : 5);
     const threshold = integerField(body, "secret_threshold", options.autoUnseal ? 1 : 3);
     if (options.autoUnseal && (shares !== 1 || threshold !== 1)) {
-      throw badRequest("with auto-unseal configured ([seal] unseal_key_file or unseal_key_env), secret_shares and secret_threshold must be 1");
+      throw badRequest(
+        "with auto-unseal configured ([seal] unseal_key_file or unseal_key_env), secret_shares and secret_threshold must be 1",
+      );
     }
     if (!ctx.seal.initialized) await ctx.seal.refresh();
     if (ctx.seal.initialized) throw badRequest("Vault is already initialized");
@@ -87,7 +92,8 @@ export function registerSealRoutes(app: FastifyInstance, ctx: EgideContext, opti
       ctx.seal.resetUnseal();
       return sealStatusBody(ctx);
     }
-    if (typeof body.key !== "string" || body.key === "") throw badRequest("'key' must be specified in request body as JSON, or 'reset' set to true");
+    if (typeof body.key !== "string" || body.key === "")
+      throw badRequest("'key' must be specified in request body as JSON, or 'reset' set to true");
     await ctx.seal.unseal(body.key);
     // A rewrap a seal or restart interrupted resumes from its stored progress.
     if (!ctx.seal.sealed) void ctx.seal.rewrapInBackground();

@@ -28,11 +28,16 @@ export function registerStorageRestoreRoute(app: FastifyInstance, ctx: EgideCont
   // unbounded by the JSON body limit.
   void app.register(async (scope) => {
     scope.removeAllContentTypeParsers();
-    scope.addContentTypeParser("*", (_request: FastifyRequest, payload: NodeJS.ReadableStream, done: (error: Error | null, value?: unknown) => void) => done(null, payload));
+    scope.addContentTypeParser(
+      "*",
+      (_request: FastifyRequest, payload: NodeJS.ReadableStream, done: (error: Error | null, value?: unknown) => void) =>
+        done(null, payload),
+    );
     const spec: VaultRouteSpec = { template: "sys/storage/restore", access: "acl", operation: "update", sudo: true, body: "stream" };
     scope.post("/v1/sys/storage/restore", { config: { vault: spec } }, async (request) => {
       const body = request.body;
-      if (!(body instanceof Readable)) throw badRequest("send the backup file as the request body (Content-Type: application/octet-stream)");
+      if (!(body instanceof Readable))
+        throw badRequest("send the backup file as the request body (Content-Type: application/octet-stream)");
       const force = (request.query as Record<string, string | undefined>).force === "true";
       const directory = await mkdtemp(join(tmpdir(), "egide-restore-"));
       const file = join(directory, "upload.enc");
@@ -44,7 +49,8 @@ export function registerStorageRestoreRoute(app: FastifyInstance, ctx: EgideCont
           keys: { running: ctx.seal },
           force,
           beforeCommit: async (tx) => {
-            if (!isAuditingTransaction(tx)) throw new StorageError(StorageErrorCode.INTERNAL, "the storage backend cannot write audit rows inside a transaction");
+            if (!isAuditingTransaction(tx))
+              throw new StorageError(StorageErrorCode.INTERNAL, "the storage backend cannot write audit rows inside a transaction");
             await tx.appendAudit(auditEntry(request, true, 200, null));
           },
         });
@@ -60,7 +66,9 @@ export function registerStorageRestoreRoute(app: FastifyInstance, ctx: EgideCont
           key_version: report.keyVersion,
           sealed: true,
         };
-        return vaultResponse(request, data, { warnings: ["the storage was restored and this server is now sealed: unseal it with the same keys"] });
+        return vaultResponse(request, data, {
+          warnings: ["the storage was restored and this server is now sealed: unseal it with the same keys"],
+        });
       } catch (error) {
         if (BackupError.isInstance(error)) {
           throw new VaultError(error.code === BackupErrorCode.TARGET_NOT_EMPTY ? 409 : 400, `${error.message} [${error.code}]`);

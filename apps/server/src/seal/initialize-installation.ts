@@ -104,7 +104,9 @@ export async function initializeInstallation(
   const keyEnv = options.autoUnseal !== undefined && "env" in options.autoUnseal ? options.autoUnseal.env : undefined;
   if (keyEnv !== undefined) {
     // Nothing can be written to an environment variable: the new key is only in this answer.
-    warnings.push(`auto-unseal reads the unseal key from $${keyEnv}: set it to the key in this answer before the next restart, or the server will not unseal`);
+    warnings.push(
+      `auto-unseal reads the unseal key from $${keyEnv}: set it to the key in this answer before the next restart, or the server will not unseal`,
+    );
   }
   return { keys: shares, rootToken, warnings };
 }

@@ -63,7 +63,10 @@ const TEST_TOKEN_ENTRY: TokenEntry = testTokenEntry(TEST_CALLER);
  * when granted; `hasMountAccess` when anything but `deny` is granted on the mount path or on
  * the requested path below it; `mutate` runs `storage.transaction(fn)`.
  */
-export function createKvTestContext(storage: StorageBackend, policy: (path: string) => Capability[] = () => ALL_CAPABILITIES): KvTestContext {
+export function createKvTestContext(
+  storage: StorageBackend,
+  policy: (path: string) => Capability[] = () => ALL_CAPABILITIES,
+): KvTestContext {
   let current = policy;
   const described: Array<{ operation: Operation; path: string }> = [];
   const checked: Array<{ path: string; capability?: Capability }> = [];
@@ -101,7 +104,9 @@ export function createKvTestContext(storage: StorageBackend, policy: (path: stri
       // path itself (with and without its slash) and the requested path and its parents.
       const base = mountPath(mount);
       const candidates = new Set([base, base.slice(0, -1)]);
-      const requested = request.egide.path.startsWith("sys/internal/ui/mounts/") ? request.egide.path.slice("sys/internal/ui/mounts/".length) : "";
+      const requested = request.egide.path.startsWith("sys/internal/ui/mounts/")
+        ? request.egide.path.slice("sys/internal/ui/mounts/".length)
+        : "";
       if (requested.startsWith(base)) {
         const parts = requested.split("/");
         for (let end = parts.length; end > 0; end--) {
@@ -146,13 +151,17 @@ export async function buildKvTestApp(ctx: KvTestContext, mounts: MountTable): Pr
     return payload;
   });
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser("*", { parseAs: "buffer" }, (_request: FastifyRequest, body: Buffer, done: (error: Error | null, value?: unknown) => void) => {
-    try {
-      done(null, parseJsonBody(body));
-    } catch (error) {
-      done(error as Error);
-    }
-  });
+  app.addContentTypeParser(
+    "*",
+    { parseAs: "buffer" },
+    (_request: FastifyRequest, body: Buffer, done: (error: Error | null, value?: unknown) => void) => {
+      try {
+        done(null, parseJsonBody(body));
+      } catch (error) {
+        done(error as Error);
+      }
+    },
+  );
   app.setErrorHandler(async (error, _request, reply) => {
     const { status, errors, internal } = errorResponse(error);
     return reply.code(status).send(internal ? { errors, detail: String(error) } : { errors });
@@ -160,7 +169,9 @@ export async function buildKvTestApp(ctx: KvTestContext, mounts: MountTable): Pr
   app.setNotFoundHandler(async (_request, reply) => reply.code(404).send({ errors: [] }));
   // Stand-ins for routes of the core, to check that the catch-all does not shadow them.
   app.get("/v1/sys/health", { config: { vault: { template: "sys/health", access: "public" } } }, async () => ({ initialized: true }));
-  app.post("/v1/auth/token/create", { config: { vault: { template: "auth/token/create", access: "token" } } }, async () => ({ auth: { client_token: "x" } }));
+  app.post("/v1/auth/token/create", { config: { vault: { template: "auth/token/create", access: "token" } } }, async () => ({
+    auth: { client_token: "x" },
+  }));
   registerMountRoutes(app, ctx, mounts);
   registerLogicalRoutes(app, ctx, mounts);
   await app.ready();

@@ -31,11 +31,18 @@ export interface RawOptions {
 
 /** The bytes of an HTTP/1.1 request, exactly as given (no Content-Type unless passed in `headers`). */
 export function rawRequest(method: string, target: string, options: RawOptions = {}): Buffer {
-  const lines = [`${method} ${target} HTTP/1.1`, "Host: 127.0.0.1", `Connection: ${options.connection ?? "close"}`, ...(options.headers ?? [])];
+  const lines = [
+    `${method} ${target} HTTP/1.1`,
+    "Host: 127.0.0.1",
+    `Connection: ${options.connection ?? "close"}`,
+    ...(options.headers ?? []),
+  ];
   if (options.token) lines.push(`X-Vault-Token: ${options.token}`);
   let body: Buffer = Buffer.alloc(0);
   if (options.body !== undefined) {
-    body = Buffer.isBuffer(options.body) ? options.body : Buffer.from(typeof options.body === "string" ? options.body : JSON.stringify(options.body), "utf8");
+    body = Buffer.isBuffer(options.body)
+      ? options.body
+      : Buffer.from(typeof options.body === "string" ? options.body : JSON.stringify(options.body), "utf8");
     lines.push(`Content-Length: ${body.length}`);
   }
   return Buffer.concat([Buffer.from(`${lines.join("\r\n")}\r\n\r\n`, "latin1"), body]);
@@ -75,7 +82,12 @@ export async function putPolicy(server: TestServer, name: string, policy: string
 }
 
 /** Creates a token with `policies` (by root unless `creator` is given); returns it and its accessor. */
-export async function tokenWith(server: TestServer, policies: string[], extra: Record<string, unknown> = {}, creator = server.rootToken): Promise<{ token: string; accessor: string }> {
+export async function tokenWith(
+  server: TestServer,
+  policies: string[],
+  extra: Record<string, unknown> = {},
+  creator = server.rootToken,
+): Promise<{ token: string; accessor: string }> {
   const reply = await call(server.url, "POST", "/v1/auth/token/create", { token: creator, body: { policies, ...extra } });
   expect(reply.status, JSON.stringify(reply.body)).toBe(200);
   return { token: reply.body.auth.client_token as string, accessor: reply.body.auth.accessor as string };

@@ -81,7 +81,13 @@ export const SPELLING_VARIANTS: readonly SpellingVariant[] = [
   { id: "double-encoded-letter", name: (n) => `%25${percentEncodeAll(n[0]!).slice(1)}${n.slice(1)}` },
   { id: "double-encoded-slash-before", name: (n) => `%252F${n}` },
   // invalid UTF-8 (an overlong encoding of the first letter)
-  { id: "overlong-utf8", name: (n) => (n.charCodeAt(0) < 0x80 ? `%${(0xc0 | (n.charCodeAt(0) >> 6)).toString(16).toUpperCase()}%${(0x80 | (n.charCodeAt(0) & 0x3f)).toString(16).toUpperCase()}${n.slice(1)}` : null) },
+  {
+    id: "overlong-utf8",
+    name: (n) =>
+      n.charCodeAt(0) < 0x80
+        ? `%${(0xc0 | (n.charCodeAt(0) >> 6)).toString(16).toUpperCase()}%${(0x80 | (n.charCodeAt(0) & 0x3f)).toString(16).toUpperCase()}${n.slice(1)}`
+        : null,
+  },
 ];
 
 /** Decodes `raw` exactly once as UTF-8; null when it is not valid percent-encoded UTF-8. */

@@ -17,7 +17,12 @@ export interface WrittenBackup {
 }
 
 /** Writes a backup of `raw` to `path`, recording the length of every buffer the writer yields. */
-export async function writeBackupFile(raw: StorageBackend, keys: BackupKeySource, path: string, options: BackupWriterOptions = {}): Promise<WrittenBackup> {
+export async function writeBackupFile(
+  raw: StorageBackend,
+  keys: BackupKeySource,
+  path: string,
+  options: BackupWriterOptions = {},
+): Promise<WrittenBackup> {
   const writer = new BackupWriter(raw, keys, options);
   const pieces: number[] = [];
   await pipeline(async function* () {
@@ -31,7 +36,11 @@ export async function writeBackupFile(raw: StorageBackend, keys: BackupKeySource
 }
 
 /** Every buffer a writer yields, in memory. */
-export async function backupBytes(raw: StorageBackend, keys: BackupKeySource, options: BackupWriterOptions = {}): Promise<{ bytes: Buffer; pieces: Buffer[]; summary: RecordSummary }> {
+export async function backupBytes(
+  raw: StorageBackend,
+  keys: BackupKeySource,
+  options: BackupWriterOptions = {},
+): Promise<{ bytes: Buffer; pieces: Buffer[]; summary: RecordSummary }> {
   const writer = new BackupWriter(raw, keys, options);
   const pieces: Buffer[] = [];
   for await (const piece of writer) pieces.push(piece);
@@ -122,7 +131,10 @@ export async function writeSecrets(store: StorageBackend, secrets: Map<string, B
 }
 
 /** Fails unless `store` (a barrier) holds exactly `secrets`, each readable. */
-export async function readAll(store: StorageBackend, secrets: Map<string, Buffer>): Promise<{ read: number; mismatched: string[]; extra: string[] }> {
+export async function readAll(
+  store: StorageBackend,
+  secrets: Map<string, Buffer>,
+): Promise<{ read: number; mismatched: string[]; extra: string[] }> {
   const mismatched: string[] = [];
   let read = 0;
   for (const [key, value] of secrets) {
@@ -136,7 +148,13 @@ export async function readAll(store: StorageBackend, secrets: Map<string, Buffer
 }
 
 /** `count` raw records `prefix/000000…` with `valueBytes`-byte values, in transactions of `perTx`. */
-export async function writeRawRecords(raw: StorageBackend, prefix: string, count: number, valueBytes: number, perTx = 25_000): Promise<void> {
+export async function writeRawRecords(
+  raw: StorageBackend,
+  prefix: string,
+  count: number,
+  valueBytes: number,
+  perTx = 25_000,
+): Promise<void> {
   const seed = randomBytes(valueBytes + 64);
   for (let start = 0; start < count; start += perTx) {
     const batch: ScanEntry[] = [];

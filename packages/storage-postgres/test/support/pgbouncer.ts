@@ -35,7 +35,13 @@ const INSTALL_HINT = "install it with `apt-get update && apt-get install -y pgbo
 
 /** The pgbouncer binary: Debian puts it in /usr/sbin, which is not on every user's PATH. */
 function findPgBouncer(): string {
-  const candidates = ["/usr/sbin/pgbouncer", ...(process.env.PATH ?? "").split(delimiter).filter(Boolean).map((dir) => join(dir, "pgbouncer"))];
+  const candidates = [
+    "/usr/sbin/pgbouncer",
+    ...(process.env.PATH ?? "")
+      .split(delimiter)
+      .filter(Boolean)
+      .map((dir) => join(dir, "pgbouncer")),
+  ];
   const found = candidates.find((candidate) => existsSync(candidate));
   if (!found) throw new Error(`PgBouncer is required by the PgBouncer tests but /usr/sbin/pgbouncer is missing: ${INSTALL_HINT}.`);
   return found;
@@ -59,7 +65,14 @@ function exited(child: ChildProcess): Promise<void> {
 
 /** Runs one simple-protocol statement through PgBouncer on `database` and returns its rows. */
 async function queryThrough(host: string, port: number, database: string, text: string): Promise<Record<string, unknown>[]> {
-  const client = new pg.Client({ host, port, user: postgresServer.username, password: postgresServer.password, database, connectionTimeoutMillis: 1000 });
+  const client = new pg.Client({
+    host,
+    port,
+    user: postgresServer.username,
+    password: postgresServer.password,
+    database,
+    connectionTimeoutMillis: 1000,
+  });
   client.on("error", () => undefined);
   try {
     await client.connect();
@@ -140,7 +153,9 @@ export async function startPgBouncer(options: PgBouncerOptions = {}): Promise<Pg
 
   const deadline = Date.now() + (options.readyTimeoutMs ?? 5000);
   for (;;) {
-    const gone = spawnError ?? (child.exitCode !== null || child.signalCode !== null ? new Error(`exited with ${child.exitCode ?? child.signalCode}`) : undefined);
+    const gone =
+      spawnError ??
+      (child.exitCode !== null || child.signalCode !== null ? new Error(`exited with ${child.exitCode ?? child.signalCode}`) : undefined);
     let failure: unknown = gone;
     if (!gone) {
       try {

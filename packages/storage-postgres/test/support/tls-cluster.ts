@@ -1,5 +1,16 @@
 import { execFile, execFileSync } from "node:child_process";
-import { appendFileSync, chownSync, chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import {
+  appendFileSync,
+  chownSync,
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -32,7 +43,9 @@ export function findPostgresBinaries(): string {
         .sort((a, b) => Number(b) - Number(a))
     : [];
   if (versions.length === 0) {
-    throw new Error(`No PostgreSQL server binaries under ${root}/*/bin (initdb, pg_ctl): install them with \`apt-get install -y postgresql\``);
+    throw new Error(
+      `No PostgreSQL server binaries under ${root}/*/bin (initdb, pg_ctl): install them with \`apt-get install -y postgresql\``,
+    );
   }
   return join(root, versions[0]!, "bin");
 }
@@ -67,7 +80,9 @@ export async function startTlsCluster(): Promise<TlsCluster> {
   function stopOnExit(): void {
     if (stopped || !started) return;
     try {
-      execFileSync("runuser", ["-u", "postgres", "--", join(bin, "pg_ctl"), "-D", dataDir, "-m", "immediate", "-w", "stop"], { stdio: "ignore" });
+      execFileSync("runuser", ["-u", "postgres", "--", join(bin, "pg_ctl"), "-D", dataDir, "-m", "immediate", "-w", "stop"], {
+        stdio: "ignore",
+      });
     } catch {
       // Best effort only: the process is exiting anyway.
     }
@@ -82,7 +97,18 @@ export async function startTlsCluster(): Promise<TlsCluster> {
     // PostgreSQL refuses a private key that group or others can read.
     chmodSync(join(tlsDir, "server.key"), 0o600);
 
-    await asPostgres(join(bin, "initdb"), ["-D", dataDir, "-U", "postgres", "--auth=trust", "--no-sync", "--no-instructions", "-E", "UTF8", "--locale=C"]);
+    await asPostgres(join(bin, "initdb"), [
+      "-D",
+      dataDir,
+      "-U",
+      "postgres",
+      "--auth=trust",
+      "--no-sync",
+      "--no-instructions",
+      "-E",
+      "UTF8",
+      "--locale=C",
+    ]);
     writeFileSync(
       join(dataDir, "pg_hba.conf"),
       [
@@ -173,9 +199,35 @@ async function generateCertificates(tlsDir: string): Promise<void> {
     ["ca", "/CN=Egide test CA"],
     ["wrong-ca", "/CN=Egide unrelated CA"],
   ] as const) {
-    await run("openssl", ["req", ...config, "-x509", ...ecKey, "-keyout", file(`${name}.key`), "-out", file(`${name}.crt`), "-days", "2", "-subj", subject, "-extensions", "ca"]);
+    await run("openssl", [
+      "req",
+      ...config,
+      "-x509",
+      ...ecKey,
+      "-keyout",
+      file(`${name}.key`),
+      "-out",
+      file(`${name}.crt`),
+      "-days",
+      "2",
+      "-subj",
+      subject,
+      "-extensions",
+      "ca",
+    ]);
   }
-  await run("openssl", ["req", ...config, "-new", ...ecKey, "-keyout", file("server.key"), "-out", file("server.csr"), "-subj", "/CN=localhost"]);
+  await run("openssl", [
+    "req",
+    ...config,
+    "-new",
+    ...ecKey,
+    "-keyout",
+    file("server.key"),
+    "-out",
+    file("server.csr"),
+    "-subj",
+    "/CN=localhost",
+  ]);
   await run("openssl", [
     "x509",
     "-req",
@@ -217,4 +269,3 @@ function postgresUser(): { uid: number; gid: number } {
     throw new Error("the TLS test needs the `postgres` OS user (from the postgresql package) to run initdb", { cause });
   }
 }
-
