@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { assertBuildIsFresh, egide } from "./support/egide-cli.js";
 import { api, startCliTestServer } from "@egide/test-server";
-import type { CliTestServer } from "@egide/test-server";
+import type { CliTestServer, JsonBody } from "@egide/test-server";
 
 // `egide audit list` and its filters, against rows the test itself causes.
 
@@ -18,7 +18,7 @@ beforeAll(async () => {
 afterAll(() => server?.close());
 
 /** The entries of `audit list --format json` with `args`. */
-async function entries(...args: string[]): Promise<Array<Record<string, any>>> {
+async function entries(...args: string[]): Promise<Array<Record<string, JsonBody>>> {
   const run = await egide(["audit", "list", "--format", "json", ...args], { env: server.env });
   expect(run.stderr).toBe("");
   expect(run.code).toBe(0);

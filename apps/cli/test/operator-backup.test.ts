@@ -44,7 +44,7 @@ function outputDir(name: string): string {
   return dir;
 }
 
-const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+const escapeRegExp = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 
 describe("online backup", () => {
   test("streams the server's backup into a file of the requested chunk size, mode 0600; an existing file is refused without --force and replaced with it", async () => {
@@ -55,7 +55,7 @@ describe("online backup", () => {
     const run = await egide(["operator", "backup", "--output", output, "--chunk-size", "300"], { env: server.env });
     expect(run.stderr).toBe("");
     expect(run.code).toBe(0);
-    expect(run.stdout).toMatch(new RegExp(`^Success! Backup written to ${escape(output)} \\(\\d+\\.\\d KiB, \\d+ entries\\)\\n$`));
+    expect(run.stdout).toMatch(new RegExp(`^Success! Backup written to ${escapeRegExp(output)} \\(\\d+\\.\\d KiB, \\d+ entries\\)\\n$`));
     const bytes = readFileSync(output);
     // The entry count the server sent as a trailer is the file's own.
     const entries = Number(/, (\d+) entries\)/.exec(run.stdout)?.[1]);
@@ -278,7 +278,7 @@ describe("a backup killed midway leaves no output file", () => {
       { stop: () => ended },
     );
     const [partial] = partialFiles(dir, name);
-    expect(partial).toMatch(new RegExp(`^\\.${escape(name)}\\.partial-${run.child.pid}-[0-9a-f]{8}$`));
+    expect(partial).toMatch(new RegExp(`^\\.${escapeRegExp(name)}\\.partial-${run.child.pid}-[0-9a-f]{8}$`));
     return { ...run, partial: partial as string, dir, name };
   }
 

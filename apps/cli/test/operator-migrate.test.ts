@@ -97,7 +97,7 @@ describe("SQLite to PostgreSQL, 100,000 entries", () => {
     const { rows: marker } = await pgClient.query<{ value: Buffer }>(
       "SELECT value FROM egide_storage WHERE key = '.egide/migration-progress'",
     );
-    const progress = JSON.parse((marker[0]?.value as Buffer).toString("utf8")) as { copied: number; lastKey: string };
+    const progress = JSON.parse(marker[0]!.value.toString("utf8")) as { copied: number; lastKey: string };
     expect(progress.copied % 1000).toBe(0);
     expect(afterKill).toBe(progress.copied + 1);
 

@@ -21,6 +21,7 @@ import {
   unsealThroughApi,
 } from "./support/backup-fixtures.js";
 import type { Installation, Store, StoreFingerprint } from "./support/backup-fixtures.js";
+import type { JsonBody } from "@egide/test-server";
 
 // `egide operator restore` (with the backups `egide operator backup` writes) through the real
 // binary: round trips between SQLite and PostgreSQL ending in a server that unseals with the
@@ -128,7 +129,7 @@ async function serveAndRead(
 }
 
 /** A request to a server's API with `token`. */
-async function apiCall(url: string, token: string, method: string, path: string): Promise<{ status: number; body: any }> {
+async function apiCall(url: string, token: string, method: string, path: string): Promise<{ status: number; body: JsonBody }> {
   const response = await fetch(`${url}/v1/${path}`, { method, headers: { "x-vault-token": token } });
   const text = await response.text();
   return { status: response.status, body: text === "" ? null : JSON.parse(text) };
@@ -411,7 +412,9 @@ describe("a damaged, foreign or wrong file is refused and the target is unchange
       );
       results.push(...runs.map(failure));
     }
-    cases.forEach((c, i) => expect(results[i], c.label).toEqual({ code: 1, stdout: "", lines: 1, message: c.message }));
+    for (const [i, c] of cases.entries()) {
+      expect(results[i], c.label).toEqual({ code: 1, stdout: "", lines: 1, message: c.message });
+    }
     expect(await fingerprint(src.store)).toEqual(before);
   }
 

@@ -32,6 +32,22 @@ Options:
   -h, --help                    this help`;
 }
 
+/** The options in `argv`; throws on an unknown option or a missing value. */
+function parseServerArgs(argv: string[]) {
+  return parseArgs({
+    args: argv,
+    options: {
+      config: { type: "string" },
+      dev: { type: "boolean" },
+      "dev-listen-address": { type: "string" },
+      help: { type: "boolean", short: "h" },
+    },
+    strict: true,
+  }).values;
+}
+
+type ServerArgs = ReturnType<typeof parseServerArgs>;
+
 /**
  * Runs the server as the `egide-server` binary does: parses `argv` (`--config FILE` or `--dev`
  * with `--dev-listen-address`), starts it, prints its address (and in dev mode the root token
@@ -44,18 +60,9 @@ export async function runServer(argv: string[], options: RunServerOptions = {}):
   const stderr = options.stderr ?? process.stderr;
   const name = options.name ?? "egide-server";
   const errorPrefix = options.errorPrefix ?? name;
-  let args;
+  let args: ServerArgs;
   try {
-    args = parseArgs({
-      args: argv,
-      options: {
-        config: { type: "string" },
-        dev: { type: "boolean" },
-        "dev-listen-address": { type: "string" },
-        help: { type: "boolean", short: "h" },
-      },
-      strict: true,
-    }).values;
+    args = parseServerArgs(argv);
   } catch (error) {
     stderr.write(`${(error as Error).message}\n${usage(name)}\n`);
     return 2;
@@ -74,7 +81,7 @@ export async function runServer(argv: string[], options: RunServerOptions = {}):
       const dev = await startDevServer({ address: args["dev-listen-address"] ?? "127.0.0.1:8200" });
       server = dev;
       stdout.write(
-        [
+        `${[
           "WARNING! dev mode is enabled! In this mode, Egide runs entirely on a temporary SQLite",
           "database, starts unsealed with a single unseal key, and its data is deleted on exit.",
           "Never use it in production.",
@@ -85,7 +92,7 @@ export async function runServer(argv: string[], options: RunServerOptions = {}):
           "",
           `    export VAULT_ADDR='${dev.url}'`,
           "",
-        ].join("\n") + "\n",
+        ].join("\n")}\n`,
       );
     } else {
       const text = readFileSync(args.config as string, "utf8");

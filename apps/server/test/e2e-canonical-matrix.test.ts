@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { errorResponse } from "../src/http/error-response.js";
 import { canonicalRewriteUrl, installRequestPipeline, type RequestAuthorizer } from "../src/http/request-pipeline.js";
 import { decodeOnce, hasPercentEscape, malformedReason, SPELLING_VARIANTS } from "./support/spelling-variants.js";
-import { call, rawHttp, startTestServer, type TestServer } from "@egide/test-server";
+import { call, type JsonBody, rawHttp, startTestServer, type TestServer } from "@egide/test-server";
 
 // A generated matrix over every route that takes a name or a path, over SQLite and PostgreSQL.
 //
@@ -362,7 +362,7 @@ describe.each(BACKENDS)("canonical request paths over %s: every name-taking rout
     return reply;
   }
 
-  async function setupCall(method: string, path: string, body: unknown, expected: number[]): Promise<any> {
+  async function setupCall(method: string, path: string, body: unknown, expected: number[]): Promise<JsonBody> {
     const reply = await call(ts.url, method, `/v1/${path}`, { token: ts.rootToken, ...(body === undefined ? {} : { body }) });
     expect(expected, `setup ${method} ${path}: ${reply.status} ${JSON.stringify(reply.body)}`).toContain(reply.status);
     return reply.body;

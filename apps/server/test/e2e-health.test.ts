@@ -6,7 +6,7 @@
  */
 import { TcpProxy } from "@egide/test-postgres";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { call, rawHttp, startTestServer, type TestServer } from "@egide/test-server";
+import { call, type JsonBody, rawHttp, startTestServer, type TestServer } from "@egide/test-server";
 
 const HEALTH_KEYS = [
   "initialized",
@@ -29,7 +29,7 @@ async function head(url: string, path: string): Promise<{ status: number; text: 
 }
 
 /** GET /v1/sys/health with a client deadline; returns the status, the body and how long it took. */
-async function timedHealth(url: string, query = ""): Promise<{ status: number; body: any; ms: number }> {
+async function timedHealth(url: string, query = ""): Promise<{ status: number; body: JsonBody; ms: number }> {
   const started = performance.now();
   const response = await fetch(`${url}/v1/sys/health${query}`, { signal: AbortSignal.timeout(5000) });
   const body = await response.json();
@@ -218,8 +218,8 @@ describe.each([
    * Polls health for `durationMs` (each answer is timed); stops early once `until` holds for
    * an answer (when given).
    */
-  async function poll(durationMs: number, until?: (answer: { status: number; body: any }) => boolean) {
-    const answers: Array<{ status: number; body: any; ms: number }> = [];
+  async function poll(durationMs: number, until?: (answer: { status: number; body: JsonBody }) => boolean) {
+    const answers: Array<{ status: number; body: JsonBody; ms: number }> = [];
     const deadline = performance.now() + durationMs;
     while (performance.now() < deadline) {
       const answer = await timedHealth(url);
@@ -230,13 +230,13 @@ describe.each([
     return answers;
   }
 
-  const unhealthy = (answer: { status: number; body: any }) => answer.status === 503 && answer.body.storage?.status === "unhealthy";
-  const healthy = (answer: { status: number; body: any }) => answer.status === 200 && answer.body.storage?.status === "healthy";
-  const describeAnswer = (answer: { status: number; body: any; ms: number }) =>
+  const unhealthy = (answer: { status: number; body: JsonBody }) => answer.status === 503 && answer.body.storage?.status === "unhealthy";
+  const healthy = (answer: { status: number; body: JsonBody }) => answer.status === 200 && answer.body.storage?.status === "healthy";
+  const describeAnswer = (answer: { status: number; body: JsonBody; ms: number }) =>
     `${Math.round(answer.ms)} ms: ${answer.status} ${JSON.stringify(answer.body.storage ?? answer.body)}`;
-  const slow = (answers: Array<{ status: number; body: any; ms: number }>) =>
+  const slow = (answers: Array<{ status: number; body: JsonBody; ms: number }>) =>
     answers.filter((answer) => answer.ms > 1000).map(describeAnswer);
-  const notUnhealthy = (answers: Array<{ status: number; body: any; ms: number }>) =>
+  const notUnhealthy = (answers: Array<{ status: number; body: JsonBody; ms: number }>) =>
     answers.filter((answer) => !unhealthy(answer)).map(describeAnswer);
 
   it("is 200 and healthy while traffic passes", async () => {

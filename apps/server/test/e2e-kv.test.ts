@@ -6,7 +6,7 @@
  * /vault/api-docs/secret/kv/kv-v2).
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { call, startTestServer, type TestServer } from "@egide/test-server";
+import { call, type JsonBody, startTestServer, type TestServer } from "@egide/test-server";
 
 const ENVELOPE_KEYS = ["auth", "data", "lease_duration", "lease_id", "renewable", "request_id", "warnings", "wrap_info"];
 const TIMESTAMP = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/;
@@ -15,7 +15,7 @@ const CAS_REQUIRED = "check-and-set parameter required for this call";
 const MERGE_PATCH = { "content-type": "application/merge-patch+json" };
 
 /** Checks Vault's response envelope around `data`. */
-function expectEnvelope(body: any): void {
+function expectEnvelope(body: JsonBody): void {
   expect(Object.keys(body).sort()).toEqual(ENVELOPE_KEYS);
   expect(body).toMatchObject({ lease_id: "", renewable: false, lease_duration: 0, wrap_info: null, auth: null });
   expect(body.request_id).toEqual(expect.any(String));

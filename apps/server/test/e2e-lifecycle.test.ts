@@ -12,7 +12,7 @@ import { join } from "node:path";
 import { createTestDatabase, type TestDatabase } from "@egide/test-postgres";
 import vault from "node-vault";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { call, startTestServer, type TestServer, type TestServerOptions } from "@egide/test-server";
+import { call, type JsonBody, startTestServer, type TestServer, type TestServerOptions } from "@egide/test-server";
 
 type Storage = "sqlite" | "postgresql";
 
@@ -370,7 +370,7 @@ describe.each([["sqlite"], ["postgresql"]] as const)("lifecycle races over %s", 
   });
 
   it("sealing while 40 requests are in flight: each answers 200 or 503 (never 500); after unseal the data is consistent", async () => {
-    const requests: Array<Promise<{ status: number; body: any }>> = [];
+    const requests: Array<Promise<{ status: number; body: JsonBody }>> = [];
     for (let i = 0; i < 20; i++) {
       requests.push(call(url, "PUT", "/v1/secret/data/race", { token: rootToken, body: { data: { i } } }));
       requests.push(call(url, "GET", "/v1/secret/data/race", { token: rootToken }));

@@ -781,7 +781,7 @@ path "auth/token/*" { capabilities = ["deny"] }
     for (const connection of connections) {
       const answer = await connection.read(5000);
       expect(answer.status).toBe(404);
-      expect(answer.headers["connection"]).toBe("close");
+      expect(answer.headers.connection).toBe("close");
     }
     // The server closes them: it never waits for (or reads) the rest of the 1.9 MB.
     for (const connection of connections) await connection.closed;

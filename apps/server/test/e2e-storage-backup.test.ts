@@ -2,7 +2,7 @@ import { summarizeStorage, verifyBackup } from "@egide/storage-backup";
 import { Readable } from "node:stream";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import { call, startTestServer } from "@egide/test-server";
-import type { TestServer } from "@egide/test-server";
+import type { JsonBody, TestServer } from "@egide/test-server";
 
 // GET /v1/sys/storage/backup streams a verified backup; POST /v1/sys/storage/restore replaces
 // the storage with one, atomically, and seals the server. Over SQLite and PostgreSQL.
@@ -16,7 +16,7 @@ async function download(
   return { status: response.status, bytes: Buffer.from(await response.arrayBuffer()), type: response.headers.get("content-type") };
 }
 
-async function upload(server: TestServer, file: Buffer, query = ""): Promise<{ status: number; body: any }> {
+async function upload(server: TestServer, file: Buffer, query = ""): Promise<{ status: number; body: JsonBody }> {
   const response = await fetch(`${server.url}/v1/sys/storage/restore${query}`, {
     method: "POST",
     headers: { "x-vault-token": server.rootToken, "content-type": "application/octet-stream" },

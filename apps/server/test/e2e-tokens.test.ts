@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { call, startTestServer, type TestServer } from "@egide/test-server";
+import { call, type JsonBody, startTestServer, type TestServer } from "@egide/test-server";
 
 // Token auth end to end: real HTTP to a real server over a real SQLite file, real clocks (the
 // expiry tests really wait).
@@ -19,7 +19,7 @@ function req(method: string, path: string, token?: string, body?: unknown, heade
 async function create(
   body: Record<string, unknown>,
   token: string = ts.rootToken,
-): Promise<{ token: string; accessor: string; auth: any }> {
+): Promise<{ token: string; accessor: string; auth: JsonBody }> {
   const reply = await req("POST", "/v1/auth/token/create", token, body);
   expect(reply.status, JSON.stringify(reply.body)).toBe(200);
   return { token: reply.body.auth.client_token, accessor: reply.body.auth.accessor, auth: reply.body.auth };

@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { Duplex } from "node:stream";
 import * as tls from "node:tls";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ListMethodFilterStream, listMethodFilter } from "../src/http/list-method-filter.js";
+import { type ListMethodFilterStream, listMethodFilter } from "../src/http/list-method-filter.js";
 import { ListRequestRewriter, MAX_HEAD_BYTES, ORIGINAL_METHOD_LIST } from "../src/http/list-request-rewriter.js";
 
 // ---------------------------------------------------------------------------------------------

@@ -453,7 +453,7 @@ describe("parsePolicy: limits", () => {
 
   it("accepts a text of exactly MAX_POLICY_BYTES", async () => {
     const stanza = `path "a" { capabilities = ["read"] }\n`;
-    const text = stanza + "#".repeat(MAX_POLICY_BYTES - stanza.length - 1) + "\n";
+    const text = `${stanza}${"#".repeat(MAX_POLICY_BYTES - stanza.length - 1)}\n`;
     expect(Buffer.byteLength(text)).toBe(MAX_POLICY_BYTES);
     expect((await parsePolicy("p", text)).rules).toHaveLength(1);
   });

@@ -219,7 +219,7 @@ async function settleFailedInitialization(state: SealState, configBytes: Buffer)
   } catch {
     return false;
   }
-  if (stored !== null && stored.equals(configBytes)) return true;
+  if (stored?.equals(configBytes)) return true;
   try {
     state.config = stored === null ? undefined : parseSealConfig(stored);
     state.configBytes = stored ?? undefined;

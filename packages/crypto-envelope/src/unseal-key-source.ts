@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { link, lstat, open, readFile, rename, stat, unlink } from "node:fs/promises";
+import type { FileHandle } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { KEY_BYTES } from "./aes-gcm.js";
 import { SealError, SealErrorCode } from "./seal-error.js";
@@ -106,7 +107,7 @@ async function publishWithoutOverwrite(temp: string, path: string): Promise<void
 
 /** Flushes a directory's entries (the new name) to disk; a platform that cannot is skipped. */
 async function syncDirectory(dir: string): Promise<void> {
-  let handle;
+  let handle: FileHandle;
   try {
     handle = await open(dir, "r");
   } catch (error) {

@@ -74,7 +74,7 @@ async function rawKeys(raw: StorageBackend): Promise<string[]> {
 
 /** A promise and the function that resolves it. */
 function gate(): { wait: Promise<void>; open: () => void } {
-  let open = () => undefined as void;
+  let open: () => void = () => undefined;
   const wait = new Promise<void>((resolve) => {
     open = resolve;
   });
@@ -222,7 +222,14 @@ describe.each(KINDS)("initialize with options on %s", (kind) => {
   test("a barrier view kept past within is closed", async () => {
     const { seal } = await manager(freshStorage(kind));
     let kept: AuditingTransaction | undefined;
-    await seal.initialize({ shares: 1, threshold: 1 }, { within: async (tx) => void (kept = tx) });
+    await seal.initialize(
+      { shares: 1, threshold: 1 },
+      {
+        within: async (tx) => {
+          kept = tx;
+        },
+      },
+    );
     await expectRejectedStorageError(
       () => (kept as AuditingTransaction).put("late", Buffer.from("x")),
       StorageErrorCode.CLOSED,

@@ -92,7 +92,7 @@ function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-function valueOf(key: string, round = 0): Buffer {
+function valueFor(key: string, round = 0): Buffer {
   return Buffer.from(`value of ${key} (round ${round})`);
 }
 
@@ -100,7 +100,7 @@ async function putMany(secured: StorageBackend, count: number, prefix = "r/"): P
   const keys: string[] = [];
   for (let i = 0; i < count; i++) {
     const key = `${prefix}${String(i).padStart(3, "0")}`;
-    await secured.put(key, valueOf(key));
+    await secured.put(key, valueFor(key));
     keys.push(key);
   }
   return keys;
@@ -123,7 +123,7 @@ describe("rotate", () => {
     expect(seal.keyStatus()).toEqual(status);
     expect(status.installTime).toBe(status.versions[1]?.createdAt);
 
-    for (const key of before) expect(await secured.get(key)).toEqual(valueOf(key));
+    for (const key of before) expect(await secured.get(key)).toEqual(valueFor(key));
     await secured.put("new/plain", Buffer.from("after rotation"));
     await secured.transaction(async (tx) => tx.put("new/in-tx", Buffer.from("after rotation, in a transaction")));
     expect(headerVersion(await raw.get("new/plain"))).toBe(2);
@@ -140,7 +140,7 @@ describe("rotate", () => {
     await secured.put("newer", Buffer.from("v3"));
     expect(headerVersion(await raw.get("newer"))).toBe(3);
     // Everything still reads back, across all three versions.
-    expect(await secured.get("old/001")).toEqual(valueOf("old/001"));
+    expect(await secured.get("old/001")).toEqual(valueFor("old/001"));
     expect(await secured.get("new/plain")).toEqual(Buffer.from("after rotation"));
     expect(await secured.get("newer")).toEqual(Buffer.from("v3"));
   });
@@ -222,7 +222,7 @@ describe("encryption counts and automatic rotation", () => {
     const keys: string[] = [];
     for (let i = 0; i < 200; i++) {
       const key = `auto/${String(i).padStart(3, "0")}`;
-      await secured.put(key, valueOf(key));
+      await secured.put(key, valueFor(key));
       keys.push(key);
     }
     const status = seal.keyStatus();
@@ -238,7 +238,7 @@ describe("encryption counts and automatic rotation", () => {
       expect(count, `records under version ${version}`).toBeLessThanOrEqual(encryptionsOf(status, version));
       expect(count, `records under version ${version}`).toBeLessThanOrEqual(50);
     }
-    for (const key of keys) expect(await secured.get(key)).toEqual(valueOf(key));
+    for (const key of keys) expect(await secured.get(key)).toEqual(valueFor(key));
   });
 
   // Regression: in commit 3ed34e6, barrier.put awaited the shared single-flight reservation and
@@ -284,7 +284,7 @@ describe("rewrap", () => {
       // The DEK wrap (nonce, wrapped DEK, tag) is new.
       expect(record.subarray(6, 66).equals(old.subarray(6, 66)), `wrap of ${key}`).toBe(false);
     }
-    for (const key of keys) expect(await secured.get(key)).toEqual(valueOf(key));
+    for (const key of keys) expect(await secured.get(key)).toEqual(valueFor(key));
     expect(await secured.get("empty")).toEqual(Buffer.alloc(0));
 
     // Nothing left to do.
@@ -317,7 +317,7 @@ describe("rewrap", () => {
     expect(halfway.get(2)).toBe(10);
     expect(halfway.get(1)).toBe(count - 10);
     // Everything reads back mid-way, under either version.
-    for (const key of keys) expect(await secured.get(key)).toEqual(valueOf(key));
+    for (const key of keys) expect(await secured.get(key)).toEqual(valueFor(key));
 
     const batches: number[] = [];
     const second = await seal.rewrap({ batchSize: 10, onProgress: (p) => batches.push(p.rewrapped) });
@@ -333,7 +333,7 @@ describe("rewrap", () => {
       expect(headerVersion(record)).toBe(2);
       expect(valuePart(record).equals(valuePart(before.get(key) as Buffer))).toBe(true);
     }
-    for (const key of keys) expect(await secured.get(key)).toEqual(valueOf(key));
+    for (const key of keys) expect(await secured.get(key)).toEqual(valueFor(key));
 
     // A completed pass is not resumed: the next call starts from the beginning.
     const third = await seal.rewrap({ batchSize: 10 });
@@ -386,7 +386,7 @@ describe("rewrap", () => {
     expect(await raw.exists(deleted)).toBe(false);
     for (const key of keys) {
       if ([mid, late, early, between, deleted].includes(key)) continue;
-      expect(await secured.get(key)).toEqual(valueOf(key));
+      expect(await secured.get(key)).toEqual(valueFor(key));
     }
     // Three records were rewritten under version 2 before the rewrap reached them and one was
     // deleted: the rewrap moved the other 36 (the early one was rewrapped, then overwritten).
@@ -465,7 +465,7 @@ describe("two processes on one SQLite file", () => {
   });
 
   test("keyring rollback: an old keyring record put back is refused with CORRUPT by B's reload and by A's rotate", async () => {
-    const { rawA, rawB, a, b, barrierA, barrierB } = await twoProcesses({ encryptionsPerReservation: 1 });
+    const { rawA, rawB, a, barrierA, barrierB } = await twoProcesses({ encryptionsPerReservation: 1 });
     const saved = await rawA.get(KEYRING_KEY);
     expect(saved).not.toBeNull();
     // B's second write reserves again: B has now seen a newer generation than the saved record.
@@ -550,7 +550,7 @@ describe("retire", () => {
     expect(seal.keyStatus()).toEqual(status);
     // Retiring again is a no-op.
     expect((await seal.retire(1)).versions[0]?.state).toBe("retired");
-    for (const key of keys) expect(await secured.get(key)).toEqual(valueOf(key));
+    for (const key of keys) expect(await secured.get(key)).toEqual(valueFor(key));
 
     // A record under version 1 put back (a restored backup) is refused, not decrypted.
     await raw.put(savedKey, savedRecord);

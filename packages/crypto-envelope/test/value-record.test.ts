@@ -40,7 +40,7 @@ import { SecretBytes } from "../src/secret-bytes.js";
 import { openValue, rewrapValue, sealValue, valueKeyVersion } from "../src/value-record.js";
 import type { VersionedKey } from "../src/value-record.js";
 import { deterministicRandom, recordingRandom } from "./support/deterministic-random.js";
-import { expectThrownStorageError as expectStorageError, thrown } from "./support/expect-errors.js";
+import { expectThrownStorageError as expectStorageError } from "./support/expect-errors.js";
 
 // ---- helpers -----------------------------------------------------------------------------------
 

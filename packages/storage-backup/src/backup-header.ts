@@ -106,9 +106,12 @@ export function decodeHeaderFixed(fixed: Buffer): { header: Omit<BackupHeader, "
   at += 4;
   const createdMs = fixed.readBigUInt64BE(at);
   at += 8;
-  const installationId = Buffer.from(fixed.subarray(at, (at += INSTALLATION_ID_BYTES)));
-  const salt = Buffer.from(fixed.subarray(at, (at += SALT_BYTES)));
-  const noncePrefix = Buffer.from(fixed.subarray(at, (at += NONCE_PREFIX_BYTES)));
+  const installationId = Buffer.from(fixed.subarray(at, at + INSTALLATION_ID_BYTES));
+  at += INSTALLATION_ID_BYTES;
+  const salt = Buffer.from(fixed.subarray(at, at + SALT_BYTES));
+  at += SALT_BYTES;
+  const noncePrefix = Buffer.from(fixed.subarray(at, at + NONCE_PREFIX_BYTES));
+  at += NONCE_PREFIX_BYTES;
   const sourceTypeBytes = fixed.readUInt8(at);
   if (chunkBytes < MIN_CHUNK_BYTES || chunkBytes > MAX_CHUNK_BYTES || sourceTypeBytes < 1 || sourceTypeBytes > MAX_SOURCE_TYPE_BYTES) {
     // Out of range: altered (a genuine writer never produces these), reported as such.

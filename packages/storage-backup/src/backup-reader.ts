@@ -138,7 +138,7 @@ export class BackupReader {
     if (this.#started) throw new BackupError(BackupErrorCode.INVALID_ARGUMENT, "a backup reader reads its file once");
     this.#started = true;
     const parser = new RecordParser();
-    const { chunkBytes, noncePrefix } = this.header;
+    const { chunkBytes } = this.header;
     const full = chunkBytes + CHUNK_OVERHEAD_BYTES;
     try {
       for (let index = 0; ; index++) {

@@ -2,7 +2,7 @@ import { createWriteStream } from "node:fs";
 import { once } from "node:events";
 import { finished } from "node:stream/promises";
 import { putEntries } from "@egide/storage-core";
-import { SqliteBackend } from "@egide/storage-sqlite";
+import type { SqliteBackend } from "@egide/storage-sqlite";
 import { afterAll, describe, expect, test } from "vitest";
 import { BackupWriter, restoreBackup, summarizeStorage, verifyBackup } from "../src/index.js";
 import { fileSource, snapshot, writeRawRecords } from "./support/backup-files.js";

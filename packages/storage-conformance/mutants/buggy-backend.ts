@@ -104,7 +104,7 @@ export class BuggyBackend implements StorageBackend {
     this.tail = run.catch(() => undefined);
     return run;
   }
-  store(key: string, value: Uint8Array): Buffer {
+  store(value: Uint8Array): Buffer {
     validateValue(value, this.bug === "valueOffByOne" ? DEFAULT_MAX_VALUE_BYTES - 1 : DEFAULT_MAX_VALUE_BYTES);
     return this.bug === "putNoCopy" && Buffer.isBuffer(value) ? value : Buffer.from(value);
   }
@@ -128,7 +128,7 @@ export class BuggyBackend implements StorageBackend {
   }
   async put(key: string, value: Uint8Array) {
     this.check(key);
-    const v = this.store(key, value);
+    const v = this.store(value);
     await this.exclusive(async () => this.setKey(key, v));
   }
   async delete(key: string) {
@@ -191,16 +191,36 @@ export class BuggyBackend implements StorageBackend {
         } else overlay.set(key, v);
       };
       const tx: Transaction = {
-        get: async (key) => (
-          active(), this.check(key), this.read(this.bug === "txNoReadOwnList" ? this.view(overlay) : this.view(overlay), key)
-        ),
-        put: async (key, value) => (active(), this.check(key), write(key, this.store(key, value))),
-        delete: async (key) => (active(), this.check(key), write(key, null)),
-        exists: async (key) => (active(), this.check(key), this.view(overlay).has(key)),
-        list: async (p) => (
-          active(), this.checkPrefix(p), this.children((this.bug === "txNoReadOwnList" ? this.data : this.view(overlay)).keys(), p)
-        ),
-        listPage: async (p, a, l) => (active(), this.checkPrefix(p), this.page(this.children(this.view(overlay).keys(), p), a, l)),
+        get: async (key) => {
+          active();
+          this.check(key);
+          return this.read(this.bug === "txNoReadOwnList" ? this.view(overlay) : this.view(overlay), key);
+        },
+        put: async (key, value) => {
+          active();
+          this.check(key);
+          write(key, this.store(value));
+        },
+        delete: async (key) => {
+          active();
+          this.check(key);
+          write(key, null);
+        },
+        exists: async (key) => {
+          active();
+          this.check(key);
+          return this.view(overlay).has(key);
+        },
+        list: async (p) => {
+          active();
+          this.checkPrefix(p);
+          return this.children((this.bug === "txNoReadOwnList" ? this.data : this.view(overlay)).keys(), p);
+        },
+        listPage: async (p, a, l) => {
+          active();
+          this.checkPrefix(p);
+          return this.page(this.children(this.view(overlay).keys(), p), a, l);
+        },
       };
       let result: T;
       try {

@@ -29,7 +29,10 @@ function observe(entries: Iterable<[string, string | undefined]>): Observation {
   for (const [name, value] of entries) {
     const [writer, file] = parseWriterKey(name);
     let files = byWriter.get(writer);
-    if (!files) byWriter.set(writer, (files = new Map()));
+    if (!files) {
+      files = new Map();
+      byWriter.set(writer, files);
+    }
     files.set(file, value);
   }
   return byWriter;

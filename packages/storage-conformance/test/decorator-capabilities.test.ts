@@ -16,7 +16,7 @@ describeDecoratorCapabilities({
     wrapStorage(inner, {
       poolStats: () => ({ active: 0 }),
       wrapAudit: (audit) => ({ appendMany: async () => [], append: (entry) => audit.append(entry) }),
-      wrapTransaction: (tx) => ({ putMany: async () => undefined, appendAudit: async () => Promise.reject(new Error("unused")) }),
+      wrapTransaction: () => ({ putMany: async () => undefined, appendAudit: async () => Promise.reject(new Error("unused")) }),
     }),
 });
 

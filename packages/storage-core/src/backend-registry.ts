@@ -3,6 +3,7 @@ import { existsSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import type { BackendDefinition } from "./backend-definition.js";
+import type { StorageBackend } from "./storage-backend.js";
 import { ConfigError } from "./config-error.js";
 import { assertStorageType, conventionalBackendPackage } from "./storage-type-package.js";
 
@@ -32,7 +33,7 @@ export interface BackendRegistryOptions {
  * itself: a type's package is the one mapped in `packages`, else `@egide/storage-<type>`.
  */
 export class BackendRegistry {
-  readonly #definitions = new Map<string, BackendDefinition<any, any>>();
+  readonly #definitions = new Map<string, BackendDefinition<unknown, StorageBackend>>();
   readonly #packages: Record<string, string>;
   readonly #importModule: ModuleImporter;
 
@@ -44,7 +45,7 @@ export class BackendRegistry {
   }
 
   /** Registers a definition directly (an adapter bundled with the application, or a test double). */
-  register(definition: BackendDefinition<any, any>): this {
+  register(definition: BackendDefinition<unknown, StorageBackend>): this {
     this.#definitions.set(definition.type, definition);
     return this;
   }
@@ -59,7 +60,7 @@ export class BackendRegistry {
    * type, and with `BACKEND_NOT_INSTALLED`, naming what to install, when the adapter package or
    * one of its dependencies (its driver) is missing.
    */
-  async resolve(type: string): Promise<BackendDefinition<any, any>> {
+  async resolve(type: string): Promise<BackendDefinition<unknown, StorageBackend>> {
     const registered = this.#definitions.get(type);
     if (registered) return registered;
     const packageName = Object.hasOwn(this.#packages, type) ? (this.#packages[type] as string) : conventionalBackendPackage(type);
@@ -88,7 +89,7 @@ export class BackendRegistry {
       }
       throw error;
     }
-    const definition = (loaded as { backendDefinition?: BackendDefinition<any, any> }).backendDefinition;
+    const definition = (loaded as { backendDefinition?: BackendDefinition<unknown, StorageBackend> }).backendDefinition;
     if (!definition || typeof definition.create !== "function" || typeof definition.parseConfig !== "function") {
       throw new ConfigError("INVALID_CONFIG", `${packageName} does not export a backendDefinition`, { option: "storage.type" });
     }

@@ -8,6 +8,7 @@ export const MAX_KEY_BYTES = 1024;
 export const DEFAULT_MAX_VALUE_BYTES = 1024 * 1024;
 
 // C0 controls, DEL and C1 controls.
+// biome-ignore lint/suspicious/noControlCharactersInRegex: rejects control characters in keys on purpose
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/u;
 // With the `u` flag a surrogate pair is one code point, so this matches only lone halves,
 // which UTF-8 cannot encode (Buffer.from would silently turn them into U+FFFD).

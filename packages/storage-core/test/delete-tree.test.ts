@@ -16,7 +16,13 @@ describe("deleteTree", () => {
     const listed: number[] = [];
     const deleted = await storage.transaction(async (tx) => {
       const listPage = tx.listPage.bind(tx);
-      const counting = { ...tx, listPage: async (p: string, a: string, l: number) => (listed.push(l), listPage(p, a, l)) };
+      const counting = {
+        ...tx,
+        listPage: async (p: string, a: string, l: number) => {
+          listed.push(l);
+          return listPage(p, a, l);
+        },
+      };
       return deleteTree(counting, "logical/ab/", { pageSize: 4 });
     });
     expect(deleted).toBe(doomed.length);

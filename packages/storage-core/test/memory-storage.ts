@@ -59,7 +59,10 @@ export function memoryStorage(caps: MemoryCapabilities = {}): StorageBackend & {
     },
   };
   const tx: Transaction & Record<string, unknown> = { ...ops };
-  if (caps.putMany) tx.putMany = async (entries: readonly ScanEntry[]) => entries.forEach((e) => data.set(e.key, Buffer.from(e.value)));
+  if (caps.putMany)
+    tx.putMany = async (entries: readonly ScanEntry[]) => {
+      for (const e of entries) data.set(e.key, Buffer.from(e.value));
+    };
   if (caps.appendAudit) tx.appendAudit = append;
   const backend: StorageBackend & Record<string, unknown> = {
     type: "memory",

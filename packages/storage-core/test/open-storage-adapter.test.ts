@@ -36,7 +36,10 @@ describe("openStorageAdapter", () => {
     const { registry, calls, definition } = recordingDefinition("mem", { audit: true });
     const parse = definition.parseConfig;
     let seenEnv: unknown;
-    definition.parseConfig = (table, env) => ((seenEnv = env), parse(table, env));
+    definition.parseConfig = (table, env) => {
+      seenEnv = env;
+      return parse(table, env);
+    };
     const backend = await openStorageAdapter({ type: "mem", options: { size: 1 } }, { registry, env: { A: "1" } });
     expect(calls).toEqual(["parseConfig", 'create {"size":1}']);
     expect(seenEnv).toEqual({ A: "1" });

@@ -27,7 +27,7 @@ const invalidKeys: Array<[string, unknown]> = [
   ["lone high surrogate", "a\ud800"],
   ["lone low surrogate", "\udc00b"],
   ["too long", "a".repeat(MAX_KEY_BYTES + 1)],
-  ["too long in multi-byte characters", "é".repeat(MAX_KEY_BYTES / 2) + "a"],
+  ["too long in multi-byte characters", `${"é".repeat(MAX_KEY_BYTES / 2)}a`],
   ["not a string", 42],
 ];
 

@@ -49,7 +49,14 @@ describe("withRetries", () => {
       async () => {
         throw new StorageError(StorageErrorCode.CONFLICT, "x");
       },
-      { attempts: 5, baseDelayMs: 1, shouldRetry: (_, attempt) => (seen.push(attempt), attempt < 3) },
+      {
+        attempts: 5,
+        baseDelayMs: 1,
+        shouldRetry: (_, attempt) => {
+          seen.push(attempt);
+          return attempt < 3;
+        },
+      },
     ).catch(() => undefined);
     expect(seen).toEqual([1, 2, 3]);
   });

@@ -77,13 +77,19 @@ describe("wrapStorage", () => {
       }
       wrapTransaction(tx: Transaction, options: { readOnly?: boolean }) {
         return {
-          putMany: (entries: readonly { key: string; value: Buffer }[]) => (
-            calls.push(`putMany:${entries.length}:${options.readOnly === true}`), tx.putMany?.(entries) as Promise<void>
-          ),
+          putMany: (entries: readonly { key: string; value: Buffer }[]) => {
+            calls.push(`putMany:${entries.length}:${options.readOnly === true}`);
+            return tx.putMany?.(entries) as Promise<void>;
+          },
         };
       }
       wrapAudit() {
-        return { appendMany: async () => (calls.push("appendMany"), []) };
+        return {
+          appendMany: async () => {
+            calls.push("appendMany");
+            return [];
+          },
+        };
       }
       poolStats() {
         return { active: 42 };

@@ -73,7 +73,7 @@ async function withAdmin(fn) {
 
 /**
  * Raw `pg`: a pool with the backend's settings (src/postgres-connection.ts and the pool options
- * of src/postgres-backend.ts); `side(statements, named)` gives the operations on the table those
+ * of src/client-pool.ts); `side(statements, named)` gives the operations on the table those
  * statements name, with the backend's SQL texts (src/postgres-sql.ts) run as named
  * statements or unnamed ones.
  */

@@ -1,5 +1,5 @@
 export { PostgresBackend, POSTGRES_SCAN_PAGE_SIZE } from "./postgres-backend.js";
-export type { PoolStats } from "./postgres-backend.js";
+export type { PoolStats } from "./client-pool.js";
 export { PostgresAuditStore } from "./postgres-audit-store.js";
 export { backendDefinition } from "./postgres-backend-definition.js";
 export { POSTGRES_TYPE } from "./postgres-type.js";

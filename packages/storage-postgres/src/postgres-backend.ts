@@ -1,5 +1,5 @@
 import { performance } from "node:perf_hooks";
-import pg from "pg";
+import type pg from "pg";
 import {
   StorageError,
   StorageErrorCode,
@@ -19,18 +19,17 @@ import {
   type TransactionOptions,
 } from "@egide/storage-core";
 import { asBuffer } from "./as-buffer.js";
-import { ClientLease, DeadlineExceeded, withDeadline } from "./client-lease.js";
+import { type ClientLease, withDeadline } from "./client-lease.js";
+import { ClientPool, type PoolStats } from "./client-pool.js";
 import { PostgresAuditStore } from "./postgres-audit-store.js";
-import { clientConfig } from "./postgres-connection.js";
 import { withOneClient } from "./with-one-client.js";
 import type { PgSsl } from "./postgres-ssl.js";
 import { POSTGRES_TYPE } from "./postgres-type.js";
-import { isConnectionFailure, toStorageError } from "./postgres-errors.js";
+import { isRetryableConnectionLoss, toStorageError } from "./postgres-errors.js";
 import { resolvePostgresOptions, type PostgresOptions, type ResolvedPostgresOptions } from "./postgres-options.js";
 import { migrateSchema } from "./postgres-schema.js";
 import { PostgresSql } from "./postgres-sql.js";
 import { PostgresTransaction } from "./postgres-transaction.js";
-import { PreparedStatements } from "./prepared-statements.js";
 
 /** Rows per page of a scan. */
 export const POSTGRES_SCAN_PAGE_SIZE = 256;
@@ -38,18 +37,6 @@ export const POSTGRES_SCAN_PAGE_SIZE = 256;
 const WALK_MAX_BATCH = 256;
 /** Longest a health probe may take, in ms. */
 const HEALTH_TIMEOUT_MS = 2000;
-
-/** Connection counts of the pool, for the metrics package. */
-export interface PoolStats {
-  /** Connections open. */
-  total: number;
-  /** Open connections not in use. */
-  idle: number;
-  /** Connections checked out by a call or transaction. */
-  active: number;
-  /** Calls waiting for a connection. */
-  waiting: number;
-}
 
 /**
  * Egide's PostgreSQL storage backend (pg).
@@ -68,11 +55,9 @@ export class PostgresBackend implements AuditingBackend {
   /** The options in force, defaults applied (the password included: never log this object). */
   readonly options: ResolvedPostgresOptions;
 
-  readonly #pool: pg.Pool;
   readonly #sql: PostgresSql;
-  readonly #prepared: PreparedStatements;
-  #closed = false;
-  #closing: Promise<void> | undefined;
+  /** The pool, and the checkout, deadline and retry rules of every call. */
+  readonly #clients: ClientPool;
 
   /**
    * Connects (settling the TLS mode), migrates the schema, and opens the pool.
@@ -87,27 +72,24 @@ export class PostgresBackend implements AuditingBackend {
   private constructor(options: ResolvedPostgresOptions, ssl: PgSsl) {
     this.options = options;
     this.#sql = new PostgresSql(options.schema);
-    this.#prepared = new PreparedStatements(options.prepareThreshold);
-    this.#pool = new pg.Pool({
-      ...clientConfig(options, ssl),
-      min: options.poolMin,
-      max: options.poolMax,
-      idleTimeoutMillis: options.idleTimeoutMs,
-    });
-    // An idle client whose connection dies is reported here; the pool drops it. Without a
-    // listener the 'error' event would crash the process.
-    this.#pool.on("error", () => undefined);
-    this.audit = new PostgresAuditStore(options.schema, (operation, fn) => this.#withClient(operation, fn), options.operationTimeoutMs);
-  }
-
-  get(key: string): Promise<Buffer | null> {
-    return this.#point<{ value: Buffer }>("get", () => validateKey(key, POSTGRES_TYPE), this.#sql.get, [key]).then(
-      (result) => result.rows[0]?.value ?? null,
+    this.#clients = new ClientPool(options, ssl);
+    this.audit = new PostgresAuditStore(
+      options.schema,
+      (operation, fn) => this.#clients.withClient(operation, fn),
+      options.operationTimeoutMs,
     );
   }
 
+  get(key: string): Promise<Buffer | null> {
+    return this.#clients
+      .point<{ value: Buffer }>("get", () => validateKey(key, POSTGRES_TYPE), this.#sql.get, [key])
+      .then((result) => result.rows[0]?.value ?? null);
+  }
+
   exists(key: string): Promise<boolean> {
-    return this.#point("exists", () => validateKey(key, POSTGRES_TYPE), this.#sql.exists, [key]).then((result) => result.rowCount === 1);
+    return this.#clients
+      .point("exists", () => validateKey(key, POSTGRES_TYPE), this.#sql.exists, [key])
+      .then((result) => result.rowCount === 1);
   }
 
   put(key: string, value: Uint8Array): Promise<void> {
@@ -115,11 +97,13 @@ export class PostgresBackend implements AuditingBackend {
       validateKey(key, POSTGRES_TYPE);
       validateValue(value, this.options.maxValueBytes, POSTGRES_TYPE);
     };
-    return this.#point("put", check, this.#sql.put, [key, value instanceof Uint8Array ? asBuffer(value) : value]).then(() => undefined);
+    return this.#clients
+      .point("put", check, this.#sql.put, [key, value instanceof Uint8Array ? asBuffer(value) : value])
+      .then(() => undefined);
   }
 
   delete(key: string): Promise<void> {
-    return this.#point("delete", () => validateKey(key, POSTGRES_TYPE), this.#sql.delete, [key]).then(() => undefined);
+    return this.#clients.point("delete", () => validateKey(key, POSTGRES_TYPE), this.#sql.delete, [key]).then(() => undefined);
   }
 
   list(prefix: string): Promise<string[]> {
@@ -128,8 +112,8 @@ export class PostgresBackend implements AuditingBackend {
 
   async listPage(prefix: string, after: string, limit: number): Promise<string[]> {
     validateListPage(prefix, after, limit, POSTGRES_TYPE);
-    this.#assertOpen();
-    return this.#withClient("list", (lease) => this.listWith(lease, prefix, after, limit));
+    this.#clients.assertOpen();
+    return this.#clients.withClient("list", (lease) => this.listWith(lease, prefix, after, limit));
   }
 
   /**
@@ -139,16 +123,16 @@ export class PostgresBackend implements AuditingBackend {
    */
   async *scan(prefix: string): AsyncGenerator<ScanEntry> {
     validatePrefix(prefix, POSTGRES_TYPE);
-    this.#assertOpen();
+    this.#clients.assertOpen();
     const before = prefixSuccessor(prefix);
-    const lease = await this.#lease("scan");
+    const lease = await this.#clients.lease("scan");
     let ok = false;
     try {
       await lease.query({ text: this.#beginSql(true) }, this.options.operationTimeoutMs, "scan");
       let from = prefix;
       let inclusive = true;
       for (;;) {
-        this.#assertOpen();
+        this.#clients.assertOpen();
         const text = this.#sql.page[`${inclusive}${before !== null}`] as string;
         const values = before === null ? [from, POSTGRES_SCAN_PAGE_SIZE] : [from, before, POSTGRES_SCAN_PAGE_SIZE];
         const page = await this.query<{ key: string; value: Buffer }>(lease, text, values, "scan");
@@ -169,11 +153,11 @@ export class PostgresBackend implements AuditingBackend {
   }
 
   async transaction<T>(fn: (tx: Transaction) => Promise<T>, options: TransactionOptions = {}): Promise<T> {
-    this.#assertOpen();
+    this.#clients.assertOpen();
     const readOnly = options.readOnly === true;
     return withRetries(
       async () => {
-        const lease = await this.#lease("transaction");
+        const lease = await this.#clients.lease("transaction");
         const tx = new PostgresTransaction(this, lease, readOnly);
         try {
           try {
@@ -234,10 +218,10 @@ export class PostgresBackend implements AuditingBackend {
   async health(): Promise<HealthStatus> {
     const started = performance.now();
     try {
-      this.#assertOpen();
+      this.#clients.assertOpen();
       const timeout = Math.min(HEALTH_TIMEOUT_MS, this.options.operationTimeoutMs);
       await withDeadline(
-        this.#withClient("health", (lease) => lease.query({ text: "SELECT 1" }, timeout, "health")),
+        this.#clients.withClient("health", (lease) => lease.query({ text: "SELECT 1" }, timeout, "health")),
         timeout,
         "health",
       );
@@ -249,22 +233,17 @@ export class PostgresBackend implements AuditingBackend {
 
   /** Connection counts of the pool. */
   poolStats(): PoolStats {
-    const total = this.#pool.totalCount;
-    const idle = this.#pool.idleCount;
-    return { total, idle, active: total - idle, waiting: this.#pool.waitingCount };
+    return this.#clients.stats();
   }
 
   /** Waits for checked-out clients to come back, then closes every connection. Idempotent. */
   close(): Promise<void> {
-    this.#closed = true;
-    this.#closing ??= this.#pool.end().catch(() => undefined);
-    return this.#closing;
+    return this.#clients.close();
   }
 
   /** @internal Runs a storage statement on a lease, named once it is used often enough. */
   query<R extends pg.QueryResultRow>(lease: ClientLease, text: string, values: unknown[], operation: string): Promise<pg.QueryResult<R>> {
-    const name = this.#prepared.nameFor(text);
-    return lease.query<R>(name ? { text, values, name } : { text, values }, this.options.operationTimeoutMs, operation);
+    return this.#clients.query<R>(lease, text, values, operation);
   }
 
   /**
@@ -315,57 +294,6 @@ export class PostgresBackend implements AuditingBackend {
     return isolation + timeout;
   }
 
-  /**
-   * A point operation: validate, then one statement on a leased client. This is the hot path,
-   * so it is one async step from checkout to release. Single statements are idempotent (get,
-   * exists, an upsert of the same value, a delete), so one that lost its connection (a
-   * restarted server, a terminated backend) is tried once more on a fresh one; a missed
-   * deadline is not (the server is slow or gone).
-   */
-  #point<R extends pg.QueryResultRow>(operation: string, check: () => void, text: string, values: unknown[]): Promise<pg.QueryResult<R>> {
-    try {
-      check();
-      this.#assertOpen();
-    } catch (error) {
-      return Promise.reject(toStorageError(error, operation));
-    }
-    return this.#statement<R>(operation, text, values).catch((error: unknown) => {
-      if (!isRetryableConnectionLoss(error)) throw error;
-      return this.#statement<R>(operation, text, values);
-    });
-  }
-
-  async #statement<R extends pg.QueryResultRow>(operation: string, text: string, values: unknown[]): Promise<pg.QueryResult<R>> {
-    const deadlineAt = Date.now() + this.options.operationTimeoutMs;
-    let client: pg.PoolClient;
-    try {
-      client = await this.#pool.connect();
-    } catch (error) {
-      throw this.#connectFailure(error, operation);
-    }
-    const lease = new ClientLease(client, deadlineAt);
-    try {
-      return await this.query<R>(lease, text, values, operation);
-    } catch (error) {
-      throw toStorageError(error, operation);
-    } finally {
-      lease.release();
-    }
-  }
-
-  /** Runs `fn` on a leased client; the whole call, connection wait included, has one deadline. */
-  async #withClient<T>(operation: string, fn: (lease: ClientLease) => Promise<T>): Promise<T> {
-    const lease = await this.#lease(operation, Date.now() + this.options.operationTimeoutMs);
-    try {
-      return await fn(lease);
-    } catch (error) {
-      lease.markBroken();
-      throw toStorageError(error, operation);
-    } finally {
-      lease.release();
-    }
-  }
-
   /** Rolls back the open transaction on `lease`; a client that cannot is destroyed instead. */
   async #rollback(lease: ClientLease): Promise<boolean> {
     try {
@@ -376,47 +304,4 @@ export class PostgresBackend implements AuditingBackend {
       return false;
     }
   }
-
-  async #lease(operation: string, deadlineAt?: number): Promise<ClientLease> {
-    this.#assertOpen();
-    try {
-      // The pool's connectionTimeoutMillis bounds the wait, for a new connection and for a
-      // free one alike.
-      return new ClientLease(await this.#pool.connect(), deadlineAt);
-    } catch (error) {
-      throw this.#connectFailure(error, operation);
-    }
-  }
-
-  /** What a failure to get a connection means for the caller. */
-  #connectFailure(error: unknown, operation: string): StorageError {
-    if (this.#closed) return new StorageError(StorageErrorCode.CLOSED, "backend is closed", { backend: POSTGRES_TYPE });
-    const text = error instanceof Error ? error.message : String(error);
-    // The pool's own connect timeout is a missed deadline too: the server did not answer.
-    if (/timeout/i.test(text)) return new DeadlineExceeded(`${operation}: connect`, this.options.connectionTimeoutMs, error);
-    const failure = toStorageError(error, `${operation}: connect`);
-    // Anything else that stops us getting a connection means the database is unavailable.
-    if (failure.code !== StorageErrorCode.INTERNAL) return failure;
-    return new StorageError(StorageErrorCode.UNAVAILABLE, `${operation}: connect failed: ${text}`, {
-      backend: POSTGRES_TYPE,
-      cause: error,
-    });
-  }
-
-  #assertOpen(): void {
-    if (this.#closed) throw new StorageError(StorageErrorCode.CLOSED, "backend is closed", { backend: POSTGRES_TYPE });
-  }
-}
-
-/**
- * A connection that died under a call (a restarted server, a terminated backend), as opposed
- * to a missed deadline (the server is slow or gone: trying again would only wait longer).
- */
-function isRetryableConnectionLoss(error: unknown): boolean {
-  return (
-    StorageError.isInstance(error, StorageErrorCode.UNAVAILABLE) &&
-    error.retryable &&
-    !(error instanceof DeadlineExceeded) &&
-    isConnectionFailure(error.cause)
-  );
 }

@@ -1,4 +1,5 @@
 import { StorageError, StorageErrorCode } from "@egide/storage-core";
+import { DeadlineExceeded } from "./client-lease.js";
 import { POSTGRES_TYPE } from "./postgres-type.js";
 
 // SQLSTATE classes and codes that mean "the server or the connection went away".
@@ -35,5 +36,18 @@ export function isConnectionFailure(error: unknown): boolean {
   const text = error instanceof Error ? error.message : "";
   return /Connection terminated unexpectedly|Connection terminated$|Client has encountered a connection error|Client was closed|not queryable|terminating connection/i.test(
     text,
+  );
+}
+
+/**
+ * A connection that died under a call (a restarted server, a terminated backend), as opposed
+ * to a missed deadline (the server is slow or gone: trying again would only wait longer).
+ */
+export function isRetryableConnectionLoss(error: unknown): boolean {
+  return (
+    StorageError.isInstance(error, StorageErrorCode.UNAVAILABLE) &&
+    error.retryable &&
+    !(error instanceof DeadlineExceeded) &&
+    isConnectionFailure(error.cause)
   );
 }

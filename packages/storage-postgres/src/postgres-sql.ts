@@ -19,8 +19,7 @@ export class PostgresSql {
     const table = `${quoteIdentifier(schema)}.egide_storage`;
     this.get = `SELECT value FROM ${table} WHERE key = $1`;
     this.exists = `SELECT 1 FROM ${table} WHERE key = $1`;
-    this.put =
-      `INSERT INTO ${table} (key, value) VALUES ($1, $2) ` + `ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, updated_at = NOW()`;
+    this.put = `INSERT INTO ${table} (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, updated_at = NOW()`;
     this.putMany =
       `INSERT INTO ${table} (key, value) SELECT * FROM unnest($1::text[], $2::bytea[]) ` +
       `ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, updated_at = NOW()`;

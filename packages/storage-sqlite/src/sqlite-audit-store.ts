@@ -69,7 +69,10 @@ export class SqliteAuditStore implements AuditStore {
 
   #insert(db: Database.Database, row: Omit<AuditRecord, "id">): number {
     let insert = this.#inserts.get(db);
-    if (!insert) this.#inserts.set(db, (insert = db.prepare(INSERT).pluck()));
+    if (!insert) {
+      insert = db.prepare(INSERT).pluck();
+      this.#inserts.set(db, insert);
+    }
     return insert.get(
       row.timestamp.getTime(),
       row.tenantId,

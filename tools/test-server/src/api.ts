@@ -1,3 +1,4 @@
+import type { JsonBody } from "./json-body.js";
 import type { CliTestServer } from "./start-cli-test-server.js";
 
 /** A JSON request straight to the server (to check its state after a command), with the given token. */
@@ -7,7 +8,7 @@ export async function api(
   path: string,
   body?: unknown,
   token = server.rootToken,
-): Promise<{ status: number; body: any }> {
+): Promise<{ status: number; body: JsonBody }> {
   const response = await fetch(`${server.url}/v1/${path}`, {
     method,
     headers: { "x-vault-token": token, ...(body === undefined ? {} : { "content-type": "application/json" }) },

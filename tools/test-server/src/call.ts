@@ -1,10 +1,12 @@
+import type { JsonBody } from "./json-body.js";
+
 /** A JSON request to the server; returns status, parsed body (or null) and headers. */
 export async function call(
   url: string,
   method: string,
   path: string,
   options: { token?: string; body?: unknown; headers?: Record<string, string>; rawBody?: string } = {},
-): Promise<{ status: number; body: any; headers: Headers }> {
+): Promise<{ status: number; body: JsonBody; headers: Headers }> {
   const headers: Record<string, string> = { ...options.headers };
   if (options.token) headers["x-vault-token"] = options.token;
   let body: string | undefined = options.rawBody;

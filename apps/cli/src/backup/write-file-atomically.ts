@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { constants, existsSync, unlinkSync } from "node:fs";
 import { open, readdir, rename, unlink } from "node:fs/promises";
+import type { FileHandle } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { CliError } from "../cli-error.js";
 
@@ -52,7 +53,7 @@ export async function writeFileAtomically(
   await removeStalePartials(output);
   if (!options.overwrite && existsSync(output)) throw new CliError(`${output} already exists (use --force to replace it)`);
   const temporary = partialName(output);
-  let handle;
+  let handle: FileHandle | undefined;
   try {
     handle = await open(temporary, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
   } catch (error) {

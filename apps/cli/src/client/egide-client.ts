@@ -1,5 +1,5 @@
 import { request as httpRequest } from "node:http";
-import type { IncomingMessage, RequestOptions as NodeRequestOptions } from "node:http";
+import type { ClientRequest, IncomingMessage, RequestOptions as NodeRequestOptions } from "node:http";
 import { request as httpsRequest } from "node:https";
 import { CliError } from "../cli-error.js";
 import { CLI_VERSION } from "../cli-version.js";
@@ -146,7 +146,7 @@ export class EgideClient {
     const nodeOptions: NodeRequestOptions & { ca?: Buffer } = { method, headers, agent: false };
     if (https && this.#ca !== undefined) nodeOptions.ca = this.#ca;
     return new Promise<IncomingMessage>((resolve, reject) => {
-      let request;
+      let request: ClientRequest;
       try {
         request = (https ? httpsRequest : httpRequest)(url, nodeOptions, resolve);
       } catch (error) {

@@ -2,7 +2,7 @@ import type { Command } from "commander";
 import type { CliContext } from "../cli-context.js";
 import { CliError, ExitCode, usageError } from "../cli-error.js";
 import { EgideApiError } from "../client/egide-api-error.js";
-import type { EgideClient } from "../client/egide-client.js";
+import type { ApiResponse, EgideClient } from "../client/egide-client.js";
 import { parseVersionList, parseWholeNumber } from "../input/argument-parsers.js";
 import { kvApiPath, kvDisplayPath, locateKv, requireKey } from "../kv/kv-location.js";
 import type { KvLocation } from "../kv/kv-location.js";
@@ -84,7 +84,7 @@ export function registerKvCommands(program: Command, ctx: CliContext): Command {
       const data = await parseKvData(args, ctx.io);
       const { client, location } = await open(path, options);
       const body = { data, ...(options.cas === undefined ? {} : { options: { cas: options.cas } }) };
-      let response;
+      let response: ApiResponse<{ data?: KvVersionMetadata }>;
       try {
         response = await client.patch<{ data?: KvVersionMetadata }>(kvApiPath(location, "data"), body);
       } catch (error) {

@@ -6,16 +6,13 @@ export function formatTable(headers: readonly string[], rows: ReadonlyArray<read
   const clean = (cell: string) => cell.replace(/\r?\n/g, "\\n");
   const all = [headers.map(clean), headers.map((header) => "-".repeat(header.length)), ...rows.map((row) => row.map(clean))];
   const widths = headers.map((_, column) => Math.max(...all.map((row) => (row[column] ?? "").length)));
-  return (
-    all
-      .map((row) =>
-        row
-          .map((cell, column) => (column === row.length - 1 ? cell : cell.padEnd(widths[column] ?? 0)))
-          .join("    ")
-          .trimEnd(),
-      )
-      .join("\n") + "\n"
+  const lines = all.map((row) =>
+    row
+      .map((cell, column) => (column === row.length - 1 ? cell : cell.padEnd(widths[column] ?? 0)))
+      .join("    ")
+      .trimEnd(),
   );
+  return `${lines.join("\n")}\n`;
 }
 
 /** A two-column `Key` / `Value` table. */

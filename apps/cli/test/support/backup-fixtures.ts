@@ -183,7 +183,9 @@ export async function kvGetAll(
   for (let i = 0; i < paths.length; i += 2) {
     const batch = paths.slice(i, i + 2);
     const values = await Promise.all(batch.map((path) => kvGet(env, path)));
-    batch.forEach((path, j) => (out[path] = values[j] ?? null));
+    for (const [j, path] of batch.entries()) {
+      out[path] = values[j] ?? null;
+    }
   }
   return out;
 }

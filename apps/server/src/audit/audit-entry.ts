@@ -27,5 +27,6 @@ export function auditEntry(request: FastifyRequest, success: boolean, status: nu
 // Control characters (a NUL in particular, which PostgreSQL text columns refuse) are written
 // percent-encoded, so every path can be audited and the row still says what was asked for.
 function printablePath(path: string): string {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: matches control characters on purpose, to percent-encode them
   return path.replace(/[\u0000-\u001f\u007f]/g, (c) => `%${c.charCodeAt(0).toString(16).padStart(2, "0").toUpperCase()}`);
 }

@@ -23,12 +23,12 @@ export function bodyObject(body: unknown): JsonObject {
 
 /** An own property of `object`, or undefined (never one of Object.prototype's). */
 export function field(object: JsonObject, name: string): unknown {
-  return Object.prototype.hasOwnProperty.call(object, name) ? object[name] : undefined;
+  return Object.hasOwn(object, name) ? object[name] : undefined;
 }
 
 /** Whether `object` has the own property `name` (Vault's `GetOk`). */
 export function hasField(object: JsonObject, name: string): boolean {
-  return Object.prototype.hasOwnProperty.call(object, name);
+  return Object.hasOwn(object, name);
 }
 
 /** An integer the way `mapstructure.WeakDecode` reads one, or null when it cannot. */

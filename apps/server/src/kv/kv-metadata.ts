@@ -78,7 +78,7 @@ export function parseKeyMetadata(raw: Buffer | null): KeyMetadataRecord | null {
 
 /** The record of version `version`, or undefined when the key does not keep it. */
 export function versionRecord(meta: KeyMetadataRecord, version: number): VersionRecord | undefined {
-  return Object.prototype.hasOwnProperty.call(meta.versions, String(version)) ? meta.versions[String(version)] : undefined;
+  return Object.hasOwn(meta.versions, String(version)) ? meta.versions[String(version)] : undefined;
 }
 
 /** The version numbers the key keeps, ascending. */

@@ -29,6 +29,7 @@ export function parseKvRoute(rest: string): KvRoute | null {
 }
 
 // C0 and C1 controls and DEL: never part of a storage key.
+// biome-ignore lint/suspicious/noControlCharactersInRegex: rejects control characters in paths on purpose
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/u;
 const LONE_SURROGATE = /\p{Cs}/u;
 

@@ -2,7 +2,7 @@ import { randomBytes, randomUUID } from "node:crypto";
 import { deleteTree } from "@egide/storage-core";
 import type { StorageBackend, Transaction } from "@egide/storage-core";
 import { checkCanonicalPath } from "../http/canonical-path.js";
-import { VaultError, badRequest } from "../http/vault-error.js";
+import { type VaultError, badRequest } from "../http/vault-error.js";
 
 /** Where the mount table is stored (through the barrier, so encrypted). */
 export const MOUNT_TABLE_KEY = "core/mounts";

@@ -93,7 +93,7 @@ export function jsonDeepEqual(a: unknown, b: unknown): boolean {
   const keys = Object.keys(left);
   if (keys.length !== Object.keys(right).length) return false;
   for (const key of keys) {
-    if (!Object.prototype.hasOwnProperty.call(right, key)) return false;
+    if (!Object.hasOwn(right, key)) return false;
     if (!jsonDeepEqual(left[key], right[key])) return false;
   }
   return true;
@@ -174,7 +174,7 @@ function normalizeParameterValue(parameter: string, value: unknown): unknown {
  */
 export function parametersAllowed(constraints: ParameterConstraints, data: Readonly<Record<string, unknown>> | undefined): boolean {
   for (const parameter of constraints.requiredParameters ?? []) {
-    if (data === undefined || !Object.prototype.hasOwnProperty.call(data, goToLower(parameter))) return false;
+    if (data === undefined || !Object.hasOwn(data, goToLower(parameter))) return false;
   }
   const keys = data === undefined ? [] : Object.keys(data);
   if (data === undefined || keys.length === 0) return true;

@@ -5,7 +5,7 @@
  */
 import { connect, type Socket } from "node:net";
 import { expect } from "vitest";
-import { call, rawHttp, type TestServer } from "@egide/test-server";
+import { call, type JsonBody, rawHttp, type TestServer } from "@egide/test-server";
 
 export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -13,7 +13,7 @@ export const sleep = (ms: number): Promise<void> => new Promise((resolve) => set
 export interface RawReply {
   status: number;
   headers: Record<string, string>;
-  body: any;
+  body: JsonBody;
   raw: string;
   timedOut: boolean;
 }
@@ -181,7 +181,7 @@ export class RawConnection {
   }
 
   /** Reads one answer (head and Content-Length body); rejects when the socket closes first or after `timeoutMs`. */
-  async read(timeoutMs = 5000): Promise<{ status: number; headers: Record<string, string>; body: any }> {
+  async read(timeoutMs = 5000): Promise<{ status: number; headers: Record<string, string>; body: JsonBody }> {
     const deadline = performance.now() + timeoutMs;
     for (;;) {
       const split = this.#buffer.indexOf("\r\n\r\n");
@@ -216,7 +216,7 @@ export class RawConnection {
   }
 
   /** Sends a request and reads its answer. */
-  async request(bytes: string | Buffer, timeoutMs = 5000): Promise<{ status: number; headers: Record<string, string>; body: any }> {
+  async request(bytes: string | Buffer, timeoutMs = 5000): Promise<{ status: number; headers: Record<string, string>; body: JsonBody }> {
     this.write(bytes);
     return this.read(timeoutMs);
   }

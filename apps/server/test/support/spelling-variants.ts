@@ -102,6 +102,7 @@ export function decodeOnce(raw: string): string | null {
 // Characters refused at either end of a segment: Unicode White_Space and the zero-width ones.
 const EDGE = /^[\s\u0085\u200b-\u200d\u2060\ufeff]|[\s\u0085\u200b-\u200d\u2060\ufeff]$/u;
 // C0 and C1 control characters and DEL.
+// biome-ignore lint/suspicious/noControlCharactersInRegex: detects control characters in path segments on purpose
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/u;
 
 /** Why the decoded Vault path `path` is malformed, or null when it is well formed. */

@@ -102,7 +102,7 @@ const NAMES = ["secret", "clé", "ключ", "鍵", "🗝️", "plain"];
 const SIZES = [0, 1, 15, 16, 17, 31, 64, 100, 255, 256, 257, 300, 511, 512, 513, 700, 1000, 1023, 1024, 1025, 2000];
 
 /** A deterministic pseudo-random value of `size` bytes. */
-export function valueOf(seed: string, size: number): Buffer {
+export function seededValue(seed: string, size: number): Buffer {
   const out = Buffer.alloc(size);
   for (let at = 0, i = 0; at < size; i++) at += createHash("sha256").update(`${seed}:${i}`).digest().copy(out, at);
   return out;
@@ -117,7 +117,7 @@ export function makeSecrets(n: number, seed = "s", tag = ""): Map<string, Buffer
   for (let i = 0; i < n; i++) {
     const key = `${FOLDERS[i % FOLDERS.length]}/${NAMES[i % NAMES.length]}-${i}${tag === "" ? "" : `-${tag}`}`;
     const size = i % 97 === 5 ? 20_000 + i : (SIZES[i % SIZES.length] as number);
-    out.set(key, valueOf(`${seed}:${key}`, size));
+    out.set(key, seededValue(`${seed}:${key}`, size));
   }
   return out;
 }
