@@ -1,11 +1,12 @@
 import { spawn, execFileSync } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { request as httpsRequest } from "node:https";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { connect } from "node:net";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
+import { selfSignedCertificate } from "@egide/test-server";
 import { parseServerConfig, startServer } from "../src/index.js";
 
 // The listener as operators meet it: TLS from configured files, graceful shutdown with a
@@ -19,38 +20,16 @@ function sqliteToml(name: string, listener: string): string {
 }
 
 describe("TLS listener", () => {
-  const cert = join(dir, "tls.crt");
-  const key = join(dir, "tls.key");
+  let cert = "";
+  let key = "";
   beforeAll(() => {
-    execFileSync(
-      "openssl",
-      [
-        "req",
-        "-x509",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-        "-days",
-        "1",
-        "-subj",
-        "/CN=127.0.0.1",
-        "-addext",
-        "subjectAltName=IP:127.0.0.1",
-        "-keyout",
-        key,
-        "-out",
-        cert,
-      ],
-      { stdio: "ignore" },
-    );
+    ({ certFile: cert, keyFile: key } = selfSignedCertificate(dir));
   });
 
   function get(port: number, path: string, method = "GET", token?: string): Promise<{ status: number; body: string }> {
     return new Promise((resolve, reject) => {
       const req = httpsRequest(
-        { host: "127.0.0.1", port, path, method, ca: execFileSync("cat", [cert]), headers: token ? { "x-vault-token": token } : {} },
+        { host: "127.0.0.1", port, path, method, ca: readFileSync(cert), headers: token ? { "x-vault-token": token } : {} },
         (res) => {
           let body = "";
           res.on("data", (chunk) => (body += chunk));

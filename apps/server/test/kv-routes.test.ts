@@ -1,7 +1,6 @@
 import { connect } from "node:net";
 import type { AddressInfo } from "node:net";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import type { InjectOptions, LightMyRequestResponse } from "fastify";
 import { CAS_MISMATCH, CAS_REQUIRED_IGNORED } from "../src/kv/kv-v2-engine.js";
 import { MountTable } from "../src/mounts/mount-table.js";
 import type { Capability } from "../src/server-context.js";
@@ -17,19 +16,7 @@ afterEach(async () => {
   await fx.close();
 });
 
-function call(
-  method: InjectOptions["method"],
-  url: string,
-  payload?: unknown,
-  headers: Record<string, string> = {},
-): Promise<LightMyRequestResponse> {
-  return fx.app.inject({
-    method,
-    url,
-    headers: payload === undefined ? headers : { "content-type": "application/json", ...headers },
-    ...(payload === undefined ? {} : { payload: JSON.stringify(payload) }),
-  });
-}
+const call: Awaited<ReturnType<typeof kvFixture>>["call"] = (...args) => fx.call(...args);
 
 // A list request as Vault also accepts it (a client's LIST arrives rewritten to this by the
 // server's listener; a client's own X-Egide-Original-Method header is not trusted).

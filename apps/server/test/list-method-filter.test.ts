@@ -1,4 +1,3 @@
-import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import * as http from "node:http";
@@ -8,6 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Duplex } from "node:stream";
 import * as tls from "node:tls";
+import { selfSignedCertificate } from "@egide/test-server";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type ListMethodFilterStream, listMethodFilter } from "../src/http/list-method-filter.js";
 import { ListRequestRewriter, MAX_HEAD_BYTES, ORIGINAL_METHOD_LIST } from "../src/http/list-request-rewriter.js";
@@ -717,31 +717,9 @@ describe("listMethodFilter over TLS", () => {
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), "egide-list-filter-"));
-    execFileSync(
-      "openssl",
-      [
-        "req",
-        "-x509",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-        "-days",
-        "1",
-        "-subj",
-        "/CN=localhost",
-        "-addext",
-        "subjectAltName=DNS:localhost,IP:127.0.0.1",
-        "-keyout",
-        join(dir, "key.pem"),
-        "-out",
-        join(dir, "cert.pem"),
-      ],
-      { stdio: "ignore" },
-    );
-    cert = readFileSync(join(dir, "cert.pem"));
-    key = readFileSync(join(dir, "key.pem"));
+    const files = selfSignedCertificate(dir, { commonName: "localhost", subjectAltName: "DNS:localhost,IP:127.0.0.1" });
+    cert = readFileSync(files.certFile);
+    key = readFileSync(files.keyFile);
     httpServer = http.createServer(echoHandler);
     front = tls.createServer({ cert, key, allowHalfOpen: true }, (socket) => {
       sockets.add(socket);

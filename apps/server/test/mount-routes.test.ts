@@ -1,5 +1,4 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import type { InjectOptions, LightMyRequestResponse } from "fastify";
 import type { Capability } from "../src/server-context.js";
 import { ALL_CAPABILITIES, kvFixture } from "./support/kv-test-context.js";
 
@@ -13,19 +12,7 @@ afterEach(async () => {
   await fx.close();
 });
 
-function call(
-  method: InjectOptions["method"],
-  url: string,
-  payload?: unknown,
-  headers: Record<string, string> = {},
-): Promise<LightMyRequestResponse> {
-  return fx.app.inject({
-    method,
-    url,
-    headers: payload === undefined ? headers : { "content-type": "application/json", ...headers },
-    ...(payload === undefined ? {} : { payload: JSON.stringify(payload) }),
-  });
-}
+const call: Awaited<ReturnType<typeof kvFixture>>["call"] = (...args) => fx.call(...args);
 
 const last = () => fx.ctx.described[fx.ctx.described.length - 1];
 

@@ -9,4 +9,4 @@ export { rawHttp } from "./raw-http.js";
 export { api } from "./api.js";
 export { closedPort } from "./closed-port.js";
 export { selfSignedCertificate } from "./self-signed-certificate.js";
-export type { CertificateFiles } from "./self-signed-certificate.js";
+export type { CertificateFiles, CertificateNames } from "./self-signed-certificate.js";

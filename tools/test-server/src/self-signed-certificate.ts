@@ -7,11 +7,19 @@ export interface CertificateFiles {
   keyFile: string;
 }
 
+/** Whom the certificate names. */
+export interface CertificateNames {
+  /** Default: `127.0.0.1`. */
+  commonName?: string;
+  /** The `subjectAltName` extension. Default: `IP:127.0.0.1`. */
+  subjectAltName?: string;
+}
+
 /**
- * Writes a throwaway self-signed P-256 certificate for 127.0.0.1 (valid one day) and its key into
- * `dir` as `tls.crt` and `tls.key`, with the machine's `openssl`.
+ * Writes a throwaway self-signed P-256 certificate (valid one day; for 127.0.0.1 unless `names`
+ * say otherwise) and its key into `dir` as `tls.crt` and `tls.key`, with the machine's `openssl`.
  */
-export function selfSignedCertificate(dir: string): CertificateFiles {
+export function selfSignedCertificate(dir: string, names: CertificateNames = {}): CertificateFiles {
   const certFile = join(dir, "tls.crt");
   const keyFile = join(dir, "tls.key");
   execFileSync(
@@ -27,9 +35,9 @@ export function selfSignedCertificate(dir: string): CertificateFiles {
       "-days",
       "1",
       "-subj",
-      "/CN=127.0.0.1",
+      `/CN=${names.commonName ?? "127.0.0.1"}`,
       "-addext",
-      "subjectAltName=IP:127.0.0.1",
+      `subjectAltName=${names.subjectAltName ?? "IP:127.0.0.1"}`,
       "-keyout",
       keyFile,
       "-out",

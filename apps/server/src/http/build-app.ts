@@ -5,7 +5,7 @@ import type { Server } from "node:http";
 import type { Socket } from "node:net";
 import { createServer as createHttpsServer } from "node:https";
 import Fastify from "fastify";
-import type { FastifyInstance, FastifyRequest } from "fastify";
+import type { FastifyInstance } from "fastify";
 import { Counter } from "prom-client";
 import type { ListenerConfig } from "../config/server-config.js";
 import { AuditBatcher } from "../audit/audit-batcher.js";
@@ -14,7 +14,7 @@ import type { EgideContext } from "../egide-context.js";
 import { errorResponse } from "./error-response.js";
 import { listMethodFilter } from "./list-method-filter.js";
 import { canonicalRewriteUrl, installRequestPipeline } from "./request-pipeline.js";
-import { parseJsonBody } from "./json-body.js";
+import { addJsonBodyParser } from "./json-body.js";
 
 /** Options of {@link buildApp}. */
 export interface BuildAppOptions {
@@ -61,17 +61,7 @@ export function buildApp(ctx: EgideContext, options: BuildAppOptions): FastifyIn
 
   // Bodies are JSON whatever the Content-Type says; an empty body is no body.
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser(
-    "*",
-    { parseAs: "buffer" },
-    (_request: FastifyRequest, body: Buffer, done: (error: Error | null, value?: unknown) => void) => {
-      try {
-        done(null, parseJsonBody(body));
-      } catch (error) {
-        done(error as Error);
-      }
-    },
-  );
+  addJsonBodyParser(app);
 
   app.setErrorHandler(async (error, request, reply) => {
     const { status, errors, internal } = errorResponse(error);

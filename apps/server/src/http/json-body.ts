@@ -1,3 +1,4 @@
+import type { FastifyInstance } from "fastify";
 import { badRequest } from "./vault-error.js";
 
 /** The deepest JSON body accepted; deeper ones are refused before any handler recurses into them. */
@@ -31,4 +32,18 @@ function depthExceeds(value: unknown, limit: number): boolean {
       if (typeof child === "object" && child !== null) stack.push({ value: child, depth: depth + 1 });
   }
   return false;
+}
+
+/**
+ * Makes `app` parse bodies of `contentType` (default: any) as JSON with {@link parseJsonBody},
+ * so that every route sees the same body whatever the client declared.
+ */
+export function addJsonBodyParser(app: FastifyInstance, contentType = "*"): void {
+  app.addContentTypeParser(contentType, { parseAs: "buffer" }, (_request, body: Buffer, done) => {
+    try {
+      done(null, parseJsonBody(body));
+    } catch (error) {
+      done(error as Error);
+    }
+  });
 }

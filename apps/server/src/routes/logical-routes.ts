@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { dispatchPath, pathMethod } from "../engines/path-table.js";
-import { parseJsonBody } from "../http/json-body.js";
+import { addJsonBodyParser } from "../http/json-body.js";
 import { VaultError, notFound } from "../http/vault-error.js";
 import { vaultResponse } from "../http/vault-response.js";
 import { bodyObject } from "../kv/kv-input.js";
@@ -50,17 +50,7 @@ export function unsupportedPath(): VaultError {
 export function registerLogicalRoutes(app: FastifyInstance, ctx: LogicalRoutesContext, mounts: MountTable): void {
   if (!app.hasContentTypeParser(MERGE_PATCH_CONTENT_TYPE)) {
     // JSON, like every body (an empty body is no body).
-    app.addContentTypeParser(
-      MERGE_PATCH_CONTENT_TYPE,
-      { parseAs: "string" },
-      (_request: FastifyRequest, body: string, done: (error: Error | null, value?: unknown) => void) => {
-        try {
-          done(null, parseJsonBody(body));
-        } catch (error) {
-          done(error as Error);
-        }
-      },
-    );
+    addJsonBodyParser(app, MERGE_PATCH_CONTENT_TYPE);
   }
   app.route({
     method: ["GET", "POST", "PUT", "PATCH", "DELETE"],

@@ -1,10 +1,10 @@
 import Fastify from "fastify";
-import type { FastifyInstance, FastifyRequest } from "fastify";
+import type { FastifyInstance, FastifyRequest, InjectOptions, LightMyRequestResponse } from "fastify";
 import type { StorageBackend, Transaction } from "@egide/storage-core";
 import { SqliteBackend } from "@egide/storage-sqlite";
 import type { TokenEntry } from "../../src/auth/token-store.js";
 import { errorResponse } from "../../src/http/error-response.js";
-import { parseJsonBody } from "../../src/http/json-body.js";
+import { addJsonBodyParser } from "../../src/http/json-body.js";
 import { canonicalRewriteUrl, installRequestPipeline, type AclCheck, type RequestAuthorizer } from "../../src/http/request-pipeline.js";
 import { MountTable, mountPath } from "../../src/mounts/mount-table.js";
 import { registerLogicalRoutes, type LogicalRoutesContext } from "../../src/routes/logical-routes.js";
@@ -151,17 +151,7 @@ export async function buildKvTestApp(ctx: KvTestContext, mounts: MountTable): Pr
     return payload;
   });
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser(
-    "*",
-    { parseAs: "buffer" },
-    (_request: FastifyRequest, body: Buffer, done: (error: Error | null, value?: unknown) => void) => {
-      try {
-        done(null, parseJsonBody(body));
-      } catch (error) {
-        done(error as Error);
-      }
-    },
-  );
+  addJsonBodyParser(app);
   app.setErrorHandler(async (error, _request, reply) => {
     const { status, errors, internal } = errorResponse(error);
     return reply.code(status).send(internal ? { errors, detail: String(error) } : { errors });
@@ -184,6 +174,8 @@ export async function kvFixture(storage: StorageBackend = memoryStorage()): Prom
   ctx: KvTestContext;
   mounts: MountTable;
   app: FastifyInstance;
+  /** Injects a request; a payload is sent as JSON. */
+  call(method: InjectOptions["method"], url: string, payload?: unknown, headers?: Record<string, string>): Promise<LightMyRequestResponse>;
   close(): Promise<void>;
 }> {
   const mounts = new MountTable(storage);
@@ -195,6 +187,13 @@ export async function kvFixture(storage: StorageBackend = memoryStorage()): Prom
     ctx,
     mounts,
     app,
+    call: (method, url, payload, headers = {}) =>
+      app.inject({
+        method,
+        url,
+        headers: payload === undefined ? headers : { "content-type": "application/json", ...headers },
+        ...(payload === undefined ? {} : { payload: JSON.stringify(payload) }),
+      }),
     async close() {
       await app.close();
       await storage.close();
