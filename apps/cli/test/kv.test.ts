@@ -89,7 +89,7 @@ describe.concurrent("kv put and get", () => {
     expect(create.code).toBe(0);
     const again = await egide(["kv", "put", "-cas=0", "secret/cas", "v=2"], { env });
     expect(again.code).toBe(1);
-    expect(again.stderr).toBe("egide: precondition failed (412): check-and-set parameter did not match the current version\n");
+    expect(again.stderr).toBe("egide: bad request (400): check-and-set parameter did not match the current version\n");
     expect(await stored("cas")).toEqual({ v: "1" });
     const next = await egide(["kv", "put", "-cas", "1", "secret/cas", "v=2"], { env });
     expect(next.code).toBe(0);

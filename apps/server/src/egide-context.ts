@@ -61,7 +61,9 @@ export class EgideContext implements RequestAuthorizer {
   async authenticate(request: FastifyRequest): Promise<{ token: string; entry: TokenEntry; caller: Caller } | null> {
     const token = requestToken(request);
     if (token === undefined) return null;
-    const entry = await this.tokens.lookup(token);
+    const found = await this.tokens.lookup(token);
+    // A use-limited token spends one use per authenticated request (Vault's UseToken, atomic).
+    const entry = found !== null && (found.numUses ?? 0) > 0 ? await this.tokens.use(token) : found;
     if (entry === null) return null;
     return { token, entry, caller: { accessor: entry.accessor, policies: entry.policies, displayName: entry.displayName } };
   }

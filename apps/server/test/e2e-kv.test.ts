@@ -120,7 +120,7 @@ describe.each([["sqlite"], ["postgresql"]] as const)("KV v2 over HTTP on %s", (s
 
     it("honours cas; a charset parameter on the content type is accepted", async () => {
       const mismatch = await kv("PATCH", "secret/data/patch/a", { data: { a: 1 }, options: { cas: 1 } }, MERGE_PATCH);
-      expect(mismatch.status).toBe(412);
+      expect(mismatch.status).toBe(400);
       expect(mismatch.body).toEqual({ errors: [CAS_MISMATCH] });
       const ok = await kv(
         "PATCH",
@@ -406,7 +406,7 @@ describe.each([["sqlite"], ["postgresql"]] as const)("KV v2 over HTTP on %s", (s
   });
 
   describe("check-and-set", () => {
-    it("cas 0 creates only; a mismatch is 412 with Vault's message and writes nothing", async () => {
+    it("cas 0 creates only; a mismatch is 400 with Vault's message and writes nothing", async () => {
       expect((await kv("POST", "secret/data/cas/a", { data: { v: 1 }, options: { cas: 0 } })).status).toBe(200);
       for (const cas of [0, 2, 7, "1x"]) {
         const response = await kv("POST", "secret/data/cas/a", { data: { v: 2 }, options: { cas } });
@@ -414,14 +414,14 @@ describe.each([["sqlite"], ["postgresql"]] as const)("KV v2 over HTTP on %s", (s
           expect(response.status).toBe(400);
           continue;
         }
-        expect(response.status, `cas ${cas}`).toBe(412);
+        expect(response.status, `cas ${cas}`).toBe(400);
         expect(response.body, `cas ${cas}`).toEqual({ errors: [CAS_MISMATCH] });
       }
       expect((await kv("GET", "secret/data/cas/a")).body.data).toMatchObject({ data: { v: 1 }, metadata: { version: 1 } });
       expect((await kv("POST", "secret/data/cas/a", { data: { v: 2 }, options: { cas: "1" } })).status).toBe(200);
     });
 
-    it("20 concurrent writers with the same cas: exactly one 200, nineteen 412, for 3 versions in a row", async () => {
+    it("20 concurrent writers with the same cas: exactly one 200, nineteen check-and-set 400s, for 3 versions in a row", async () => {
       const WRITERS = 20;
       for (let cas = 0; cas < 3; cas++) {
         const responses = await Promise.all(
@@ -433,7 +433,7 @@ describe.each([["sqlite"], ["postgresql"]] as const)("KV v2 over HTTP on %s", (s
         const winners = responses.flatMap((response, writer) => (response.status === 200 ? [writer] : []));
         expect(winners, `round cas=${cas}: statuses ${JSON.stringify(statuses)}`).toHaveLength(1);
         expect(
-          statuses.filter((status) => status === 412),
+          statuses.filter((status) => status === 400),
           `round cas=${cas}: statuses ${JSON.stringify(statuses)}`,
         ).toHaveLength(WRITERS - 1);
         for (const response of responses) {

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { quoteIdentifier, withClient } from "@egide/test-postgres";
 import { call as rawCall, startTestServer, type TestServer } from "@egide/test-server";
+import { CAS_MISMATCH } from "../src/kv/kv-v2-engine.js";
 
 // Two server instances on one PostgreSQL database and schema, each a real server on its own
 // port: what one does, the other sees (tokens at once, policies within the 1 s cache), writes
@@ -144,7 +145,7 @@ describe("two instances on one PostgreSQL schema", () => {
       const won = statuses.flatMap((status, writer) => (status === 200 ? [writer] : []));
       expect(won, `round ${round}: ${JSON.stringify(statuses)}`).toHaveLength(1);
       expect(
-        statuses.filter((s) => s !== 200).every((s) => s === 412),
+        results.filter((r) => r.status !== 200).every((r) => r.status === 400 && r.body.errors?.[0] === CAS_MISMATCH),
         `round ${round}: ${JSON.stringify(statuses)}`,
       ).toBe(true);
       const winner = won[0] as number;
@@ -180,7 +181,11 @@ describe("two instances on one PostgreSQL schema", () => {
         });
         statuses.set(write.status, (statuses.get(write.status) ?? 0) + 1);
         if (write.status === 200) done++;
-        else expect(write.status, JSON.stringify(write.body)).toBe(412);
+        else
+          expect({ status: write.status, errors: write.body.errors }, JSON.stringify(write.body)).toEqual({
+            status: 400,
+            errors: [CAS_MISMATCH],
+          });
       }
     };
     await Promise.all(Array.from({ length: workers }, (_, id) => worker(id)));

@@ -62,7 +62,7 @@ describe("check-and-set under concurrency (SQLite file)", () => {
       expect(lost).toHaveLength(WRITERS - 1);
       for (const failure of lost) {
         expect(failure.reason).toBeInstanceOf(VaultError);
-        expect((failure.reason as VaultError).status).toBe(412);
+        expect((failure.reason as VaultError).status).toBe(400);
         expect((failure.reason as VaultError).errors).toEqual([CAS_MISMATCH]);
       }
     }
@@ -74,7 +74,7 @@ describe("check-and-set under concurrency (SQLite file)", () => {
     expect(ctx.mutations).toHaveLength(5);
   });
 
-  it("writers that retry on 412 each land exactly one version, none lost or doubled", async () => {
+  it("writers that retry on a check-and-set mismatch each land exactly one version, none lost or doubled", async () => {
     const storage = open();
     const ctx = createKvTestContext(storage);
     const engine = new KvV2Engine(PREFIX);
@@ -86,7 +86,7 @@ describe("check-and-set under concurrency (SQLite file)", () => {
           const response = await ctx.mutate(request, 200, (tx) => engine.write(tx, "counter", { id }, { cas: meta.data.current_version }));
           return versionOf(response);
         } catch (error) {
-          if (!(error instanceof VaultError) || error.status !== 412) throw error;
+          if (!(error instanceof VaultError) || error.status !== 400 || error.errors[0] !== CAS_MISMATCH) throw error;
         }
       }
       throw new Error("writer starved");

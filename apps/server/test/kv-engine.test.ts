@@ -120,13 +120,13 @@ describe("check-and-set", () => {
   it("cas 0 writes only when the key has no version", async () => {
     expect(dataOf(await write("k", { v: 1 }, { cas: 0 })).version).toBe(1);
     const error = await vaultError(write("k", { v: 2 }, { cas: 0 }));
-    expect(error.status).toBe(412);
+    expect(error.status).toBe(400);
     expect(error.errors).toEqual([CAS_MISMATCH]);
   });
 
   it("cas n writes only when n is the current version (numbers or numeric strings)", async () => {
     await write("k", { v: 1 });
-    expect((await vaultError(write("k", { v: 2 }, { cas: 2 }))).status).toBe(412);
+    expect(await vaultError(write("k", { v: 2 }, { cas: 2 }))).toMatchObject({ status: 400, errors: [CAS_MISMATCH] });
     expect(dataOf(await write("k", { v: 2 }, { cas: 1 })).version).toBe(2);
     expect(dataOf(await write("k", { v: 3 }, { cas: "2" })).version).toBe(3);
     expect((await vaultError(write("k", { v: 4 }, { cas: "two" }))).errors).toEqual(["error parsing check-and-set parameter"]);
@@ -381,7 +381,7 @@ describe("patch (JSON merge patch)", () => {
 
   it("supports check-and-set and cas_required", async () => {
     await write("k", { a: 1 });
-    expect((await vaultError(patch("k", { a: 2 }, { cas: 0 }))).status).toBe(412);
+    expect(await vaultError(patch("k", { a: 2 }, { cas: 0 }))).toMatchObject({ status: 400, errors: [CAS_MISMATCH] });
     expect(dataOf(await patch("k", { a: 2 }, { cas: 1 })).version).toBe(2);
     await tx((t) => engine.writeMetadata(t, "k", { cas_required: true }));
     expect((await vaultError(patch("k", { a: 3 }))).errors).toEqual([CAS_REQUIRED]);

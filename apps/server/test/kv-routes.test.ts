@@ -65,10 +65,10 @@ describe("data", () => {
     expect(response.json()).toEqual({ errors: [] });
   });
 
-  it("a failed check-and-set is 412 with Vault's message; cas 0 creates", async () => {
+  it("a failed check-and-set is 400 with Vault's message; cas 0 creates", async () => {
     expect((await call("POST", "/v1/secret/data/k", { data: { a: 1 }, options: { cas: 0 } })).statusCode).toBe(200);
     const conflict = await call("POST", "/v1/secret/data/k", { data: { a: 2 }, options: { cas: 0 } });
-    expect(conflict.statusCode).toBe(412);
+    expect(conflict.statusCode).toBe(400);
     expect(conflict.json()).toEqual({ errors: [CAS_MISMATCH] });
   });
 

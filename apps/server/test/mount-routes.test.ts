@@ -62,8 +62,8 @@ describe("POST /v1/sys/mounts/:path", () => {
     expect((await call("GET", "/v1/sys/mounts")).json().data["other/"].options).toEqual({ version: "2" });
   });
 
-  it("refuses KV version 1 and other engine types with 400 'unsupported'", async () => {
-    for (const body of [{ type: "kv" }, { type: "kv", options: { version: "1" } }, { type: "transit" }]) {
+  it("refuses other engine types and KV versions with 400 'unsupported'", async () => {
+    for (const body of [{ type: "kv", options: { version: "3" } }, { type: "kv-v2", options: { version: "1" } }, { type: "transit" }]) {
       const response = await call("POST", "/v1/sys/mounts/v1kv", body);
       expect(response.statusCode).toBe(400);
       expect(response.json().errors[0]).toMatch(/unsupported/);

@@ -73,13 +73,12 @@ describe("enable", () => {
     expect((await tx((t) => mounts.enable(t, "n", { type: "kv", options: { version: 2 } }))).options).toEqual({ version: "2" });
   });
 
-  it("refuses KV version 1 (also implied by kv without a version) and other types, saying they are unsupported", async () => {
+  it("refuses other types, versions other than 1 and 2, and a version contradicting the type alias, saying they are unsupported", async () => {
     for (const input of [
-      { type: "kv" },
-      { type: "kv", options: { version: "1" } },
-      { type: "kv-v1" },
+      { type: "kv", options: { version: "3" } },
       { type: "aws" },
       { type: "kv-v2", options: { version: "1" } },
+      { type: "kv-v1", options: { version: "2" } },
     ]) {
       const error = await vaultError(tx((t) => mounts.enable(t, "x", input)));
       expect(error.status).toBe(400);

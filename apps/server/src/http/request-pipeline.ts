@@ -8,7 +8,7 @@ import { canonicalTarget, routingUrl } from "./canonical-path.js";
 import type { CanonicalTarget } from "./canonical-path.js";
 import { ORIGINAL_METHOD_HEADER, ORIGINAL_METHOD_LIST } from "./list-request-rewriter.js";
 import { VaultError, badRequest, notFound, permissionDenied, sealedError, unsupportedOperation } from "./vault-error.js";
-import { isListRequest } from "./vault-response.js";
+import { listParameter } from "./list-parameter.js";
 import { routeSpec } from "./vault-route.js";
 import type { VaultRouteSpec } from "./vault-route.js";
 
@@ -65,6 +65,24 @@ function sentAsList(request: FastifyRequest): boolean {
   return request.headers[ORIGINAL_METHOD_HEADER.toLowerCase()] === ORIGINAL_METHOD_LIST;
 }
 
+/** A route as registered: its method, its Fastify URL and its Vault declaration. */
+export interface DeclaredRoute {
+  method: string;
+  url: string;
+  spec: VaultRouteSpec;
+}
+
+const DECLARED_ROUTES = new WeakMap<FastifyInstance, readonly DeclaredRoute[]>();
+
+/**
+ * Every route registered on `app` since {@link installRequestPipeline}, with its declaration:
+ * what the server answers, read from the same declarations the pipeline enforces (the Vault
+ * compatibility table is generated from it).
+ */
+export function declaredRoutes(app: FastifyInstance): readonly DeclaredRoute[] {
+  return DECLARED_ROUTES.get(app) ?? [];
+}
+
 /**
  * The one place where requests are described, authenticated and authorised, before any body
  * is read or any handler runs:
@@ -81,20 +99,27 @@ function sentAsList(request: FastifyRequest): boolean {
  * Every route must carry a declaration (`config.vault`): registering one without fails.
  */
 export function installRequestPipeline(app: FastifyInstance, authorizer: RequestAuthorizer, options: RequestPipelineOptions): void {
+  const declared: DeclaredRoute[] = [];
+  DECLARED_ROUTES.set(app, declared);
   app.addHook("onRoute", (route: RouteOptions) => {
-    const config = route.config as { vault?: unknown } | undefined;
+    const config = route.config as { vault?: VaultRouteSpec } | undefined;
     if (config?.vault === undefined) {
       throw new Error(
         `route ${String(route.method)} ${route.url} has no Vault route declaration (config.vault); every route must declare its path template and access`,
       );
     }
+    for (const method of [route.method].flat()) declared.push({ method, url: route.url, spec: config.vault });
   });
 
   app.decorateRequest("egide", null as never);
   app.addHook("onRequest", async (request, reply) => {
     const canonical = targets.get(request.raw);
     const target = canonical?.target;
-    const list = (request.method === "GET" || request.method === "HEAD") && isListRequest(request);
+    // A LIST (rewritten to `GET ?list=true` by this process) is a list whatever else its query
+    // says; a GET is one when its first `list` value is true for Go's ParseBool, as in Vault.
+    const read = request.method === "GET" || request.method === "HEAD";
+    const listAsked = read ? (sentAsList(request) ? true : listParameter(request)) : false;
+    const list = listAsked === true;
     const path = target === undefined || target instanceof VaultError ? printableRawPath(canonical?.sent ?? request.raw.url) : target.path;
     request.egide = {
       operation: operationOf(request.method, list),
@@ -108,6 +133,7 @@ export function installRequestPipeline(app: FastifyInstance, authorizer: Request
     // Nothing here is cacheable: secrets, tokens, and answers that depend on the token.
     void reply.header("cache-control", "no-store");
     if (target instanceof VaultError) throw target;
+    if (listAsked === "invalid") throw badRequest("the list parameter must be a boolean (true, false, 1, 0, t, f, …)");
     if (request.headers["x-vault-wrap-ttl"] !== undefined) {
       throw badRequest("response wrapping (X-Vault-Wrap-TTL) is not supported by this server; the request was not run");
     }

@@ -29,10 +29,3 @@ export function vaultResponse<T>(
     auth: extra.auth ?? null,
   };
 }
-
-/** Whether a GET is a list request: `?list=true` (a `LIST` request arrives rewritten this way). */
-export function isListRequest(request: FastifyRequest): boolean {
-  const query = request.query as Record<string, unknown> | undefined;
-  const list = query?.list;
-  return list === "true" || list === "1" || list === true;
-}

@@ -8,7 +8,7 @@ import { VaultError } from "../http/vault-error.js";
  * - 404 with `data: null` (Vault's `{"errors": []}`), or 404 with `data` (Vault answers a
  *   deleted or destroyed version with 404 and the version's metadata in the envelope).
  *
- * Failures (400, 412, …) are thrown as `VaultError`s.
+ * Failures (400, 404, …) are thrown as `VaultError`s.
  */
 export type KvResponse = { status: 200; data: unknown; warnings?: string[] } | { status: 204 } | { status: 404; data: unknown };
 

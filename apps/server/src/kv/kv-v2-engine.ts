@@ -46,8 +46,8 @@ export interface KvEngineOptions {
 
 /** The message Vault answers a failed check-and-set with. */
 export const CAS_MISMATCH = "check-and-set parameter did not match the current version";
-/** The status of a failed check-and-set: Vault says 400; Egide says 412 Precondition Failed. */
-export const CAS_MISMATCH_STATUS = 412;
+/** The status of a failed check-and-set: 400, as Vault answers it (clients tell it apart by the message). */
+export const CAS_MISMATCH_STATUS = 400;
 /** The message of a write without `cas` where the key or the mount requires it. */
 export const CAS_REQUIRED = "check-and-set parameter required for this call";
 /** The warning of a metadata write that sets `cas_required` false under a mount that requires it. */
@@ -124,7 +124,7 @@ export class KvV2Engine {
   /**
    * `POST|PUT data/:path` with `{"data": {...}, "options": {"cas": n}}`: writes a new version.
    * `cas` 0 writes only if the key has no version; another value only if it is the current
-   * version (else 412). Without `cas` where the key or the mount requires it: 400. The oldest
+   * version (else 400 with {@link CAS_MISMATCH}). Without `cas` where the key or the mount requires it: 400. The oldest
    * versions beyond `max_versions` are removed.
    */
   async write(tx: KvWriter, path: string, data: unknown, options?: unknown): Promise<KvResponse> {

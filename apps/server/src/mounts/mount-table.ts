@@ -23,12 +23,16 @@ export const DEFAULT_MOUNT_CACHE_MS = 1000;
 /** How many children a purge lists per storage call when a mount is disabled. */
 export const PURGE_BATCH = 500;
 
-/** A secrets engine mounted at a path. Egide has one engine: KV version 2. */
+/** The versions of the KV secrets engine: 1 (Vault's passthrough backend) and 2 (versioned). */
+export type KvVersion = "1" | "2";
+
+/** A secrets engine mounted at a path: the KV engine, version 1 or 2. */
 export interface Mount {
   /** The mount path: no leading `/`, always a trailing `/` (`secret/`, `team/kv/`). */
   path: string;
   type: "kv";
-  options: { version: "2" };
+  /** The KV version; fixed for the mount's life (an upgrade from 1 to 2 is refused). */
+  options: { version: KvVersion };
   description: string;
   /** Random, fixed for the mount's life; its data lives below `logical/<uuid>/`. */
   uuid: string;
@@ -153,21 +157,22 @@ export class MountTable {
   }
 
   /**
-   * Mounts a KV version 2 engine at `path` in `tx`. Only `type: "kv"` with
-   * `options: {version: "2"}` (or Vault's alias `type: "kv-v2"`) is supported; any other type,
-   * and KV version 1 (which is what Vault mounts for `kv` without a version), is a 400. A
-   * reserved path, an invalid one, or one that overlaps an existing mount (either way) is a 400.
+   * Mounts a KV engine at `path` in `tx`, with Vault's spellings: `type: "kv"` is version 1
+   * unless `options.version` is "2" (as in Vault, `kv` without a version is version 1);
+   * `type: "kv-v1"` and `type: "kv-v2"` are aliases that fix the version (a contradicting
+   * `options.version` is a 400). Any other type or version is a 400, as is a reserved path, an
+   * invalid one, or one that overlaps an existing mount (either way).
    */
   async enable(tx: Transaction, path: string, input: MountInput): Promise<Mount> {
     const normalised = validateMountPath(path);
-    const { description, local, sealWrap } = parseMountInput(input);
+    const { version, description, local, sealWrap } = parseMountInput(input);
     const entries = parseTable(await tx.get(MOUNT_TABLE_KEY));
     const conflict = entries.find((entry) => entry.path.startsWith(normalised) || normalised.startsWith(entry.path));
     if (conflict !== undefined) throw badRequest(`path is already in use at ${conflict.path}`);
     const mount: Mount = {
       path: normalised,
       type: "kv",
-      options: { version: "2" },
+      options: { version },
       description,
       uuid: randomUUID(),
       accessor: `kv_${randomBytes(4).toString("hex")}`,
@@ -203,7 +208,10 @@ export class MountTable {
 
   /**
    * Changes a mount's description (`POST sys/mounts/:path/tune`). `options.version` may only
-   * be "2". Returns the updated mount; a 400 when nothing is mounted at `path`.
+   * repeat the mount's version: a downgrade is refused with Vault's "cannot downgrade mount
+   * from version 2", and an upgrade from 1 to 2 (which Vault runs by rewriting every secret
+   * into the versioned layout) is refused too. Returns the updated mount; a 400 when nothing
+   * is mounted at `path`.
    */
   async tune(tx: Transaction, path: string, input: MountTuneInput): Promise<Mount> {
     const normalised = mountPath(path);
@@ -211,7 +219,13 @@ export class MountTable {
     const index = entries.findIndex((entry) => entry.path === normalised);
     const mount = entries[index];
     if (mount === undefined) throw badRequest(`cannot tune "${normalised}": no mount at this path`);
-    if (input.options !== undefined && input.options !== null) parseKvVersion(input.options, true);
+    const version = input.options === undefined || input.options === null ? undefined : parseKvVersion(input.options);
+    if (version !== undefined && version !== mount.options.version) {
+      if (version === "1") throw badRequest(`cannot downgrade mount from version ${mount.options.version}`);
+      throw badRequest(
+        `cannot upgrade mount from version ${mount.options.version} to version ${version}: upgrading a KV version 1 mount in place is not supported by this server; mount a new KV version 2 engine and copy the secrets to it`,
+      );
+    }
     const updated: Mount = { ...mount };
     if (input.description !== undefined && input.description !== null) {
       if (typeof input.description !== "string") throw badRequest("description must be a string");
@@ -284,36 +298,47 @@ function assertNotReserved(path: string, verb: "mount" | "unmount"): void {
 }
 
 const UNSUPPORTED_HINT =
-  'Egide supports only the KV secrets engine version 2: type "kv" with options {"version": "2"} (vault secrets enable -version=2 kv), or type "kv-v2"';
+  'Egide supports only the KV secrets engine, version 1 or version 2: type "kv" (version 1 unless options {"version": "2"}), "kv-v1" or "kv-v2"';
 
-function parseMountInput(input: MountInput): { description: string; local: boolean; sealWrap: boolean } {
+/** The type aliases that fix the KV version (Vault's `kv-v1` and `kv-v2`). */
+const VERSIONED_TYPES: Readonly<Record<string, KvVersion>> = { "kv-v1": "1", "kv-v2": "2" };
+
+function parseMountInput(input: MountInput): { version: KvVersion; description: string; local: boolean; sealWrap: boolean } {
   const type = input.type;
   if (typeof type !== "string" || type === "") throw badRequest("backend type must be specified as a string");
-  if (type === "kv-v2") {
-    if (input.options !== undefined && input.options !== null) parseKvVersion(input.options, true);
-  } else if (type === "kv") {
-    parseKvVersion(input.options, false);
+  const requested = parseKvVersion(input.options);
+  let version: KvVersion;
+  if (type === "kv") {
+    // Vault: a `kv` mount without a version is version 1.
+    version = requested ?? "1";
+  } else if (Object.hasOwn(VERSIONED_TYPES, type)) {
+    version = VERSIONED_TYPES[type] as KvVersion;
+    if (requested !== undefined && requested !== version) {
+      throw badRequest(
+        `unsupported: type ${JSON.stringify(type)} is KV version ${version}, but options.version asks for version ${requested}. ${UNSUPPORTED_HINT}`,
+      );
+    }
   } else {
     throw badRequest(`unsupported secrets engine type ${JSON.stringify(type)}: ${UNSUPPORTED_HINT}`);
   }
   const description = input.description ?? "";
   if (typeof description !== "string") throw badRequest("description must be a string");
-  return { description, local: input.local === true, sealWrap: input.seal_wrap === true };
+  return { version, description, local: input.local === true, sealWrap: input.seal_wrap === true };
 }
 
-/** Checks that mount options ask for KV version 2 (or, with `versionOptional`, no version). */
-function parseKvVersion(options: unknown, versionOptional: boolean): void {
+/**
+ * The KV version mount options ask for: undefined when they name none (absent, or ""), "1" or
+ * "2" (a string or a number, as Vault's options map reads it); a 400 for anything else.
+ */
+function parseKvVersion(options: unknown): KvVersion | undefined {
   if (options !== undefined && options !== null && (typeof options !== "object" || Array.isArray(options))) {
     throw badRequest("options must be a map of strings");
   }
   const raw = options === undefined || options === null ? undefined : (options as Record<string, unknown>).version;
-  if ((raw === undefined || raw === "") && versionOptional) return;
-  const version = raw === undefined || raw === "" ? "1" : String(raw);
-  if (version === "2") return;
-  if (version === "1") {
-    throw badRequest(`unsupported: KV version 1 is not supported (a "kv" mount without options.version is version 1). ${UNSUPPORTED_HINT}`);
-  }
-  throw badRequest(`unsupported: KV version ${JSON.stringify(version)} does not exist. ${UNSUPPORTED_HINT}`);
+  if (raw === undefined || raw === null || raw === "") return undefined;
+  const version = typeof raw === "string" || typeof raw === "number" ? String(raw) : "";
+  if (version === "1" || version === "2") return version;
+  throw badRequest(`unsupported: invalid version provided: ${JSON.stringify(raw)}. ${UNSUPPORTED_HINT}`);
 }
 
 function parseTable(raw: Buffer | null): Mount[] {

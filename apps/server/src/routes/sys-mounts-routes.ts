@@ -58,11 +58,13 @@ export function mountInfo(mount: Mount): MountInfo {
  *   Vault also does, at the top level of the body;
  * - `GET /v1/sys/mounts/:path` (`read`): one mount's description (400 when none matches);
  * - `POST|PUT /v1/sys/mounts/:path` (`update`; Vault has no existence check there, so never
- *   `create`) with `{type, options, description}`: mounts KV version 2; 204;
+ *   `create`) with `{type, options, description}`: mounts KV version 1 or 2 (`kv` is
+ *   version 1 unless `options.version` is "2", as in Vault; `kv-v1`, `kv-v2`); 204;
  * - `DELETE /v1/sys/mounts/:path` (`delete`): unmounts and deletes the mount's data; 204,
  *   also when nothing was mounted there;
- * - `GET|POST /v1/sys/mounts/:path/tune`: the tune view (description, options, lease TTLs)
- *   and description changes;
+ * - `GET|POST /v1/sys/mounts/:path/tune`: the tune view (description, options with the KV
+ *   version, lease TTLs) and description changes (a version change is refused: see
+ *   `MountTable.tune`);
  * - `GET /v1/sys/internal/ui/mounts/:path`: the mount of a path, which the `vault kv` CLI
  *   asks first to learn the KV version; only for a token whose policies grant something on
  *   that mount (Vault's `hasMountAccess`), 403 otherwise whether or not it exists.
