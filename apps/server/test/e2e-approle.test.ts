@@ -123,6 +123,17 @@ describe.each([["sqlite"], ["postgresql"]] as const)("AppRole over %s", (storage
     ]);
   });
 
+  it("a secret id TTL of 0 (the role's default, or asked for) never means forever: it is the server's max_lease_ttl", async () => {
+    expect((await root("POST", "/v1/auth/approle/role/no-ttl", { token_policies: "kv-reader", secret_id_ttl: 0 })).status).toBe(204);
+    const MAX_SECONDS = 768 * 3600;
+    for (const body of [{}, { ttl: 0 }, { ttl: "0s" }]) {
+      const { secretId, reply } = await newSecretId("no-ttl", body);
+      expect(reply.body.data.secret_id_ttl, JSON.stringify(body)).toBe(MAX_SECONDS);
+      const lookup = await root("POST", "/v1/auth/approle/role/no-ttl/secret-id/lookup", { secret_id: secretId });
+      expect(Date.parse(lookup.body.data.expiration_time) - Date.parse(lookup.body.data.creation_time)).toBe(MAX_SECONDS * 1000);
+    }
+  });
+
   it("generates, lists, looks up and destroys secret ids with Vault's shapes", async () => {
     const { secretId, accessor, reply } = await newSecretId("app1", { metadata: '{"tag1":"production"}', ttl: 300, num_uses: 5 });
     expect(reply.body.data).toEqual({ secret_id: secretId, secret_id_accessor: accessor, secret_id_num_uses: 5, secret_id_ttl: 300 });

@@ -1,3 +1,4 @@
+import { authBlock } from "../routes/auth-token-response.js";
 import type { Transaction } from "@egide/storage-core";
 import type { TokenEntry, TokenStore } from "../auth/token-store.js";
 import { type AuthMount, authMountStoragePrefix } from "./auth-mount-table.js";
@@ -80,20 +81,10 @@ export function loginDisplayName(mount: AuthMount, name: string | undefined): st
   return name === undefined || name === "" ? base : `${base}-${name}`;
 }
 
-/** Vault's `auth` block of a login answer. */
+/**
+ * Vault's `auth` block of a login answer: the token creation's block, with the TTL granted at
+ * login as `lease_duration` (never a remainder recomputed from the clock).
+ */
 export function loginAuthBlock(token: string, entry: TokenEntry) {
-  return {
-    client_token: token,
-    accessor: entry.accessor,
-    policies: entry.policies,
-    token_policies: entry.policies,
-    metadata: entry.meta,
-    lease_duration: entry.expiresAt === null ? 0 : Math.max(0, Math.floor((entry.expiresAt - Date.now()) / 1000)),
-    renewable: entry.renewable,
-    entity_id: "",
-    token_type: "service",
-    orphan: true,
-    mfa_requirement: null,
-    num_uses: 0,
-  };
+  return authBlock(token, entry, entry.creationTtlMs);
 }

@@ -193,12 +193,16 @@ async function generateSecretId(call: AuthMethodCall): Promise<unknown> {
       }
       ttl = ttlGiven;
     }
+    // Fail closed: where Vault lets a TTL of 0 mean "never expires", a secret id here lives at
+    // most the server's max_lease_ttl, as any token it could be exchanged for.
+    const maxSeconds = Math.floor(call.limits.maxTtlMs / 1000);
+    if (ttl === 0 || ttl > maxSeconds) ttl = maxSeconds;
     const now = Date.now();
     const hash = await store.secretIdHash(tx, secretId);
     return store.addSecretId(tx, call.name, hash, {
       created: now,
       updated: now,
-      expires: ttl > 0 ? now + ttl * 1000 : null,
+      expires: now + ttl * 1000,
       num_uses: numUses,
       ttl,
       cidr_list: cidrs,
