@@ -61,11 +61,14 @@ export class EgideContext implements RequestAuthorizer {
   async authenticate(request: FastifyRequest): Promise<{ token: string; entry: TokenEntry; caller: Caller } | null> {
     const token = requestToken(request);
     if (token === undefined) return null;
-    const found = await this.tokens.lookup(token);
-    // A use-limited token spends one use per authenticated request (Vault's UseToken, atomic).
-    const entry = found !== null && (found.numUses ?? 0) > 0 ? await this.tokens.use(token) : found;
+    const entry = await this.tokens.lookup(token);
     if (entry === null) return null;
     return { token, entry, caller: { accessor: entry.accessor, policies: entry.policies, displayName: entry.displayName } };
+  }
+
+  /** Spends one use of a use-limited token once its request is authorised (Vault's UseToken, atomic). */
+  async spendUse(token: string, entry: TokenEntry): Promise<TokenEntry | null> {
+    return (entry.numUses ?? 0) > 0 ? this.tokens.use(token) : entry;
   }
 
   async allowOperation(caller: Caller, check: AclCheck, capabilityCheckOnly: boolean): Promise<{ allowed: boolean; sudo: boolean }> {

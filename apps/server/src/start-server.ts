@@ -26,6 +26,7 @@ import { registerStorageBackupRoute } from "./routes/sys-storage-backup-route.js
 import { registerStorageRestoreRoute } from "./routes/sys-storage-restore-route.js";
 import { registerSealRoutes } from "./routes/sys-seal-routes.js";
 import { registerCapabilitiesRoutes } from "./routes/sys-capabilities-routes.js";
+import { registerWrappingRoutes } from "./routes/sys-wrapping-routes.js";
 import { initializeInstallation } from "./seal/initialize-installation.js";
 import type { SealRouteOptions } from "./routes/sys-seal-routes.js";
 
@@ -97,13 +98,19 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
 
     const probe = new HealthProbe(metered, config.health);
     await probe.start();
-    const app = buildApp(context, { listener: config.listener, logLevel: config.logLevel, auditHealthChecks: config.audit.healthChecks });
+    const app = buildApp(context, {
+      listener: config.listener,
+      logLevel: config.logLevel,
+      auditHealthChecks: config.audit.healthChecks,
+      maxWrapTtlMs: config.tokens.maxTtlMs,
+    });
     probe.onUnhealthy = (health) => app.log.warn({ storage: health.type, detail: health.detail }, "storage health check failed");
     const sealOptions: SealRouteOptions = { tokens, mounts, autoUnseal: config.seal.autoUnseal, startedAt: new Date() };
     registerSealRoutes(app, context, sealOptions);
     registerHealthRoute(app, context, probe);
     registerKeyRoutes(app, context);
     registerCapabilitiesRoutes(app, context);
+    registerWrappingRoutes(app, context, { tokens, maxTtlMs: config.tokens.maxTtlMs });
     registerMetricsRoute(app, context, { unauthenticated: config.telemetry.unauthenticatedMetricsAccess });
     registerAuditLogRoute(app, context);
     registerStorageBackupRoute(app, context);

@@ -1,7 +1,6 @@
-import { existsSync, readFileSync } from "node:fs";
-import { quoteIdentifier, withClient } from "@egide/test-postgres";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { call, startTestServer, type TestServer } from "@egide/test-server";
+import { databaseBytes, decryptedStorageText } from "./support/stored-bytes.js";
 
 // AppRole end to end over SQLite and PostgreSQL, with real HTTP: Vault's request and response
 // shapes per endpoint, login → KV read with the token, secret ids stored only as keyed hashes
@@ -326,26 +325,9 @@ describe.each([["sqlite"], ["postgresql"]] as const)("AppRole over %s", (storage
     expect(text).toContain('"success":false');
     const all = JSON.stringify((await root("GET", "/v1/sys/audit-log?limit=1000")).body);
     // the decrypted storage, every value
-    const decrypted: string[] = [];
-    for await (const entry of ts.server.context.storage.scan("")) decrypted.push(entry.key, Buffer.from(entry.value).toString("utf8"));
-    const plain = decrypted.join("\n");
+    const plain = await decryptedStorageText(ts);
     // the database as stored
-    let raw: Buffer;
-    if (storage === "sqlite") {
-      const path = ts.sqlitePath as string;
-      raw = Buffer.concat([path, `${path}-wal`].filter((p) => existsSync(p)).map((p) => readFileSync(p)));
-    } else {
-      const { database, schema } = ts.postgres as { database: string; schema: string };
-      raw = await withClient(database, async (client) => {
-        const s = quoteIdentifier(schema);
-        const data = await client.query(`SELECT key, value FROM ${s}.egide_storage`);
-        const log = await client.query(`SELECT * FROM ${s}.egide_audit_log`);
-        return Buffer.concat([
-          ...data.rows.flatMap((r: { key: string; value: Buffer }) => [Buffer.from(r.key), r.value]),
-          Buffer.from(JSON.stringify(log.rows)),
-        ]);
-      });
-    }
+    const raw = await databaseBytes(ts, storage);
     expect(secrets.size).toBeGreaterThan(10);
     for (const secret of secrets) {
       expect(all.includes(secret), "audit log").toBe(false);

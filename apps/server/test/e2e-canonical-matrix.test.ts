@@ -644,6 +644,8 @@ describe.each(BACKENDS)("canonical request paths over %s: every name-taking rout
 describe("a route without a Vault route declaration", () => {
   const authorizer: RequestAuthorizer = {
     sealed: false,
+    // Tokens here have no use limit.
+    spendUse: async (_token, entry) => entry,
     async authenticate() {
       return null;
     },

@@ -388,10 +388,10 @@ path "sys/policy/admin" { capabilities = ["deny"] }
 
   // --- M3 -----------------------------------------------------------------------------------
 
-  it("M3: allowed/denied/required_parameters are enforced over HTTP; wrapping TTLs in policies and X-Vault-Wrap-TTL are refused", async () => {
+  it("M3: allowed/denied/required_parameters are enforced over HTTP; wrapping TTLs in policies are enforced and X-Vault-Wrap-TTL wraps", async () => {
     // Before: the parameter constraints were parsed and ignored (the writes below were 200),
     // min_/max_wrapping_ttl were accepted and ignored, and X-Vault-Wrap-TTL was ignored: the
-    // secret was written and answered unwrapped.
+    // secret was written and answered unwrapped. (Then both were refused, until Egide wrapped.)
     const caps = `capabilities = ["create", "update", "read"]`;
     await putPolicy(ts, "m3-denied", `path "secret/data/x" {\n  ${caps}\n  denied_parameters = {\n    "data" = []\n  }\n}\n`);
     await putPolicy(ts, "m3-required", `path "secret/data/x" {\n  ${caps}\n  required_parameters = ["options"]\n}\n`);
@@ -419,37 +419,21 @@ path "sys/policy/admin" { capabilities = ["deny"] }
     expect(read.body.data.data).toEqual({ a: 2 });
     expect(read.body.data.metadata.version).toBe(2);
 
-    for (const field of ["min_wrapping_ttl", "max_wrapping_ttl"]) {
-      const write = await req("PUT", `/v1/sys/policies/acl/m3-${field.slice(0, 3)}-wrap`, {
-        token: root,
-        body: { policy: `path "secret/data/*" {\n  capabilities = ["read"]\n  ${field} = "1m"\n}\n` },
-      });
-      expect(write.status, `${field}: ${JSON.stringify(write.body)}`).toBe(400);
-      expect((await req("GET", `/v1/sys/policies/acl/m3-${field.slice(0, 3)}-wrap`, { token: root })).status).toBe(404);
-    }
-
-    const wrap = { "x-vault-wrap-ttl": "60s" };
-    const wrappedWrite = await req("PUT", "/v1/secret/data/m3-wrapped", { token: root, body: { data: { v: 1 } }, headers: wrap });
-    expect(wrappedWrite.status, JSON.stringify(wrappedWrite.body)).toBe(400);
-    expect((await req("GET", "/v1/secret/data/m3-wrapped", { token: root })).status).toBe(404);
-    const wrappedRead = await req("GET", "/v1/secret/data/x", { token: root, headers: wrap });
-    expect(wrappedRead.status).toBe(400);
+    // Since Egide wraps responses: the wrapping TTLs are accepted and enforced (a path with a
+    // minimum refuses an unwrapped request), and X-Vault-Wrap-TTL answers wrap_info only.
+    await putPolicy(ts, "m3-min-wrap", `path "secret/data/*" {\n  capabilities = ["read"]\n  min_wrapping_ttl = "1m"\n}\n`);
+    const minWrap = (await tokenWith(ts, ["m3-min-wrap"])).token;
+    expect((await req("GET", "/v1/secret/data/x", { token: minWrap })).status).toBe(403);
+    const wrappedRead = await req("GET", "/v1/secret/data/x", { token: minWrap, headers: { "x-vault-wrap-ttl": "60s" } });
+    expect(wrappedRead.status, JSON.stringify(wrappedRead.body)).toBe(200);
     expect(JSON.stringify(wrappedRead.body)).not.toContain('"a":2');
-    expect(
-      (
-        await req("PUT", "/v1/sys/policies/acl/m3-wrapped", {
-          token: root,
-          body: { policy: `path "x" { capabilities = ["read"] }` },
-          headers: wrap,
-        })
-      ).status,
-    ).toBe(400);
-    expect((await req("GET", "/v1/sys/policies/acl/m3-wrapped", { token: root })).status).toBe(404);
-    const wrappedToken = await req("POST", "/v1/auth/token/create", { token: root, body: { policies: ["default"] }, headers: wrap });
-    expect(wrappedToken.status).toBe(400);
-    expect(wrappedToken.body.auth ?? null).toBeNull();
-    // Unauthenticated too, and before the token is looked at.
-    expect((await req("PUT", "/v1/secret/data/m3-wrapped", { body: { data: { v: 1 } }, headers: wrap })).status).toBe(400);
+    expect(wrappedRead.body.wrap_info.ttl).toBe(60);
+    // A malformed wrap TTL is refused before anything runs, unauthenticated too.
+    const bad = { "x-vault-wrap-ttl": "-1s" };
+    const badWrite = await req("PUT", "/v1/secret/data/m3-wrapped", { token: root, body: { data: { v: 1 } }, headers: bad });
+    expect(badWrite.status).toBe(400);
+    expect((await req("GET", "/v1/secret/data/m3-wrapped", { token: root })).status).toBe(404);
+    expect((await req("PUT", "/v1/secret/data/m3-wrapped", { body: { data: { v: 1 } }, headers: bad })).status).toBe(400);
   });
 
   // --- M4 (main server) ---------------------------------------------------------------------

@@ -5,8 +5,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { call, type JsonBody, startTestServer, type TestServer } from "@egide/test-server";
+import { TOKEN_LOOKUP_KEYS, VAULT_ENVELOPE_KEYS } from "./support/vault-response-keys.js";
 
-const ENVELOPE_KEYS = ["auth", "data", "lease_duration", "lease_id", "renewable", "request_id", "warnings", "wrap_info"];
 const AUTH_KEYS = [
   "accessor",
   "client_token",
@@ -21,29 +21,10 @@ const AUTH_KEYS = [
   "token_policies",
   "token_type",
 ];
-const LOOKUP_KEYS = [
-  "accessor",
-  "creation_time",
-  "creation_ttl",
-  "display_name",
-  "entity_id",
-  "expire_time",
-  "explicit_max_ttl",
-  "id",
-  "issue_time",
-  "meta",
-  "num_uses",
-  "orphan",
-  "path",
-  "policies",
-  "renewable",
-  "ttl",
-  "type",
-];
 const TIMESTAMP = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/;
 
 function expectEnvelope(body: JsonBody): void {
-  expect(Object.keys(body).sort()).toEqual(ENVELOPE_KEYS);
+  expect(Object.keys(body).sort()).toEqual(VAULT_ENVELOPE_KEYS);
   expect(body).toMatchObject({ lease_id: "", renewable: false, lease_duration: 0, wrap_info: null });
   expect(body.request_id).toEqual(expect.any(String));
 }
@@ -62,9 +43,9 @@ function expectAuth(auth: JsonBody): void {
 function expectLookup(data: JsonBody): void {
   expect(
     Object.keys(data)
-      .filter((k) => LOOKUP_KEYS.includes(k))
+      .filter((k) => TOKEN_LOOKUP_KEYS.includes(k))
       .sort(),
-  ).toEqual(LOOKUP_KEYS);
+  ).toEqual(TOKEN_LOOKUP_KEYS);
   expect(Number.isInteger(data.creation_time)).toBe(true);
   expect(Number.isInteger(data.creation_ttl)).toBe(true);
   expect(Number.isInteger(data.ttl)).toBe(true);

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { call, type JsonBody, startTestServer, type TestServer } from "@egide/test-server";
+import { TOKEN_LOOKUP_KEYS } from "./support/vault-response-keys.js";
 
 // Token auth end to end: real HTTP to a real server over a real SQLite file, real clocks (the
 // expiry tests really wait).
@@ -163,27 +164,7 @@ describe("token lookup", () => {
     expect(reply.status).toBe(200);
     expect(typeof reply.body.request_id).toBe("string");
     const data = reply.body.data;
-    expect(Object.keys(data).sort()).toEqual(
-      expect.arrayContaining([
-        "accessor",
-        "creation_time",
-        "creation_ttl",
-        "display_name",
-        "entity_id",
-        "expire_time",
-        "explicit_max_ttl",
-        "id",
-        "issue_time",
-        "meta",
-        "num_uses",
-        "orphan",
-        "path",
-        "policies",
-        "renewable",
-        "ttl",
-        "type",
-      ]),
-    );
+    expect(Object.keys(data).sort()).toEqual(expect.arrayContaining([...TOKEN_LOOKUP_KEYS]));
     expect(data.id).toBe(token);
     expect(data.accessor).toBe(accessor);
     expect(data.policies).toEqual(["default", "kv-a"]);

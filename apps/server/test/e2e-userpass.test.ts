@@ -1,11 +1,11 @@
 import { spawn } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { quoteIdentifier, withClient } from "@egide/test-postgres";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { call, startTestServer, type TestServer } from "@egide/test-server";
+import { databaseBytes, decryptedStorageText } from "./support/stored-bytes.js";
 
 // userpass end to end over SQLite and PostgreSQL, real HTTP: Vault's shapes per endpoint,
 // login → token with the user's policies, scrypt hashes only (the password nowhere in the
@@ -117,7 +117,9 @@ describe.each([["sqlite"], ["postgresql"]] as const)("userpass over %s", { timeo
   });
 
   it("runs at most a few hashes at once and refuses the excess quickly with 429", async () => {
-    const replies = await Promise.all(Array.from({ length: 40 }, () => login("alice", "wrong-password")));
+    // Names that do not exist (each costs a hash against a dummy one), so that no name is
+    // locked out (see the lockout test) and every attempt reaches the limiter.
+    const replies = await Promise.all(Array.from({ length: 40 }, (_, i) => login(`nobody-${i}`, "wrong-password")));
     const statuses = replies.map((r) => r.status);
     expect(statuses.every((s) => s === 400 || s === 429)).toBe(true);
     expect(statuses.filter((s) => s === 429).length).toBeGreaterThan(0);
@@ -127,6 +129,21 @@ describe.each([["sqlite"], ["postgresql"]] as const)("userpass over %s", { timeo
     expect((await login("alice", "n3w-alice-passphrase")).status).toBe(200);
   }, 60_000);
 
+  it("locks a name out after 5 failed logins (Vault's user lockout): then even the right password is refused, with no hash", async () => {
+    expect((await root("POST", "/v1/auth/userpass/users/locked-out", { password: "locked-out-passphrase" })).status).toBe(204);
+    for (let i = 0; i < 5; i++) {
+      passwords.add(`wrong-${i}`);
+      expect((await login("locked-out", `wrong-${i}`)).status).toBe(400);
+    }
+    passwords.add("locked-out-passphrase");
+    const hashesBefore = await hashesComputed(ts);
+    const refused = await login("locked-out", "locked-out-passphrase");
+    expect({ status: refused.status, body: refused.body }).toEqual({ status: 403, body: { errors: ["permission denied"] } });
+    expect(await hashesComputed(ts)).toBe(hashesBefore);
+    // Another name is not affected, and neither is a name that does not exist yet failing.
+    expect((await login("alice", "n3w-alice-passphrase")).status).toBe(200);
+  });
+
   it("audits failed logins without the password, and stores no password anywhere", async () => {
     expect((await login("alice", "Tr0ub4dor&3-alice")).status).toBe(400);
     const audit = await root("GET", "/v1/sys/audit-log?path_prefix=auth/userpass/login/alice&limit=1000");
@@ -134,26 +151,9 @@ describe.each([["sqlite"], ["postgresql"]] as const)("userpass over %s", { timeo
     expect(rows.some((r) => !r.success && r.error_message === "invalid username or password")).toBe(true);
     expect(rows.some((r) => r.success)).toBe(true);
     const allAudit = JSON.stringify((await root("GET", "/v1/sys/audit-log?limit=1000")).body);
-    const decrypted: string[] = [];
-    for await (const entry of ts.server.context.storage.scan("")) decrypted.push(entry.key, Buffer.from(entry.value).toString("utf8"));
-    const plain = decrypted.join("\n");
+    const plain = await decryptedStorageText(ts);
     expect(plain).toContain('"N":32768');
-    let raw: Buffer;
-    if (storage === "sqlite") {
-      const path = ts.sqlitePath as string;
-      raw = Buffer.concat([path, `${path}-wal`].filter((p) => existsSync(p)).map((p) => readFileSync(p)));
-    } else {
-      const { database, schema } = ts.postgres as { database: string; schema: string };
-      raw = await withClient(database, async (client) => {
-        const s = quoteIdentifier(schema);
-        const data = await client.query(`SELECT key, value FROM ${s}.egide_storage`);
-        const log = await client.query(`SELECT * FROM ${s}.egide_audit_log`);
-        return Buffer.concat([
-          ...data.rows.flatMap((r: { key: string; value: Buffer }) => [Buffer.from(r.key), r.value]),
-          Buffer.from(JSON.stringify(log.rows)),
-        ]);
-      });
-    }
+    const raw = await databaseBytes(ts, storage);
     for (const password of passwords) {
       expect(allAudit.includes(password), "audit log").toBe(false);
       expect(plain.includes(password), "decrypted storage").toBe(false);

@@ -5,6 +5,7 @@ import { CAS_MISMATCH, CAS_REQUIRED_IGNORED } from "../src/kv/kv-v2-engine.js";
 import { MountTable } from "../src/mounts/mount-table.js";
 import type { Capability } from "../src/server-context.js";
 import { kvFixture } from "./support/kv-test-context.js";
+import { VAULT_ENVELOPE_KEYS } from "./support/vault-response-keys.js";
 
 let fx: Awaited<ReturnType<typeof kvFixture>>;
 
@@ -29,16 +30,7 @@ describe("data", () => {
     const response = await call("POST", "/v1/secret/data/app/db", { data: { password: "p" } });
     expect(response.statusCode).toBe(200);
     const body = response.json();
-    expect(Object.keys(body).sort()).toEqual([
-      "auth",
-      "data",
-      "lease_duration",
-      "lease_id",
-      "renewable",
-      "request_id",
-      "warnings",
-      "wrap_info",
-    ]);
+    expect(Object.keys(body).sort()).toEqual(VAULT_ENVELOPE_KEYS);
     expect(body).toMatchObject({ lease_id: "", renewable: false, lease_duration: 0, wrap_info: null, warnings: null, auth: null });
     expect(body.data).toEqual({
       created_time: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/),

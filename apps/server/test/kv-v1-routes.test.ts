@@ -9,6 +9,7 @@ import { KV_V1_DEFAULT_LEASE_SECONDS } from "../src/kv/kv-v1-engine.js";
 import { mountStoragePrefix } from "../src/mounts/mount-table.js";
 import type { Capability } from "../src/server-context.js";
 import { ALL_CAPABILITIES, kvFixture } from "./support/kv-test-context.js";
+import { VAULT_ENVELOPE_KEYS } from "./support/vault-response-keys.js";
 
 let fx: Awaited<ReturnType<typeof kvFixture>>;
 
@@ -38,16 +39,7 @@ describe("dispatch by the mount's version", () => {
     const read = await call("GET", "/v1/kv1/my-secret");
     expect(read.statusCode).toBe(200);
     const body = read.json();
-    expect(Object.keys(body).sort()).toEqual([
-      "auth",
-      "data",
-      "lease_duration",
-      "lease_id",
-      "renewable",
-      "request_id",
-      "warnings",
-      "wrap_info",
-    ]);
+    expect(Object.keys(body).sort()).toEqual(VAULT_ENVELOPE_KEYS);
     expect(body).toMatchObject({
       data: { foo: "bar", n: 1 },
       lease_duration: KV_V1_DEFAULT_LEASE_SECONDS,

@@ -1,30 +1,17 @@
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import type { Transaction } from "@egide/storage-core";
-import type { SqliteBackend } from "@egide/storage-sqlite";
+import { describe, expect, it } from "vitest";
 import { KvV2Engine } from "../src/kv/kv-v2-engine.js";
 import { MOUNT_TABLE_KEY, MountTable, PURGE_BATCH, mountPath, mountStoragePrefix, validateMountPath } from "../src/mounts/mount-table.js";
-import { memoryStorage } from "./support/kv-test-context.js";
+import { useMemoryMountTable } from "./support/memory-mount-table.js";
 import { vaultError } from "./support/vault-error.js";
 
-let storage: SqliteBackend;
-let mounts: MountTable;
-
-beforeEach(() => {
-  storage = memoryStorage();
-  mounts = new MountTable(storage);
-});
-
-afterEach(async () => {
-  await storage.close();
-});
-
-const tx = <T>(fn: (tx: Transaction) => Promise<T>): Promise<T> => storage.transaction(fn);
+const fx = useMemoryMountTable();
+const { tx } = fx;
 const KV2 = { type: "kv", options: { version: "2" } };
 
 describe("ensureDefault", () => {
   it("mounts secret/ as KV v2 on a fresh storage, once", async () => {
-    expect(await mounts.ensureDefault()).toBe(true);
-    const list = await mounts.list();
+    expect(await fx.mounts.ensureDefault()).toBe(true);
+    const list = await fx.mounts.list();
     expect(list).toHaveLength(1);
     expect(list[0]).toMatchObject({
       path: "secret/",
@@ -36,20 +23,20 @@ describe("ensureDefault", () => {
     });
     expect(list[0]?.accessor).toMatch(/^kv_[0-9a-f]{8}$/);
     expect(list[0]?.uuid).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
-    expect(await mounts.ensureDefault()).toBe(false);
-    expect(await mounts.list()).toHaveLength(1);
+    expect(await fx.mounts.ensureDefault()).toBe(false);
+    expect(await fx.mounts.list()).toHaveLength(1);
   });
 
   it("leaves an existing table alone, even one emptied by disabling every mount", async () => {
-    await mounts.ensureDefault();
-    await tx((t) => mounts.disable(t, "secret"));
-    expect(await mounts.ensureDefault()).toBe(false);
-    expect(await mounts.list()).toEqual([]);
+    await fx.mounts.ensureDefault();
+    await tx((t) => fx.mounts.disable(t, "secret"));
+    expect(await fx.mounts.ensureDefault()).toBe(false);
+    expect(await fx.mounts.list()).toEqual([]);
   });
 
   it("stores the table as JSON at core/mounts", async () => {
-    await mounts.ensureDefault();
-    const stored = JSON.parse(((await storage.get(MOUNT_TABLE_KEY)) as Buffer).toString("utf8"));
+    await fx.mounts.ensureDefault();
+    const stored = JSON.parse(((await fx.storage.get(MOUNT_TABLE_KEY)) as Buffer).toString("utf8"));
     expect(stored.entries).toHaveLength(1);
     expect(stored.entries[0].path).toBe("secret/");
   });
@@ -57,20 +44,20 @@ describe("ensureDefault", () => {
 
 describe("enable", () => {
   it("adds the trailing slash (a leading one is refused, never stripped) and gives each mount its own uuid and accessor", async () => {
-    await expect(tx((t) => mounts.enable(t, "/team/kv", KV2))).rejects.toThrow(/invalid mount path/);
-    const a = await tx((t) => mounts.enable(t, "team/kv", { ...KV2, description: "team secrets" }));
-    const b = await tx((t) => mounts.enable(t, "other/", { type: "kv-v2" }));
+    await expect(tx((t) => fx.mounts.enable(t, "/team/kv", KV2))).rejects.toThrow(/invalid mount path/);
+    const a = await tx((t) => fx.mounts.enable(t, "team/kv", { ...KV2, description: "team secrets" }));
+    const b = await tx((t) => fx.mounts.enable(t, "other/", { type: "kv-v2" }));
     expect(a.path).toBe("team/kv/");
     expect(a.description).toBe("team secrets");
     expect(b.path).toBe("other/");
     expect(b.options).toEqual({ version: "2" });
     expect(a.uuid).not.toBe(b.uuid);
     expect(a.accessor).not.toBe(b.accessor);
-    expect((await mounts.list()).map((m) => m.path)).toEqual(["other/", "team/kv/"]);
+    expect((await fx.mounts.list()).map((m) => m.path)).toEqual(["other/", "team/kv/"]);
   });
 
   it("accepts version 2 as a number too", async () => {
-    expect((await tx((t) => mounts.enable(t, "n", { type: "kv", options: { version: 2 } }))).options).toEqual({ version: "2" });
+    expect((await tx((t) => fx.mounts.enable(t, "n", { type: "kv", options: { version: 2 } }))).options).toEqual({ version: "2" });
   });
 
   it("refuses other types, versions other than 1 and 2, and a version contradicting the type alias, saying they are unsupported", async () => {
@@ -80,65 +67,65 @@ describe("enable", () => {
       { type: "kv-v2", options: { version: "1" } },
       { type: "kv-v1", options: { version: "2" } },
     ]) {
-      const error = await vaultError(tx((t) => mounts.enable(t, "x", input)));
+      const error = await vaultError(tx((t) => fx.mounts.enable(t, "x", input)));
       expect(error.status).toBe(400);
       expect(error.errors[0]).toMatch(/unsupported/);
       expect(error.errors[0]).toContain("version 2");
     }
-    expect((await vaultError(tx((t) => mounts.enable(t, "x", {})))).status).toBe(400);
-    expect((await vaultError(tx((t) => mounts.enable(t, "x", { type: "kv", options: "2" })))).status).toBe(400);
-    expect(await mounts.list()).toEqual([]);
+    expect((await vaultError(tx((t) => fx.mounts.enable(t, "x", {})))).status).toBe(400);
+    expect((await vaultError(tx((t) => fx.mounts.enable(t, "x", { type: "kv", options: "2" })))).status).toBe(400);
+    expect(await fx.mounts.list()).toEqual([]);
   });
 
   it("refuses reserved prefixes", async () => {
     for (const path of ["sys", "sys/", "sys/foo", "auth/x", "cubbyhole", "identity/", "audit"]) {
-      const error = await vaultError(tx((t) => mounts.enable(t, path, KV2)));
+      const error = await vaultError(tx((t) => fx.mounts.enable(t, path, KV2)));
       expect(error.status).toBe(400);
       expect(error.errors[0]).toContain("reserved");
     }
     // A path that merely starts with the same letters is fine.
-    expect((await tx((t) => mounts.enable(t, "system", KV2))).path).toBe("system/");
+    expect((await tx((t) => fx.mounts.enable(t, "system", KV2))).path).toBe("system/");
   });
 
   it("refuses invalid paths", async () => {
     for (const path of ["", "/", "a//b", "./x", "a/../b", "a\u0001"]) {
-      expect((await vaultError(tx((t) => mounts.enable(t, path, KV2)))).status).toBe(400);
+      expect((await vaultError(tx((t) => fx.mounts.enable(t, path, KV2)))).status).toBe(400);
     }
   });
 
   it("refuses overlapping mounts, either way", async () => {
-    await tx((t) => mounts.enable(t, "team/", KV2));
-    const same = await vaultError(tx((t) => mounts.enable(t, "team", KV2)));
+    await tx((t) => fx.mounts.enable(t, "team/", KV2));
+    const same = await vaultError(tx((t) => fx.mounts.enable(t, "team", KV2)));
     expect(same.status).toBe(400);
     expect(same.errors).toEqual(["path is already in use at team/"]);
-    expect((await vaultError(tx((t) => mounts.enable(t, "team/kv", KV2)))).errors).toEqual(["path is already in use at team/"]);
-    await tx((t) => mounts.enable(t, "deep/nested/kv", KV2));
-    expect((await vaultError(tx((t) => mounts.enable(t, "deep", KV2)))).errors).toEqual(["path is already in use at deep/nested/kv/"]);
+    expect((await vaultError(tx((t) => fx.mounts.enable(t, "team/kv", KV2)))).errors).toEqual(["path is already in use at team/"]);
+    await tx((t) => fx.mounts.enable(t, "deep/nested/kv", KV2));
+    expect((await vaultError(tx((t) => fx.mounts.enable(t, "deep", KV2)))).errors).toEqual(["path is already in use at deep/nested/kv/"]);
     // A sibling that shares a prefix of letters but not of segments does not overlap.
-    expect((await tx((t) => mounts.enable(t, "teams", KV2))).path).toBe("teams/");
+    expect((await tx((t) => fx.mounts.enable(t, "teams", KV2))).path).toBe("teams/");
   });
 });
 
 describe("find", () => {
   it("matches the longest mount prefix and answers the rest", async () => {
-    await tx((t) => mounts.enable(t, "secret", KV2));
-    await tx((t) => mounts.enable(t, "team/kv", KV2));
-    await tx((t) => mounts.enable(t, "team/kv2", KV2));
-    expect(await mounts.find("secret/data/app")).toMatchObject({ mount: { path: "secret/" }, rest: "data/app" });
-    expect(await mounts.find("team/kv/metadata/")).toMatchObject({ mount: { path: "team/kv/" }, rest: "metadata/" });
-    expect(await mounts.find("team/kv2/config")).toMatchObject({ mount: { path: "team/kv2/" }, rest: "config" });
-    expect(await mounts.find("secret")).toMatchObject({ mount: { path: "secret/" }, rest: "" });
-    expect(await mounts.find("secret/")).toMatchObject({ mount: { path: "secret/" }, rest: "" });
-    expect(await mounts.find("secrets/data/x")).toBeNull();
-    expect(await mounts.find("team/other")).toBeNull();
-    expect(await mounts.find("")).toBeNull();
+    await tx((t) => fx.mounts.enable(t, "secret", KV2));
+    await tx((t) => fx.mounts.enable(t, "team/kv", KV2));
+    await tx((t) => fx.mounts.enable(t, "team/kv2", KV2));
+    expect(await fx.mounts.find("secret/data/app")).toMatchObject({ mount: { path: "secret/" }, rest: "data/app" });
+    expect(await fx.mounts.find("team/kv/metadata/")).toMatchObject({ mount: { path: "team/kv/" }, rest: "metadata/" });
+    expect(await fx.mounts.find("team/kv2/config")).toMatchObject({ mount: { path: "team/kv2/" }, rest: "config" });
+    expect(await fx.mounts.find("secret")).toMatchObject({ mount: { path: "secret/" }, rest: "" });
+    expect(await fx.mounts.find("secret/")).toMatchObject({ mount: { path: "secret/" }, rest: "" });
+    expect(await fx.mounts.find("secrets/data/x")).toBeNull();
+    expect(await fx.mounts.find("team/other")).toBeNull();
+    expect(await fx.mounts.find("")).toBeNull();
   });
 });
 
 describe("disable", () => {
   it("removes the mount and every key of its data, and nothing of other mounts", async () => {
-    const doomed = await tx((t) => mounts.enable(t, "doomed", KV2));
-    const kept = await tx((t) => mounts.enable(t, "kept", KV2));
+    const doomed = await tx((t) => fx.mounts.enable(t, "doomed", KV2));
+    const kept = await tx((t) => fx.mounts.enable(t, "kept", KV2));
     const doomedEngine = new KvV2Engine(mountStoragePrefix(doomed));
     const keptEngine = new KvV2Engine(mountStoragePrefix(kept));
     // More keys than one listing batch, in nested folders, plus config.
@@ -148,59 +135,59 @@ describe("disable", () => {
       await doomedEngine.writeConfig(t, { max_versions: 3 });
       await keptEngine.write(t, "stay", { here: true });
     });
-    expect((await storage.list(mountStoragePrefix(doomed))).length).toBeGreaterThan(0);
+    expect((await fx.storage.list(mountStoragePrefix(doomed))).length).toBeGreaterThan(0);
 
-    const removed = await tx((t) => mounts.disable(t, "doomed/"));
+    const removed = await tx((t) => fx.mounts.disable(t, "doomed/"));
     expect(removed?.uuid).toBe(doomed.uuid);
-    expect((await mounts.list()).map((m) => m.path)).toEqual(["kept/"]);
+    expect((await fx.mounts.list()).map((m) => m.path)).toEqual(["kept/"]);
     const left: string[] = [];
-    for await (const entry of storage.scan(mountStoragePrefix(doomed))) left.push(entry.key);
+    for await (const entry of fx.storage.scan(mountStoragePrefix(doomed))) left.push(entry.key);
     expect(left).toEqual([]);
-    expect(await storage.list("logical/")).toEqual([`${kept.uuid}/`]);
-    expect(((await keptEngine.readData(storage, "stay")) as { data: { data: unknown } }).data.data).toEqual({ here: true });
+    expect(await fx.storage.list("logical/")).toEqual([`${kept.uuid}/`]);
+    expect(((await keptEngine.readData(fx.storage, "stay")) as { data: { data: unknown } }).data.data).toEqual({ here: true });
   });
 
   it("of a path with no mount answers null and changes nothing", async () => {
-    await mounts.ensureDefault();
-    expect(await tx((t) => mounts.disable(t, "nothing"))).toBeNull();
-    expect(await mounts.list()).toHaveLength(1);
+    await fx.mounts.ensureDefault();
+    expect(await tx((t) => fx.mounts.disable(t, "nothing"))).toBeNull();
+    expect(await fx.mounts.list()).toHaveLength(1);
   });
 
   it("refuses reserved paths", async () => {
-    expect((await vaultError(tx((t) => mounts.disable(t, "sys")))).status).toBe(400);
+    expect((await vaultError(tx((t) => fx.mounts.disable(t, "sys")))).status).toBe(400);
   });
 
   it("rolls back with its transaction: the mount and its data stay", async () => {
-    const mount = await tx((t) => mounts.enable(t, "keep", KV2));
+    const mount = await tx((t) => fx.mounts.enable(t, "keep", KV2));
     const engine = new KvV2Engine(mountStoragePrefix(mount));
     await tx((t) => engine.write(t, "k", { a: 1 }));
     await expect(
       tx(async (t) => {
-        await mounts.disable(t, "keep");
+        await fx.mounts.disable(t, "keep");
         throw new Error("audit failed");
       }),
     ).rejects.toThrow("audit failed");
-    mounts.invalidate();
-    expect((await mounts.list()).map((m) => m.path)).toEqual(["keep/"]);
-    expect((await engine.readData(storage, "k")).status).toBe(200);
+    fx.mounts.invalidate();
+    expect((await fx.mounts.list()).map((m) => m.path)).toEqual(["keep/"]);
+    expect((await engine.readData(fx.storage, "k")).status).toBe(200);
   });
 });
 
 describe("tune", () => {
   it("changes the description; only version 2 options", async () => {
-    await mounts.ensureDefault();
-    expect((await tx((t) => mounts.tune(t, "secret", { description: "new" }))).description).toBe("new");
-    expect((await mounts.get("secret/"))?.description).toBe("new");
-    expect((await vaultError(tx((t) => mounts.tune(t, "secret", { options: { version: "1" } })))).status).toBe(400);
-    expect((await vaultError(tx((t) => mounts.tune(t, "absent", { description: "x" })))).status).toBe(400);
+    await fx.mounts.ensureDefault();
+    expect((await tx((t) => fx.mounts.tune(t, "secret", { description: "new" }))).description).toBe("new");
+    expect((await fx.mounts.get("secret/"))?.description).toBe("new");
+    expect((await vaultError(tx((t) => fx.mounts.tune(t, "secret", { options: { version: "1" } })))).status).toBe(400);
+    expect((await vaultError(tx((t) => fx.mounts.tune(t, "absent", { description: "x" })))).status).toBe(400);
   });
 });
 
 describe("cache", () => {
   it("serves the cached table for cacheMs, then sees another instance's changes", async () => {
     let clock = 0;
-    const local = new MountTable(storage, { cacheMs: 1000, now: () => clock });
-    const other = new MountTable(storage);
+    const local = new MountTable(fx.storage, { cacheMs: 1000, now: () => clock });
+    const other = new MountTable(fx.storage);
     await local.ensureDefault();
     expect(await local.find("secret/x")).not.toBeNull();
     await tx((t) => other.enable(t, "fresh", KV2));
@@ -213,7 +200,7 @@ describe("cache", () => {
   });
 
   it("is invalidated by local changes", async () => {
-    const local = new MountTable(storage, { cacheMs: 60_000 });
+    const local = new MountTable(fx.storage, { cacheMs: 60_000 });
     await local.ensureDefault();
     expect(await local.list()).toHaveLength(1);
     await tx((t) => local.enable(t, "more", KV2));
@@ -223,9 +210,9 @@ describe("cache", () => {
   });
 
   it("reads storage once for concurrent lookups", async () => {
-    await mounts.ensureDefault();
+    await fx.mounts.ensureDefault();
     let reads = 0;
-    const counting = new Proxy(storage, {
+    const counting = new Proxy(fx.storage, {
       get(target, property, receiver) {
         if (property === "get") {
           return (key: string) => {
@@ -243,11 +230,11 @@ describe("cache", () => {
   });
 
   it("isMounted checks the table inside a transaction", async () => {
-    await mounts.ensureDefault();
-    const mount = (await mounts.get("secret")) as NonNullable<Awaited<ReturnType<MountTable["get"]>>>;
-    expect(await tx((t) => mounts.isMounted(t, mount))).toBe(true);
-    await tx((t) => mounts.disable(t, "secret"));
-    expect(await tx((t) => mounts.isMounted(t, mount))).toBe(false);
+    await fx.mounts.ensureDefault();
+    const mount = (await fx.mounts.get("secret")) as NonNullable<Awaited<ReturnType<MountTable["get"]>>>;
+    expect(await tx((t) => fx.mounts.isMounted(t, mount))).toBe(true);
+    await tx((t) => fx.mounts.disable(t, "secret"));
+    expect(await tx((t) => fx.mounts.isMounted(t, mount))).toBe(false);
   });
 });
 

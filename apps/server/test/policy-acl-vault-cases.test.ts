@@ -6,14 +6,14 @@
  * of Vault's current `AllowOperation` (the trimmed and full forms of a list path).
  *
  * Translation of Vault's policy texts: the `recover` capability and operation, the `help`
- * operation, and the wrapping TTLs (`min_wrapping_ttl`, `max_wrapping_ttl`: refused by Egide
- * until it supports response wrapping) are left out, and so are the rows whose outcome depends
- * on them. Each row: the policy texts, the path, the operation and the parameters, and the
+ * operation are left out, and so are the rows whose outcome depends on them; the wrapping TTLs
+ * (`min_wrapping_ttl`, `max_wrapping_ttl`, enforced by the request pipeline from the ACL's
+ * result) are checked on their own below. Each row: the policy texts, the path, the operation and the parameters, and the
  * expected `allowed` (and, where Vault checks it, `sudo`).
  */
 import { describe, expect, it } from "vitest";
 import { VaultError } from "../src/http/vault-error.js";
-import { Acl } from "../src/policy/acl.js";
+import { Acl, wrappingTtlAllowed } from "../src/policy/acl.js";
 import { parsePolicy } from "../src/policy/parse-policy.js";
 import type { Policy } from "../src/policy/policy.js";
 import type { Capability, Operation } from "../src/server-context.js";
@@ -512,9 +512,32 @@ table(
 );
 
 describe("TestACL_PolicyMerge / TestACL_AllowOperation: the wrapping TTLs", () => {
-  it("Vault's texts with min_wrapping_ttl / max_wrapping_ttl are refused (response wrapping is not supported yet)", async () => {
-    const withTtl = `path "hello/universe" {\n\tpolicy = "write"\n\tmax_wrapping_ttl = 300\n\tmin_wrapping_ttl = 100\n}`;
-    await expect(parsePolicy("p", withTtl)).rejects.toThrow(/response wrapping is not supported yet/);
+  // Vault's hello/universe stanzas of mergingPolicies, with their wrapping TTLs: merged, the
+  // lesser minimum and the lesser maximum remain.
+  const withTtls = `path "hello/universe" {\n\tpolicy = "write"\n\tmax_wrapping_ttl = 300\n\tmin_wrapping_ttl = 100\n}
+path "hello/universe" {\n\tpolicy = "write"\n\tmax_wrapping_ttl = 200\n\tmin_wrapping_ttl = 50\n}`;
+
+  it("merges min_wrapping_ttl / max_wrapping_ttl as Vault does (the lesser of each)", async () => {
+    const acl = await aclOf(withTtls);
+    const result = acl.allowOperation({ path: "hello/universe", operation: "update" }, true);
+    expect(result.minWrappingTtlMs).toBe(50_000);
+    expect(result.maxWrappingTtlMs).toBe(200_000);
+  });
+
+  it("a request is allowed only when wrapped within the merged bounds (Vault's AllowOperation)", async () => {
+    const acl = await aclOf(withTtls);
+    const bounds = acl.allowOperation({ path: "hello/universe", operation: "update" }, true);
+    expect(wrappingTtlAllowed(bounds, undefined)).toBe(false);
+    expect(wrappingTtlAllowed(bounds, 49_000)).toBe(false);
+    expect(wrappingTtlAllowed(bounds, 50_000)).toBe(true);
+    expect(wrappingTtlAllowed(bounds, 200_000)).toBe(true);
+    expect(wrappingTtlAllowed(bounds, 201_000)).toBe(false);
+    // A merged minimum above the merged maximum allows nothing.
+    expect(wrappingTtlAllowed({ minWrappingTtlMs: 300_000, maxWrappingTtlMs: 200_000 }, 250_000)).toBe(false);
+    // No bounds: wrapped or not.
+    const free = (await aclOf(`path "x" { capabilities = ["read"] }`)).allowOperation({ path: "x", operation: "read" }, true);
+    expect(wrappingTtlAllowed(free, undefined)).toBe(true);
+    expect(wrappingTtlAllowed(free, 1000)).toBe(true);
   });
 });
 

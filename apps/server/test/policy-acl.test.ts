@@ -480,7 +480,14 @@ describe("Acl: Vault's own test policies (vault/acl_test.go)", () => {
 describe("Acl.allowOperation (Vault's AllowOperation and ACLResults)", () => {
   it("root: allowed, sudo and isRoot everywhere, parameters not looked at", () => {
     const result = Acl.root().allowOperation({ path: "sys/anything", operation: "update", data: { x: 1 } });
-    expect(result).toEqual({ allowed: true, sudo: true, isRoot: true, capabilities: new Set(ALL) });
+    expect(result).toEqual({
+      allowed: true,
+      sudo: true,
+      isRoot: true,
+      capabilities: new Set(ALL),
+      minWrappingTtlMs: 0,
+      maxWrappingTtlMs: 0,
+    });
   });
 
   it("no matching rule: not allowed, no sudo, no capabilities", async () => {
@@ -490,6 +497,8 @@ describe("Acl.allowOperation (Vault's AllowOperation and ACLResults)", () => {
       sudo: false,
       isRoot: false,
       capabilities: new Set(),
+      minWrappingTtlMs: 0,
+      maxWrappingTtlMs: 0,
     });
   });
 
@@ -500,6 +509,8 @@ describe("Acl.allowOperation (Vault's AllowOperation and ACLResults)", () => {
       sudo: true,
       isRoot: false,
       capabilities: new Set(["create", "read", "sudo"]),
+      minWrappingTtlMs: 0,
+      maxWrappingTtlMs: 0,
     });
     expect(acl.allowOperation({ path: "foo/bar", operation: "read" }).allowed).toBe(true);
   });
@@ -511,6 +522,8 @@ describe("Acl.allowOperation (Vault's AllowOperation and ACLResults)", () => {
       sudo: false,
       isRoot: false,
       capabilities: new Set(["deny"]),
+      minWrappingTtlMs: 0,
+      maxWrappingTtlMs: 0,
     });
   });
 
@@ -679,6 +692,8 @@ describe("Acl: parameter constraints", () => {
       sudo: false,
       isRoot: false,
       capabilities: new Set(["deny"]),
+      minWrappingTtlMs: 0,
+      maxWrappingTtlMs: 0,
     });
   });
 

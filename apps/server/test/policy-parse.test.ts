@@ -371,21 +371,34 @@ describe("parsePolicy: errors (400, naming the path or capability)", () => {
     expect(await parseError(`path "a" { capabilities = ["read"] }`, " app")).toMatch(/^invalid policy name " app"/);
   });
 
-  it("refuses the response-wrapping fields: response wrapping is not supported yet", async () => {
-    expect(
-      await parseError(`path "a" {
+  it("parses the response-wrapping fields (durations, in ms), as Vault's ParseDurationSecond reads them", async () => {
+    const policy = await parsePolicy(
+      "p",
+      `path "a" {
   capabilities = ["read"]
   min_wrapping_ttl = "1s"
-}`),
-    ).toBe('failed to parse policy: path "a": "min_wrapping_ttl" is not supported: response wrapping is not supported yet');
-    expect(
-      await parseError(`path "a" {
-  capabilities = ["read"]
   max_wrapping_ttl = 90
-}`),
-    ).toBe('failed to parse policy: path "a": "max_wrapping_ttl" is not supported: response wrapping is not supported yet');
-    expect(await parseError(JSON.stringify({ path: { a: { capabilities: ["deny"], max_wrapping_ttl: "1h" } } }))).toMatch(
-      /"max_wrapping_ttl" is not supported: response wrapping is not supported yet/,
+}`,
+    );
+    expect(policy.rules[0]?.minWrappingTtlMs).toBe(1000);
+    expect(policy.rules[0]?.maxWrappingTtlMs).toBe(90_000);
+    const json = await parsePolicy("p", JSON.stringify({ path: { a: { capabilities: ["read"], max_wrapping_ttl: "1h" } } }));
+    expect(json.rules[0]?.maxWrappingTtlMs).toBe(3_600_000);
+    expect(json.rules[0]?.minWrappingTtlMs).toBeUndefined();
+    // A deny stanza carries none (it denies anyway).
+    const deny = await parsePolicy("p", JSON.stringify({ path: { a: { capabilities: ["deny"], max_wrapping_ttl: "1h" } } }));
+    expect(deny.rules[0]?.maxWrappingTtlMs).toBeUndefined();
+  });
+
+  it("refuses malformed response-wrapping fields, and a maximum below the minimum (Vault's message)", async () => {
+    expect(await parseError(`path "a" {\n  capabilities = ["read"]\n  min_wrapping_ttl = "soon"\n}`)).toBe(
+      'failed to parse policy: path "a": error parsing min_wrapping_ttl: time: invalid duration "soon"',
+    );
+    expect(await parseError(`path "a" {\n  capabilities = ["read"]\n  max_wrapping_ttl = "-5m"\n}`)).toBe(
+      'failed to parse policy: path "a": max_wrapping_ttl must be a positive duration',
+    );
+    expect(await parseError(`path "a" {\n  capabilities = ["read"]\n  min_wrapping_ttl = "10m"\n  max_wrapping_ttl = "5m"\n}`)).toBe(
+      'failed to parse policy: path "a": max_wrapping_ttl cannot be less than min_wrapping_ttl',
     );
   });
 

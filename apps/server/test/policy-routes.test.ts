@@ -31,6 +31,8 @@ interface Recorded {
 function fakeAuthorizer(policies: PolicyStore, recorded: Recorded): RequestAuthorizer {
   return {
     sealed: false,
+    // Tokens here have no use limit.
+    spendUse: async (_token, entry) => entry,
     async authenticate(request: FastifyRequest) {
       const header = request.headers["x-test-policies"];
       if (header === undefined) return null;

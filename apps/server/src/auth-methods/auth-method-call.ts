@@ -1,3 +1,4 @@
+import type { LoginLockout } from "./login-lockout.js";
 import type { StorageBackend, Transaction } from "@egide/storage-core";
 import type { FastifyReply, FastifyRequest } from "fastify";
 import type { TokenStore } from "../auth/token-store.js";
@@ -24,6 +25,8 @@ export interface AuthMethodCall {
   limits: SystemTokenLimits;
   /** The semaphore every password hash goes through. */
   hashes: HashLimiter;
+  /** Failed logins per name, and the names locked out for a while. */
+  lockout: LoginLockout;
   /**
    * Runs `fn` in one transaction that commits with the request's audit row, after checking
    * inside it that the mount is still enabled (so nothing lands in a method another instance

@@ -1,3 +1,4 @@
+import { assertAssignablePolicies } from "../auth/non-assignable-policies.js";
 import { parseDuration } from "@egide/storage-core";
 import { badRequest } from "../http/vault-error.js";
 import { canonicalPolicyName } from "../policy/policy.js";
@@ -74,6 +75,7 @@ export function parsePolicyList(value: unknown, name: string): string[] {
   if (list.length > 256) throw badRequest(`${name} holds more than 256 policies`);
   const names = [...new Set(list.map((item: string) => canonicalPolicyName(item.trim())))].sort();
   if (names.includes("root")) throw badRequest(`${name} cannot contain "root": auth methods do not issue root tokens`);
+  assertAssignablePolicies(names);
   return names;
 }
 

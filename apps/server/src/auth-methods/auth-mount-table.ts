@@ -1,8 +1,12 @@
 import { randomBytes, randomUUID } from "node:crypto";
 import { deleteTree } from "@egide/storage-core";
 import type { StorageBackend, Transaction } from "@egide/storage-core";
-import { checkCanonicalPath } from "../http/canonical-path.js";
 import { badRequest } from "../http/vault-error.js";
+import { type MountMatch, longestPrefixMount } from "../mounts/longest-prefix.js";
+import { DEFAULT_MOUNT_TABLE_CACHE_MS, MOUNT_PURGE_BATCH, entryDescription, tunedDescription } from "../mounts/mount-entry.js";
+import type { MountEntry, MountEntryInput } from "../mounts/mount-entry.js";
+import { MountEntryTable } from "../mounts/mount-entry-table.js";
+import { mountPath, overlappingMount, parseMountPath } from "../mounts/mount-path.js";
 import { parseSeconds } from "./auth-method-input.js";
 
 /** Where the auth mount table is stored (through the barrier, so encrypted). */
@@ -15,10 +19,10 @@ export const AUTH_DATA_PREFIX = "auth/";
 export const TOKEN_MOUNT_PATH = "token/";
 
 /** How long a table read from storage is trusted before it is read again. */
-export const DEFAULT_AUTH_MOUNT_CACHE_MS = 1000;
+export const DEFAULT_AUTH_MOUNT_CACHE_MS = DEFAULT_MOUNT_TABLE_CACHE_MS;
 
 /** How many children a purge lists per storage call when a method is disabled. */
-export const AUTH_PURGE_BATCH = 500;
+export const AUTH_PURGE_BATCH = MOUNT_PURGE_BATCH;
 
 /** The auth method types this server implements. */
 export type AuthMethodType = "approle" | "userpass";
@@ -29,30 +33,19 @@ export interface AuthMountConfig {
   max_lease_ttl: number;
 }
 
-/** An auth method enabled at a path (below `auth/`). */
-export interface AuthMount {
-  /** The mount path below `auth/`: no leading `/`, always a trailing `/` (`approle/`, `team/users/`). */
-  path: string;
+/**
+ * An auth method enabled at a path below `auth/` (its `path` is `approle/`, `team/users/`).
+ * Its data lives below `auth/<uuid>/`; its accessor is `auth_<type>_` and 8 hex digits, as
+ * Vault names auth accessors.
+ */
+export interface AuthMount extends MountEntry {
   type: AuthMethodType;
-  description: string;
-  /** Random, fixed for the mount's life; its data lives below `auth/<uuid>/`. */
-  uuid: string;
-  /** `auth_<type>_` and 8 hex digits, as Vault names auth accessors. */
-  accessor: string;
-  local: boolean;
-  seal_wrap: boolean;
   config: AuthMountConfig;
-  /** When it was enabled (RFC 3339). */
-  created_time: string;
 }
 
 /** What {@link AuthMountTable.enable} takes (the body of `POST /v1/sys/auth/:path`). */
-export interface AuthMountInput {
-  type?: unknown;
-  description?: unknown;
+export interface AuthMountInput extends MountEntryInput {
   config?: unknown;
-  local?: unknown;
-  seal_wrap?: unknown;
 }
 
 /** What {@link AuthMountTable.tune} changes (`POST /v1/sys/auth/:path/tune`). */
@@ -72,10 +65,6 @@ export interface AuthMountTableOptions {
   now?: () => number;
 }
 
-interface StoredTable {
-  entries: AuthMount[];
-}
-
 /** The storage prefix of an auth method's data (`auth/<uuid>/`). */
 export function authMountStoragePrefix(mount: Pick<AuthMount, "uuid">): string {
   return `${AUTH_DATA_PREFIX}${mount.uuid}/`;
@@ -89,68 +78,15 @@ export function authMountStoragePrefix(mount: Pick<AuthMount, "uuid">): string {
  * caller's transaction (which reads the table through that transaction, so concurrent changes
  * serialize). The built-in `token/` method is not stored: it is always there.
  */
-export class AuthMountTable {
-  readonly #storage: StorageBackend;
-  readonly #cacheMs: number;
+export class AuthMountTable extends MountEntryTable<AuthMount> {
   readonly #now: () => number;
   readonly #systemMaxSeconds: number;
-  #cached: { mounts: AuthMount[]; at: number } | null = null;
-  #loading: Promise<AuthMount[]> | null = null;
-  /** Bumped by every invalidation: a read that started before one is not cached. */
-  #generation = 0;
 
   constructor(storage: StorageBackend, options: AuthMountTableOptions) {
-    this.#storage = storage;
-    this.#cacheMs = options.cacheMs ?? DEFAULT_AUTH_MOUNT_CACHE_MS;
-    this.#now = options.now ?? Date.now;
+    const now = options.now ?? Date.now;
+    super(storage, AUTH_MOUNT_TABLE_KEY, { cacheMs: options.cacheMs ?? DEFAULT_AUTH_MOUNT_CACHE_MS, now });
+    this.#now = now;
     this.#systemMaxSeconds = Math.floor(options.systemMaxTtlMs / 1000);
-  }
-
-  /** Every enabled method (without `token/`), sorted by path. */
-  async list(): Promise<AuthMount[]> {
-    const cached = this.#cached;
-    if (cached !== null && this.#now() - cached.at < this.#cacheMs) return cached.mounts;
-    if (this.#loading === null) {
-      const generation = this.#generation;
-      const loading: Promise<AuthMount[]> = this.#storage.get(AUTH_MOUNT_TABLE_KEY).then(
-        (raw) => {
-          const mounts = parseTable(raw);
-          if (generation === this.#generation) this.#cached = { mounts, at: this.#now() };
-          if (this.#loading === loading) this.#loading = null;
-          return mounts;
-        },
-        (error: unknown) => {
-          if (this.#loading === loading) this.#loading = null;
-          throw error;
-        },
-      );
-      this.#loading = loading;
-    }
-    return this.#loading;
-  }
-
-  /**
-   * The method that answers `path` (below `auth/`, e.g. `approle/login`): the longest mount
-   * path that prefixes it, and the rest of the path below it. A path naming the mount without
-   * its slash matches it with an empty rest. Null when no method matches.
-   */
-  async find(path: string): Promise<{ mount: AuthMount; rest: string } | null> {
-    return findIn(await this.list(), path);
-  }
-
-  /** The method at exactly `path` (normalised), or null. */
-  async get(path: string): Promise<AuthMount | null> {
-    const normalised = authMountPath(path);
-    return (await this.list()).find((mount) => mount.path === normalised) ?? null;
-  }
-
-  /**
-   * Whether `mount` is still enabled as seen by `tx`: a write into a method's data checks this
-   * inside its transaction, so that it cannot land in a method another instance has just
-   * disabled (whose data would then be orphaned).
-   */
-  async isMounted(tx: Pick<Transaction, "get">, mount: Pick<AuthMount, "uuid">): Promise<boolean> {
-    return parseTable(await tx.get(AUTH_MOUNT_TABLE_KEY)).some((entry) => entry.uuid === mount.uuid);
   }
 
   /**
@@ -167,13 +103,10 @@ export class AuthMountTable {
   ): Promise<AuthMount> {
     const normalised = validateAuthMountPath(path);
     const type = parseType(input.type);
-    const description = input.description ?? "";
-    if (typeof description !== "string") throw badRequest("description must be a string");
+    const description = entryDescription(input.description);
     const config = this.#parseConfig(input.config);
-    const entries = parseTable(await tx.get(AUTH_MOUNT_TABLE_KEY));
-    const conflict = [{ path: TOKEN_MOUNT_PATH }, ...entries].find(
-      (entry) => entry.path.startsWith(normalised) || normalised.startsWith(entry.path),
-    );
+    const entries = await this.stored.read(tx);
+    const conflict = overlappingMount([{ path: TOKEN_MOUNT_PATH }, ...entries], normalised);
     if (conflict !== undefined) throw badRequest(`path is already in use at auth/${conflict.path}`);
     const mount: AuthMount = {
       path: normalised,
@@ -186,7 +119,7 @@ export class AuthMountTable {
       config,
       created_time: new Date(this.#now()).toISOString(),
     };
-    await writeTable(tx, [...entries, mount]);
+    await this.stored.write(tx, [...entries, mount]);
     await initialise?.(tx, mount);
     this.invalidate();
     return mount;
@@ -205,13 +138,8 @@ export class AuthMountTable {
   ): Promise<AuthMount | null> {
     const normalised = authMountPath(path);
     if (normalised === TOKEN_MOUNT_PATH) throw badRequest("token credential backend cannot be disabled");
-    const entries = parseTable(await tx.get(AUTH_MOUNT_TABLE_KEY));
-    const mount = entries.find((entry) => entry.path === normalised);
-    if (mount === undefined) return null;
-    await writeTable(
-      tx,
-      entries.filter((entry) => entry !== mount),
-    );
+    const mount = await this.removeIn(tx, normalised);
+    if (mount === null) return null;
     await beforePurge?.(tx, mount);
     await deleteTree(tx, authMountStoragePrefix(mount), { pageSize: AUTH_PURGE_BATCH });
     this.invalidate();
@@ -228,22 +156,19 @@ export class AuthMountTable {
     if (normalised === TOKEN_MOUNT_PATH) {
       throw badRequest("tuning auth/token/ is not supported by this server: its TTLs are the server's [tokens] configuration");
     }
-    const entries = parseTable(await tx.get(AUTH_MOUNT_TABLE_KEY));
+    const entries = await this.stored.read(tx);
     const index = entries.findIndex((entry) => entry.path === normalised);
     const mount = entries[index];
     if (mount === undefined) throw badRequest(`cannot tune "auth/${normalised}": no auth method at this path`);
     const updated: AuthMount = { ...mount, config: { ...mount.config } };
-    if (input.description !== undefined && input.description !== null) {
-      if (typeof input.description !== "string") throw badRequest("description must be a string");
-      updated.description = input.description;
-    }
+    updated.description = tunedDescription(input.description, mount.description);
     const config = this.#parseConfig({
       default_lease_ttl: input.default_lease_ttl ?? mount.config.default_lease_ttl,
       max_lease_ttl: input.max_lease_ttl ?? mount.config.max_lease_ttl,
     });
     updated.config = config;
     entries[index] = updated;
-    await writeTable(tx, entries);
+    await this.stored.write(tx, entries);
     this.invalidate();
     return updated;
   }
@@ -254,13 +179,6 @@ export class AuthMountTable {
     const systemDefault = Math.floor(systemDefaultMs / 1000);
     const defaultTtl = Math.min(mount.config.default_lease_ttl > 0 ? mount.config.default_lease_ttl : systemDefault, maxTtl);
     return { defaultTtl, maxTtl };
-  }
-
-  /** Forgets the cached table: the next read goes to storage. */
-  invalidate(): void {
-    this.#generation += 1;
-    this.#cached = null;
-    this.#loading = null;
   }
 
   #parseConfig(value: unknown): AuthMountConfig {
@@ -281,33 +199,21 @@ export class AuthMountTable {
 }
 
 /** The method of `mounts` that answers `path` (see {@link AuthMountTable.find}). */
-export function findIn(mounts: readonly AuthMount[], path: string): { mount: AuthMount; rest: string } | null {
-  let best: AuthMount | null = null;
-  for (const mount of mounts) {
-    if (path.startsWith(mount.path) || path === mount.path.slice(0, -1)) {
-      if (best === null || mount.path.length > best.path.length) best = mount;
-    }
-  }
-  if (best === null) return null;
-  return { mount: best, rest: path.length >= best.path.length ? path.slice(best.path.length) : "" };
+export function findIn(mounts: readonly AuthMount[], path: string): MountMatch<AuthMount> | null {
+  return longestPrefixMount(mounts, path);
 }
 
 /** The table form of a mount path: with a trailing `/` (`approle` → `approle/`). */
 export function authMountPath(path: string): string {
-  return path.endsWith("/") ? path : `${path}/`;
+  return mountPath(path);
 }
 
-/** The table form of `path`, checked to be a path a method may be enabled at; a 400 otherwise. */
+/**
+ * The table form of `path`, checked to be a path a method may be enabled at; a 400 otherwise
+ * (`token/` is refused by {@link AuthMountTable.enable} as a path in use).
+ */
 export function validateAuthMountPath(path: string): string {
-  const normalised = authMountPath(path);
-  if (normalised === "/") throw badRequest("a mount path is required");
-  if (checkCanonicalPath(normalised) !== undefined) {
-    throw badRequest(
-      `invalid mount path ${JSON.stringify(normalised)}: empty, "." and ".." segments, control characters and surrounding spaces are not allowed`,
-    );
-  }
-  if (Buffer.byteLength(normalised, "utf8") > 256) throw badRequest("invalid mount path: longer than 256 bytes");
-  return normalised;
+  return parseMountPath(path);
 }
 
 function parseType(value: unknown): AuthMethodType {
@@ -315,16 +221,4 @@ function parseType(value: unknown): AuthMethodType {
   if (value === "approle" || value === "userpass") return value;
   if (value === "token") throw badRequest("token credential backend cannot be enabled again: it is always mounted at auth/token/");
   throw badRequest(`unsupported auth method type ${JSON.stringify(value.slice(0, 64))}: this server implements "approle" and "userpass"`);
-}
-
-function parseTable(raw: Buffer | null): AuthMount[] {
-  if (raw === null) return [];
-  const parsed = JSON.parse(raw.toString("utf8")) as Partial<StoredTable>;
-  const entries = Array.isArray(parsed.entries) ? parsed.entries : [];
-  return [...entries].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
-}
-
-async function writeTable(tx: Transaction, entries: AuthMount[]): Promise<void> {
-  const table: StoredTable = { entries };
-  await tx.put(AUTH_MOUNT_TABLE_KEY, Buffer.from(JSON.stringify(table), "utf8"));
 }

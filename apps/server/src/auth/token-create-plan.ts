@@ -1,3 +1,4 @@
+import { assertAssignablePolicies } from "./non-assignable-policies.js";
 import { badRequest } from "../http/vault-error.js";
 import type { JsonObject } from "../kv/kv-input.js";
 import { flag, optionalDurationMs, policyNames, tokenDisplayName, tokenMeta } from "./token-input.js";
@@ -19,9 +20,6 @@ export interface TokenCreateInput {
   defaultTtlMs: number;
   maxTtlMs: number;
 }
-
-/** Policies Vault never assigns to a token. */
-const NON_ASSIGNABLE = new Set(["response-wrapping", "control-group"]);
 
 /**
  * Decides the token a creation request makes, as Vault's `handleCreateCommon`: the policies
@@ -54,7 +52,7 @@ export function planTokenCreate(input: TokenCreateInput): { token: NewToken; war
   }
 
   const policies = tokenPolicies(input);
-  for (const name of policies) if (NON_ASSIGNABLE.has(name)) throw badRequest(`cannot assign policy "${name}"`);
+  assertAssignablePolicies(policies);
   if (policies.includes("root") && !parent.policies.includes("root")) {
     throw badRequest("root tokens may not be created without parent token being root");
   }

@@ -1,3 +1,4 @@
+import { assertAssignablePolicies } from "./non-assignable-policies.js";
 import { badRequest } from "../http/vault-error.js";
 import { bodyObject, hasField, parseBoolean } from "../kv/kv-input.js";
 import { canonicalPolicyName } from "../policy/policy.js";
@@ -82,7 +83,10 @@ export function applyRoleWrite(
   if (given("orphan")) role.orphan = parseBoolean(body.orphan, "orphan");
   if (given("renewable")) role.renewable = parseBoolean(body.renewable, "renewable");
   if (given("path_suffix")) role.pathSuffix = pathSuffix(body.path_suffix);
-  if (given("allowed_policies")) role.allowedPolicies = sanitize(policyNames(body.allowed_policies, "allowed_policies", true));
+  if (given("allowed_policies")) {
+    role.allowedPolicies = sanitize(policyNames(body.allowed_policies, "allowed_policies", true));
+    assertAssignablePolicies(role.allowedPolicies);
+  }
   if (given("disallowed_policies")) role.disallowedPolicies = sanitize(policyNames(body.disallowed_policies, "disallowed_policies", true));
   if (given("token_no_default_policy")) role.tokenNoDefaultPolicy = parseBoolean(body.token_no_default_policy, "token_no_default_policy");
   if (given("token_num_uses")) role.tokenNumUses = numUses(body.token_num_uses, "token_num_uses");

@@ -189,8 +189,10 @@ export function renderVaultCompatibility(
     "```",
     "",
     "Served endpoints follow Vault's documented behaviour; the notes say where they differ. Across the",
-    "API, Egide does not wrap responses: a request with `X-Vault-Wrap-TTL` is refused (400) without",
-    "being run.",
+    "API, Egide wraps responses as Vault does: a successful request with `X-Vault-Wrap-TTL` (and a body)",
+    "is answered with `wrap_info` only, its response kept for one unwrap (`sys/wrapping/unwrap`) until",
+    "the wrap TTL, capped at `max_lease_ttl`, runs out. Only JWT-format wrapping tokens",
+    "(`X-Vault-Wrap-Format: jwt`) are not made.",
     "",
   ];
 

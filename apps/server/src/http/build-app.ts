@@ -15,6 +15,8 @@ import { errorResponse } from "./error-response.js";
 import { listMethodFilter } from "./list-method-filter.js";
 import { canonicalRewriteUrl, installRequestPipeline } from "./request-pipeline.js";
 import { addJsonBodyParser } from "./json-body.js";
+import { wrapResponseHook } from "../wrapping/wrap-response-hook.js";
+import { wrappingTokenSession } from "../wrapping/wrapping-token.js";
 
 /** Options of {@link buildApp}. */
 export interface BuildAppOptions {
@@ -22,6 +24,11 @@ export interface BuildAppOptions {
   logLevel: string;
   /** Whether health and seal-status requests are audited. */
   auditHealthChecks: boolean;
+  /**
+   * The server's `max_lease_ttl` (ms), which caps wrap TTLs. Response wrapping (`X-Vault-Wrap-TTL`)
+   * is served only when it is given; without it, wrapped requests are refused (400).
+   */
+  maxWrapTtlMs?: number;
 }
 
 const HEALTH_CHECK_PATHS = new Set(["sys/health", "sys/seal-status"]);
@@ -29,8 +36,9 @@ const HEALTH_CHECK_PATHS = new Set(["sys/health", "sys/seal-status"]);
 /**
  * The Fastify application: the listener (HTTP or TLS, with `LIST` requests rewritten before
  * Node's parser sees them), JSON bodies whatever the content type (Vault clients send JSON
- * without one), Vault's error shapes, and the audit of every request that a mutation did not
- * already audit in its own transaction. Routes are registered by the caller.
+ * without one), Vault's error shapes, response wrapping (when `maxWrapTtlMs` is given), and the
+ * audit of every request that a mutation did not already audit in its own transaction. Routes
+ * are registered by the caller.
  */
 export function buildApp(ctx: EgideContext, options: BuildAppOptions): FastifyInstance {
   const app = Fastify({
@@ -57,7 +65,12 @@ export function buildApp(ctx: EgideContext, options: BuildAppOptions): FastifyIn
     registers: [ctx.metrics],
   });
 
-  installRequestPipeline(app, ctx, { unaudited: options.auditHealthChecks ? new Set() : HEALTH_CHECK_PATHS });
+  installRequestPipeline(app, ctx, {
+    unaudited: options.auditHealthChecks ? new Set() : HEALTH_CHECK_PATHS,
+    ...(options.maxWrapTtlMs === undefined
+      ? {}
+      : { wrapping: { maxTtlMs: options.maxWrapTtlMs, wrappingTokenSession: (request) => wrappingTokenSession(ctx.tokens, request) } }),
+  });
 
   // Bodies are JSON whatever the Content-Type says; an empty body is no body.
   app.removeAllContentTypeParsers();
@@ -73,6 +86,10 @@ export function buildApp(ctx: EgideContext, options: BuildAppOptions): FastifyIn
   });
   // Vault answers an unknown path with 404 and an empty errors array.
   app.setNotFoundHandler(async (_request, reply) => reply.code(404).send({ errors: [] }));
+
+  // Response wrapping replaces the answer of a wrapped request before the audit hook below
+  // writes its row and before it leaves (onSend hooks run in the order they are added).
+  if (options.maxWrapTtlMs !== undefined) app.addHook("onSend", wrapResponseHook(ctx));
 
   // Every request that no mutation audited gets its row here, before the response leaves: if
   // the audit log cannot be written, the response is replaced by an error, so nothing is

@@ -11,6 +11,11 @@ import { VaultError, badRequest, notFound, permissionDenied, sealedError, unsupp
 import { listParameter } from "./list-parameter.js";
 import { routeSpec } from "./vault-route.js";
 import type { VaultRouteSpec } from "./vault-route.js";
+import { wrappingTtlAllowed } from "../policy/acl.js";
+import { setRequestWrapping } from "../wrapping/wrap-request.js";
+import { WRAP_TTL_HEADER, parseWrapTtlHeader } from "../wrapping/wrap-ttl.js";
+import { UNWRAP_PATH, invalidWrappingToken, isWrappingTokenEntry } from "../wrapping/wrapping-token.js";
+import { requestToken } from "../auth/request-token.js";
 
 /** What an ACL check is asked (Vault's `logical.Request`, reduced to what policies look at). */
 export interface AclCheck {
@@ -23,16 +28,50 @@ export interface AclCheck {
 /** What the pipeline needs from the server: the seal state, tokens, and the ACL. */
 export interface RequestAuthorizer {
   readonly sealed: boolean;
-  /** The live token of the request and its entry, or null when it has none (or an unknown, expired or malformed one). */
+  /**
+   * The live token of the request and its entry, or null when it has none (or an unknown,
+   * expired or malformed one). It spends nothing: see {@link spendUse}.
+   */
   authenticate(request: FastifyRequest): Promise<{ token: string; entry: TokenEntry; caller: Caller } | null>;
-  /** Vault's `AllowOperation` for `caller`'s policies; `capabilityCheckOnly` leaves parameter constraints out. */
-  allowOperation(caller: Caller, check: AclCheck, capabilityCheckOnly: boolean): Promise<{ allowed: boolean; sudo: boolean }>;
+  /**
+   * Spends one use of a use-limited token (Vault's `UseToken`, atomic across instances), once the
+   * request is authorised: a refused request costs its token nothing. Returns the entry after the
+   * use, or null when the token is gone meanwhile (its last use spent by another request).
+   */
+  spendUse(token: string, entry: TokenEntry): Promise<TokenEntry | null>;
+  /**
+   * Vault's `AllowOperation` for `caller`'s policies; `capabilityCheckOnly` leaves parameter
+   * constraints out. The governing rule's wrapping TTLs (ms, 0 or absent for none) come with
+   * the answer: the pipeline enforces them.
+   */
+  allowOperation(
+    caller: Caller,
+    check: AclCheck,
+    capabilityCheckOnly: boolean,
+  ): Promise<{ allowed: boolean; sudo: boolean; minWrappingTtlMs?: number; maxWrappingTtlMs?: number }>;
+}
+
+/** What the pipeline needs to accept response wrapping (see {@link RequestPipelineOptions.wrapping}). */
+export interface PipelineWrapping {
+  /** The server's `max_lease_ttl`, ms: a wrap TTL above it is capped to it. */
+  maxTtlMs: number;
+  /**
+   * The request's own token when it is a live response-wrapping token, looked up without taking
+   * its use (the unwrap endpoint takes it); null otherwise.
+   */
+  wrappingTokenSession(request: FastifyRequest): Promise<{ token: string; entry: TokenEntry; caller: Caller } | null>;
 }
 
 /** Options of {@link installRequestPipeline}. */
 export interface RequestPipelineOptions {
   /** Paths whose requests are not audited (health checks, when so configured). */
   unaudited: ReadonlySet<string>;
+  /**
+   * Response wrapping. Without it, a request with `X-Vault-Wrap-TTL` is refused (400): the
+   * header is never ignored, which would answer the response unwrapped. With it, the caller
+   * must also install the wrapping hook (`wrapping/wrap-response-hook.ts`) before the audit.
+   */
+  wrapping?: PipelineWrapping;
 }
 
 // The canonical target of each raw request, made once by `rewriteUrl` before routing, with
@@ -74,6 +113,9 @@ export interface DeclaredRoute {
 
 const DECLARED_ROUTES = new WeakMap<FastifyInstance, readonly DeclaredRoute[]>();
 
+/** The token use each authorised request spends once its parameters are checked too (preHandler). */
+const PENDING_USES = new WeakMap<FastifyRequest, () => Promise<void>>();
+
 /**
  * Every route registered on `app` since {@link installRequestPipeline}, with its declaration:
  * what the server answers, read from the same declarations the pipeline enforces (the Vault
@@ -91,7 +133,8 @@ export function declaredRoutes(app: FastifyInstance): readonly DeclaredRoute[] {
  *    route's resource canonical form, and sets `request.egide` (operation, path, method):
  *    what the ACL checks, what the handler acts on, and what the audit row and metrics record.
  *    Then, by the route's declared access, it refuses a sealed server, reads the token, and
- *    checks the ACL capabilities (with Vault's existence check for create vs update). All of
+ *    checks the ACL capabilities (with Vault's existence check for create vs update), and the
+ *    path's wrapping TTLs against `X-Vault-Wrap-TTL` (parsed first; see `wrapping/`). All of
  *    this happens before the body is read, so an unauthenticated client costs no buffering.
  * 2. `preHandler` checks the policies' parameter constraints against the parsed body (or the
  *    query of a read).
@@ -134,7 +177,9 @@ export function installRequestPipeline(app: FastifyInstance, authorizer: Request
     void reply.header("cache-control", "no-store");
     if (target instanceof VaultError) throw target;
     if (listAsked === "invalid") throw badRequest("the list parameter must be a boolean (true, false, 1, 0, t, f, …)");
-    if (request.headers["x-vault-wrap-ttl"] !== undefined) {
+    // Vault's X-Vault-Wrap-TTL: parsed (and refused when malformed) before anything runs.
+    const wrapTtlMs = parseWrapTtlHeader(request.headers[WRAP_TTL_HEADER]);
+    if (wrapTtlMs !== undefined && options.wrapping === undefined) {
       throw badRequest("response wrapping (X-Vault-Wrap-TTL) is not supported by this server; the request was not run");
     }
     const spec = routeSpec(request);
@@ -155,22 +200,50 @@ export function installRequestPipeline(app: FastifyInstance, authorizer: Request
     request.egide.skipAudit =
       spec.access === "public" && !list && (request.method === "GET" || request.method === "HEAD") && options.unaudited.has(resource);
     assertNotCrossSite(request, spec);
+    if (wrapTtlMs !== undefined && options.wrapping !== undefined) {
+      // Unauthenticated endpoints may not make the server store anything for anyone, but
+      // logins, whose credentials authenticate the request (Vault wraps login answers).
+      if (spec.access === "public" && !resource.startsWith("auth/"))
+        throw badRequest("response wrapping is not available on this endpoint");
+      setRequestWrapping(request, wrapTtlMs, Math.min(wrapTtlMs, options.wrapping.maxTtlMs));
+    }
 
     if (spec.access === "public") {
       if (unsupportedList) throw unsupportedOperation();
       return;
     }
     if (authorizer.sealed) throw sealedError();
-    const authenticated = await authorizer.authenticate(request);
-    if (authenticated === null) throw permissionDenied();
+    // A wrapping token presented to unwrap is not spent here: the unwrap spends it in the same
+    // transaction as it reads and deletes the wrapped response.
+    const unwrapping = resource === UNWRAP_PATH && request.method !== "GET" && options.wrapping !== undefined;
+    const wrappingSession = unwrapping ? await options.wrapping?.wrappingTokenSession(request) : null;
+    const authenticated = wrappingSession ?? (await authorizer.authenticate(request));
+    // Vault validates the wrapping token of an unwrap before the request's token: a token that
+    // is no live token is an invalid wrapping token there (400), whatever else it is.
+    if (authenticated === null) throw unwrapping && requestToken(request) !== undefined ? invalidWrappingToken() : permissionDenied();
+    // A wrapping token can do nothing but unwrap (its policy says so too; "token" routes do
+    // not ask the policy). Used anywhere else, it was spent above, as in Vault.
+    if (isWrappingTokenEntry(authenticated.entry) && resource !== UNWRAP_PATH) {
+      await authorizer.spendUse(authenticated.token, authenticated.entry);
+      throw permissionDenied();
+    }
     const isRoot = authenticated.caller.policies.includes("root");
     const session: RequestSession = { ...authenticated, sudo: isRoot, isRoot };
     request.egide.caller = authenticated.caller;
     request.egide.session = session;
+    // Once wholly authorised (parameter constraints included, in preHandler), a use-limited
+    // token spends a use; the unwrap spends a wrapping token's own use in its transaction.
+    const spend = async () => {
+      if (wrappingSession) return;
+      const entry = await authorizer.spendUse(authenticated.token, authenticated.entry);
+      if (entry === null) throw permissionDenied();
+      request.egide.session = { ...request.egide.session, ...session, entry };
+    };
     if (spec.access === "token" || isRoot) {
       if (isRoot && spec.exists && isWrite(request.method))
         request.egide.operation = (await spec.exists(resource, request)) ? "update" : "create";
       if (unsupportedList) throw unsupportedOperation();
+      PENDING_USES.set(request, spend);
       return;
     }
 
@@ -184,19 +257,28 @@ export function installRequestPipeline(app: FastifyInstance, authorizer: Request
     }
     const result = await authorizer.allowOperation(caller, { path: resource, operation: request.egide.operation }, true);
     if (!result.allowed || (spec.sudo === true && !result.sudo)) throw permissionDenied();
+    // The path's min_wrapping_ttl / max_wrapping_ttl, against the TTL asked for (Vault denies,
+    // as for any rule the request does not satisfy).
+    if (!wrappingTtlAllowed(result, wrapTtlMs)) throw permissionDenied();
     session.sudo = result.sudo;
     if (unsupportedList) throw unsupportedOperation();
+    PENDING_USES.set(request, spend);
   });
 
   app.addHook("preHandler", async (request) => {
     const session = request.egide.session;
     const spec = routeSpec(request);
-    if (session === undefined || session.isRoot || spec?.access !== "acl") return;
-    const { operation, path } = request.egide;
-    const data = parametersOf(request, operation);
-    if (data === undefined) return;
-    const result = await authorizer.allowOperation(session.caller, { path, operation, data }, false);
-    if (!result.allowed) throw permissionDenied();
+    if (session !== undefined && !session.isRoot && spec?.access === "acl") {
+      const { operation, path } = request.egide;
+      const data = parametersOf(request, operation);
+      if (data !== undefined) {
+        const result = await authorizer.allowOperation(session.caller, { path, operation, data }, false);
+        if (!result.allowed) throw permissionDenied();
+      }
+    }
+    const spend = PENDING_USES.get(request);
+    PENDING_USES.delete(request);
+    await spend?.();
   });
 }
 
@@ -206,12 +288,14 @@ export function installRequestPipeline(app: FastifyInstance, authorizer: Request
  */
 function parametersOf(request: FastifyRequest, operation: Operation): Record<string, unknown> | undefined {
   if (operation !== "read" && operation !== "create" && operation !== "update" && operation !== "patch") return undefined;
-  const data: Record<string, unknown> = { ...(request.query as Record<string, unknown> | undefined) };
-  delete data.list;
-  if (operation === "read") return data;
+  // Own properties only, defined (not assigned): a body key `__proto__` is a parameter like any
+  // other and is checked (Object.assign would set the prototype and hide it from the check).
+  const entries = Object.entries((request.query as Record<string, unknown> | undefined) ?? {}).filter(([name]) => name !== "list");
   const body = request.body;
-  if (typeof body === "object" && body !== null && !Array.isArray(body) && !(Symbol.asyncIterator in body)) Object.assign(data, body);
-  return data;
+  if (operation !== "read" && typeof body === "object" && body !== null && !Array.isArray(body) && !(Symbol.asyncIterator in body)) {
+    entries.push(...Object.entries(body));
+  }
+  return Object.fromEntries(entries);
 }
 
 /** The part of a route template before its first parameter (`sys/mounts/` of `sys/mounts/:path`). */

@@ -1,8 +1,13 @@
 import { randomBytes, randomUUID } from "node:crypto";
 import { deleteTree } from "@egide/storage-core";
 import type { StorageBackend, Transaction } from "@egide/storage-core";
-import { checkCanonicalPath } from "../http/canonical-path.js";
 import { type VaultError, badRequest } from "../http/vault-error.js";
+import { DEFAULT_MOUNT_TABLE_CACHE_MS, MOUNT_PURGE_BATCH, entryDescription, tunedDescription } from "./mount-entry.js";
+import type { MountEntry, MountEntryInput } from "./mount-entry.js";
+import { MountEntryTable } from "./mount-entry-table.js";
+import { mountPath, overlappingMount, parseMountPath } from "./mount-path.js";
+
+export { mountPath } from "./mount-path.js";
 
 /** Where the mount table is stored (through the barrier, so encrypted). */
 export const MOUNT_TABLE_KEY = "core/mounts";
@@ -18,39 +23,27 @@ export const DEFAULT_MOUNT_PATH = "secret/";
 export const DEFAULT_MOUNT_DESCRIPTION = "key/value secret storage";
 
 /** How long a table read from storage is trusted before it is read again. */
-export const DEFAULT_MOUNT_CACHE_MS = 1000;
+export const DEFAULT_MOUNT_CACHE_MS = DEFAULT_MOUNT_TABLE_CACHE_MS;
 
 /** How many children a purge lists per storage call when a mount is disabled. */
-export const PURGE_BATCH = 500;
+export const PURGE_BATCH = MOUNT_PURGE_BATCH;
 
 /** The versions of the KV secrets engine: 1 (Vault's passthrough backend) and 2 (versioned). */
 export type KvVersion = "1" | "2";
 
-/** A secrets engine mounted at a path: the KV engine, version 1 or 2. */
-export interface Mount {
-  /** The mount path: no leading `/`, always a trailing `/` (`secret/`, `team/kv/`). */
-  path: string;
+/**
+ * A secrets engine mounted at a path: the KV engine, version 1 or 2. Its data lives below
+ * `logical/<uuid>/`; its accessor is `kv_` and 8 hex digits, as Vault names mount accessors.
+ */
+export interface Mount extends MountEntry {
   type: "kv";
   /** The KV version; fixed for the mount's life (an upgrade from 1 to 2 is refused). */
   options: { version: KvVersion };
-  description: string;
-  /** Random, fixed for the mount's life; its data lives below `logical/<uuid>/`. */
-  uuid: string;
-  /** `kv_` and 8 hex digits, as Vault names mount accessors. */
-  accessor: string;
-  local: boolean;
-  seal_wrap: boolean;
-  /** When it was mounted (RFC 3339). */
-  created_time: string;
 }
 
 /** What `enable` (and `POST /v1/sys/mounts/:path`) takes. */
-export interface MountInput {
-  type?: unknown;
+export interface MountInput extends MountEntryInput {
   options?: unknown;
-  description?: unknown;
-  local?: unknown;
-  seal_wrap?: unknown;
 }
 
 /** What `tune` (`POST /v1/sys/mounts/:path/tune`) changes. */
@@ -72,10 +65,6 @@ export interface MountTableOptions {
   now?: () => number;
 }
 
-interface StoredTable {
-  entries: Mount[];
-}
-
 /**
  * The mount table: which secrets engine answers which path.
  *
@@ -85,75 +74,15 @@ interface StoredTable {
  * (call {@link invalidate} again after the change's transaction commits). Changes take the
  * caller's transaction and read the table through it, so concurrent changes serialize.
  */
-export class MountTable {
+export class MountTable extends MountEntryTable<Mount> {
   readonly #storage: StorageBackend;
-  readonly #cacheMs: number;
   readonly #now: () => number;
-  #cached: { mounts: Mount[]; at: number } | null = null;
-  #loading: Promise<Mount[]> | null = null;
-  /** Bumped by every invalidation: a read that started before one is not cached. */
-  #generation = 0;
 
   constructor(storage: StorageBackend, options: MountTableOptions = {}) {
+    const now = options.now ?? Date.now;
+    super(storage, MOUNT_TABLE_KEY, { cacheMs: options.cacheMs ?? DEFAULT_MOUNT_CACHE_MS, now });
     this.#storage = storage;
-    this.#cacheMs = options.cacheMs ?? DEFAULT_MOUNT_CACHE_MS;
-    this.#now = options.now ?? Date.now;
-  }
-
-  /** Every mount, sorted by path. */
-  async list(): Promise<Mount[]> {
-    const cached = this.#cached;
-    if (cached !== null && this.#now() - cached.at < this.#cacheMs) return cached.mounts;
-    if (this.#loading === null) {
-      const generation = this.#generation;
-      const loading: Promise<Mount[]> = this.#storage.get(MOUNT_TABLE_KEY).then(
-        (raw) => {
-          const mounts = parseTable(raw);
-          if (generation === this.#generation) this.#cached = { mounts, at: this.#now() };
-          if (this.#loading === loading) this.#loading = null;
-          return mounts;
-        },
-        (error: unknown) => {
-          if (this.#loading === loading) this.#loading = null;
-          throw error;
-        },
-      );
-      this.#loading = loading;
-    }
-    return this.#loading;
-  }
-
-  /**
-   * The mount that answers the Vault path `path` (no `/v1/`): the longest mount path that
-   * prefixes it, and the rest of the path below it (`secret/data/app` → `secret/`,
-   * `data/app`). A path naming the mount without its slash (`secret`) matches it, with an
-   * empty rest. Null when no mount matches.
-   */
-  async find(path: string): Promise<{ mount: Mount; rest: string } | null> {
-    const mounts = await this.list();
-    let best: Mount | null = null;
-    for (const mount of mounts) {
-      if (path.startsWith(mount.path) || path === mount.path.slice(0, -1)) {
-        if (best === null || mount.path.length > best.path.length) best = mount;
-      }
-    }
-    if (best === null) return null;
-    return { mount: best, rest: path.length >= best.path.length ? path.slice(best.path.length) : "" };
-  }
-
-  /** The mount at exactly `path` (normalised), or null. */
-  async get(path: string): Promise<Mount | null> {
-    const normalised = mountPath(path);
-    return (await this.list()).find((mount) => mount.path === normalised) ?? null;
-  }
-
-  /**
-   * Whether `mount` is still in the table as seen by `tx`: a write into a mount's data checks
-   * this inside its transaction, so that it cannot land in a mount another instance has just
-   * disabled (whose data would then be orphaned).
-   */
-  async isMounted(tx: Pick<Transaction, "get">, mount: Pick<Mount, "uuid">): Promise<boolean> {
-    return parseTable(await tx.get(MOUNT_TABLE_KEY)).some((entry) => entry.uuid === mount.uuid);
+    this.#now = now;
   }
 
   /**
@@ -166,8 +95,8 @@ export class MountTable {
   async enable(tx: Transaction, path: string, input: MountInput): Promise<Mount> {
     const normalised = validateMountPath(path);
     const { version, description, local, sealWrap } = parseMountInput(input);
-    const entries = parseTable(await tx.get(MOUNT_TABLE_KEY));
-    const conflict = entries.find((entry) => entry.path.startsWith(normalised) || normalised.startsWith(entry.path));
+    const entries = await this.stored.read(tx);
+    const conflict = overlappingMount(entries, normalised);
     if (conflict !== undefined) throw badRequest(`path is already in use at ${conflict.path}`);
     const mount: Mount = {
       path: normalised,
@@ -180,7 +109,7 @@ export class MountTable {
       seal_wrap: sealWrap,
       created_time: new Date(this.#now()).toISOString(),
     };
-    await writeTable(tx, [...entries, mount]);
+    await this.stored.write(tx, [...entries, mount]);
     this.invalidate();
     return mount;
   }
@@ -193,13 +122,8 @@ export class MountTable {
   async disable(tx: Transaction, path: string): Promise<Mount | null> {
     const normalised = mountPath(path);
     assertNotReserved(normalised, "unmount");
-    const entries = parseTable(await tx.get(MOUNT_TABLE_KEY));
-    const mount = entries.find((entry) => entry.path === normalised);
-    if (mount === undefined) return null;
-    await writeTable(
-      tx,
-      entries.filter((entry) => entry !== mount),
-    );
+    const mount = await this.removeIn(tx, normalised);
+    if (mount === null) return null;
     // Every key below the mount's prefix, at most PURGE_BATCH children listed per call.
     await deleteTree(tx, mountStoragePrefix(mount), { pageSize: PURGE_BATCH });
     this.invalidate();
@@ -215,7 +139,7 @@ export class MountTable {
    */
   async tune(tx: Transaction, path: string, input: MountTuneInput): Promise<Mount> {
     const normalised = mountPath(path);
-    const entries = parseTable(await tx.get(MOUNT_TABLE_KEY));
+    const entries = await this.stored.read(tx);
     const index = entries.findIndex((entry) => entry.path === normalised);
     const mount = entries[index];
     if (mount === undefined) throw badRequest(`cannot tune "${normalised}": no mount at this path`);
@@ -227,12 +151,9 @@ export class MountTable {
       );
     }
     const updated: Mount = { ...mount };
-    if (input.description !== undefined && input.description !== null) {
-      if (typeof input.description !== "string") throw badRequest("description must be a string");
-      updated.description = input.description;
-    }
+    updated.description = tunedDescription(input.description, mount.description);
     entries[index] = updated;
-    await writeTable(tx, entries);
+    await this.stored.write(tx, entries);
     this.invalidate();
     return updated;
   }
@@ -258,35 +179,11 @@ export class MountTable {
     await this.enable(tx, DEFAULT_MOUNT_PATH, { type: "kv", options: { version: "2" }, description: DEFAULT_MOUNT_DESCRIPTION });
     return true;
   }
-
-  /** Forgets the cached table: the next read goes to storage. */
-  invalidate(): void {
-    this.#generation += 1;
-    this.#cached = null;
-    this.#loading = null;
-  }
 }
 
-/**
- * The mount path a canonical request path names, as the table keys it: with a trailing `/`
- * (`team` → `team/`). Nothing is trimmed or stripped: the request pipeline refused
- * non-canonical spellings (surrounding spaces, empty segments) before the request was
- * authorised, so the table acts on exactly the path that was checked.
- */
-export function mountPath(path: string): string {
-  return path.endsWith("/") ? path : `${path}/`;
-}
-
-/** The table form of `path` ({@link mountPath}), checked to be mountable; a 400 otherwise. */
+/** The table form of `path` ({@link mountPath}), checked to be mountable and not reserved; a 400 otherwise. */
 export function validateMountPath(path: string): string {
-  const normalised = mountPath(path);
-  if (normalised === "/") throw badRequest("a mount path is required");
-  if (checkCanonicalPath(normalised) !== undefined) {
-    throw badRequest(
-      `invalid mount path ${JSON.stringify(normalised)}: empty, "." and ".." segments, control characters and surrounding spaces are not allowed`,
-    );
-  }
-  if (Buffer.byteLength(normalised, "utf8") > 256) throw badRequest("invalid mount path: longer than 256 bytes");
+  const normalised = parseMountPath(path);
   assertNotReserved(normalised, "mount");
   return normalised;
 }
@@ -321,8 +218,7 @@ function parseMountInput(input: MountInput): { version: KvVersion; description: 
   } else {
     throw badRequest(`unsupported secrets engine type ${JSON.stringify(type)}: ${UNSUPPORTED_HINT}`);
   }
-  const description = input.description ?? "";
-  if (typeof description !== "string") throw badRequest("description must be a string");
+  const description = entryDescription(input.description);
   return { version, description, local: input.local === true, sealWrap: input.seal_wrap === true };
 }
 
@@ -339,18 +235,6 @@ function parseKvVersion(options: unknown): KvVersion | undefined {
   const version = typeof raw === "string" || typeof raw === "number" ? String(raw) : "";
   if (version === "1" || version === "2") return version;
   throw badRequest(`unsupported: invalid version provided: ${JSON.stringify(raw)}. ${UNSUPPORTED_HINT}`);
-}
-
-function parseTable(raw: Buffer | null): Mount[] {
-  if (raw === null) return [];
-  const parsed = JSON.parse(raw.toString("utf8")) as Partial<StoredTable>;
-  const entries = Array.isArray(parsed.entries) ? parsed.entries : [];
-  return [...entries].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
-}
-
-async function writeTable(tx: Transaction, entries: Mount[]): Promise<void> {
-  const table: StoredTable = { entries };
-  await tx.put(MOUNT_TABLE_KEY, Buffer.from(JSON.stringify(table), "utf8"));
 }
 
 /** Vault's 400 for reading the configuration of a path where nothing is mounted. */

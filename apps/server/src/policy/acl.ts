@@ -47,6 +47,31 @@ export interface AclResult {
    * when none matched; every capability but `deny` for the root ACL.
    */
   capabilities: Set<Capability>;
+  /**
+   * The governing rule's `min_wrapping_ttl` (merged over its stanzas), in ms; 0 for none. Set
+   * whether or not the check was capabilities-only: the request pipeline enforces it (see
+   * {@link wrappingTtlAllowed}).
+   */
+  minWrappingTtlMs: number;
+  /** The governing rule's `max_wrapping_ttl` (merged over its stanzas), in ms; 0 for none. */
+  maxWrappingTtlMs: number;
+}
+
+/**
+ * Vault's wrapping-TTL check of `AllowOperation`: with a maximum, the request must be wrapped
+ * with at most that TTL; with a minimum, with at least that TTL; and a merged minimum above the
+ * merged maximum allows nothing. `wrapTtlMs` is the TTL the request asked for (undefined: not
+ * wrapped).
+ */
+export function wrappingTtlAllowed(
+  bounds: { minWrappingTtlMs?: number; maxWrappingTtlMs?: number },
+  wrapTtlMs: number | undefined,
+): boolean {
+  const min = bounds.minWrappingTtlMs ?? 0;
+  const max = bounds.maxWrappingTtlMs ?? 0;
+  if (max > 0 && (wrapTtlMs === undefined || wrapTtlMs > max)) return false;
+  if (min > 0 && (wrapTtlMs === undefined || wrapTtlMs < min)) return false;
+  return !(min > 0 && max > 0 && max < min);
 }
 
 /** What {@link Acl.allowOperation} checks: a request's path, operation and parameters. */
@@ -58,10 +83,13 @@ export interface AclRequest {
   data?: Readonly<Record<string, unknown>>;
 }
 
-// Vault's ACLPermissions (of the parts Egide has): the capability bits and the parameter
-// constraints of one path pattern, merged over every stanza and policy.
+// Vault's ACLPermissions (of the parts Egide has): the capability bits, the parameter
+// constraints and the wrapping TTLs (ms, 0 for none) of one path pattern, merged over every
+// stanza and policy.
 interface Permissions extends ParameterConstraints {
   bits: number;
+  minWrappingTtlMs: number;
+  maxWrappingTtlMs: number;
 }
 
 // A segment-wildcard rule (a path with `+` segments).
@@ -162,7 +190,7 @@ export class Acl {
       existing = (rule.prefix ? this.#prefixes : this.#exact).get(rule.prefix ? rule.path.slice(0, -1) : rule.path);
     }
     if (existing === undefined) {
-      const perms: Permissions = { bits };
+      const perms: Permissions = { bits, minWrappingTtlMs: rule.minWrappingTtlMs ?? 0, maxWrappingTtlMs: rule.maxWrappingTtlMs ?? 0 };
       const allowed = copyValueMap(rule.allowedParameters);
       const denied = copyValueMap(rule.deniedParameters);
       if (allowed !== undefined) perms.allowedParameters = allowed;
@@ -182,6 +210,9 @@ export class Acl {
       return;
     }
     existing.bits |= bits;
+    // As Vault merges them: the lesser of two maximums, and the lesser of two minimums.
+    existing.maxWrappingTtlMs = lesserNonZero(existing.maxWrappingTtlMs, rule.maxWrappingTtlMs ?? 0);
+    existing.minWrappingTtlMs = lesserNonZero(existing.minWrappingTtlMs, rule.minWrappingTtlMs ?? 0);
     const allowed = mergeValueMaps(existing.allowedParameters, rule.allowedParameters);
     if (allowed !== undefined) existing.allowedParameters = allowed;
     const denied = mergeValueMaps(existing.deniedParameters, rule.deniedParameters);
@@ -221,13 +252,31 @@ export class Acl {
    * unset in that mode and its callers read the capability bits, which `capabilities` gives.)
    */
   allowOperation(request: AclRequest, capabilityCheckOnly = false): AclResult {
-    if (this.isRoot) return { allowed: true, sudo: true, isRoot: true, capabilities: new Set(ROOT_CAPABILITIES) };
+    if (this.isRoot) {
+      return {
+        allowed: true,
+        sudo: true,
+        isRoot: true,
+        capabilities: new Set(ROOT_CAPABILITIES),
+        minWrappingTtlMs: 0,
+        maxWrappingTtlMs: 0,
+      };
+    }
     const operation = request.operation;
     const perms = this.#lookup(request.path, operation);
-    if (perms === undefined) return { allowed: false, sudo: false, isRoot: false, capabilities: new Set() };
+    if (perms === undefined) {
+      return { allowed: false, sudo: false, isRoot: false, capabilities: new Set(), minWrappingTtlMs: 0, maxWrappingTtlMs: 0 };
+    }
 
     const bits = perms.bits;
-    const result: AclResult = { allowed: false, sudo: (bits & SUDO) !== 0, isRoot: false, capabilities: capabilitySet(bits) };
+    const result: AclResult = {
+      allowed: false,
+      sudo: (bits & SUDO) !== 0,
+      isRoot: false,
+      capabilities: capabilitySet(bits),
+      minWrappingTtlMs: perms.minWrappingTtlMs,
+      maxWrappingTtlMs: perms.maxWrappingTtlMs,
+    };
     const bit = OPERATION_BITS.get(operation) ?? 0;
     if ((bits & DENY) !== 0 || (bits & bit) === 0) return result;
     if (capabilityCheckOnly || !PARAMETER_CHECKED.has(operation)) {
@@ -404,6 +453,13 @@ function resolveList(candidates: readonly Candidate[]): Permissions {
   if (bestDeny !== undefined && (bestList === undefined || lowerPriority(bestList, bestDeny))) return bestDeny.perms;
   if (bestList !== undefined) return bestList.perms;
   return highest(candidates).perms;
+}
+
+// The lesser of two TTLs, 0 standing for none.
+function lesserNonZero(a: number, b: number): number {
+  if (a === 0) return b;
+  if (b === 0) return a;
+  return Math.min(a, b);
 }
 
 function capabilitySet(bits: number): Set<Capability> {

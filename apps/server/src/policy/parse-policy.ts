@@ -1,5 +1,6 @@
 import { badRequest } from "../http/vault-error.js";
 import type { Capability } from "../server-context.js";
+import { durationSecondMs } from "../wrapping/wrap-ttl.js";
 import { goToLower } from "./parameter-constraints.js";
 import type { ParameterValueMap } from "./parameter-constraints.js";
 import { CAPABILITIES, MAX_POLICY_BYTES, MAX_POLICY_PATHS, validatePolicyName } from "./policy.js";
@@ -16,9 +17,10 @@ import type { PathRule, Policy, PolicyFormat } from "./policy.js";
  *
  * Every field a stanza may hold is enforced: `capabilities` (and the older `policy`),
  * `allowed_parameters`, `denied_parameters` and `required_parameters` (by the ACL, see
- * `parameter-constraints.ts`); `comment` restricts nothing. Refused rather than ignored (ignoring
- * them would grant what Vault would gate): `min_wrapping_ttl` and `max_wrapping_ttl` (Egide does
- * not support response wrapping yet) and the Enterprise-only `mfa_methods` and `control_group`.
+ * `parameter-constraints.ts`); `min_wrapping_ttl` and `max_wrapping_ttl` (durations, as Vault's
+ * `ParseDurationSecond` reads them; by the request pipeline, from the ACL's result); `comment`
+ * restricts nothing. Refused rather than ignored (ignoring them would grant what Vault would
+ * gate): the Enterprise-only `mfa_methods` and `control_group`.
  *
  * Parameter constraints as Vault parses them: names lower-cased, `*` standing for every
  * parameter, each name mapped to a list of values (empty: any value). Stricter than Vault: a name
@@ -40,13 +42,20 @@ import type { PathRule, Policy, PolicyFormat } from "./policy.js";
  * `fs` and `__parse_terraform_config_wasm__` (Go's `wasm_exec` glue).
  */
 
-// Response-wrapping fields: refused until Egide supports response wrapping.
-const WRAPPING_FIELDS = new Set(["min_wrapping_ttl", "max_wrapping_ttl"]);
 // Vault Enterprise fields: refused rather than silently ignored.
 const ENTERPRISE_FIELDS = new Set(["mfa_methods", "control_group"]);
 const KNOWN_CAPABILITIES: ReadonlySet<string> = new Set(CAPABILITIES);
 // The fields a stanza may hold (each enforced, but the comment).
-const STANZA_FIELDS = new Set(["capabilities", "policy", "comment", "allowed_parameters", "denied_parameters", "required_parameters"]);
+const STANZA_FIELDS = new Set([
+  "capabilities",
+  "policy",
+  "comment",
+  "allowed_parameters",
+  "denied_parameters",
+  "required_parameters",
+  "min_wrapping_ttl",
+  "max_wrapping_ttl",
+]);
 
 // Vault's pre-0.5 `policy = "..."` shorthand and the capabilities each stands for.
 const OLD_POLICIES: ReadonlyMap<string, readonly Capability[]> = new Map([
@@ -186,7 +195,6 @@ function pathRule(written: string, body: unknown): PathRule {
 
   for (const key of Object.keys(body)) {
     if (STANZA_FIELDS.has(key)) continue;
-    if (WRAPPING_FIELDS.has(key)) fail(`path ${label}: ${JSON.stringify(key)} is not supported: response wrapping is not supported yet`);
     if (ENTERPRISE_FIELDS.has(key)) fail(`path ${label}: ${JSON.stringify(key)} is a Vault Enterprise feature that Egide does not support`);
     fail(`path ${label}: invalid key ${JSON.stringify(key)}`);
   }
@@ -227,12 +235,33 @@ function pathRule(written: string, body: unknown): PathRule {
   const allowed = parameterMap(label, "allowed_parameters", body.allowed_parameters);
   const denied = parameterMap(label, "denied_parameters", body.denied_parameters);
   const required = requiredParameters(label, body.required_parameters);
+  const minWrapping = wrappingTtl(label, "min_wrapping_ttl", body.min_wrapping_ttl);
+  const maxWrapping = wrappingTtl(label, "max_wrapping_ttl", body.max_wrapping_ttl);
+  if (minWrapping > 0 && maxWrapping > 0 && maxWrapping < minWrapping) {
+    fail(`path ${label}: max_wrapping_ttl cannot be less than min_wrapping_ttl`);
+  }
   if (!granted.has("deny")) {
     if (allowed !== undefined) rule.allowedParameters = allowed;
     if (denied !== undefined) rule.deniedParameters = denied;
     if (required !== undefined) rule.requiredParameters = required;
+    if (minWrapping > 0) rule.minWrappingTtlMs = minWrapping;
+    if (maxWrapping > 0) rule.maxWrappingTtlMs = maxWrapping;
   }
   return rule;
+}
+
+// `min_wrapping_ttl` / `max_wrapping_ttl`: a number of seconds or a duration string, in ms
+// (0 when absent). Stricter than Vault: a negative value is refused, not ignored.
+function wrappingTtl(label: string, field: string, value: unknown): number {
+  if (value === undefined) return 0;
+  let ms: number;
+  try {
+    ms = durationSecondMs(value);
+  } catch (error) {
+    fail(`path ${label}: error parsing ${field}: ${(error as Error).message}`);
+  }
+  if (ms < 0 || !Number.isSafeInteger(ms)) fail(`path ${label}: ${field} must be a positive duration`);
+  return ms;
 }
 
 // A parameter name as written: a literal name, or "*" for every parameter.

@@ -1,9 +1,9 @@
 import type { StorageBackend, Transaction } from "@egide/storage-core";
 import { badRequest } from "../http/vault-error.js";
 import { Acl } from "./acl.js";
-import { DEFAULT_POLICY_HCL } from "./default-policies.js";
+import { DEFAULT_POLICY_HCL, RESPONSE_WRAPPING_POLICY_HCL } from "./default-policies.js";
 import { parsePolicy } from "./parse-policy.js";
-import { DEFAULT_POLICY_NAME, ROOT_POLICY_NAME, validatePolicyName } from "./policy.js";
+import { DEFAULT_POLICY_NAME, RESPONSE_WRAPPING_POLICY_NAME, ROOT_POLICY_NAME, validatePolicyName } from "./policy.js";
 import type { Policy, PolicyFormat } from "./policy.js";
 
 /** Where policies are stored, through the storage given (the encrypting barrier). */
@@ -46,6 +46,16 @@ function builtInDefaultPolicy(): Promise<Policy> {
   return builtInDefault;
 }
 
+// The built-in `response-wrapping` policy, parsed once.
+let builtInResponseWrapping: Promise<Policy> | undefined;
+function responseWrappingPolicy(): Promise<Policy> {
+  builtInResponseWrapping ??= parsePolicy(RESPONSE_WRAPPING_POLICY_NAME, RESPONSE_WRAPPING_POLICY_HCL).catch((error: unknown) => {
+    builtInResponseWrapping = undefined;
+    throw error;
+  });
+  return builtInResponseWrapping;
+}
+
 const MAX_CACHED_ACLS = 1000;
 
 /**
@@ -55,7 +65,9 @@ const MAX_CACHED_ACLS = 1000;
  *
  * `default` exists without being written (the built-in text of `default-policies.ts`) until a
  * write replaces it; it can be written but not deleted. `root` is implicit, never stored, and
- * can be neither written nor deleted.
+ * can be neither written nor deleted. `response-wrapping` (the policy of response-wrapping
+ * tokens) is built in, never read from storage, never listed, and can be neither written nor
+ * deleted (as in Vault).
  *
  * Writes and deletes happen inside the caller's transaction (so they commit with the request's
  * audit row). The cache entry of the name is dropped at once, and the name is not cached again
@@ -96,6 +108,9 @@ export class PolicyStore {
       return null;
     }
     if (normalized === ROOT_POLICY_NAME) return ROOT_POLICY;
+    // Built in: whatever the storage holds under this name (a write from before the name was
+    // reserved) is never what a wrapping token is granted.
+    if (normalized === RESPONSE_WRAPPING_POLICY_NAME) return responseWrappingPolicy();
     const cached = this.#cache.get(normalized);
     if (cached !== undefined && cached.expires > this.#now()) return cached.policy;
     return this.#load(normalized);
@@ -107,7 +122,9 @@ export class PolicyStore {
    */
   async write(tx: Transaction, name: string, policy: string | Policy): Promise<Policy> {
     const normalized = validatePolicyName(name);
-    if (normalized === ROOT_POLICY_NAME) throw badRequest(`cannot update "${ROOT_POLICY_NAME}" policy`);
+    if (normalized === ROOT_POLICY_NAME || normalized === RESPONSE_WRAPPING_POLICY_NAME) {
+      throw badRequest(`cannot update "${normalized}" policy`);
+    }
     const parsed = typeof policy === "string" ? await parsePolicy(normalized, policy) : { ...policy, name: normalized };
     const stored: StoredPolicy = { name: normalized, raw: parsed.raw, format: parsed.format };
     await tx.put(POLICY_KEY_PREFIX + normalized, Buffer.from(JSON.stringify(stored), "utf8"));
@@ -121,16 +138,20 @@ export class PolicyStore {
    */
   async delete(tx: Transaction, name: string): Promise<void> {
     const normalized = validatePolicyName(name);
-    if (normalized === ROOT_POLICY_NAME) throw badRequest(`cannot delete "${ROOT_POLICY_NAME}" policy`);
+    if (normalized === ROOT_POLICY_NAME || normalized === RESPONSE_WRAPPING_POLICY_NAME) {
+      throw badRequest(`cannot delete "${normalized}" policy`);
+    }
     if (normalized === DEFAULT_POLICY_NAME) throw badRequest("cannot delete default policy");
     await tx.delete(POLICY_KEY_PREFIX + normalized);
     this.#changedLocally(normalized);
   }
 
-  /** Every policy name, sorted; `default` and `root` always included. */
+  /** Every policy name, sorted; `default` and `root` always included, `response-wrapping` never. */
   async list(): Promise<string[]> {
     const keys = await this.#storage.list(POLICY_KEY_PREFIX);
     const names = new Set(keys.filter((key) => !key.endsWith("/")));
+    // Not listed, as in Vault: it is nobody's to read, write or assign.
+    names.delete(RESPONSE_WRAPPING_POLICY_NAME);
     names.add(DEFAULT_POLICY_NAME);
     names.add(ROOT_POLICY_NAME);
     return [...names].sort();

@@ -16,9 +16,9 @@ export const CAPABILITIES: readonly Capability[] = ["create", "read", "update", 
  *   (any text without `/`, the empty text included, as in Vault), and a trailing `*` (if any)
  *   for any suffix of the last segment and everything below it.
  *
- * The parameter constraints are enforced by the ACL (see `parameter-constraints.ts`); a stanza
- * holds no other field that could restrict access (the wrapping TTLs and the Enterprise fields
- * are refused when parsing).
+ * The parameter constraints are enforced by the ACL (see `parameter-constraints.ts`), the
+ * wrapping TTLs by the request pipeline (from the ACL's result); a stanza holds no other field
+ * that could restrict access (the Enterprise fields are refused when parsing).
  */
 export interface PathRule {
   /** The path as written, without a leading `/` (Vault strips it), trailing `*` included. */
@@ -49,6 +49,16 @@ export interface PathRule {
   deniedParameters?: ParameterValueMap;
   /** `required_parameters`, as written. Absent when the stanza has none or denies. */
   requiredParameters?: string[];
+  /**
+   * `min_wrapping_ttl` in milliseconds: a request on the path must ask for response wrapping
+   * with at least this TTL. Absent when the stanza has none (or 0), or denies.
+   */
+  minWrappingTtlMs?: number;
+  /**
+   * `max_wrapping_ttl` in milliseconds: a request on the path must ask for response wrapping
+   * with at most this TTL. Absent when the stanza has none (or 0), or denies.
+   */
+  maxWrappingTtlMs?: number;
 }
 
 /** The syntax a policy was written in. */
@@ -74,6 +84,11 @@ export interface Policy {
 export const ROOT_POLICY_NAME = "root";
 /** The policy Vault attaches to tokens by default; it exists even when never written. */
 export const DEFAULT_POLICY_NAME = "default";
+/**
+ * The policy of response-wrapping tokens (Vault's name): built in, never stored, and neither
+ * writable, deletable nor assignable to another token.
+ */
+export const RESPONSE_WRAPPING_POLICY_NAME = "response-wrapping";
 
 /** The longest policy text accepted, in UTF-8 bytes (checked before any parsing). */
 export const MAX_POLICY_BYTES = 64 * 1024;

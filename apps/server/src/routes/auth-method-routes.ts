@@ -1,3 +1,4 @@
+import { LoginLockout } from "../auth-methods/login-lockout.js";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { Counter } from "prom-client";
 import type { TokenStore } from "../auth/token-store.js";
@@ -24,6 +25,8 @@ export interface AuthMethodRouteOptions {
   limits: SystemTokenLimits;
   /** The password-hash semaphore (default: 2 at once, 16 waiting). */
   hashes?: HashLimiter;
+  /** The failed-login lockout (default: Vault's, 5 failures lock a name out for 15 minutes). */
+  lockout?: LoginLockout;
 }
 
 /** The largest login request body accepted (the credentials are at most a few KiB). */
@@ -55,7 +58,10 @@ export function registerAuthMethodRoutes(app: FastifyInstance, ctx: AuthMethodRo
     help: "Password checks refused with 429 because too many were already running or waiting.",
     registers: [ctx.metrics],
   });
-  const hashes = options.hashes ?? new HashLimiter({ onRun: () => hashesRun.inc(), onRefuse: () => hashesRefused.inc() });
+  const guards: LoginGuards = {
+    hashes: options.hashes ?? new HashLimiter({ onRun: () => hashesRun.inc(), onRefuse: () => hashesRefused.inc() }),
+    lockout: options.lockout ?? new LoginLockout(),
+  };
 
   app.addConstraintStrategy(loginRouteConstraint(authMounts) as never);
 
@@ -70,7 +76,7 @@ export function registerAuthMethodRoutes(app: FastifyInstance, ctx: AuthMethodRo
       const target = await resolve(authMounts, request.egide.path);
       // Served without a token: only a login, whatever the routing decided.
       if (!target.backend.isLogin(target.route.kind)) throw permissionDenied();
-      return dispatch(ctx, options, hashes, target, request, reply);
+      return dispatch(ctx, options, guards, target, request, reply);
     },
   });
 
@@ -89,7 +95,7 @@ export function registerAuthMethodRoutes(app: FastifyInstance, ctx: AuthMethodRo
         },
       },
     },
-    handler: async (request, reply) => dispatch(ctx, options, hashes, await resolve(authMounts, request.egide.path), request, reply),
+    handler: async (request, reply) => dispatch(ctx, options, guards, await resolve(authMounts, request.egide.path), request, reply),
   });
 }
 
@@ -111,10 +117,16 @@ async function resolve(mounts: AuthMountTable, path: string): Promise<Target> {
   return { path, mount: match.mount, backend, route };
 }
 
+/** What stands between an anonymous client and the password hashes. */
+interface LoginGuards {
+  hashes: HashLimiter;
+  lockout: LoginLockout;
+}
+
 function dispatch(
   ctx: AuthMethodRoutesContext,
   options: AuthMethodRouteOptions,
-  hashes: HashLimiter,
+  guards: LoginGuards,
   target: Target,
   request: FastifyRequest,
   reply: FastifyReply,
@@ -131,7 +143,8 @@ function dispatch(
     storage: ctx.storage,
     tokens: options.tokens,
     limits: options.limits,
-    hashes,
+    hashes: guards.hashes,
+    lockout: guards.lockout,
     mutate: async (status, fn) => {
       try {
         return await ctx.mutate(request, status, async (tx) => {

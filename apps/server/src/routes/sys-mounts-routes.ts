@@ -1,10 +1,12 @@
-import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
-import { VaultError, badRequest, notFound } from "../http/vault-error.js";
+import type { FastifyInstance, FastifyRequest } from "fastify";
+import { VaultError, badRequest } from "../http/vault-error.js";
 import { vaultResponse } from "../http/vault-response.js";
 import { bodyObject, field } from "../kv/kv-input.js";
 import type { VaultRouteSpec } from "../http/vault-route.js";
 import { mountPath, noMountAt, type Mount, type MountTable } from "../mounts/mount-table.js";
 import type { EgideContext } from "../egide-context.js";
+import { type MountEntryInfo, mountEntryInfo, mountListing, mountTuneInfo } from "./mount-entry-info.js";
+import { changeMountTable, mountPathBelow, tuneTarget, withoutTrailingSlash } from "./mount-entry-request.js";
 
 /** What the mount routes use of the server context. */
 export type MountRoutesContext = Pick<EgideContext, "mutate" | "hasMountAccess">;
@@ -16,39 +18,15 @@ export const KV_PLUGIN_VERSION = "v0.1.0+builtin.egide";
 const SYSTEM_DEFAULT_LEASE_TTL = 2_764_800;
 
 /** A mount as `GET /v1/sys/mounts` describes it. */
-export interface MountInfo {
-  accessor: string;
-  config: { default_lease_ttl: number; force_no_cache: boolean; max_lease_ttl: number };
-  deprecation_status: "supported";
-  description: string;
-  external_entropy_access: boolean;
-  local: boolean;
-  options: { version: string };
-  plugin_version: string;
-  running_plugin_version: string;
-  running_sha256: string;
-  seal_wrap: boolean;
-  type: string;
-  uuid: string;
-}
+export type MountInfo = MountEntryInfo<{ default_lease_ttl: number; force_no_cache: boolean; max_lease_ttl: number }, { version: string }>;
 
 /** The Vault description of a mount. */
 export function mountInfo(mount: Mount): MountInfo {
-  return {
-    accessor: mount.accessor,
+  return mountEntryInfo(mount, {
     config: { default_lease_ttl: 0, force_no_cache: false, max_lease_ttl: 0 },
-    deprecation_status: "supported",
-    description: mount.description,
-    external_entropy_access: false,
-    local: mount.local,
     options: { version: mount.options.version },
-    plugin_version: "",
-    running_plugin_version: KV_PLUGIN_VERSION,
-    running_sha256: "",
-    seal_wrap: mount.seal_wrap,
-    type: mount.type,
-    uuid: mount.uuid,
-  };
+    runningPluginVersion: KV_PLUGIN_VERSION,
+  });
 }
 
 /**
@@ -82,20 +60,15 @@ export function registerMountRoutes(app: FastifyInstance, ctx: MountRoutesContex
   const spec: VaultRouteSpec = { template: "sys/mounts/:path", access: "acl", canonical: withoutTrailingSlash };
 
   app.get("/v1/sys/mounts/*", { config: { vault: spec } }, async (request, reply) => {
-    const raw = mountPathOf(request);
+    const raw = mountPathBelow(request, "sys/mounts");
     if (raw === "") return listMounts(request, mounts);
-    const tunePath = tuneTarget(raw);
+    const tunePath = tuneTarget(withoutTrailingSlash(raw));
     if (tunePath !== null) {
       const mount = await mounts.get(tunePath);
       if (mount === null) throw badRequest(`cannot fetch sysview for path "${mountPath(tunePath)}"`);
+      const options = { version: mount.options.version };
       return reply.send(
-        vaultResponse(request, {
-          default_lease_ttl: SYSTEM_DEFAULT_LEASE_TTL,
-          description: mount.description,
-          force_no_cache: false,
-          max_lease_ttl: SYSTEM_DEFAULT_LEASE_TTL,
-          options: { version: mount.options.version },
-        }),
+        vaultResponse(request, mountTuneInfo(mount.description, SYSTEM_DEFAULT_LEASE_TTL, SYSTEM_DEFAULT_LEASE_TTL, options)),
       );
     }
     // Exactly the mount named: `sys/mounts/team/x` is not a way to read `team/` (the check
@@ -110,42 +83,28 @@ export function registerMountRoutes(app: FastifyInstance, ctx: MountRoutesContex
     url: "/v1/sys/mounts/*",
     config: { vault: spec },
     handler: async (request, reply) => {
-      const raw = mountPathOf(request);
+      const raw = mountPathBelow(request, "sys/mounts");
       if (raw === "") throw badRequest("a mount path is required");
       const body = bodyObject(request.body);
-      const tunePath = tuneTarget(raw);
-      try {
-        if (tunePath !== null) {
-          await ctx.mutate(request, 204, (tx) =>
-            mounts.tune(tx, tunePath, { description: field(body, "description"), options: field(body, "options") }),
-          );
-        } else {
-          await ctx.mutate(request, 204, (tx) =>
-            mounts.enable(tx, raw, {
+      const tunePath = tuneTarget(withoutTrailingSlash(raw));
+      return changeMountTable(ctx, request, reply, mounts, (tx) =>
+        tunePath !== null
+          ? mounts.tune(tx, tunePath, { description: field(body, "description"), options: field(body, "options") })
+          : mounts.enable(tx, raw, {
               type: field(body, "type"),
               options: field(body, "options"),
               description: field(body, "description"),
               local: field(body, "local"),
               seal_wrap: field(body, "seal_wrap"),
             }),
-          );
-        }
-      } finally {
-        mounts.invalidate();
-      }
-      return noContent(reply);
+      );
     },
   });
 
   app.delete("/v1/sys/mounts/*", { config: { vault: spec } }, async (request, reply) => {
-    const raw = mountPathOf(request);
+    const raw = mountPathBelow(request, "sys/mounts");
     if (raw === "") throw badRequest("a mount path is required");
-    try {
-      await ctx.mutate(request, 204, (tx) => mounts.disable(tx, raw));
-    } finally {
-      mounts.invalidate();
-    }
-    return noContent(reply);
+    return changeMountTable(ctx, request, reply, mounts, (tx) => mounts.disable(tx, raw));
   });
 
   // The vault CLI's KV preflight. Another module may have registered it already.
@@ -168,35 +127,8 @@ export function registerMountRoutes(app: FastifyInstance, ctx: MountRoutesContex
   }
 }
 
-/** The mount path part of a canonical `sys/mounts/<path>` request ("" for `sys/mounts`). */
-function mountPathOf(request: FastifyRequest): string {
-  const path = request.egide.path;
-  if (path === "sys/mounts") return "";
-  // The pipeline only lets paths under the route's template through; anything else is a bug.
-  if (!path.startsWith("sys/mounts/")) throw notFound();
-  return path.slice("sys/mounts/".length);
-}
-
-/** A mount path's canonical request form: no trailing slash (`sys/mounts/team/` → `sys/mounts/team`). */
-function withoutTrailingSlash(path: string): string {
-  return path.endsWith("/") ? path.slice(0, -1) : path;
-}
-
 async function listMounts(request: FastifyRequest, mounts: MountTable): Promise<Record<string, unknown>> {
   const data: Record<string, MountInfo> = {};
   for (const mount of await mounts.list()) data[mount.path] = mountInfo(mount);
-  // Vault repeats the mounts at the top level of the body (older clients read them there).
-  return { ...data, ...vaultResponse(request, data) };
-}
-
-/** The mount path of a `<path>/tune` URL, or null when it is not one. */
-function tuneTarget(raw: string): string | null {
-  const trimmed = raw.endsWith("/") ? raw.slice(0, -1) : raw;
-  if (!trimmed.endsWith("/tune")) return null;
-  const path = trimmed.slice(0, -"/tune".length);
-  return path === "" ? null : path;
-}
-
-function noContent(reply: FastifyReply): FastifyReply {
-  return reply.code(204).send();
+  return mountListing(request, data);
 }

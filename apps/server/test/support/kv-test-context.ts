@@ -78,6 +78,8 @@ export function createKvTestContext(
   };
   const authorizer: RequestAuthorizer = {
     sealed: false,
+    // Tokens here have no use limit.
+    spendUse: async (_token, entry) => entry,
     async authenticate() {
       return { token: "test-token", entry: TEST_TOKEN_ENTRY, caller: TEST_CALLER };
     },

@@ -1,3 +1,4 @@
+import { assertNotCreatedMeanwhile } from "../created-meanwhile.js";
 import { randomUUID } from "node:crypto";
 import { VaultError, badRequest, notFound } from "../../http/vault-error.js";
 import { vaultResponse } from "../../http/vault-response.js";
@@ -117,6 +118,7 @@ async function writeRole(call: AuthMethodCall): Promise<unknown> {
   if (roleIdGiven === "") throw badRequest("role_id cannot be empty");
   await call.mutate(204, async (tx) => {
     const previous = await store.role(tx, call.name);
+    assertNotCreatedMeanwhile(call, previous);
     const base: AppRoleEntry = previous ?? {
       ...DEFAULT_TOKEN_SETTINGS,
       token_policies: [],

@@ -1,4 +1,5 @@
-import { badRequest, notFound } from "../../http/vault-error.js";
+import { assertNotCreatedMeanwhile } from "../created-meanwhile.js";
+import { badRequest, notFound, permissionDenied } from "../../http/vault-error.js";
 import { vaultResponse } from "../../http/vault-response.js";
 import { field, hasField } from "../../kv/kv-input.js";
 import { answerData, answerKeys, answerNoContent } from "../auth-method-answer.js";
@@ -26,7 +27,9 @@ export function userpassRoute(rest: string): AuthMethodRoute<UserpassKind> | nul
   if (rest === "users" || rest === "users/") return { kind: "users", name: "" };
   if (rest.startsWith("login/")) {
     const name = rest.slice("login/".length);
-    if (name.length === 0 || name.length > MAX_NAME_LENGTH || name.includes("/")) return null;
+    // Checked before lower-casing: Unicode case folding maps some non-ASCII letters (the
+    // Kelvin sign) onto ASCII ones, which would log in as another spelling than the one audited.
+    if (name.length === 0 || name.length > MAX_NAME_LENGTH || name.includes("/") || !isValidName(name)) return null;
     return { kind: "login", name: name.toLowerCase() };
   }
   if (!rest.startsWith("users/")) return null;
@@ -49,7 +52,7 @@ function passwordField(call: AuthMethodCall): string | undefined {
 
 /** Hashes a new password through the limiter (outside any transaction: scrypt takes tens of ms). */
 function hashNew(call: AuthMethodCall, password: string): Promise<PasswordHash> {
-  return call.hashes.run(() => hashPassword(password));
+  return call.hashes.run(() => hashPassword(password), call.request.ip);
 }
 
 async function writeUser(call: AuthMethodCall): Promise<unknown> {
@@ -58,6 +61,7 @@ async function writeUser(call: AuthMethodCall): Promise<unknown> {
   const hash = password === undefined ? undefined : await hashNew(call, password);
   await call.mutate(204, async (tx) => {
     const previous = await store.user(tx, call.name);
+    assertNotCreatedMeanwhile(call, previous);
     if (previous === null && hash === undefined) throw badRequest("missing password");
     const base = previous ?? { ...DEFAULT_TOKEN_SETTINGS, token_policies: [] };
     const user: UserEntry = {
@@ -106,10 +110,16 @@ async function login(call: AuthMethodCall): Promise<unknown> {
   const store = new UserpassStore(call.prefix);
   const password = passwordField(call);
   if (password === undefined) throw badRequest("missing password");
+  // Vault's user lockout: a name with too many recent failures is refused before any hashing.
+  const lockKey = `${call.mount.uuid}\u0000${call.name}`;
+  if (call.lockout.isLocked(lockKey)) throw permissionDenied();
   const user = isValidName(call.name) ? await store.user(call.storage, call.name) : null;
   const stored = user !== null && isPasswordHash(user.password_hash) ? user.password_hash : null;
-  const matches = await call.hashes.run(() => verifyPassword(password, stored ?? dummyPasswordHash()));
-  if (!matches || user === null || stored === null) throw badRequest(INVALID_USERNAME_OR_PASSWORD);
+  const matches = await call.hashes.run(() => verifyPassword(password, stored ?? dummyPasswordHash()), call.request.ip);
+  if (!matches || user === null || stored === null) {
+    call.lockout.recordFailure(lockKey);
+    throw badRequest(INVALID_USERNAME_OR_PASSWORD);
+  }
   const { token, entry } = await call.mutate(200, async (tx) => {
     const current = await store.user(tx, call.name);
     if (current === null || current.password_hash.hash !== stored.hash || current.password_hash.salt !== stored.salt) {
@@ -120,6 +130,7 @@ async function login(call: AuthMethodCall): Promise<unknown> {
       meta: { username: call.name },
     });
   });
+  call.lockout.recordSuccess(lockKey);
   return call.reply.code(200).send(vaultResponse(call.request, null, { auth: loginAuthBlock(token, entry) }));
 }
 
