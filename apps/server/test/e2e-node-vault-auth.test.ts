@@ -79,6 +79,21 @@ describe.each([["sqlite"], ["postgresql"]] as const)("node-vault logs in and use
     await expect(admin.write("auth/token/create/ci", { policies: ["root"] })).rejects.toMatchObject({ response: { statusCode: 400 } });
   });
 
+  it("response wrapping: a wrapped read holds only wrap_info; unwrap gives the secret once; a second unwrap fails", async () => {
+    const wrapped = await admin.read("secret/data/app/db", { headers: { "X-Vault-Wrap-TTL": "5m" } });
+    expect(wrapped.data).toBeNull();
+    expect(wrapped.wrap_info).toMatchObject({ token: expect.any(String), ttl: 300, creation_path: "secret/data/app/db" });
+    expect(JSON.stringify(wrapped)).not.toContain("s3cr3t-value");
+    const receiver = vault({ apiVersion: "v1", endpoint: server.url, token: wrapped.wrap_info.token });
+    const unwrapped = await receiver.unwrap();
+    expect(unwrapped.data.data).toEqual({ password: "s3cr3t-value" });
+    await expect(receiver.unwrap()).rejects.toMatchObject({ response: { statusCode: 400 } });
+    // Unwrapping with another token, naming the wrapping token in the body: once too.
+    const again = await admin.read("secret/data/app/db", { headers: { "X-Vault-Wrap-TTL": "60" } });
+    expect((await admin.unwrap({ token: again.wrap_info.token })).data.data).toEqual({ password: "s3cr3t-value" });
+    await expect(admin.unwrap({ token: again.wrap_info.token })).rejects.toMatchObject({ response: { statusCode: 400 } });
+  });
+
   it("renews up to explicit_max_ttl and no further, then the token is gone", async () => {
     const created = await admin.tokenCreate({ policies: ["app-reader"], ttl: "2s", explicit_max_ttl: "4s" });
     expect(created.auth.lease_duration).toBe(2);

@@ -1,11 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { call, startTestServer, type TestServer } from "@egide/test-server";
+import { call, rawHttp, startTestServer, type TestServer } from "@egide/test-server";
 
 // Findings of a review of the request pipeline, each with its class:
 // - a body key `__proto__` is a parameter like any other: allowed_parameters and
 //   denied_parameters see it, on every engine and route that takes a body;
 // - a use-limited token spends a use only on a request that was authorised (Vault's order:
-//   CheckToken, then UseToken), on every kind of refusal.
+//   CheckToken, then UseToken), on every kind of refusal;
+// - an unmodified client (node-vault) sends a body-less unwrap with a form Content-Type: a
+//   token route takes an empty body whatever its Content-Type, while a form body, or any
+//   non-JSON request to an unauthenticated sys/ route, is still refused.
 
 type Reply = Awaited<ReturnType<typeof call>>;
 
@@ -60,6 +63,25 @@ path "secret/data/readable/*" { capabilities = ["read"] }`;
       expect((await as(token, "POST", "/v1/kv1/allowed/a", { foo: "a" })).status).toBe(204);
       expect((await as(token, "POST", "/v1/secret/data/allowed/a", { data: { v: 1 } })).status).toBe(200);
       expect((await root("GET", "/v1/kv1/allowed/a")).body.data).toEqual({ foo: "a" });
+    });
+
+    it("takes an empty body with any Content-Type on token routes, and still refuses form bodies and body-less public writes", async () => {
+      const send = (method: string, path: string, headers: string, body = "") =>
+        rawHttp(
+          ts.url,
+          `${method} ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n${headers}Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+        );
+      const form = "Content-Type: application/x-www-form-urlencoded\r\n";
+      const token = `X-Vault-Token: ${ts.rootToken}\r\n`;
+      // Reaches the handler (which then wants paths): the empty body was taken.
+      const empty = await send("POST", "/v1/sys/capabilities-self", token + form);
+      expect({ status: empty.status, body: JSON.parse(empty.body) }).toEqual({ status: 400, body: { errors: ["paths must be supplied"] } });
+      for (const type of ["application/x-www-form-urlencoded", "text/plain", "multipart/form-data; boundary=x"]) {
+        expect((await send("POST", "/v1/sys/capabilities-self", `${token}Content-Type: ${type}\r\n`, "paths=secret")).status, type).toBe(
+          415,
+        );
+        expect((await send("PUT", "/v1/sys/unseal", `Content-Type: ${type}\r\n`)).status, `unseal ${type}`).toBe(415);
+      }
     });
 
     it("spends a use-limited token's use only on a request that was authorised, whatever refused the others", async () => {

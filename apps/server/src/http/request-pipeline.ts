@@ -316,7 +316,8 @@ function isWrite(method: string): boolean {
  * A browser sends `text/plain`, form and multipart bodies (or a body without a Content-Type)
  * across sites without asking first. So state-changing `sys/` routes refuse what a browser
  * says is cross-site, take JSON bodies only as `application/json` (or, with a token, without a
- * Content-Type, as Vault's clients send them), and the unauthenticated ones (init, unseal),
+ * Content-Type, as Vault's clients send them, or with any Content-Type and an empty body), and
+ * the unauthenticated ones (init, unseal),
  * which no token protects, need `application/json` or Vault's `X-Vault-Request` header, which
  * a cross-site request cannot carry without a preflight.
  */
@@ -333,6 +334,10 @@ function assertNotCrossSite(request: FastifyRequest, spec: VaultRouteSpec): void
     }
     return;
   }
+  // A request with a token and no body at all (Content-Length: 0, as some clients send an
+  // unwrap or a seal with a form Content-Type) holds nothing a cross-site form could have put
+  // there, and its token is a header no cross-site request can carry.
+  if (spec.access !== "public" && request.headers["content-length"] === "0" && request.headers["transfer-encoding"] === undefined) return;
   const semicolon = header.indexOf(";");
   const mediaType = (semicolon < 0 ? header : header.slice(0, semicolon)).trim().toLowerCase();
   if (mediaType !== "application/json") {
