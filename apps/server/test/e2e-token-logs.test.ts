@@ -3,53 +3,20 @@
  * runs as a child process with log_level = "info" over SQLite, its stdout and stderr captured,
  * while every token endpoint is exercised (tokens in headers and in bodies, good and bad ones).
  */
-import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { call } from "@egide/test-server";
+import { type ServerProcess, startServerProcess } from "./support/server-process.js";
 
-const BIN = fileURLToPath(new URL("../dist/bin/egide-server.js", import.meta.url));
-
-let child: ChildProcessWithoutNullStreams | undefined;
-let dir = "";
+let server: ServerProcess | undefined;
 let url = "";
-let out = "";
 
 beforeAll(async () => {
-  if (!existsSync(BIN)) throw new Error(`${BIN} is missing: build the server first (cd apps/server && npx tsc -b)`);
-  dir = mkdtempSync(join(tmpdir(), "egide-token-logs-"));
-  const configPath = join(dir, "egide.toml");
-  writeFileSync(
-    configPath,
-    `log_level = "info"\n[storage]\ntype = "sqlite"\n[storage.sqlite]\npath = ${JSON.stringify(join(dir, "egide.db"))}\n[listener]\naddress = "127.0.0.1:0"\ntls_disable = true\n`,
-  );
-  const started = spawn(process.execPath, [BIN, "--config", configPath], { stdio: ["pipe", "pipe", "pipe"] });
-  child = started;
-  started.stdout.on("data", (chunk: Buffer) => (out += chunk.toString("utf8")));
-  started.stderr.on("data", (chunk: Buffer) => (out += chunk.toString("utf8")));
-  url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`the server did not start:\n${out}`)), 20_000);
-    started.stdout.on("data", () => {
-      const match = /Egide listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(out);
-      if (match) {
-        clearTimeout(timer);
-        resolve(match[1] as string);
-      }
-    });
-    started.once("exit", (code) => reject(new Error(`the server exited (${code}):\n${out}`)));
-  });
+  server = await startServerProcess("token-logs");
+  url = server.url;
 }, 30_000);
 
 afterAll(async () => {
-  if (child && child.exitCode === null) {
-    const exited = new Promise((resolve) => child?.once("exit", resolve));
-    child.kill("SIGTERM");
-    await exited;
-  }
-  if (dir) rmSync(dir, { recursive: true, force: true });
+  await server?.stop();
 });
 
 it("every token endpoint, and no token text in the logs or the audit log", async () => {
@@ -101,13 +68,11 @@ it("every token endpoint, and no token text in the logs or the audit log", async
   const auditText = JSON.stringify(audit.body);
   // give the logger a moment to flush, then stop the server so that everything is written
   await new Promise((resolve) => setTimeout(resolve, 300));
-  const exited = new Promise((resolve) => child?.once("exit", resolve));
-  child?.kill("SIGTERM");
-  await exited;
-  expect(out).toContain("auth/token");
+  await server?.stop();
+  expect(server?.output() ?? "").toContain("auth/token");
   for (const secret of secrets) {
     const random = secret.slice(4);
-    expect(out.includes(random), "a token appears in the server's logs").toBe(false);
+    expect((server?.output() ?? "").includes(random), "a token appears in the server's logs").toBe(false);
     expect(auditText.includes(random), "a token appears in the audit log").toBe(false);
   }
 }, 60_000);

@@ -1,9 +1,5 @@
-import { spawn } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startServerProcess } from "./support/server-process.js";
 import { call, startTestServer, type TestServer } from "@egide/test-server";
 import { databaseBytes, decryptedStorageText } from "./support/stored-bytes.js";
 
@@ -164,33 +160,11 @@ describe.each([["sqlite"], ["postgresql"]] as const)("userpass over %s", { timeo
 
 // --- the server's own logs: a child process at log_level "info" ------------------------------
 
-const BIN = fileURLToPath(new URL("../dist/bin/egide-server.js", import.meta.url));
-
-describe("credentials in the server's logs (child process, log_level info)", () => {
+describe("credentials in the server's logs (child process, log_level trace)", () => {
   it("logs no password and no secret id, whether the login succeeds or fails", async () => {
-    expect(existsSync(BIN), `${BIN} is missing: build apps/server first (npx tsc -b)`).toBe(true);
-    const dir = mkdtempSync(join(tmpdir(), "egide-auth-logs-"));
-    const config = join(dir, "egide.toml");
-    writeFileSync(
-      config,
-      `log_level = "trace"\n[storage]\ntype = "sqlite"\n[storage.sqlite]\npath = ${JSON.stringify(join(dir, "egide.db"))}\n[listener]\naddress = "127.0.0.1:0"\ntls_disable = true\n`,
-    );
-    const child = spawn(process.execPath, [BIN, "--config", config], { stdio: ["ignore", "pipe", "pipe"] });
-    let out = "";
-    child.stdout.on("data", (chunk: Buffer) => (out += chunk.toString("utf8")));
-    child.stderr.on("data", (chunk: Buffer) => (out += chunk.toString("utf8")));
-    const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+    const server = await startServerProcess("auth-logs", "trace");
     try {
-      const url = await new Promise<string>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`the server did not start:\n${out}`)), 20_000);
-        child.stdout.on("data", () => {
-          const match = /Egide listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(out);
-          if (match) {
-            clearTimeout(timer);
-            resolve(match[1] as string);
-          }
-        });
-      });
+      const url = server.url;
       const init = await call(url, "PUT", "/v1/sys/init", { body: { secret_shares: 1, secret_threshold: 1 } });
       expect(init.status).toBe(200);
       const token = init.body.root_token as string;
@@ -209,14 +183,13 @@ describe("credentials in the server's logs (child process, log_level info)", () 
       expect((await call(url, "POST", "/v1/auth/approle/login", { body: { role_id: roleId, secret_id: secretId } })).status).toBe(200);
       const wrongSecret = "log-canary-secret-id-9b1c";
       expect((await call(url, "POST", "/v1/auth/approle/login", { body: { role_id: roleId, secret_id: wrongSecret } })).status).toBe(400);
-      child.kill("SIGTERM");
-      await exited;
+      await server.stop();
+      const out = server.output();
       // the capture works: the logger wrote the login requests
       expect(out).toContain("auth/approle/login");
       for (const secret of [password, secretId, wrongSecret]) expect(out.includes(secret), "server logs").toBe(false);
     } finally {
-      if (child.exitCode === null) child.kill("SIGKILL");
-      rmSync(dir, { recursive: true, force: true });
+      await server.stop();
     }
   }, 60_000);
 });

@@ -5,53 +5,20 @@
  * token creations, unwraps with the token in the header and in the body, lookups, rewraps, and
  * refused attempts).
  */
-import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { call } from "@egide/test-server";
+import { type ServerProcess, startServerProcess } from "./support/server-process.js";
 
-const BIN = fileURLToPath(new URL("../dist/bin/egide-server.js", import.meta.url));
-
-let child: ChildProcessWithoutNullStreams | undefined;
-let dir = "";
+let server: ServerProcess | undefined;
 let url = "";
-let out = "";
 
 beforeAll(async () => {
-  if (!existsSync(BIN)) throw new Error(`${BIN} is missing: build the server first (cd apps/server && npx tsc -b)`);
-  dir = mkdtempSync(join(tmpdir(), "egide-wrapping-logs-"));
-  const configPath = join(dir, "egide.toml");
-  writeFileSync(
-    configPath,
-    `log_level = "info"\n[storage]\ntype = "sqlite"\n[storage.sqlite]\npath = ${JSON.stringify(join(dir, "egide.db"))}\n[listener]\naddress = "127.0.0.1:0"\ntls_disable = true\n`,
-  );
-  const started = spawn(process.execPath, [BIN, "--config", configPath], { stdio: ["pipe", "pipe", "pipe"] });
-  child = started;
-  started.stdout.on("data", (chunk: Buffer) => (out += chunk.toString("utf8")));
-  started.stderr.on("data", (chunk: Buffer) => (out += chunk.toString("utf8")));
-  url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`the server did not start:\n${out}`)), 20_000);
-    started.stdout.on("data", () => {
-      const match = /Egide listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(out);
-      if (match) {
-        clearTimeout(timer);
-        resolve(match[1] as string);
-      }
-    });
-    started.once("exit", (code) => reject(new Error(`the server exited (${code}):\n${out}`)));
-  });
+  server = await startServerProcess("wrapping-logs");
+  url = server.url;
 }, 30_000);
 
 afterAll(async () => {
-  if (child && child.exitCode === null) {
-    const exited = new Promise((resolve) => child?.once("exit", resolve));
-    child.kill("SIGTERM");
-    await exited;
-  }
-  if (dir) rmSync(dir, { recursive: true, force: true });
+  await server?.stop();
 });
 
 it("every wrapping path, and no wrapping token or wrapped secret in the logs or the audit log", async () => {
@@ -114,13 +81,11 @@ it("every wrapping path, and no wrapping token or wrapped secret in the logs or 
   const auditText = JSON.stringify(audit.body);
   // give the logger a moment to flush, then stop the server so that everything is written
   await new Promise((resolve) => setTimeout(resolve, 300));
-  const exited = new Promise((resolve) => child?.once("exit", resolve));
-  child?.kill("SIGTERM");
-  await exited;
-  expect(out).toContain("sys/wrapping/unwrap");
+  await server?.stop();
+  expect(server?.output() ?? "").toContain("sys/wrapping/unwrap");
   for (const secret of secrets) {
     const text = secret.startsWith("egs.") ? secret.slice(4) : secret;
-    expect(out.includes(text), "a wrapping token or wrapped secret appears in the server's logs").toBe(false);
+    expect((server?.output() ?? "").includes(text), "a wrapping token or wrapped secret appears in the server's logs").toBe(false);
     expect(auditText.includes(text), "a wrapping token or wrapped secret appears in the audit log").toBe(false);
   }
 }, 60_000);
