@@ -86,3 +86,42 @@ path "auth/userpass/users/*" { capabilities = ["create"] }`;
     });
   });
 }
+
+describe("an auth method disabled on another instance", () => {
+  let a: TestServer;
+  let b: TestServer;
+
+  beforeAll(async () => {
+    a = await startTestServer({ storage: "postgresql", label: "auth-disabled-a" });
+    b = await startTestServer({ storage: "postgresql", postgres: a.postgres as { database: string; schema: string } });
+    for (const key of a.keys) expect((await call(b.url, "PUT", "/v1/sys/unseal", { body: { key: key.toString("hex") } })).status).toBe(200);
+  }, 60_000);
+  afterAll(async () => {
+    await b?.close();
+    await a?.close();
+  });
+
+  it("is answered 404 by an instance whose cached table still names it, never 500, and logs nobody in", async () => {
+    const root = (server: TestServer, method: string, path: string, body?: unknown) =>
+      call(server.url, method, path, { token: a.rootToken, ...(body === undefined ? {} : { body }) });
+    expect((await root(a, "POST", "/v1/sys/auth/approle", { type: "approle" })).status).toBe(204);
+    expect((await root(a, "POST", "/v1/auth/approle/role/svc", { token_policies: "default" })).status).toBe(204);
+    const roleId = (await root(a, "GET", "/v1/auth/approle/role/svc/role-id")).body.data.role_id as string;
+    const secretId = (await root(a, "POST", "/v1/auth/approle/role/svc/secret-id", {})).body.data.secret_id as string;
+    for (let round = 0; round < 3; round++) {
+      // B reads the table now (a login there works), then A disables the method.
+      if (round > 0) {
+        expect((await root(a, "POST", "/v1/sys/auth/approle", { type: "approle" })).status).toBe(204);
+        expect((await root(a, "POST", "/v1/auth/approle/role/svc", { token_policies: "default", role_id: roleId })).status).toBe(204);
+      }
+      const fresh =
+        round === 0 ? secretId : ((await root(a, "POST", "/v1/auth/approle/role/svc/secret-id", {})).body.data.secret_id as string);
+      const before = await call(b.url, "POST", "/v1/auth/approle/login", { body: { role_id: roleId, secret_id: fresh } });
+      expect(before.status, JSON.stringify(before.body)).toBe(200);
+      expect((await root(a, "DELETE", "/v1/sys/auth/approle")).status).toBe(204);
+      const after = await call(b.url, "POST", "/v1/auth/approle/login", { body: { role_id: roleId, secret_id: fresh } });
+      expect(after.status, JSON.stringify(after.body)).toBe(404);
+      expect(after.body.auth ?? null).toBeNull();
+    }
+  });
+});

@@ -15,10 +15,22 @@ export async function createHmacKey(tx: Pick<Transaction, "put">, dataPrefix: st
   await tx.put(dataPrefix + HMAC_KEY_NAME, randomBytes(32));
 }
 
-/** The method's key, read through `reader`; an error when it is missing (the method's data is damaged). */
+/**
+ * The key of a method whose data holds none: the method was disabled (by another instance,
+ * since this one's cached table still named it) or its data is damaged. The router tells the
+ * two apart.
+ */
+export class MissingHmacKeyError extends Error {
+  constructor() {
+    super("the auth method's HMAC key is missing");
+    this.name = "MissingHmacKeyError";
+  }
+}
+
+/** The method's key, read through `reader`; {@link MissingHmacKeyError} when it is missing. */
 export async function readHmacKey(reader: Pick<Transaction, "get">, dataPrefix: string): Promise<Buffer> {
   const key = await reader.get(dataPrefix + HMAC_KEY_NAME);
-  if (key === null || key.length < 32) throw new Error("the auth method's HMAC key is missing");
+  if (key === null || key.length < 32) throw new MissingHmacKeyError();
   return key;
 }
 

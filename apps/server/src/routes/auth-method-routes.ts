@@ -1,3 +1,4 @@
+import { MissingHmacKeyError } from "../auth-methods/secret-id-hash.js";
 import { LoginLockout } from "../auth-methods/login-lockout.js";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { Counter } from "prom-client";
@@ -158,7 +159,16 @@ function dispatch(
       }
     },
   };
-  return dispatchPath(target.backend.paths, target.route.kind, method, call);
+  return dispatchPath(target.backend.paths, target.route.kind, method, call).catch(async (error: unknown) => {
+    // A method disabled by another instance within this one's cache period: its data is gone.
+    // That is Vault's 404 for a path no method serves, not a server error; a method still
+    // mounted without its key is damaged, and stays a 500.
+    if (error instanceof MissingHmacKeyError && !(await options.authMounts.isMounted(ctx.storage, mount))) {
+      options.authMounts.invalidate();
+      throw noHandlerForRoute(path);
+    }
+    throw error;
+  });
 }
 
 /** Options of {@link registerAuthMethods}: the server's token TTL limits (its `[tokens]` configuration). */
