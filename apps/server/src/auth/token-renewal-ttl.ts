@@ -1,11 +1,13 @@
 import type { TokenEntry } from "./token-store.js";
 
 /**
- * Vault's `framework.CalculateTTL` for a renewal, on whole seconds (Vault truncates its clock
- * and the issue time to the second, so the TTL granted is a whole number of seconds): a
- * periodic token gets its period (capped by the server's maximum), up to its explicit maximum
- * if any; another gets `incrementMs` or its creation TTL, up to its creation time plus the
- * smaller of its explicit maximum and `maxTtlMs`.
+ * Vault's `framework.CalculateTTL` for a renewal: a periodic token gets its period (capped by
+ * the server's maximum), up to its explicit maximum if any; another gets `incrementMs` or its
+ * creation TTL, up to its creation time plus the smaller of its explicit maximum and
+ * `maxTtlMs`. The limit is measured in milliseconds from the token's own creation time (the
+ * same clock as its stored expiry: Vault truncates the creation time to the second because it
+ * stores it so, which would take up to a second off a token's maximum here); the TTL granted
+ * is then a whole number of seconds, rounded down, and is what the caller reports.
  */
 export function renewalTtlMs(
   entry: TokenEntry,
@@ -14,8 +16,7 @@ export function renewalTtlMs(
   now: number,
 ): { ok: true; ttlMs: number; warnings: string[] } | { ok: false; reason: "past-max"; message: string } {
   const second = (ms: number) => Math.floor(ms / 1000) * 1000;
-  const nowS = second(now);
-  const startS = second(entry.createdAt);
+  const start = entry.createdAt;
   const explicitMs = explicitMaxTtlMs(entry);
   const maxMs = explicitMs > 0 && explicitMs < maxTtlMs ? explicitMs : maxTtlMs;
   const warnings: string[] = [];
@@ -24,17 +25,17 @@ export function renewalTtlMs(
   const period = entry.periodMs ?? 0;
   if (period > 0) {
     ttlMs = Math.min(period, maxMs);
-    maxValid = explicitMs > 0 ? startS + explicitMs : null;
+    maxValid = explicitMs > 0 ? start + explicitMs : null;
   } else {
     ttlMs = incrementMs > 0 ? incrementMs : entry.creationTtlMs;
-    maxValid = startS + maxMs;
+    maxValid = start + maxMs;
   }
   if (maxValid !== null) {
-    const left = maxValid - nowS;
+    const left = maxValid - now;
     if (left <= 0) return { ok: false, reason: "past-max", message: "past the max TTL, cannot renew" };
     if (ttlMs > left) {
       warnings.push(
-        `TTL of "${second(ttlMs) / 1000}s" exceeded the effective max_ttl of "${left / 1000}s"; TTL value is capped accordingly`,
+        `TTL of "${second(ttlMs) / 1000}s" exceeded the effective max_ttl of "${second(left) / 1000}s"; TTL value is capped accordingly`,
       );
       ttlMs = left;
     }
