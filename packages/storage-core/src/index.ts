@@ -38,3 +38,7 @@ export {
   OPTIONAL_AUDIT_STORE_CAPABILITIES,
 } from "./optional-capabilities.js";
 export type { OptionalBackendCapability, OptionalTransactionCapability, OptionalAuditStoreCapability } from "./optional-capabilities.js";
+export type { StorageChange, ChangeFeedListener, ChangeFeedSubscription } from "./change-feed.js";
+export { ChangeFeedHub } from "./change-feed-hub.js";
+export type { DemandListener } from "./change-feed-hub.js";
+export { getValues } from "./get-values.js";

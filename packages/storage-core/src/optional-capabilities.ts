@@ -9,13 +9,17 @@
  */
 
 /**
- * Optional members of a backend: `audit`, the audit store of an {@link AuditingBackend}, and
- * `poolStats()`, the connection counts of a pooled backend (PostgreSQL).
+ * Optional members of a backend: `audit`, the audit store of an {@link AuditingBackend};
+ * `poolStats()`, the connection counts of a pooled backend (PostgreSQL); `getMany()`, several
+ * reads in one round trip; and `subscribeChanges()`, the change feed.
  */
-export const OPTIONAL_BACKEND_CAPABILITIES = ["audit", "poolStats"] as const;
+export const OPTIONAL_BACKEND_CAPABILITIES = ["audit", "poolStats", "getMany", "subscribeChanges"] as const;
 
-/** Optional members of a transaction: `putMany` (bulk puts) and `appendAudit` (an {@link AuditingTransaction}). */
-export const OPTIONAL_TRANSACTION_CAPABILITIES = ["putMany", "appendAudit"] as const;
+/**
+ * Optional members of a transaction: `putMany` (bulk puts), `getMany` (several reads in one
+ * round trip) and `appendAudit` (an {@link AuditingTransaction}).
+ */
+export const OPTIONAL_TRANSACTION_CAPABILITIES = ["putMany", "getMany", "appendAudit"] as const;
 
 /** Optional members of an audit store: `appendMany` (several rows in one commit). */
 export const OPTIONAL_AUDIT_STORE_CAPABILITIES = ["appendMany"] as const;

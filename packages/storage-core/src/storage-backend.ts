@@ -1,3 +1,5 @@
+import type { ChangeFeedListener, ChangeFeedSubscription } from "./change-feed.js";
+
 /** One entry of a subtree scan. */
 export interface ScanEntry {
   /** The full key. */
@@ -45,6 +47,12 @@ export interface Transaction {
    * through {@link putEntries}; a backend without it is still correct, only slower.
    */
   putMany?(entries: readonly ScanEntry[]): Promise<void>;
+  /**
+   * Optional: the values at `keys`, in the same order (`null` for an absent key), read in as few
+   * round trips as the backend can and seeing the transaction's own writes. Callers go through
+   * {@link getValues}, which falls back to `get` one by one.
+   */
+  getMany?(keys: readonly string[]): Promise<(Buffer | null)[]>;
 }
 
 /**
@@ -102,4 +110,18 @@ export interface StorageBackend {
 
   /** Releases connections. Later calls fail with `CLOSED`. Idempotent. */
   close(): Promise<void>;
+
+  /**
+   * Optional: the values at `keys`, in the same order (`null` for an absent key), as one
+   * consistent read in as few round trips as the backend can (one statement on PostgreSQL).
+   * Callers go through {@link getValues}, which falls back to `get` one by one.
+   */
+  getMany?(keys: readonly string[]): Promise<(Buffer | null)[]>;
+
+  /**
+   * Optional: the change feed (see `change-feed.ts`). Subscribes `listener` to the keys of
+   * committed changes, made through any backend object on the same storage. A backend offers
+   * it only when it can tell, for every commit, that it happened.
+   */
+  subscribeChanges?(listener: ChangeFeedListener): ChangeFeedSubscription;
 }

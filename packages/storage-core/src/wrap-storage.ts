@@ -1,4 +1,5 @@
 import type { AuditStore } from "./audit-store.js";
+import type { ChangeFeedListener, ChangeFeedSubscription } from "./change-feed.js";
 import { forwardMembers } from "./forward-members.js";
 import { OPTIONAL_BACKEND_CAPABILITIES } from "./optional-capabilities.js";
 import type { OptionalBackendCapability } from "./optional-capabilities.js";
@@ -32,6 +33,13 @@ export interface StorageOverrides {
   close?(): Promise<void>;
   /** Used only when the wrapped backend has `poolStats` (it is never invented). */
   poolStats?(): unknown;
+  /** Used only when the wrapped backend has `getMany`. */
+  getMany?(keys: readonly string[]): Promise<(Buffer | null)[]>;
+  /**
+   * Used only when the wrapped backend has `subscribeChanges`. Left out, subscriptions go to
+   * the wrapped backend unchanged, which is right for a decorator that keeps keys as they are.
+   */
+  subscribeChanges?(listener: ChangeFeedListener): ChangeFeedSubscription;
   /**
    * What the decorator changes in each transaction, given the wrapped backend's transaction and
    * the options it was opened with. Left out: transactions are forwarded unchanged (still
@@ -42,7 +50,7 @@ export interface StorageOverrides {
   wrapAudit?(audit: AuditStore): AuditStoreOverrides;
 }
 
-/** A wrapped backend: the contract, plus exactly the optional capabilities of `B` (`audit`, `poolStats`). */
+/** A wrapped backend: the contract, plus exactly the optional capabilities of `B` (`audit`, `poolStats`, `getMany`, `subscribeChanges`). */
 export type WrappedStorage<B extends StorageBackend = StorageBackend> = StorageBackend &
   Pick<B, Extract<keyof B, OptionalBackendCapability>>;
 
@@ -57,9 +65,9 @@ const REQUIRED = ["get", "put", "delete", "exists", "list", "listPage", "scan", 
  *
  * - `audit`: present when `inner.audit` is; its store is wrapped with `wrapAudit` (and keeps
  *   `appendMany` exactly when the inner store has it);
- * - `poolStats()`: present when `inner.poolStats` is;
- * - transactions: every transaction is wrapped with `wrapTransaction`, keeping `putMany` and
- *   `appendAudit` exactly when the inner transaction has them.
+ * - `poolStats()`, `getMany()` and `subscribeChanges()`: each present when `inner` has it;
+ * - transactions: every transaction is wrapped with `wrapTransaction`, keeping `putMany`,
+ *   `getMany` and `appendAudit` exactly when the inner transaction has them.
  *
  * An override of an optional member the inner object lacks is ignored: a decorator never
  * invents a capability. `type` is the inner backend's; `inner.audit` is read once, here.
@@ -74,7 +82,7 @@ const REQUIRED = ["get", "put", "delete", "exists", "list", "listPage", "scan", 
 export function wrapStorage<B extends StorageBackend>(inner: B, overrides: StorageOverrides = {}): WrappedStorage<B> {
   const wrapped = { type: inner.type } as Record<string, unknown>;
   forwardMembers(wrapped, inner, overrides, REQUIRED, false);
-  // The function capabilities (poolStats); `audit` is an object, wrapped below.
+  // The function capabilities (poolStats, getMany, subscribeChanges); `audit` is an object, wrapped below.
   forwardMembers(
     wrapped,
     inner,

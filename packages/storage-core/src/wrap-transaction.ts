@@ -6,7 +6,7 @@ import type { Transaction } from "./storage-backend.js";
 
 /**
  * What a decorator changes in a transaction: any member of {@link Transaction}, including the
- * optional `putMany` and `appendAudit`. Members left out are forwarded to the wrapped
+ * optional `putMany`, `getMany` and `appendAudit`. Members left out are forwarded to the wrapped
  * transaction. An override of an optional member is used only when the wrapped transaction
  * has that member.
  */
@@ -20,7 +20,7 @@ const REQUIRED = ["get", "put", "delete", "exists", "list", "listPage"] as const
 
 /**
  * A {@link Transaction} over `inner` that runs `overrides` where given and forwards every other
- * member to `inner`. Each optional capability (`putMany`, `appendAudit`; see
+ * member to `inner`. Each optional capability (`putMany`, `getMany`, `appendAudit`; see
  * {@link OPTIONAL_TRANSACTION_CAPABILITIES}) is present exactly when `inner` has it, so
  * `isAuditingTransaction` and `putEntries` see through the wrapper. Overrides are called with
  * `this` bound to `overrides`.
