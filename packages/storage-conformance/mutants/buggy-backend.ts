@@ -1,6 +1,15 @@
 // A small, independent in-memory backend with switchable bugs: the mutants the suite must kill.
 import { DEFAULT_MAX_VALUE_BYTES, StorageError, compareKeys, validateKey, validatePrefix, validateValue } from "@egide/storage-core";
-import type { HealthStatus, ScanEntry, StorageBackend, Transaction, TransactionOptions } from "@egide/storage-core";
+import type {
+  ChangeFeedListener,
+  ChangeFeedSubscription,
+  HealthStatus,
+  ScanEntry,
+  StorageBackend,
+  StorageChange,
+  Transaction,
+  TransactionOptions,
+} from "@egide/storage-core";
 
 /**
  * Deliberate contract violations, one per mutant. The conformance suite must fail on every one
@@ -36,10 +45,39 @@ export const BUGS = [
   "afterFolderNoSkip",
   "scanIncludesPrefixSibling",
   "maxKeyChars",
+  // The optional capabilities: the baseline and these mutants offer getMany and the change feed.
+  "getManySorted",
+  "getManyDedupe",
+  "getManyNoValidation",
+  "getManyNoCopy",
+  "getManyTxCommitted",
+  "getManyTorn",
+  "getManyMissingInReadOnly",
+  "feedAfterResolve",
+  "feedEcho",
+  "feedRollback",
+  "feedReadOnlyEmpty",
+  "feedNullKeys",
+  "feedDuplicateKeys",
+  "feedListenerThrows",
+  "feedCloseIgnored",
+  "feedPositionReset",
+  "feedCommittedAtSeconds",
+  "feedLiveAfterClose",
+  "undeclaredFeed",
 ] as const;
 
 /** One deliberate bug, or "none" for the correct baseline. */
 export type Bug = (typeof BUGS)[number] | "none";
+
+/**
+ * Whether `bug`'s backend offers `getMany` and `subscribeChanges`: the baseline and the
+ * capability mutants do; the others do not, so the suite's capability cases (and their waits
+ * for late deliveries) run only where they can catch something.
+ */
+export function offersCapabilities(bug: Bug): boolean {
+  return bug === "none" || bug.startsWith("getMany") || bug.startsWith("feed") || bug === "undeclaredFeed";
+}
 
 const sleep0 = () => new Promise((r) => setImmediate(r));
 
@@ -49,7 +87,73 @@ export class BuggyBackend implements StorageBackend {
   folders = new Set<string>();
   closed = false;
   tail: Promise<unknown> = Promise.resolve();
-  constructor(readonly bug: Bug) {}
+  declare getMany?: (keys: readonly string[]) => Promise<(Buffer | null)[]>;
+  declare subscribeChanges?: (listener: ChangeFeedListener) => ChangeFeedSubscription;
+  subscribers = new Set<ChangeFeedListener>();
+  position = 0;
+  feedLive = false;
+  constructor(readonly bug: Bug) {
+    if (!offersCapabilities(bug)) return;
+    this.getMany = (keys) => this.readMany(keys);
+    this.subscribeChanges = (listener) => this.subscribe(listener);
+    // Never going live is not a mutant: only the suite's 10 s wait for liveness would catch it, in each feed case.
+    this.feedLive = true;
+  }
+
+  async readMany(keys: readonly string[]): Promise<(Buffer | null)[]> {
+    for (const key of keys) {
+      if (this.bug === "getManyNoValidation") this.checkPrefix("");
+      else this.check(key);
+    }
+    let asked = [...keys];
+    if (this.bug === "getManySorted") asked = asked.sort(compareKeys);
+    if (this.bug === "getManyDedupe") asked = [...new Set(asked)];
+    if (this.bug === "getManyNoCopy") return asked.map((key) => this.data.get(key) ?? null);
+    if (this.bug !== "getManyTorn") return asked.map((key) => this.read(this.data, key));
+    const values: (Buffer | null)[] = [];
+    for (const key of asked) {
+      values.push(this.read(this.data, key));
+      await sleep0();
+    }
+    return values;
+  }
+  subscribe(listener: ChangeFeedListener): ChangeFeedSubscription {
+    const subscriber: ChangeFeedListener = { change: (c) => listener.change(c), live: (l) => listener.live(l) };
+    this.subscribers.add(subscriber);
+    if (this.feedLive) this.tell(() => subscriber.live(true));
+    const self = this;
+    let open = true;
+    return {
+      get live() {
+        return open && self.feedLive;
+      },
+      close() {
+        if (self.bug === "feedCloseIgnored") return;
+        open = false;
+        self.subscribers.delete(subscriber);
+      },
+    };
+  }
+  tell(call: () => void) {
+    if (this.bug === "feedListenerThrows") return call();
+    try {
+      call();
+    } catch {
+      // A throwing listener loses its own delivery only.
+    }
+  }
+  publish(keys: string[] | null) {
+    if (!this.subscribeChanges) return;
+    const deliver = () => {
+      this.position = this.bug === "feedPositionReset" ? 1 : this.position + 1;
+      const committedAt = this.bug === "feedCommittedAtSeconds" ? Math.floor(Date.now() / 1000) : Date.now();
+      const change: StorageChange = { position: this.position, keys, committedAt };
+      for (const subscriber of [...this.subscribers]) this.tell(() => subscriber.change(change));
+    };
+    if (this.bug === "feedAfterResolve") setTimeout(deliver, 1);
+    else deliver();
+    if (this.bug === "feedEcho") setTimeout(deliver, 20);
+  }
 
   check(key: unknown) {
     if (this.closed && this.bug !== "closeIgnored") throw new StorageError("CLOSED", "closed");
@@ -129,11 +233,17 @@ export class BuggyBackend implements StorageBackend {
   async put(key: string, value: Uint8Array) {
     this.check(key);
     const v = this.store(value);
-    await this.exclusive(async () => this.setKey(key, v));
+    await this.exclusive(async () => {
+      this.setKey(key, v);
+      this.publish([key]);
+    });
   }
   async delete(key: string) {
     this.check(key);
-    await this.exclusive(async () => this.setKey(key, null));
+    await this.exclusive(async () => {
+      this.setKey(key, null);
+      this.publish([key]);
+    });
   }
   async exists(key: string) {
     this.check(key);
@@ -177,6 +287,7 @@ export class BuggyBackend implements StorageBackend {
     if (this.closed && this.bug !== "closeIgnored") throw new StorageError("CLOSED", "closed");
     return this.exclusive(async () => {
       const overlay = new Map<string, Buffer | null>();
+      const written: string[] = [];
       const undo = new Map<string, Buffer | null>();
       let settled = false;
       const direct = this.bug === "noRollback" || this.bug === "dirtyReads";
@@ -185,6 +296,7 @@ export class BuggyBackend implements StorageBackend {
       };
       const write = (key: string, v: Buffer | null) => {
         if (options.readOnly && this.bug !== "readOnlyIgnored") throw new StorageError("READ_ONLY", "ro");
+        written.push(key);
         if (direct) {
           if (!undo.has(key)) undo.set(key, this.data.get(key) ?? null);
           this.setKey(key, v);
@@ -222,12 +334,25 @@ export class BuggyBackend implements StorageBackend {
           return this.page(this.children(this.view(overlay).keys(), p), a, l);
         },
       };
+      if (this.getMany && !(this.bug === "getManyMissingInReadOnly" && options.readOnly)) {
+        tx.getMany = async (keys) => {
+          active();
+          for (const key of keys) this.check(key);
+          const view = this.bug === "getManyTxCommitted" ? this.data : this.view(overlay);
+          return keys.map((key) => this.read(view, key));
+        };
+      }
+      const changed = (): string[] | null => {
+        if (this.bug === "feedNullKeys") return null;
+        return this.bug === "feedDuplicateKeys" ? written : [...new Set(written)];
+      };
       let result: T;
       try {
         result = await fn(tx);
       } catch (e) {
         settled = true;
         if (this.bug === "dirtyReads") for (const [k, v] of undo) this.setKey(k, v);
+        if (this.bug === "feedRollback" && written.length > 0) this.publish(changed());
         if (this.bug === "wrapError") throw new Error(`wrapped: ${String(e)}`);
         throw e;
       }
@@ -236,6 +361,7 @@ export class BuggyBackend implements StorageBackend {
         this.setKey(k, v);
         if (this.bug === "tornCommit") await sleep0();
       }
+      if (written.length > 0 || this.bug === "feedReadOnlyEmpty") this.publish(changed());
       return result;
     });
   }
@@ -244,5 +370,9 @@ export class BuggyBackend implements StorageBackend {
   }
   async close() {
     this.closed = true;
+    if (this.bug === "feedLiveAfterClose" || !this.feedLive) return;
+    this.feedLive = false;
+    for (const subscriber of [...this.subscribers]) this.tell(() => subscriber.live(false));
+    this.subscribers.clear();
   }
 }

@@ -15,6 +15,12 @@ export interface CapabilitySet {
   appendMany?: boolean;
   /** The backend offers `poolStats()`. */
   poolStats?: boolean;
+  /** The backend offers `getMany()`. */
+  getMany?: boolean;
+  /** Transactions (read-write and read-only) offer `getMany`. */
+  transactionGetMany?: boolean;
+  /** The backend offers `subscribeChanges()`, the change feed. */
+  subscribeChanges?: boolean;
 }
 
 const TYPE = "capability-fixture";
@@ -22,11 +28,11 @@ const TYPE = "capability-fixture";
 /**
  * A {@link ReferenceModel} with exactly the optional capabilities of `caps`, for checking that a
  * decorator keeps what its backend has and invents nothing. The extra members work (bulk puts
- * write through the transaction; audit rows go to an in-memory log, outside the transaction)
- * but are not themselves under test.
+ * write through the transaction; audit rows go to an in-memory log, outside the transaction;
+ * `getMany` and the change feed are the model's own) but are not themselves under test.
  */
 export function capabilityFixture(caps: CapabilitySet): StorageBackend {
-  const model = new ReferenceModel();
+  const model = new ReferenceModel({ getMany: caps.getMany === true, changeFeed: caps.subscribeChanges === true });
   const rows: AuditRecord[] = [];
   const append = async (entry: AuditEntry): Promise<AuditRecord> => {
     const record: AuditRecord = { id: rows.length + 1, ...normalizeAuditEntry(entry, TYPE) };
@@ -41,6 +47,7 @@ export function capabilityFixture(caps: CapabilitySet): StorageBackend {
       };
     }
     if (caps.appendAudit) extended.appendAudit = append;
+    if (caps.transactionGetMany) extended.getMany = async (keys: readonly string[]) => Promise.all(keys.map((key) => tx.get(key)));
     return extended;
   };
   const backend = wrapStorage(model, {

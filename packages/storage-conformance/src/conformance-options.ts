@@ -1,5 +1,7 @@
 import { DEFAULT_MAX_VALUE_BYTES } from "@egide/storage-core";
 import type { StorageBackend } from "@egide/storage-core";
+import { resolveDeclaredCapabilities } from "./declared-capabilities.js";
+import type { ConformanceCapabilities, DeclaredCapabilities } from "./declared-capabilities.js";
 
 /** The default number of fast-check runs of the differential test. */
 export const DEFAULT_DIFFERENTIAL_RUNS = 40;
@@ -29,6 +31,12 @@ export interface StorageConformanceOptions {
    * operations are checked.
    */
   differentialRuns?: number;
+  /**
+   * The optional capabilities the created backends offer (default: none). The cases of each
+   * declared capability run; the suite fails when a backend lacks a declared capability or offers
+   * one that is not declared, so a capability is never left untested by omission.
+   */
+  capabilities?: ConformanceCapabilities;
 }
 
 /** {@link StorageConformanceOptions} with every default filled in. */
@@ -38,6 +46,7 @@ export interface ResolvedConformanceOptions {
   destroy: (backend: StorageBackend) => Promise<void>;
   maxValueBytes: number;
   differentialRuns: number;
+  capabilities: DeclaredCapabilities;
 }
 
 /**
@@ -65,5 +74,6 @@ export function resolveConformanceOptions(options: StorageConformanceOptions): R
     destroy: options.destroy ?? ((backend) => backend.close()),
     maxValueBytes,
     differentialRuns,
+    capabilities: resolveDeclaredCapabilities(options.capabilities),
   };
 }

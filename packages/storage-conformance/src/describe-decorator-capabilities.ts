@@ -19,12 +19,28 @@ export interface DecoratorCapabilitiesOptions {
 
 const CASES: ReadonlyArray<{ label: string; caps: CapabilitySet }> = [
   { label: "no optional capability", caps: {} },
-  { label: "every optional capability", caps: { putMany: true, appendAudit: true, audit: true, appendMany: true, poolStats: true } },
+  {
+    label: "every optional capability",
+    caps: {
+      putMany: true,
+      appendAudit: true,
+      audit: true,
+      appendMany: true,
+      poolStats: true,
+      getMany: true,
+      transactionGetMany: true,
+      subscribeChanges: true,
+    },
+  },
   { label: "only putMany", caps: { putMany: true } },
   { label: "only appendAudit", caps: { appendAudit: true } },
   { label: "only an audit store without appendMany", caps: { audit: true } },
   { label: "only an audit store with appendMany", caps: { audit: true, appendMany: true } },
   { label: "only poolStats", caps: { poolStats: true } },
+  { label: "only getMany", caps: { getMany: true } },
+  { label: "only getMany in transactions", caps: { transactionGetMany: true } },
+  { label: "getMany on the backend and in transactions", caps: { getMany: true, transactionGetMany: true } },
+  { label: "only subscribeChanges", caps: { subscribeChanges: true } },
 ];
 
 /**

@@ -5,9 +5,12 @@ import { resolveConformanceOptions } from "./conformance-options.js";
 import type { StorageConformanceOptions } from "./conformance-options.js";
 import { exerciseBackend } from "./exercise-backend.js";
 import { exerciseByteOrder } from "./exercise-byte-order.js";
+import { exerciseChangeFeed } from "./exercise-change-feed.js";
 import { exerciseConcurrency } from "./exercise-concurrency.js";
+import { exerciseDeclaredCapabilities } from "./exercise-declared-capabilities.js";
 import { exerciseDifferential } from "./exercise-differential.js";
 import { exerciseExistsDelete } from "./exercise-exists-delete.js";
+import { exerciseGetMany } from "./exercise-get-many.js";
 import { exerciseKeys } from "./exercise-keys.js";
 import { exerciseLifecycle } from "./exercise-lifecycle.js";
 import { exerciseListPage } from "./exercise-list-page.js";
@@ -28,6 +31,13 @@ import { TEST_TIMEOUT_MS } from "./test-timeouts.js";
  *
  * Every test gets a fresh backend from `create` (in `beforeEach`) and hands it to `destroy`
  * afterwards (default: `close()`), so tests never depend on each other's leftovers.
+ *
+ * Optional capabilities with cases of their own (`getMany`, the change feed) are declared in
+ * `capabilities`; a backend that offers an undeclared one, or lacks a declared one, fails:
+ *
+ * ```ts
+ * describeStorageConformance({ name: "foo", create, capabilities: { getMany: true, changeFeed: true } });
+ * ```
  */
 export function describeStorageConformance(options: StorageConformanceOptions): void {
   const resolved = resolveConformanceOptions(options);
@@ -66,5 +76,11 @@ export function describeStorageConformance(options: StorageConformanceOptions): 
     describe("concurrency", () => exerciseConcurrency(context));
     describe("lifecycle", () => exerciseLifecycle(context));
     describe("differential against the reference model", () => exerciseDifferential(context));
+    // Optional capabilities: their cases are registered from the declaration, and the check
+    // below fails when the backend offers one that is not declared (or lacks a declared one).
+    describe("declared optional capabilities", () => exerciseDeclaredCapabilities(context));
+    const { backendGetMany, transactionGetMany, changeFeed } = resolved.capabilities;
+    if (backendGetMany || transactionGetMany) describe("getMany", () => exerciseGetMany(context));
+    if (changeFeed) describe("change feed", () => exerciseChangeFeed(context));
   });
 }

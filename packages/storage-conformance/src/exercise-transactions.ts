@@ -3,17 +3,13 @@ import { StorageErrorCode } from "@egide/storage-core";
 import type { StorageBackend, Transaction } from "@egide/storage-core";
 import { collectScan } from "./collect-scan.js";
 import type { ConformanceContext } from "./conformance-context.js";
-import { createDeferred } from "./deferred.js";
 import { expectStorageError } from "./expect-storage-error.js";
-import { sleep } from "./sleep.js";
+import { holdOpenTransaction, readOrPending } from "./hold-open-transaction.js";
 import { TEST_TIMEOUT_MS } from "./test-timeouts.js";
 import { hexOrNull, utf8 } from "./utf8.js";
 
 const V1 = utf8("v1");
 const V2 = utf8("v2");
-
-/** How long an outside read may stay queued behind an open transaction before we stop waiting. */
-const PENDING_AFTER_MS = 150;
 
 /** An error class of the caller's own, to check that a rollback hands it back untouched. */
 class CallerError extends Error {
@@ -39,43 +35,6 @@ async function settledTransaction(backend: StorageBackend, fail: boolean, readOn
   else await outcome;
   expect(captured, "the callback never ran").toBeDefined();
   return captured as Transaction;
-}
-
-/**
- * Starts a transaction that does `inside`, then holds the transaction open until the returned
- * `release` is called. Resolves once `inside` is done, i.e. once there is an open transaction
- * with uncommitted writes.
- */
-async function holdOpenTransaction(
-  backend: StorageBackend,
-  inside: (tx: Transaction) => Promise<void>,
-  rollBack = false,
-): Promise<{ release: () => void; done: Promise<unknown> }> {
-  const entered = createDeferred();
-  const gate = createDeferred();
-  const marker = new CallerError("roll back the held transaction");
-  const done = backend
-    .transaction(async (tx) => {
-      await inside(tx);
-      entered.resolve();
-      await gate.promise;
-      if (rollBack) throw marker;
-    })
-    .then(
-      () => "committed",
-      (error: unknown) => {
-        if (error === marker) return "rolled back";
-        throw error;
-      },
-    );
-  // If the transaction fails before signalling, surface that instead of waiting for ever.
-  await Promise.race([entered.promise, done]);
-  return { release: () => gate.resolve(), done };
-}
-
-/** Races `read` against a short timer: "pending" when the backend queued it behind a writer. */
-async function readOrPending<T>(read: Promise<T>): Promise<{ value: T } | "pending"> {
-  return Promise.race([read.then((value) => ({ value })), sleep(PENDING_AFTER_MS).then(() => "pending" as const)]);
 }
 
 /**

@@ -1,4 +1,5 @@
 import {
+  ChangeFeedHub,
   DEFAULT_MAX_VALUE_BYTES,
   StorageError,
   StorageErrorCode,
@@ -7,7 +8,15 @@ import {
   validatePrefix,
   validateValue,
 } from "@egide/storage-core";
-import type { HealthStatus, ScanEntry, StorageBackend, Transaction, TransactionOptions } from "@egide/storage-core";
+import type {
+  ChangeFeedListener,
+  ChangeFeedSubscription,
+  HealthStatus,
+  ScanEntry,
+  StorageBackend,
+  Transaction,
+  TransactionOptions,
+} from "@egide/storage-core";
 import { naiveChildren, naivePage } from "./naive-list.js";
 import { ReferenceTransaction } from "./reference-transaction.js";
 
@@ -15,6 +24,10 @@ import { ReferenceTransaction } from "./reference-transaction.js";
 export interface ReferenceModelOptions {
   /** The largest value accepted, in bytes (default `DEFAULT_MAX_VALUE_BYTES`). */
   maxValueBytes?: number;
+  /** Offer `getMany` on the model and in its transactions (default: not offered). */
+  getMany?: boolean;
+  /** Offer `subscribeChanges`, an in-process change feed that is live at once (default: not offered). */
+  changeFeed?: boolean;
 }
 
 const TYPE = "reference";
@@ -29,6 +42,9 @@ const TYPE = "reference";
  *   they see the committed map, which a commit changes in one synchronous step.
  * - Calling the model's own write methods from inside a transaction callback deadlocks, as it
  *   would on a single-writer database: use the `tx` object.
+ * - The optional `getMany` and `subscribeChanges` exist only when asked for in the options, so
+ *   the model can stand for a backend with or without them. `getMany` reads the committed map
+ *   in one synchronous step; the feed publishes each commit's keys before the write resolves.
  */
 export class ReferenceModel implements StorageBackend {
   readonly type = TYPE;
@@ -37,9 +53,37 @@ export class ReferenceModel implements StorageBackend {
   #closed = false;
   // The tail of the writer queue; each writer waits for the previous one.
   #writerTail: Promise<unknown> = Promise.resolve();
+  readonly #withGetMany: boolean;
+  // Only with `changeFeed`: a backend without the feed has nothing to publish to.
+  readonly #feed: ChangeFeedHub | undefined;
+
+  /** Present only when the model was created with `getMany: true`. */
+  declare readonly getMany?: (keys: readonly string[]) => Promise<(Buffer | null)[]>;
+  /** Present only when the model was created with `changeFeed: true`. */
+  declare readonly subscribeChanges?: (listener: ChangeFeedListener) => ChangeFeedSubscription;
 
   constructor(options: ReferenceModelOptions = {}) {
     this.#maxValueBytes = options.maxValueBytes ?? DEFAULT_MAX_VALUE_BYTES;
+    this.#withGetMany = options.getMany === true;
+    const self = this as { -readonly [K in "getMany" | "subscribeChanges"]?: ReferenceModel[K] };
+    if (this.#withGetMany) self.getMany = (keys) => this.#getMany(keys);
+    if (options.changeFeed === true) {
+      const feed = new ChangeFeedHub();
+      // Every commit happens in this process, so the feed is complete from the start.
+      feed.setLive(true);
+      this.#feed = feed;
+      self.subscribeChanges = (listener) => feed.subscribe(listener);
+    }
+  }
+
+  async #getMany(keys: readonly string[]): Promise<(Buffer | null)[]> {
+    this.#assertOpen();
+    for (const key of keys) validateKey(key, TYPE);
+    // One synchronous pass over the committed map: a commit cannot land halfway.
+    return keys.map((key) => {
+      const value = this.#data.get(key);
+      return value ? Buffer.from(value) : null;
+    });
   }
 
   async get(key: string): Promise<Buffer | null> {
@@ -57,6 +101,7 @@ export class ReferenceModel implements StorageBackend {
     const stored = Buffer.from(value);
     await this.#exclusive(async () => {
       this.#data.set(key, stored);
+      this.#feed?.publish([key]);
     });
   }
 
@@ -65,6 +110,7 @@ export class ReferenceModel implements StorageBackend {
     validateKey(key, TYPE);
     await this.#exclusive(async () => {
       this.#data.delete(key);
+      this.#feed?.publish([key]);
     });
   }
 
@@ -106,7 +152,7 @@ export class ReferenceModel implements StorageBackend {
     this.#assertOpen();
     const readOnly = options.readOnly === true;
     return this.#exclusive(async () => {
-      const tx = new ReferenceTransaction(this.#data, readOnly, this.#maxValueBytes, TYPE);
+      const tx = new ReferenceTransaction(this.#data, readOnly, this.#maxValueBytes, TYPE, this.#withGetMany);
       let result: T;
       try {
         result = await fn(tx);
@@ -120,6 +166,7 @@ export class ReferenceModel implements StorageBackend {
         if (value === null) this.#data.delete(key);
         else this.#data.set(key, value);
       }
+      if (tx.overlay.size > 0) this.#feed?.publish([...tx.overlay.keys()]);
       return result;
     });
   }
@@ -132,6 +179,7 @@ export class ReferenceModel implements StorageBackend {
 
   async close(): Promise<void> {
     this.#closed = true;
+    this.#feed?.close();
   }
 
   /** Runs `fn` after every earlier writer has finished; a failing writer does not block later ones. */

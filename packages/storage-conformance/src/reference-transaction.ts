@@ -8,7 +8,7 @@ import { naiveChildren, naivePage } from "./naive-list.js";
  * the transaction sees its own writes while nobody else does.
  *
  * The model runs one transaction at a time, so the committed map cannot change under an open
- * transaction and reads need no snapshot copy.
+ * transaction and reads need no snapshot copy. `getMany` exists only when the model offers it.
  */
 export class ReferenceTransaction implements Transaction {
   /** The writes of this transaction, by key; `null` is a delete. */
@@ -19,11 +19,24 @@ export class ReferenceTransaction implements Transaction {
   readonly #type: string;
   #settled = false;
 
-  constructor(committed: ReadonlyMap<string, Buffer>, readOnly: boolean, maxValueBytes: number, type: string) {
+  /** Present only when the model was created with `getMany: true`. */
+  declare readonly getMany?: (keys: readonly string[]) => Promise<(Buffer | null)[]>;
+
+  constructor(committed: ReadonlyMap<string, Buffer>, readOnly: boolean, maxValueBytes: number, type: string, withGetMany = false) {
     this.#committed = committed;
     this.#readOnly = readOnly;
     this.#maxValueBytes = maxValueBytes;
     this.#type = type;
+    if (withGetMany) (this as { getMany?: ReferenceTransaction["getMany"] }).getMany = (keys) => this.#getMany(keys);
+  }
+
+  async #getMany(keys: readonly string[]): Promise<(Buffer | null)[]> {
+    this.#assertActive();
+    for (const key of keys) validateKey(key, this.#type);
+    return keys.map((key) => {
+      const value = this.overlay.has(key) ? this.overlay.get(key) : this.#committed.get(key);
+      return value ? Buffer.from(value) : null;
+    });
   }
 
   /** Marks the transaction finished: every later call fails with `CLOSED`. */

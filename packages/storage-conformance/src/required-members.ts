@@ -2,7 +2,7 @@ import type { StorageBackend, Transaction } from "@egide/storage-core";
 
 /**
  * A view of `tx` with only the members every transaction must have: none of the optional
- * capabilities (`putMany`, `appendAudit`), whatever `tx` offers. For building test backends
+ * capabilities (`putMany`, `getMany`, `appendAudit`), whatever `tx` offers. For building test backends
  * that lack them, and hand-forwarding decorators to check against.
  */
 export function requiredTransaction(tx: Transaction): Transaction {
@@ -18,8 +18,8 @@ export function requiredTransaction(tx: Transaction): Transaction {
 
 /**
  * A view of `backend` with only the members every backend must have, and transactions with
- * only theirs ({@link requiredTransaction}): no `audit`, `poolStats`, `putMany` or
- * `appendAudit`. It is what a decorator that forwards by hand, member by member, ends up as.
+ * only theirs ({@link requiredTransaction}): no `audit`, `poolStats`, `getMany`,
+ * `subscribeChanges`, `putMany` or `appendAudit`. It is what a decorator that forwards by hand, member by member, ends up as.
  */
 export function requiredBackend(backend: StorageBackend): StorageBackend {
   return {

@@ -17,6 +17,8 @@ import type { ConnectionSource, StorageMetrics } from "./storage-metrics.js";
 /** The operations recorded, as the `operation` label spells them. */
 export const StorageOperation = {
   GET: "get",
+  /** `getMany`, on the backend or in a transaction: one operation, however many keys. */
+  GET_MANY: "get_many",
   PUT: "put",
   DELETE: "delete",
   EXISTS: "exists",
@@ -60,8 +62,11 @@ interface PoolStatsHolder {
  * time. A backend with an audit store keeps it, recorded too (`audit_append`, `audit_query`).
  * The wrapper is itself a `StorageBackend` (built with `wrapStorage`) and changes no behaviour:
  * results and errors pass through untouched, and it offers exactly the optional capabilities of
- * the backend it wraps (`putMany` and `appendAudit` in transactions, `audit` and its
- * `appendMany`, `poolStats()`), no more and no fewer.
+ * the backend it wraps (`getMany`, `putMany` and `appendAudit` in transactions, `audit` and its
+ * `appendMany`, `poolStats()`, `getMany()`, `subscribeChanges()`), no more and no fewer. A
+ * `getMany` is one `get_many` operation; the change feed is forwarded unmetered (a
+ * subscription is not a storage operation, and its deliveries happen inside the writes that
+ * are recorded already).
  */
 export function withMetrics(backend: AuditingBackend, options?: WithMetricsOptions): AuditingBackend;
 export function withMetrics(backend: StorageBackend, options?: WithMetricsOptions): StorageBackend;
@@ -160,15 +165,19 @@ function errorCode(error: unknown): string {
 }
 
 /**
- * The decorator's overrides: the six operations a backend and its transactions share, each
- * recorded under its own label (the same names inside a transaction as outside), plus scan,
- * transaction, health, close and the audit store. Everything else, `poolStats()` included, is
- * forwarded by `wrapStorage`, which also keeps each optional capability (`putMany`,
- * `appendAudit`, `audit`, `appendMany`) exactly when the backend has it.
+ * The decorator's overrides: the operations a backend and its transactions share (the six
+ * required ones and the optional `getMany`), each recorded under its own label (the same names
+ * inside a transaction as outside), plus scan, transaction, health, close and the audit store.
+ * Everything else, `poolStats()` and `subscribeChanges()` included, is forwarded by
+ * `wrapStorage`, which also keeps each optional capability (`getMany`, `putMany`,
+ * `appendAudit`, `audit`, `appendMany`, `poolStats`, `subscribeChanges`) exactly when the
+ * backend has it: the `getMany` override is used only where `inner` has one.
  */
-function meteredOperations(inner: Transaction, recorder: OperationRecorder): TransactionOverrides {
+function meteredOperations(inner: Transaction | StorageBackend, recorder: OperationRecorder): TransactionOverrides {
   return {
     get: (key) => recorder.track(StorageOperation.GET, () => inner.get(key)),
+    getMany: (keys) =>
+      recorder.track(StorageOperation.GET_MANY, () => (inner.getMany as NonNullable<Transaction["getMany"]>).call(inner, keys)),
     put: (key, value) => recorder.track(StorageOperation.PUT, () => inner.put(key, value)),
     delete: (key) => recorder.track(StorageOperation.DELETE, () => inner.delete(key)),
     exists: (key) => recorder.track(StorageOperation.EXISTS, () => inner.exists(key)),

@@ -4,6 +4,7 @@ import { SqliteBackend } from "@egide/storage-sqlite";
 import { Registry } from "prom-client";
 import { afterEach, beforeEach, describe, expect, test } from "vitest";
 import { StorageMetricName, withMetrics } from "../src/index.js";
+import { sampleMetric } from "./sample-metric.js";
 
 // What the decorator records, read back through the registry's own exposition, the way
 // Prometheus scrapes it.
@@ -22,15 +23,8 @@ afterEach(async () => {
   await storage.close();
 });
 
-/** The value of one sample (0 when absent) from the registry's JSON view. */
-async function sample(name: string, labels: Record<string, string>, suffix = ""): Promise<number> {
-  const metrics = await registry.getMetricsAsJSON();
-  const metric = metrics.find((m) => m.name === name);
-  if (!metric) return 0;
-  const found = (metric.values as Array<{ value: number; labels: Record<string, string | number>; metricName?: string }>).find(
-    (v) => (suffix === "" || v.metricName === `${name}${suffix}`) && Object.entries(labels).every(([k, value]) => v.labels[k] === value),
-  );
-  return found?.value ?? 0;
+function sample(name: string, labels: Record<string, string>, suffix = ""): Promise<number> {
+  return sampleMetric(registry, name, labels, suffix);
 }
 
 const ops = (operation: string) => sample(StorageMetricName.OPERATIONS, { backend: "sqlite", operation });

@@ -11,6 +11,8 @@ import {
   validateValue,
   withRetries,
   type AuditingBackend,
+  type ChangeFeedListener,
+  type ChangeFeedSubscription,
   type HealthStatus,
   type ScanEntry,
   type Transaction,
@@ -18,6 +20,7 @@ import {
 } from "@egide/storage-core";
 import { createPrivateFile } from "./private-file.js";
 import { SqliteAuditStore } from "./sqlite-audit-store.js";
+import { SqliteChangeFeed } from "./sqlite-change-feed.js";
 import { SQLITE_TYPE } from "./sqlite-type.js";
 import { toStorageError } from "./sqlite-errors.js";
 import { resolveSqliteOptions, type ResolvedSqliteOptions, type SqliteOptions } from "./sqlite-options.js";
@@ -35,6 +38,10 @@ import { SqliteTransaction } from "./sqlite-transaction.js";
  * connection of their own from a small pool. `:memory:` has a single connection, so there
  * every operation goes through the queue. The connections and that routing are
  * {@link SqliteConnections}; this class is the operations built on them.
+ *
+ * Every commit made through this object is published on its change feed with the keys it
+ * wrote; commits by other connections to the file are found by polling and published with
+ * `keys: null` ({@link SqliteChangeFeed}).
  */
 export class SqliteBackend implements AuditingBackend {
   readonly type = SQLITE_TYPE;
@@ -45,6 +52,9 @@ export class SqliteBackend implements AuditingBackend {
 
   /** The writer, reader and snapshot readers, and which of them each operation runs on. */
   readonly #connections: SqliteConnections;
+  /** The change feed: this object's commits, and other connections' commits seen by polling. */
+  readonly #feed: SqliteChangeFeed;
+  #closing: Promise<void> | undefined;
 
   /**
    * Opens (creating if needed) the database and brings its schema up to date.
@@ -62,6 +72,13 @@ export class SqliteBackend implements AuditingBackend {
   private constructor(options: ResolvedSqliteOptions) {
     this.options = options;
     this.#connections = new SqliteConnections(options);
+    const connections = this.#connections;
+    this.#feed = new SqliteChangeFeed({
+      // :memory: is private to this object: every commit to it is one of ours.
+      readVersion: connections.inMemory ? undefined : () => connections.dataVersion(),
+      pollIntervalMs: options.changePollIntervalMs,
+      failureGraceMs: options.busyTimeoutMs,
+    });
     this.audit = new SqliteAuditStore({
       read: (fn) => this.#connections.read("audit query", (c) => fn(c.db)),
       write: (fn) => this.#connections.write("audit append", (c) => fn(c.db)),
@@ -76,6 +93,21 @@ export class SqliteBackend implements AuditingBackend {
     );
   }
 
+  /**
+   * The values at `keys`, in the same order (`null` where absent; a key may be given more than
+   * once), read by one statement: one consistent snapshot, whatever the number of keys. Every
+   * key is checked as `get` checks it.
+   */
+  getMany(keys: readonly string[]): Promise<(Buffer | null)[]> {
+    return this.#connections.read(
+      "getMany",
+      (c) => c.getMany(keys),
+      () => {
+        for (const key of keys) validateKey(key, SQLITE_TYPE);
+      },
+    );
+  }
+
   exists(key: string): Promise<boolean> {
     return this.#connections.read(
       "exists",
@@ -87,7 +119,10 @@ export class SqliteBackend implements AuditingBackend {
   put(key: string, value: Uint8Array): Promise<void> {
     return this.#connections.write(
       "put",
-      (c) => c.put(key, value),
+      (c) => {
+        c.put(key, value);
+        this.#feed.committed([key]);
+      },
       () => {
         validateKey(key, SQLITE_TYPE);
         validateValue(value, this.options.maxValueBytes, SQLITE_TYPE);
@@ -98,7 +133,10 @@ export class SqliteBackend implements AuditingBackend {
   delete(key: string): Promise<void> {
     return this.#connections.write(
       "delete",
-      (c) => c.delete(key),
+      (c) => {
+        c.delete(key);
+        this.#feed.committed([key]);
+      },
       () => validateKey(key, SQLITE_TYPE),
     );
   }
@@ -196,6 +234,9 @@ export class SqliteBackend implements AuditingBackend {
             if (db.inTransaction) db.exec("ROLLBACK");
             throw toStorageError(error, "commit");
           }
+          // Committed: published now, before the caller's promise resolves and before the
+          // queue lets the next write in.
+          if (tx.changes.written) this.#feed.committed(tx.changes.keys);
           return result;
         }),
       { shouldRetry: (error) => StorageError.isInstance(error, StorageErrorCode.CONFLICT) },
@@ -266,9 +307,32 @@ export class SqliteBackend implements AuditingBackend {
     };
   }
 
-  /** Waits for queued work, then closes every connection. Idempotent. */
+  /**
+   * Subscribes `listener` to the change feed: the keys of every commit made through this backend
+   * object (puts, deletes, read-write transactions that wrote; not audit rows), delivered before
+   * the write resolves, and `keys: null` for each commit by another connection to the same file
+   * (another process, another backend object), found by polling every `changePollIntervalMs`
+   * while anyone is subscribed. The feed is live from the start; `close()` ends it. After
+   * `close()` the subscription is never live.
+   */
+  subscribeChanges(listener: ChangeFeedListener): ChangeFeedSubscription {
+    return this.#feed.subscribe(listener);
+  }
+
+  /**
+   * Waits for queued work, then closes every connection and ends the change feed (subscribers
+   * are told it is not live). Idempotent.
+   */
   close(): Promise<void> {
-    return this.#connections.close();
+    this.#closing ??= (async () => {
+      try {
+        await this.#connections.close();
+      } finally {
+        // After the queued writes, so that their changes are still delivered.
+        this.#feed.close();
+      }
+    })();
+    return this.#closing;
   }
 
   async #readOnlyTransaction<T>(fn: (tx: Transaction) => Promise<T>): Promise<T> {

@@ -11,6 +11,7 @@ export const SCAN_PAGE_SIZE = 256;
 export class SqliteConnection {
   readonly #get: Database.Statement<[string], Buffer>;
   readonly #exists: Database.Statement<[string], number>;
+  readonly #getMany: Database.Statement<[string], { key: string; value: Buffer }>;
   readonly #put: Database.Statement<[string, Uint8Array, number, number]> | undefined;
   readonly #delete: Database.Statement<[string]> | undefined;
   // Probes by bound kinds and batch size, prepared on first use.
@@ -24,6 +25,12 @@ export class SqliteConnection {
   ) {
     this.#get = db.prepare<[string], Buffer>("SELECT value FROM egide_storage WHERE key = ?").pluck();
     this.#exists = db.prepare<[string], number>("SELECT 1 FROM egide_storage WHERE key = ?").pluck();
+    // The keys travel as one JSON array: one statement (one snapshot) for any number of keys,
+    // with no IN list to rebuild per count and no SQLite variable limit to chunk around. SQLite
+    // probes the primary key once per distinct key of the list.
+    this.#getMany = db.prepare<[string], { key: string; value: Buffer }>(
+      "SELECT key, value FROM egide_storage WHERE key IN (SELECT value FROM json_each(?))",
+    );
     if (writable) {
       this.#put = db.prepare(
         "INSERT INTO egide_storage (key, value, created_at, updated_at) VALUES (?, ?, ?, ?) " +
@@ -49,6 +56,25 @@ export class SqliteConnection {
 
   get(key: string): Buffer | null {
     return this.#get.get(key) ?? null;
+  }
+
+  /**
+   * The values at `keys`, in order (`null` where absent), read by one statement. A key given
+   * twice gets its own copy of the value, so that a caller wiping one buffer does not wipe the other.
+   */
+  getMany(keys: readonly string[]): (Buffer | null)[] {
+    if (keys.length === 0) return [];
+    if (keys.length === 1) return [this.get(keys[0] as string)];
+    const found = new Map<string, Buffer>();
+    for (const row of this.#getMany.all(JSON.stringify(keys))) found.set(row.key, row.value);
+    const handedOut = new Set<string>();
+    return keys.map((key) => {
+      const value = found.get(key);
+      if (value === undefined) return null;
+      if (handedOut.has(key)) return Buffer.from(value);
+      handedOut.add(key);
+      return value;
+    });
   }
 
   exists(key: string): boolean {

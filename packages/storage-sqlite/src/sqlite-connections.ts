@@ -35,7 +35,10 @@ export class SqliteConnections {
    * there such work goes through the writer queue or reads in one statement instead.
    */
   readonly pinnedSnapshots: boolean;
-  readonly #memory: boolean;
+  /** Whether the database is `:memory:`: private to this object, so no other connection can change it. */
+  readonly inMemory: boolean;
+  readonly #busyTimeoutMs: number;
+  #dataVersion: { read: Database.Statement<[], number>; noWait: Database.Statement; wait: Database.Statement } | undefined;
   #closed = false;
 
   /**
@@ -43,15 +46,16 @@ export class SqliteConnections {
    * `SqliteBackend.open` for what happens to the file's permissions. Throws a StorageError.
    */
   constructor(options: ResolvedSqliteOptions) {
-    this.#memory = options.path === ":memory:" || options.path === "";
-    this.pinnedSnapshots = !this.#memory && options.journalMode === "WAL";
+    this.inMemory = options.path === ":memory:" || options.path === "";
+    this.#busyTimeoutMs = options.busyTimeoutMs;
+    this.pinnedSnapshots = !this.inMemory && options.journalMode === "WAL";
     let writer: Database.Database | undefined;
     try {
       // Before SQLite sees the file: it would create it with the umask's permissions.
-      if (!this.#memory) preparePrivateDatabaseFile(options.path);
+      if (!this.inMemory) preparePrivateDatabaseFile(options.path);
       writer = new Database(options.path);
       configure(writer, options);
-      if (!this.#memory) {
+      if (!this.inMemory) {
         const mode = writer.pragma(`journal_mode = ${options.journalMode}`, { simple: true }) as string;
         if (mode.toUpperCase() !== options.journalMode) {
           throw new Error(`could not set journal_mode to ${options.journalMode} (SQLite kept ${mode})`);
@@ -60,7 +64,7 @@ export class SqliteConnections {
       writer.pragma(`synchronous = ${options.synchronous}`);
       migrateSqliteSchema(writer);
       this.writer = new SqliteConnection(writer, true);
-      if (this.#memory) {
+      if (this.inMemory) {
         this.reader = this.writer;
       } else {
         const openReader = () => {
@@ -86,7 +90,7 @@ export class SqliteConnections {
     // On a file a read never waits: it uses the reader connection while a transaction holds
     // the writer; `:memory:` shares the writer's queue so that an open transaction's writes
     // stay invisible until it commits.
-    if (this.#memory) return this.write(operation, fn, check);
+    if (this.inMemory) return this.write(operation, fn, check);
     try {
       check?.();
       this.assertOpen();
@@ -151,6 +155,34 @@ export class SqliteConnections {
   endSnapshot(connection: SqliteConnection): void {
     if (connection.db.inTransaction) connection.db.exec("COMMIT");
     (this.readers as ReaderPool).release(connection);
+  }
+
+  /**
+   * The writer's `PRAGMA data_version`: it changes whenever another connection (another process,
+   * another backend object) commits to the file, and never for the writer's own commits, so the
+   * change feed polls it to learn of commits it did not make.
+   *
+   * It is read at once, even while a transaction of ours holds the writer: the pragma only
+   * reads, and inside our transaction no other connection can commit. It never waits for a
+   * lock (busy_timeout is 0 for that one read): where another connection blocks readers (an
+   * exclusive lock under a rollback journal) it throws SQLITE_BUSY at once, and the caller
+   * tries again later, rather than blocking the event loop for busy_timeout on every poll.
+   */
+  dataVersion(): number {
+    const db = this.writer.db;
+    if (!db.open) throw new StorageError(StorageErrorCode.CLOSED, "backend is closed", { backend: SQLITE_TYPE });
+    this.#dataVersion ??= {
+      read: db.prepare<[], number>("PRAGMA data_version").pluck(),
+      noWait: db.prepare("PRAGMA busy_timeout = 0"),
+      wait: db.prepare(`PRAGMA busy_timeout = ${Math.round(this.#busyTimeoutMs)}`),
+    };
+    const { read, noWait, wait } = this.#dataVersion;
+    noWait.get();
+    try {
+      return read.get() as number;
+    } finally {
+      wait.get();
+    }
   }
 
   /** Throws `CLOSED` once {@link close} has been called. */

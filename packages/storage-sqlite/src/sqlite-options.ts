@@ -8,6 +8,9 @@ export const SQLITE_JOURNAL_MODES = ["WAL", "DELETE", "TRUNCATE", "PERSIST"] as 
 /** SQLite `synchronous` levels. */
 export const SQLITE_SYNCHRONOUS_LEVELS = ["OFF", "NORMAL", "FULL", "EXTRA"] as const;
 
+const MIN_CHANGE_POLL_MS = 1;
+const MAX_CHANGE_POLL_MS = 10_000;
+
 /** A journal mode of {@link SQLITE_JOURNAL_MODES}. */
 export type SqliteJournalMode = (typeof SQLITE_JOURNAL_MODES)[number];
 /** A level of {@link SQLITE_SYNCHRONOUS_LEVELS}. */
@@ -29,6 +32,12 @@ export interface SqliteOptions {
   maxValueBytes?: number;
   /** Most connections used at once for read-only transactions on a file (default 4). */
   maxReaders?: number;
+  /**
+   * How often, in ms, the change feed checks a database file for commits made by other
+   * connections (other processes, other backend objects), while it has subscribers: from 1 to
+   * 10000 (default 10). Unused for ":memory:".
+   */
+  changePollIntervalMs?: number;
 }
 
 /** {@link SqliteOptions} with every default applied. */
@@ -46,6 +55,7 @@ export function resolveSqliteOptions(options: SqliteOptions): ResolvedSqliteOpti
       busy_timeout: options.busyTimeoutMs,
       max_value_bytes: options.maxValueBytes,
       max_readers: options.maxReaders,
+      change_poll_interval: options.changePollIntervalMs,
     },
     "sqlite",
   );
@@ -61,6 +71,7 @@ export function resolveSqliteOptions(options: SqliteOptions): ResolvedSqliteOpti
  * synchronous = "NORMAL"
  * cache_size = 10000                 # KiB
  * busy_timeout = "5s"
+ * change_poll_interval = "10ms"      # change feed: how often to look for other processes' commits
  * ```
  *
  * Unknown options and bad values are `ConfigError`s naming the option.
@@ -78,8 +89,13 @@ export function parseSqliteConfig(table: unknown, path = "storage.sqlite"): Reso
     busyTimeoutMs: config.duration("busy_timeout", "5s"),
     maxValueBytes: config.integer("max_value_bytes", DEFAULT_MAX_VALUE_BYTES, { min: 1, max: 512 * 1024 * 1024 }),
     maxReaders: config.integer("max_readers", 4, { min: 1, max: 64 }),
+    changePollIntervalMs: config.duration("change_poll_interval", "10ms"),
   };
   if (options.busyTimeoutMs > 2 ** 31 - 1) throw config.error("busy_timeout", "is too long");
+  // Below 1 ms a timer fires no faster; above 10 s the feed would lag too far behind other processes to be useful.
+  if (options.changePollIntervalMs < MIN_CHANGE_POLL_MS || options.changePollIntervalMs > MAX_CHANGE_POLL_MS) {
+    throw config.error("change_poll_interval", `must be between 1ms and 10s, got ${options.changePollIntervalMs}ms`);
+  }
   config.finish();
   return options;
 }

@@ -1,4 +1,13 @@
-import { TransactionGuard, type AuditEntry, type AuditRecord, type AuditingTransaction, type ScanEntry } from "@egide/storage-core";
+import {
+  StorageError,
+  StorageErrorCode,
+  TransactionGuard,
+  type AuditEntry,
+  type AuditRecord,
+  type AuditingTransaction,
+  type ScanEntry,
+} from "@egide/storage-core";
+import { ChangedKeys } from "./changed-keys.js";
 import type { SqliteAuditStore } from "./sqlite-audit-store.js";
 import { SQLITE_TYPE } from "./sqlite-type.js";
 import { toStorageError } from "./sqlite-errors.js";
@@ -9,7 +18,10 @@ import type { SqliteConnection } from "./sqlite-connection.js";
  * Once the callback settles the transaction is closed and every method fails with `CLOSED`.
  */
 export class SqliteTransaction implements AuditingTransaction {
+  /** The keys this transaction put or deleted, for the change feed once it commits. */
+  readonly changes = new ChangedKeys();
   readonly #guard: TransactionGuard;
+  #open = true;
 
   constructor(
     readonly connection: SqliteConnection,
@@ -22,6 +34,7 @@ export class SqliteTransaction implements AuditingTransaction {
 
   /** Ends the transaction's usability; called when its callback settles. */
   close(): void {
+    this.#open = false;
     this.#guard.close();
   }
 
@@ -30,22 +43,39 @@ export class SqliteTransaction implements AuditingTransaction {
     return this.#run("get", () => this.connection.get(key));
   }
 
+  /** Reads every key by one statement on this transaction's connection, so it sees the transaction's own writes. */
+  async getMany(keys: readonly string[]): Promise<(Buffer | null)[]> {
+    // With no key there is nothing for the guard to check, but a closed transaction still refuses.
+    if (!this.#open) {
+      throw new StorageError(StorageErrorCode.CLOSED, "transaction already committed or rolled back", { backend: SQLITE_TYPE });
+    }
+    for (const key of keys) this.#guard.read(key);
+    return this.#run("getMany", () => this.connection.getMany(keys));
+  }
+
   async put(key: string, value: Uint8Array): Promise<void> {
     this.#guard.put(key, value);
     this.#run("put", () => this.connection.put(key, value));
+    this.changes.add(key);
   }
 
   /** Puts one after another on this connection: in SQLite a statement costs no round trip. */
   async putMany(entries: readonly ScanEntry[]): Promise<void> {
     for (const { key, value } of entries) this.#guard.put(key, value);
     this.#run("put", () => {
-      for (const { key, value } of entries) this.connection.put(key, value);
+      // Recorded one by one: when a put fails half-way, the ones before it stay written (and
+      // commit, if the callback goes on), so the feed must know them.
+      for (const { key, value } of entries) {
+        this.connection.put(key, value);
+        this.changes.add(key);
+      }
     });
   }
 
   async delete(key: string): Promise<void> {
     this.#guard.delete(key);
     this.#run("delete", () => this.connection.delete(key));
+    this.changes.add(key);
   }
 
   async exists(key: string): Promise<boolean> {

@@ -11,6 +11,7 @@ afterAll(() => temp.remove());
 describeStorageConformance({
   name: "sqlite (file, WAL)",
   create: async () => SqliteBackend.open({ path: temp.file() }),
+  capabilities: { getMany: true, changeFeed: true },
 });
 
 // A small value limit, to check the limit is the configured one and not a constant.
@@ -18,4 +19,5 @@ describeStorageConformance({
   name: "sqlite (file, DELETE journal, 64 KiB values)",
   create: async () => SqliteBackend.open({ path: temp.file(), journalMode: "DELETE", synchronous: "FULL", maxValueBytes: 64 * 1024 }),
   maxValueBytes: 64 * 1024,
+  capabilities: { getMany: true, changeFeed: true },
 });

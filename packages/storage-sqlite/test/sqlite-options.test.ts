@@ -18,6 +18,7 @@ describe("parseSqliteConfig", () => {
       busyTimeoutMs: 5000,
       maxValueBytes: 1024 * 1024,
       maxReaders: 4,
+      changePollIntervalMs: 10,
     });
   });
 
@@ -25,6 +26,18 @@ describe("parseSqliteConfig", () => {
     expect(
       parseSqliteConfig({ path: ":memory:", journal_mode: "delete", synchronous: "FULL", cache_size: 50000, busy_timeout: "250ms" }),
     ).toMatchObject({ path: ":memory:", journalMode: "DELETE", synchronous: "FULL", cacheSizeKiB: 50000, busyTimeoutMs: 250 });
+  });
+
+  it("reads change_poll_interval as a duration, and changePollIntervalMs in the programmatic form", async () => {
+    expect(parseSqliteConfig({ path: "x.db", change_poll_interval: "250ms" }).changePollIntervalMs).toBe(250);
+    expect(parseSqliteConfig({ path: "x.db", change_poll_interval: "10s" }).changePollIntervalMs).toBe(10_000);
+    expect(parseSqliteConfig({ path: "x.db", change_poll_interval: 1 }).changePollIntervalMs).toBe(1);
+    const backend = SqliteBackend.open({ path: ":memory:", changePollIntervalMs: 50 });
+    expect(backend.options.changePollIntervalMs).toBe(50);
+    await backend.close();
+    expect(() => SqliteBackend.open({ path: ":memory:", changePollIntervalMs: 0 })).toThrow(
+      /change_poll_interval: must be between 1ms and 10s/,
+    );
   });
 
   it.each([
@@ -37,6 +50,11 @@ describe("parseSqliteConfig", () => {
     [{ path: "x.db", cache_size: 1 }, "storage.sqlite.cache_size: must be at least 64"],
     [{ path: "x.db", busy_timeout: "5 seconds" }, "storage.sqlite.busy_timeout: "],
     [{ path: "x.db", busy_timeout: -1 }, "storage.sqlite.busy_timeout: "],
+    [{ path: "x.db", change_poll_interval: "0ms" }, "storage.sqlite.change_poll_interval: must be between 1ms and 10s, got 0ms"],
+    [{ path: "x.db", change_poll_interval: "0.5ms" }, "storage.sqlite.change_poll_interval: must be between 1ms and 10s"],
+    [{ path: "x.db", change_poll_interval: "11s" }, "storage.sqlite.change_poll_interval: must be between 1ms and 10s, got 11000ms"],
+    [{ path: "x.db", change_poll_interval: "often" }, "storage.sqlite.change_poll_interval: "],
+    [{ path: "x.db", change_poll_interval: -5 }, "storage.sqlite.change_poll_interval: "],
     [{ path: "x.db", journal: "WAL" }, "unknown option storage.sqlite.journal"],
     ["x.db", "storage.sqlite: must be a table"],
   ])("rejects %j with an error naming the option", (table, message) => {
