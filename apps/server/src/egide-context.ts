@@ -4,6 +4,7 @@ import type { AuditingBackend, StorageBackend, Transaction } from "@egide/storag
 import type { FastifyRequest } from "fastify";
 import type { Registry } from "prom-client";
 import { auditEntry } from "./audit/audit-entry.js";
+import type { CacheCoherence } from "./cache/cache-coherence.js";
 import { requestToken } from "./auth/request-token.js";
 import type { TokenEntry, TokenStore } from "./auth/token-store.js";
 import type { AclCheck, RequestAuthorizer } from "./http/request-pipeline.js";
@@ -19,6 +20,8 @@ export interface EgideContextParts {
   metrics: Registry;
   tokens: TokenStore;
   policies: PolicyStore;
+  /** The storage change feed's view, for caches of decoded records (absent: they cache by time). */
+  coherence?: CacheCoherence | undefined;
 }
 
 /**
@@ -38,8 +41,11 @@ export class EgideContext implements RequestAuthorizer {
   readonly metrics: Registry;
   readonly tokens: TokenStore;
   readonly policies: PolicyStore;
+  /** The storage change feed's view, for caches of decoded records (the auth mount table, …). */
+  readonly coherence: CacheCoherence | undefined;
 
   constructor(parts: EgideContextParts) {
+    this.coherence = parts.coherence;
     this.storage = parts.storage;
     this.adapter = parts.adapter;
     this.seal = parts.seal;

@@ -6,6 +6,8 @@ import { withMetrics } from "@egide/storage-metrics";
 import type { FastifyInstance } from "fastify";
 import { Gauge, Registry, collectDefaultMetrics } from "prom-client";
 import { TokenStore } from "./auth/token-store.js";
+import { cacheMetrics } from "./cache/cache-metrics.js";
+import { StorageCache } from "./cache/storage-cache.js";
 import type { ServerConfig } from "./config/server-config.js";
 import { EgideContext } from "./egide-context.js";
 import { HealthProbe } from "./health/health-probe.js";
@@ -57,9 +59,11 @@ export interface RunningServer {
 }
 
 /**
- * Starts Egide: loads the storage adapter named by `[storage] type`, stacks metrics and the
- * encrypting barrier on it (adapter → metrics → barrier: every read and write of the server
- * goes through the barrier), auto-unseals when configured, and listens.
+ * Starts Egide: loads the storage adapter named by `[storage] type`, stacks metrics, the
+ * coherent cache and the encrypting barrier on it (adapter → metrics → cache → barrier: every
+ * read and write of the server goes through the barrier, the cache holds only ciphertext, and
+ * the storage metrics count only what reaches the database), auto-unseals when configured, and
+ * listens.
  */
 export async function startServer(options: StartServerOptions): Promise<RunningServer> {
   const { config } = options;
@@ -76,7 +80,14 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
       metered,
       config.seal.rotateAfterEncryptions ? { rotateAfterEncryptions: config.seal.rotateAfterEncryptions } : {},
     );
-    const storage = barrier(metered, seal);
+    const cacheObserver = cacheMetrics(metrics);
+    const cache = new StorageCache(metered, {
+      maxBytes: config.cache.maxBytes,
+      disabled: config.cache.disabled,
+      observer: cacheObserver.observer,
+    });
+    cacheObserver.watch(cache);
+    const storage = barrier(cache.storage, seal);
     new Gauge({
       name: "egide_seal_sealed",
       help: "1 while the server is sealed, 0 when unsealed.",
@@ -86,11 +97,11 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
       },
     });
     const tokens = new TokenStore(storage);
-    const policies = new PolicyStore(storage);
-    const mounts = new MountTable(storage);
+    const policies = new PolicyStore(storage, { coherence: cache });
+    const mounts = new MountTable(storage, { coherence: cache });
     // The context's adapter is the metered one: its audit store and health probe are recorded
     // in the storage metrics like every other storage operation.
-    const context = new EgideContext({ storage, adapter: metered, seal, metrics, tokens, policies });
+    const context = new EgideContext({ storage, adapter: metered, seal, metrics, tokens, policies, coherence: cache });
     if (seal.initialized && config.seal.autoUnseal) {
       await seal.autoUnseal(config.seal.autoUnseal);
       void seal.rewrapInBackground();
@@ -107,7 +118,7 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
     probe.onUnhealthy = (health) => app.log.warn({ storage: health.type, detail: health.detail }, "storage health check failed");
     const sealOptions: SealRouteOptions = { tokens, mounts, autoUnseal: config.seal.autoUnseal, startedAt: new Date() };
     registerSealRoutes(app, context, sealOptions);
-    registerHealthRoute(app, context, probe);
+    registerHealthRoute(app, context, probe, () => cache.status());
     registerKeyRoutes(app, context);
     registerCapabilitiesRoutes(app, context);
     registerWrappingRoutes(app, context, { tokens, maxTtlMs: config.tokens.maxTtlMs });

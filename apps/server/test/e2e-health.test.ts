@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { call, type JsonBody, rawHttp, startTestServer, type TestServer } from "@egide/test-server";
 
 const HEALTH_KEYS = [
+  "cache",
   "initialized",
   "performance_standby",
   "replication_dr_mode",
@@ -110,6 +111,8 @@ describe.each([["sqlite"], ["postgresql"]] as const)("sys/health codes over %s",
     expect(Object.keys(health.body).sort()).toEqual(HEALTH_KEYS);
     expect(health.body).toMatchObject({ initialized: true, sealed: false, standby: false, performance_standby: false });
     expect(health.body.storage).toEqual({ type: storage, status: "healthy", latency_ms: expect.any(Number) });
+    // Both shipped backends have a change feed, live once the server runs: the cache serves reads.
+    expect(health.body.cache).toEqual({ enabled: true, feed: "live", serving: true });
 
     for (const [query, status] of [
       ["?standbyok=true", 200],

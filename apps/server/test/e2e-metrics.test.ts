@@ -245,7 +245,10 @@ describe("metrics over PostgreSQL", () => {
 
   it("egide_storage_connections_active counts the connections held by blocked requests, and drops when they finish", async () => {
     const active = async () => total(await scrape(ts, undefined), "egide_storage_connections_active", { backend: "postgresql" });
-    expect((await call(ts.url, "POST", "/v1/secret/data/held", { token: ts.rootToken, body: { data: { v: 1 } } })).status).toBe(200);
+    // Three secrets never read yet: each read misses the cache and needs a connection.
+    for (const n of [1, 2, 3]) {
+      expect((await call(ts.url, "POST", `/v1/secret/data/held/${n}`, { token: ts.rootToken, body: { data: { v: n } } })).status).toBe(200);
+    }
     const idle = await active();
     const locker = new pg.Client({
       host: postgresServer.host,
@@ -260,7 +263,7 @@ describe("metrics over PostgreSQL", () => {
     try {
       await locker.query("BEGIN");
       await locker.query(`LOCK TABLE ${quoteIdentifier(schema)}.egide_storage IN ACCESS EXCLUSIVE MODE`);
-      blocked = [1, 2, 3].map(() => call(ts.url, "GET", "/v1/secret/data/held", { token: ts.rootToken }).then((r) => r.status));
+      blocked = [1, 2, 3].map((n) => call(ts.url, "GET", `/v1/secret/data/held/${n}`, { token: ts.rootToken }).then((r) => r.status));
       const deadline = Date.now() + 3000;
       while (Date.now() < deadline && peak < 3) {
         peak = Math.max(peak, await active());

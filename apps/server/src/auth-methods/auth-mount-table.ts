@@ -1,6 +1,7 @@
 import { randomBytes, randomUUID } from "node:crypto";
 import { deleteTree } from "@egide/storage-core";
 import type { StorageBackend, Transaction } from "@egide/storage-core";
+import type { CacheCoherence } from "../cache/cache-coherence.js";
 import { badRequest } from "../http/vault-error.js";
 import { type MountMatch, longestPrefixMount } from "../mounts/longest-prefix.js";
 import { DEFAULT_MOUNT_TABLE_CACHE_MS, MOUNT_PURGE_BATCH, entryDescription, tunedDescription } from "../mounts/mount-entry.js";
@@ -63,6 +64,8 @@ export interface AuthMountTableOptions {
   cacheMs?: number;
   /** The clock. Default `Date.now`. */
   now?: () => number;
+  /** The storage change feed's view: given, the table is cached until it changes, not for `cacheMs`. */
+  coherence?: CacheCoherence | undefined;
 }
 
 /** The storage prefix of an auth method's data (`auth/<uuid>/`). */
@@ -84,7 +87,7 @@ export class AuthMountTable extends MountEntryTable<AuthMount> {
 
   constructor(storage: StorageBackend, options: AuthMountTableOptions) {
     const now = options.now ?? Date.now;
-    super(storage, AUTH_MOUNT_TABLE_KEY, { cacheMs: options.cacheMs ?? DEFAULT_AUTH_MOUNT_CACHE_MS, now });
+    super(storage, AUTH_MOUNT_TABLE_KEY, { cacheMs: options.cacheMs ?? DEFAULT_AUTH_MOUNT_CACHE_MS, now, coherence: options.coherence });
     this.#now = now;
     this.#systemMaxSeconds = Math.floor(options.systemMaxTtlMs / 1000);
   }

@@ -1,16 +1,19 @@
 import { ConfigError, ConfigReader } from "@egide/storage-core";
 import { parse, TomlError } from "smol-toml";
+import { byteSize } from "./byte-size.js";
 import type { ListenerConfig, ServerConfig } from "./server-config.js";
 
 const DEFAULT_ADDRESS = "127.0.0.1:8200";
 const DEFAULT_MAX_REQUEST_BYTES = 2 * 1024 * 1024;
 const DEFAULT_MAX_CONNECTIONS = 2048;
+/** The cache's default byte budget: 64 MiB of ciphertext records. */
+export const DEFAULT_CACHE_BYTES = 64 * 1024 * 1024;
 const LOG_LEVELS = ["trace", "debug", "info", "warn", "error", "fatal", "silent"] as const;
 
 /**
  * Parses the server's TOML configuration: the specification's `[storage]` with its
  * `[storage.sqlite]` or `[storage.postgresql]` table (validated later by the adapter), plus
- * `[listener]`, `[seal]`, `[telemetry]` and `[audit]`. Every error is a `ConfigError` naming
+ * `[listener]`, `[seal]`, `[telemetry]`, `[audit]` and `[cache]`. Every error is a `ConfigError` naming
  * the option (or the line, for TOML syntax); unknown options are refused.
  */
 export function parseServerConfig(text: string): ServerConfig {
@@ -57,7 +60,15 @@ export function parseServerConfig(text: string): ServerConfig {
   const audit = { healthChecks: auditReader.boolean("health_checks", true) };
   auditReader.finish();
 
-  const top = new ConfigReader(without(document, ["storage", "listener", "seal", "telemetry", "audit"]), "config");
+  const cacheTable = (readTable(document, "cache") ?? {}) as Record<string, unknown>;
+  const cacheReader = new ConfigReader(without(cacheTable, ["size"]), "cache");
+  const cache = {
+    maxBytes: byteSize(cacheTable.size, "cache.size", DEFAULT_CACHE_BYTES, { min: 1024 * 1024, max: 64 * 1024 ** 3 }),
+    disabled: cacheReader.boolean("disable", false),
+  };
+  cacheReader.finish();
+
+  const top = new ConfigReader(without(document, ["storage", "listener", "seal", "telemetry", "audit", "cache"]), "config");
   const defaultTtlMs = top.duration("default_lease_ttl", "768h");
   const maxTtlMs = top.duration("max_lease_ttl", "768h");
   if (defaultTtlMs > maxTtlMs) throw top.error("default_lease_ttl", "must not be longer than max_lease_ttl");
@@ -73,6 +84,7 @@ export function parseServerConfig(text: string): ServerConfig {
     },
     telemetry,
     audit,
+    cache,
     tokens: { defaultTtlMs, maxTtlMs },
     health,
     logLevel,

@@ -43,6 +43,11 @@ export interface ServerConfig {
     /** Whether /v1/sys/health and /v1/sys/seal-status requests are audited too (default true). */
     healthChecks: boolean;
   };
+  /**
+   * The coherent storage cache (`[cache]`): its byte budget (`size`, default 64 MiB) and
+   * `disable = true` for deployments that want every read from storage.
+   */
+  cache: { maxBytes: number; disabled: boolean };
   /** Default and largest token TTL in milliseconds (`default_lease_ttl`, `max_lease_ttl`). */
   tokens: { defaultTtlMs: number; maxTtlMs: number };
   /** How often the storage health probe runs, and how long it may take (`[storage] health_interval`, `health_timeout`). */

@@ -1,4 +1,5 @@
 import type { StorageBackend, Transaction } from "@egide/storage-core";
+import type { CacheCoherence } from "../cache/cache-coherence.js";
 import { CachedRecord } from "./cached-record.js";
 import { type MountMatch, longestPrefixMount } from "./longest-prefix.js";
 import type { MountEntry } from "./mount-entry.js";
@@ -11,12 +12,15 @@ export interface MountEntryTableOptions {
   cacheMs: number;
   /** The clock. */
   now: () => number;
+  /** The storage change feed's view: given, the table is cached until it changes (see {@link CachedRecord}). */
+  coherence?: CacheCoherence | undefined;
 }
 
 /**
  * The read side shared by the mount tables (secrets engines, auth methods): the entries stored
  * as JSON at one key through the (encrypting) storage, read through a {@link CachedRecord} so
- * that an entry added or removed by another server instance is seen within `cacheMs`. Each
+ * that an entry added or removed by another server instance is seen as soon as the change feed
+ * tells (or within `cacheMs` without one). Each
  * table adds its own changes, which read and write the table through the caller's
  * transaction ({@link stored}) and call {@link invalidate}.
  */

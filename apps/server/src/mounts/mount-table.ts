@@ -1,6 +1,7 @@
 import { randomBytes, randomUUID } from "node:crypto";
 import { deleteTree } from "@egide/storage-core";
 import type { StorageBackend, Transaction } from "@egide/storage-core";
+import type { CacheCoherence } from "../cache/cache-coherence.js";
 import { type VaultError, badRequest } from "../http/vault-error.js";
 import { DEFAULT_MOUNT_TABLE_CACHE_MS, MOUNT_PURGE_BATCH, entryDescription, tunedDescription } from "./mount-entry.js";
 import type { MountEntry, MountEntryInput } from "./mount-entry.js";
@@ -63,6 +64,8 @@ export interface MountTableOptions {
   cacheMs?: number;
   /** The clock (tests move it). Default `Date.now`. */
   now?: () => number;
+  /** The storage change feed's view: given, the table is cached until it changes, not for `cacheMs`. */
+  coherence?: CacheCoherence | undefined;
 }
 
 /**
@@ -80,7 +83,7 @@ export class MountTable extends MountEntryTable<Mount> {
 
   constructor(storage: StorageBackend, options: MountTableOptions = {}) {
     const now = options.now ?? Date.now;
-    super(storage, MOUNT_TABLE_KEY, { cacheMs: options.cacheMs ?? DEFAULT_MOUNT_CACHE_MS, now });
+    super(storage, MOUNT_TABLE_KEY, { cacheMs: options.cacheMs ?? DEFAULT_MOUNT_CACHE_MS, now, coherence: options.coherence });
     this.#storage = storage;
     this.#now = now;
   }

@@ -1,4 +1,5 @@
 import type { StorageBackend, Transaction } from "@egide/storage-core";
+import type { CacheCoherence } from "../cache/cache-coherence.js";
 import { badRequest } from "../http/vault-error.js";
 import { Acl } from "./acl.js";
 import { DEFAULT_POLICY_HCL, RESPONSE_WRAPPING_POLICY_HCL } from "./default-policies.js";
@@ -19,6 +20,11 @@ export interface PolicyStoreOptions {
   cacheMs?: number;
   /** The clock, for tests. */
   now?: () => number;
+  /**
+   * The storage change feed's view. Given, a policy is cached until the feed says it changed
+   * (not for `cacheMs`), and nothing is cached while the feed is not live.
+   */
+  coherence?: CacheCoherence | undefined;
 }
 
 /** A stored policy: the text as written (returned by reads), re-parsed when loaded. */
@@ -78,6 +84,7 @@ export class PolicyStore {
   readonly #storage: StorageBackend;
   readonly #cacheMs: number;
   readonly #now: () => number;
+  readonly #coherence: CacheCoherence | undefined;
   readonly #cache = new Map<string, CacheEntry>();
   readonly #loading = new Map<string, { generation: number; promise: Promise<Policy | null> }>();
   // Bumped by every local change or invalidation of a name: a load started before it is not cached.
@@ -93,6 +100,11 @@ export class PolicyStore {
     this.#storage = storage;
     this.#cacheMs = Math.max(0, options.cacheMs ?? 1000);
     this.#now = options.now ?? Date.now;
+    this.#coherence = options.coherence;
+    this.#coherence?.onInvalidate((keys) => {
+      if (keys === null) this.invalidate();
+      else for (const key of keys) if (key.startsWith(POLICY_KEY_PREFIX)) this.invalidate(key.slice(POLICY_KEY_PREFIX.length));
+    });
   }
 
   /**
@@ -111,6 +123,14 @@ export class PolicyStore {
     // Built in: whatever the storage holds under this name (a write from before the name was
     // reserved) is never what a wrapping token is granted.
     if (normalized === RESPONSE_WRAPPING_POLICY_NAME) return responseWrappingPolicy();
+    const coherence = this.#coherence;
+    if (coherence !== undefined) {
+      // The feed is not live: every read goes to storage, and nothing read is kept.
+      if (!coherence.coherent) return this.#read(normalized);
+      const cached = this.#cache.get(normalized);
+      if (cached !== undefined) return cached.policy;
+      return this.#load(normalized);
+    }
     const cached = this.#cache.get(normalized);
     if (cached !== undefined && cached.expires > this.#now()) return cached.policy;
     return this.#load(normalized);
@@ -196,7 +216,8 @@ export class PolicyStore {
 
   #changedLocally(name: string): void {
     this.invalidate(name);
-    if (this.#cacheMs > 0) this.#uncachedUntil.set(name, this.#now() + this.#cacheMs);
+    // With the change feed, the commit's own invalidation drops whatever a racing read kept.
+    if (this.#cacheMs > 0 && this.#coherence === undefined) this.#uncachedUntil.set(name, this.#now() + this.#cacheMs);
   }
 
   #bump(name: string): void {
@@ -215,8 +236,11 @@ export class PolicyStore {
       const now = this.#now();
       const uncachedUntil = this.#uncachedUntil.get(name);
       if (uncachedUntil !== undefined && uncachedUntil <= now) this.#uncachedUntil.delete(name);
+      const unchanged = (this.#generations.get(name) ?? 0) === generation;
       const cacheable =
-        this.#cacheMs > 0 && (this.#generations.get(name) ?? 0) === generation && (uncachedUntil === undefined || uncachedUntil <= now);
+        this.#coherence !== undefined
+          ? unchanged && this.#coherence.coherent
+          : this.#cacheMs > 0 && unchanged && (uncachedUntil === undefined || uncachedUntil <= now);
       // The entry expires cacheMs after the read started, so what it holds is never older than that.
       if (cacheable) this.#cache.set(name, { policy, expires: started + this.#cacheMs });
       return policy;

@@ -182,8 +182,12 @@ export interface AuthMethodsOptions {
  * Auth methods as mounts, composed in one call for `start-server.ts`: the auth mount table
  * (through the barrier), `sys/auth` and the `auth/<mount>/...` dispatcher. Returns the table.
  */
-export function registerAuthMethods(app: FastifyInstance, ctx: AuthMethodRoutesContext, options: AuthMethodsOptions): AuthMountTable {
-  const authMounts = new AuthMountTable(ctx.storage, { systemMaxTtlMs: options.maxTtlMs });
+export function registerAuthMethods(
+  app: FastifyInstance,
+  ctx: AuthMethodRoutesContext & Partial<Pick<EgideContext, "coherence">>,
+  options: AuthMethodsOptions,
+): AuthMountTable {
+  const authMounts = new AuthMountTable(ctx.storage, { systemMaxTtlMs: options.maxTtlMs, coherence: ctx.coherence });
   const limits: SystemTokenLimits = { defaultTtlMs: options.defaultTtlMs, maxTtlMs: options.maxTtlMs };
   registerSysAuthRoutes(app, ctx, { authMounts, tokens: options.tokens, limits });
   registerAuthMethodRoutes(app, ctx, { authMounts, tokens: options.tokens, limits });

@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type { EgideContext } from "../egide-context.js";
+import type { StorageCacheStatus } from "../cache/storage-cache.js";
 import type { HealthProbe } from "../health/health-probe.js";
 import { badRequest } from "../http/vault-error.js";
 import { SERVER_VERSION } from "../server-version.js";
@@ -11,9 +12,17 @@ import { SERVER_VERSION } from "../server-version.js";
  * `activecode`, `standbycode`, `sealedcode`, `uninitcode`, `drsecondarycode` and
  * `performancestandbycode` are honoured, plus `storageunhealthycode` (default 503) for an
  * active server whose storage probe fails. The body adds the specification's `storage`
- * object, from the background probe, so this never waits on the database.
+ * object, from the background probe, so this never waits on the database, and `cache`: whether
+ * the coherent cache is on, the state of the storage change feed (`live`, `not_live`,
+ * `absent`, `unused`) and whether reads are answered from the cache now. A feed that is not
+ * live does not make the server unhealthy: reads then go to storage.
  */
-export function registerHealthRoute(app: FastifyInstance, ctx: EgideContext, probe: HealthProbe): void {
+export function registerHealthRoute(
+  app: FastifyInstance,
+  ctx: EgideContext,
+  probe: HealthProbe,
+  cacheStatus?: () => StorageCacheStatus,
+): void {
   const handler = async (request: FastifyRequest, reply: FastifyReply) => {
     if (!ctx.seal.initialized) await ctx.seal.refresh().catch(() => undefined);
     const query = (request.query ?? {}) as Record<string, string | undefined>;
@@ -37,6 +46,7 @@ export function registerHealthRoute(app: FastifyInstance, ctx: EgideContext, pro
       server_time_utc: Math.floor(Date.now() / 1000),
       version: SERVER_VERSION,
       storage,
+      ...(cacheStatus ? { cache: cacheHealth(cacheStatus()) } : {}),
     };
     reply.code(status).header("cache-control", "no-store");
     return request.method === "HEAD" ? reply.send() : reply.send(body);
@@ -63,4 +73,9 @@ function code(query: Record<string, string | undefined>, name: string, fallback:
   // protocols): only 200-599 can be chosen.
   if (!Number.isInteger(parsed) || parsed < 200 || parsed > 599) throw badRequest(`${name} must be an HTTP status code from 200 to 599`);
   return parsed;
+}
+
+/** The public part of the cache's status: no sizes, nothing about the data. */
+function cacheHealth(status: StorageCacheStatus): { enabled: boolean; feed: StorageCacheStatus["feed"]; serving: boolean } {
+  return { enabled: status.enabled, feed: status.feed, serving: status.serving };
 }
