@@ -16,7 +16,10 @@ import type {
   AuditEntry,
   AuditRecord,
   AuditingTransaction,
+  ChangeFeedListener,
+  ChangeFeedSubscription,
   ScanEntry,
+  StorageChange,
   StorageBackend,
   StorageOverrides,
   Transaction,
@@ -48,8 +51,11 @@ export interface BarrierOptions {
  *
  * Built with `wrapStorage`: the barrier offers exactly the optional capabilities of `backend`
  * and invents none. `audit` and `poolStats()` are forwarded (audit rows hold no secrets by
- * contract, so they pass unencrypted); its transactions offer `appendAudit` and `putMany`
- * exactly when the backend's do, `putMany` encrypting every value as `put` does.
+ * contract, so they pass unencrypted); `getMany()` decrypts every value as `get` does, in one
+ * read of the backend; `subscribeChanges()` passes the backend's change feed on without the
+ * barrier's own keys (a change of nothing else is not delivered). Its transactions offer
+ * `appendAudit`, `putMany` and `getMany` exactly when the backend's do, `putMany` encrypting
+ * and `getMany` decrypting every value.
  */
 export function barrier<B extends StorageBackend>(backend: B, seal: SealManager, options: BarrierOptions = {}): WrappedStorage<B> {
   // The keys are reached through the manager's non-public key access, never its public API.
@@ -61,7 +67,8 @@ export function barrier<B extends StorageBackend>(backend: B, seal: SealManager,
  * What the barrier changes in the backend beneath, for `wrapStorage`: values are encrypted and
  * decrypted, reserved keys are refused and hidden, and data operations check the seal. `health`
  * and `close` are forwarded unchanged (the storage beneath still reports while sealed), as are
- * `audit` and `poolStats` when the backend has them.
+ * `audit` and `poolStats` when the backend has them. `getMany` and `subscribeChanges` are used
+ * by `wrapStorage` only when the backend has them.
  */
 class EncryptingBarrier implements StorageOverrides {
   readonly #type: string;
@@ -91,6 +98,51 @@ class EncryptingBarrier implements StorageOverrides {
     } catch (error) {
       return Promise.reject(error);
     }
+  }
+
+  /**
+   * `get` for several keys in one read of the backend: every key is checked as `get` checks it
+   * (a reserved key is refused before anything is read), then each record is decrypted.
+   */
+  getMany(keys: readonly string[]): Promise<(Buffer | null)[]> {
+    try {
+      for (const key of keys) this.#checkKey(key);
+      this.#seal.assertUnsealed();
+      // Present: wrapStorage uses this override only when the backend has getMany.
+      const getMany = this.#inner.getMany as NonNullable<StorageBackend["getMany"]>;
+      return getMany.call(this.#inner, keys).then((records) => decryptRecords(keys, records, this.#seal, this.#read));
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /**
+   * The backend's change feed as the barrier's storage: the barrier's reserved keys are taken
+   * out of every change, and a change that named only reserved keys is not delivered.
+   *
+   * Why filter although the feed carries keys only (forwarding would leak no value): the
+   * barrier hides `.egide/` from list and scan and refuses it as a key, and its feed should
+   * describe the same storage. The keyring is written outside every barrier write (each
+   * encryption reservation, each rotation), so forwarded as is, a put through the barrier
+   * could be followed by a second change nobody above made, and a subscriber that reads back
+   * what changed (`getValues(barrier, change.keys)`) would fail with `INVALID_KEY`. Positions
+   * and `committedAt` are the backend's, so they still increase strictly and still measure feed
+   * lag; a dropped change only leaves its position unused. `keys: null` ("anything may have
+   * changed") and `live` pass as they are.
+   *
+   * Not refused while sealed: the feed carries no values, a subscription is typically made
+   * before unsealing, and the keys it names are plaintext in the storage beneath anyway.
+   */
+  subscribeChanges(listener: ChangeFeedListener): ChangeFeedSubscription {
+    // Present: wrapStorage uses this override only when the backend has subscribeChanges.
+    const subscribe = this.#inner.subscribeChanges as NonNullable<StorageBackend["subscribeChanges"]>;
+    return subscribe.call(this.#inner, {
+      change: (change) => {
+        const visible = withoutReservedKeys(change);
+        if (visible !== undefined) listener.change(visible);
+      },
+      live: (live) => listener.live(live),
+    });
   }
 
   put(key: string, value: Uint8Array): Promise<void> {
@@ -259,6 +311,25 @@ class BarrierTransaction implements TransactionOverrides {
     return record === null ? null : this.#seal.decryptValue(key, record, this.#read);
   }
 
+  /**
+   * `get` for several keys in one read of the backend's transaction (which sees its own
+   * writes): every key is checked as {@link get} checks it before anything is read.
+   */
+  async getMany(keys: readonly string[]): Promise<(Buffer | null)[]> {
+    for (const key of keys) {
+      this.#guard.read(key);
+      checkNotReserved(key, this.#guard.backend);
+    }
+    this.#seal.assertUnsealed();
+    const getMany = this.#inner.getMany;
+    if (!getMany) {
+      throw new StorageError(StorageErrorCode.INTERNAL, "the backend beneath the barrier cannot read many values in a transaction", {
+        backend: this.#guard.backend,
+      });
+    }
+    return decryptRecords(keys, await getMany.call(this.#inner, keys), this.#seal, this.#read);
+  }
+
   async put(key: string, value: Uint8Array): Promise<void> {
     this.#guard.put(key, value);
     checkNotReserved(key, this.#guard.backend);
@@ -323,6 +394,75 @@ class BarrierTransaction implements TransactionOverrides {
     }
     return this.#inner.appendAudit(entry);
   }
+}
+
+/**
+ * The plaintexts of `records` (what one `getMany` of `keys` returned), each decrypted exactly as
+ * `get` decrypts one. Synchronous while every record is under a key version this process knows;
+ * when some need a keyring reload, they are awaited together (they share one reload). When one
+ * fails, the call fails, and the plaintexts already decrypted are wiped: the caller never holds
+ * part of an answer.
+ */
+function decryptRecords(
+  keys: readonly string[],
+  records: readonly (Buffer | null)[],
+  seal: BarrierKeyAccess,
+  read: (key: string) => Promise<Buffer | null>,
+): (Buffer | null)[] | Promise<(Buffer | null)[]> {
+  // The storage key is the records' associated data, so a misaligned answer could only fail as
+  // CORRUPT; a length mismatch is the backend's bug, named as such.
+  if (records.length !== keys.length) {
+    throw new StorageError(
+      StorageErrorCode.INTERNAL,
+      `the backend beneath the barrier returned ${records.length} values for ${keys.length} keys`,
+    );
+  }
+  const values: (Buffer | Promise<Buffer> | null)[] = [];
+  let pending = false;
+  try {
+    for (let i = 0; i < records.length; i++) {
+      const record = records[i] as Buffer | null;
+      const value = record === null ? null : seal.decryptValue(keys[i] as string, record, read);
+      if (value instanceof Promise) pending = true;
+      values.push(value);
+    }
+  } catch (error) {
+    wipeValues(values);
+    throw error;
+  }
+  if (!pending) return values as (Buffer | null)[];
+  return Promise.allSettled(values).then((settled) => {
+    const failed = settled.find((result) => result.status === "rejected");
+    if (failed === undefined) return settled.map((result) => (result as PromiseFulfilledResult<Buffer | null>).value);
+    for (const result of settled) if (result.status === "fulfilled") result.value?.fill(0);
+    throw failed.reason;
+  });
+}
+
+const wipe = (plaintext: Buffer): void => {
+  plaintext.fill(0);
+};
+// A record still decrypting when another one failed: the call has failed already, so its own
+// failure has no one to go to (and must not surface as an unhandled rejection).
+const ignore = (): void => {};
+
+/** Wipes decrypted values the caller will never see, including those still being decrypted. */
+function wipeValues(values: readonly (Buffer | Promise<Buffer> | null)[]): void {
+  for (const value of values) {
+    if (value instanceof Promise) value.then(wipe, ignore);
+    else value?.fill(0);
+  }
+}
+
+/**
+ * `change` without the barrier's reserved keys: the same object when it names none, `undefined`
+ * when it names nothing else.
+ */
+function withoutReservedKeys(change: StorageChange): StorageChange | undefined {
+  const keys = change.keys;
+  if (keys === null || !keys.some(isReservedKey)) return change;
+  const visible = keys.filter((key) => !isReservedKey(key));
+  return visible.length === 0 ? undefined : { position: change.position, keys: visible, committedAt: change.committedAt };
 }
 
 function reservedKeyError(key: string, backend: string): InvalidKeyError {

@@ -52,6 +52,7 @@ describeStorageConformance({
   create: () => create(),
   destroy,
   maxValueBytes: BARRIER_MAX_VALUE_BYTES,
+  capabilities: { getMany: true, changeFeed: true },
 });
 
 // Listings normally start with a range read of 256 keys; a probe of one key sends every listing
@@ -62,4 +63,5 @@ describeStorageConformance({
   create: () => create({ listProbeKeys: 1 }),
   destroy,
   maxValueBytes: BARRIER_MAX_VALUE_BYTES,
+  capabilities: { getMany: true, changeFeed: true },
 });

@@ -13,6 +13,8 @@ import { WriteQueue } from "./write-queue.js";
 // Which database's transaction the current async context is inside, to turn a re-entrant call
 // (which would wait for itself forever) into an error.
 const insideTransaction = new AsyncLocalStorage<SqliteConnections>();
+// Transaction callbacks running now, across every database of the process.
+let runningTransactions = 0;
 
 /**
  * The connections of one open database, and which of them each piece of work runs on: the
@@ -120,9 +122,20 @@ export class SqliteConnections {
       });
   }
 
-  /** Runs a transaction's callback marked as inside this database's transaction (see {@link assertNotReentrant}). */
-  runInsideTransaction<T>(fn: () => Promise<T>): Promise<T> {
-    return insideTransaction.run(this, fn);
+  /**
+   * Runs a transaction's callback marked as inside this database's transaction (see
+   * {@link assertNotReentrant}). On Node 20 an enabled AsyncLocalStorage puts a hook on every
+   * promise the process makes, so the mark is switched off again once no transaction of any
+   * database is running: reads between transactions pay nothing for it.
+   */
+  async runInsideTransaction<T>(fn: () => Promise<T>): Promise<T> {
+    runningTransactions += 1;
+    try {
+      return await insideTransaction.run(this, fn);
+    } finally {
+      runningTransactions -= 1;
+      if (runningTransactions === 0) insideTransaction.disable();
+    }
   }
 
   /** Runs `fn` with a pooled reader held in one read transaction (one WAL snapshot). */
