@@ -4,7 +4,7 @@ import { call as rawCall, startTestServer, type TestServer } from "@egide/test-s
 import { CAS_MISMATCH } from "../src/kv/kv-v2-engine.js";
 
 // Two server instances on one PostgreSQL database and schema, each a real server on its own
-// port: what one does, the other sees (tokens at once, policies within the 1 s cache), writes
+// port: what one does, the other sees (through the change feed, within the consistency promise of docs/architecture.md), writes
 // with check-and-set split across both never lose an update, and a key rotation on one is
 // followed by the other.
 

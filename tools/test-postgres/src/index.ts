@@ -1,28 +1,13 @@
 import { randomBytes } from "node:crypto";
 import pg from "pg";
+import { postgresServer } from "./postgres-server.js";
+import type { PostgresConnection } from "./postgres-server.js";
 
 /** The command that starts the machine's PostgreSQL cluster (see TOOLCHAIN.md). */
 export const START_POSTGRES_COMMAND = "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start";
 
-/** Where a test connects, in the PostgreSQL backend's own option names. */
-export interface PostgresConnection {
-  host: string;
-  port: number;
-  database: string;
-  username: string;
-  password?: string;
-}
-
-/**
- * The test server: 127.0.0.1:5432 as `postgres` (trust) unless PGHOST / PGPORT / PGUSER (and
- * PGPASSWORD) point elsewhere.
- */
-export const postgresServer: Readonly<Omit<PostgresConnection, "database">> = Object.freeze({
-  host: process.env.PGHOST || "127.0.0.1",
-  port: Number(process.env.PGPORT || 5432),
-  username: process.env.PGUSER || "postgres",
-  ...(process.env.PGPASSWORD ? { password: process.env.PGPASSWORD } : {}),
-});
+export { postgresServer } from "./postgres-server.js";
+export type { PostgresConnection } from "./postgres-server.js";
 
 /** Quotes an SQL identifier. */
 export function quoteIdentifier(name: string): string {
@@ -126,3 +111,6 @@ export async function createTestDatabase(label: string, options: TestDatabaseOpt
 
 export { TcpProxy } from "./tcp-proxy.js";
 export type { TcpProxyMode, TcpProxyOptions } from "./tcp-proxy.js";
+export { startPgBouncer } from "./pgbouncer.js";
+export type { PgBouncer, PgBouncerOptions } from "./pgbouncer.js";
+export { freeLoopbackPort } from "./free-port.js";
