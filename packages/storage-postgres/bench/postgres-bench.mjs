@@ -34,7 +34,9 @@ const SERVER = {
   ...(process.env.PGPASSWORD ? { password: process.env.PGPASSWORD } : {}),
 };
 const DATABASE = `egide_bench_${randomBytes(4).toString("hex")}`;
-const BACKEND_OPTIONS = { ...SERVER, database: DATABASE, poolMin: 0, poolMax: 10, prepareThreshold: 5 };
+// EGIDE_BENCH_CHANGE_FEED=0 runs both sides without the change feed's NOTIFY (change_feed = false).
+const CHANGE_FEED = process.env.EGIDE_BENCH_CHANGE_FEED !== "0";
+const BACKEND_OPTIONS = { ...SERVER, database: DATABASE, poolMin: 0, poolMax: 10, prepareThreshold: 5, changeFeed: CHANGE_FEED };
 
 /** Point-operation keys: `bench/f{i % 100}/k{i}`, 100 folders of 100 keys. */
 const key = (i) => `bench/f${i % FOLDERS}/k${i}`;
@@ -108,11 +110,16 @@ function openRaw(options, ssl) {
     // Statement names are per connection: one per text (the schema is part of the name).
     const schema = table.slice(1, table.indexOf('"', 1));
     const run = (runner, label, text, values) => runner.query(named ? { text, values, name: `${schema}_${label}` } : { text, values });
+    // With the change feed (on by default) the backend's writes NOTIFY; raw pg does the same,
+    // so that the ratio stays the backend's own overhead (the NOTIFY's cost shows in both).
+    const notifying = statements.channel !== undefined;
+    const payload = (keys) => JSON.stringify({ o: "raw", t: Date.now(), k: keys });
     return {
       get: async (k) => (await run(pool, "get", statements.get, [k])).rows[0]?.value ?? null,
       exists: async (k) => (await run(pool, "exists", statements.exists, [k])).rowCount === 1,
       put: async (k, v) => {
-        await run(pool, "put", statements.put, [k, v]);
+        if (notifying) await run(pool, "put_notify", statements.putNotifying, [k, v, payload([k])]);
+        else await run(pool, "put", statements.put, [k, v]);
       },
       /** The naive listing: one range SELECT of every key under the prefix, folded into children in JS. */
       async list(prefix) {
@@ -172,7 +179,7 @@ function openRaw(options, ssl) {
           try {
             await client.query(beginReadWrite);
             for (const k of keys) await run(client, "put", statements.put, [k, v]);
-            await client.query("COMMIT");
+            await client.query(notifying ? statements.notifyAndCommit(client.escapeLiteral(payload([...new Set(keys)]))) : "COMMIT");
             return;
           } catch (error) {
             await client.query("ROLLBACK").catch(() => (reusable = false));
@@ -356,7 +363,8 @@ async function pointOperations(backend, raw) {
       "\nbackend list = one statement: a range read of up to 256 keys, or a recursive CTE walking the key index child by child;" +
       "\nscan = keyset pages of 256 in a REPEATABLE READ READ ONLY transaction on one client (both sides);" +
       "\ntransaction = BEGIN SERIALIZABLE; SET LOCAL statement_timeout, 10 upserts, COMMIT, retried on 40001/40P01;" +
-      "\n  both sides roll back and keep the connection after a conflict.",
+      "\n  both sides roll back and keep the connection after a conflict;" +
+      `\nchange feed ${backend.options.changeFeed ? "on: both sides NOTIFY each put (in its statement) and each transaction (with its COMMIT)" : "off (EGIDE_BENCH_CHANGE_FEED=0)"}.`,
   );
   const point = ["get", "put", "exists"].flatMap((op) => CONCURRENCY.map((c) => [`${op} @ ${c}`, results[`${op}@${c}`].ratio]));
   const worst = point.reduce((a, b2) => (b2[1] < a[1] ? b2 : a));

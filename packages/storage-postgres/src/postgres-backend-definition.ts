@@ -8,6 +8,11 @@ export const backendDefinition: BackendDefinition<ResolvedPostgresOptions, Postg
   type: POSTGRES_TYPE,
   packageName: "@egide/storage-postgres",
   parseConfig: (table, env) => parsePostgresConfig(table, env),
-  // Spreading drops the hidden password: pass it on explicitly.
-  create: (config) => PostgresBackend.open({ ...config, password: config.password }),
+  // Spreading drops the hidden password: pass it on explicitly. The LISTEN target is resolved
+  // already; it goes back in the programmatic form (a URL carries its database, user and TLS mode).
+  create: (config) => {
+    const { listen, ...rest } = config;
+    const listenUrl = `postgres://${encodeURIComponent(listen.username)}@${listen.host.includes(":") ? `[${listen.host}]` : listen.host}:${listen.port}/${encodeURIComponent(listen.database)}?sslmode=${listen.sslMode}`;
+    return PostgresBackend.open({ ...rest, password: config.password, listenUrl });
+  },
 };

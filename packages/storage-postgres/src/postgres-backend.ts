@@ -13,15 +13,19 @@ import {
   validateValue,
   withRetries,
   type AuditingBackend,
+  type ChangeFeedListener,
+  type ChangeFeedSubscription,
   type HealthStatus,
   type ScanEntry,
   type Transaction,
   type TransactionOptions,
 } from "@egide/storage-core";
 import { asBuffer } from "./as-buffer.js";
+import { inKeyOrder } from "./in-key-order.js";
 import { type ClientLease, withDeadline } from "./client-lease.js";
 import { ClientPool, type PoolStats } from "./client-pool.js";
 import { PostgresAuditStore } from "./postgres-audit-store.js";
+import { PostgresChangeFeed, type ChangeFeedStatus } from "./postgres-change-feed.js";
 import { withOneClient } from "./with-one-client.js";
 import type { PgSsl } from "./postgres-ssl.js";
 import { POSTGRES_TYPE } from "./postgres-type.js";
@@ -47,6 +51,11 @@ const HEALTH_TIMEOUT_MS = 2000;
  * run in a REPEATABLE READ READ ONLY snapshot. No session state is used (tables are
  * schema-qualified, settings are `SET LOCAL`, named statements can be switched off), so it
  * works behind PgBouncer in transaction mode.
+ *
+ * With the change feed (`changeFeed`, on by default) every write also NOTIFYs the keys it
+ * changed, in the same round trip, and `subscribeChanges` LISTENs on a dedicated connection
+ * (`listenHost`/`listenPort`/`listenUrl`: it must be a direct one, not PgBouncer in transaction
+ * mode). With the feed off, `subscribeChanges` and `changeFeedStatus` are absent.
  */
 export class PostgresBackend implements AuditingBackend {
   readonly type = POSTGRES_TYPE;
@@ -54,10 +63,20 @@ export class PostgresBackend implements AuditingBackend {
   readonly audit: PostgresAuditStore;
   /** The options in force, defaults applied (the password included: never log this object). */
   readonly options: ResolvedPostgresOptions;
+  /**
+   * The change feed (see `StorageBackend.subscribeChanges`): the keys committed through any
+   * backend object on this schema. Present only when `changeFeed` is on. Own properties set in
+   * the constructor (`declare`: no class field), so that with the feed off the capability is
+   * absent, not an undefined member.
+   */
+  declare readonly subscribeChanges?: (listener: ChangeFeedListener) => ChangeFeedSubscription;
+  /** The change feed's state, for health checks and metrics; present only with the change feed. */
+  declare readonly changeFeedStatus?: () => ChangeFeedStatus;
 
   readonly #sql: PostgresSql;
   /** The pool, and the checkout, deadline and retry rules of every call. */
   readonly #clients: ClientPool;
+  readonly #feed: PostgresChangeFeed | undefined;
 
   /**
    * Connects (settling the TLS mode), migrates the schema, and opens the pool.
@@ -65,14 +84,28 @@ export class PostgresBackend implements AuditingBackend {
    */
   static async open(options: PostgresOptions): Promise<PostgresBackend> {
     const resolved = resolvePostgresOptions(options);
-    const { ssl } = await withOneClient(resolved, "migrating the schema", migrateSchema);
-    return new PostgresBackend(resolved, ssl);
+    const { result: database, ssl } = await withOneClient(resolved, "migrating the schema", async (client, schema) => {
+      await migrateSchema(client, schema);
+      if (!resolved.changeFeed) return undefined;
+      // The database the writes (and their NOTIFYs) reach, by its real name even behind a
+      // PgBouncer alias: the change feed's LISTEN connection must reach the same one.
+      return (await client.query<{ name: string }>("SELECT current_database() AS name")).rows[0]?.name;
+    });
+    return new PostgresBackend(resolved, ssl, database);
   }
 
-  private constructor(options: ResolvedPostgresOptions, ssl: PgSsl) {
+  private constructor(options: ResolvedPostgresOptions, ssl: PgSsl, database: string | undefined) {
     this.options = options;
-    this.#sql = new PostgresSql(options.schema);
+    this.#feed = options.changeFeed ? new PostgresChangeFeed(options, database) : undefined;
+    this.#sql = new PostgresSql(options.schema, this.#feed?.channel);
     this.#clients = new ClientPool(options, ssl);
+    const feed = this.#feed;
+    if (feed) {
+      Object.defineProperties(this, {
+        subscribeChanges: { value: (listener: ChangeFeedListener) => feed.subscribe(listener) },
+        changeFeedStatus: { value: () => feed.status() },
+      });
+    }
     this.audit = new PostgresAuditStore(
       options.schema,
       (operation, fn) => this.#clients.withClient(operation, fn),
@@ -86,6 +119,27 @@ export class PostgresBackend implements AuditingBackend {
       .then((result) => result.rows[0]?.value ?? null);
   }
 
+  /**
+   * The values at `keys`, in order (`null` where absent; a key may be given more than once), in
+   * one statement; no round trip for no keys. Every key is checked as `get` checks it.
+   */
+  getMany(keys: readonly string[]): Promise<(Buffer | null)[]> {
+    const check = () => {
+      for (const key of keys) validateKey(key, POSTGRES_TYPE);
+    };
+    if (keys.length === 0) {
+      try {
+        this.#clients.assertOpen();
+      } catch (error) {
+        return Promise.reject(error);
+      }
+      return Promise.resolve([]);
+    }
+    return this.#clients
+      .point<{ key: string; value: Buffer }>("getMany", check, this.#sql.getMany, [[...new Set(keys)]])
+      .then((result) => inKeyOrder(keys, result.rows));
+  }
+
   exists(key: string): Promise<boolean> {
     return this.#clients
       .point("exists", () => validateKey(key, POSTGRES_TYPE), this.#sql.exists, [key])
@@ -97,13 +151,11 @@ export class PostgresBackend implements AuditingBackend {
       validateKey(key, POSTGRES_TYPE);
       validateValue(value, this.options.maxValueBytes, POSTGRES_TYPE);
     };
-    return this.#clients
-      .point("put", check, this.#sql.put, [key, value instanceof Uint8Array ? asBuffer(value) : value])
-      .then(() => undefined);
+    return this.#write("put", check, key, this.#sql.putNotifying, [key, value instanceof Uint8Array ? asBuffer(value) : value]);
   }
 
   delete(key: string): Promise<void> {
-    return this.#clients.point("delete", () => validateKey(key, POSTGRES_TYPE), this.#sql.delete, [key]).then(() => undefined);
+    return this.#write("delete", () => validateKey(key, POSTGRES_TYPE), key, this.#sql.deleteNotifying, [key]);
   }
 
   list(prefix: string): Promise<string[]> {
@@ -178,8 +230,16 @@ export class PostgresBackend implements AuditingBackend {
             throw error;
           }
           tx.close();
+          // With the change feed, a transaction that wrote keys sends its NOTIFY with the COMMIT.
+          const feed = this.#feed;
+          const changed = feed ? tx.changedKeys() : [];
+          const committedAt = Date.now();
+          const commit =
+            feed && changed.length > 0
+              ? this.#sql.notifyAndCommit(lease.client.escapeLiteral(feed.payload(changed, committedAt)))
+              : "COMMIT";
           try {
-            await lease.query({ text: "COMMIT" }, this.options.operationTimeoutMs, "commit");
+            await lease.query({ text: commit }, this.options.operationTimeoutMs, "commit");
           } catch (error) {
             const failure = toStorageError(error, "commit");
             // A serialization failure at COMMIT ends the transaction (rolled back, session
@@ -187,6 +247,10 @@ export class PostgresBackend implements AuditingBackend {
             // unknown: never retry that (the callback may not be idempotent).
             if (failure.code === StorageErrorCode.CONFLICT) lease.markRecovered();
             if (failure.code === StorageErrorCode.UNAVAILABLE) {
+              // It may have committed, and its notification may come back to this object's own
+              // LISTEN, which ignores it: tell the local subscribers now (a needless invalidation
+              // costs little; a missed one leaves a stale cache).
+              if (changed.length > 0) feed?.committed(changed, committedAt);
               throw new StorageError(StorageErrorCode.UNAVAILABLE, `commit outcome unknown: ${failure.message}`, {
                 backend: POSTGRES_TYPE,
                 cause: error,
@@ -195,6 +259,8 @@ export class PostgresBackend implements AuditingBackend {
             }
             throw failure;
           }
+          // Delivered before the transaction resolves, so the writer's next read never races it.
+          if (changed.length > 0) feed?.committed(changed, committedAt);
           return result;
         } finally {
           tx.close();
@@ -236,9 +302,39 @@ export class PostgresBackend implements AuditingBackend {
     return this.#clients.stats();
   }
 
-  /** Waits for checked-out clients to come back, then closes every connection. Idempotent. */
+  /**
+   * Waits for checked-out clients to come back, then closes every connection. Idempotent. The
+   * change feed stops at once: its LISTEN connection closes and subscribers are told `live(false)`.
+   */
   close(): Promise<void> {
+    this.#feed?.close();
     return this.#clients.close();
+  }
+
+  /**
+   * A single-key write (`put`, `delete`): one statement, which NOTIFYs too with the change feed.
+   * The local subscribers hear of it before the returned promise settles: on success, and on a
+   * failure that leaves the outcome unknown (the connection died after the statement was sent).
+   */
+  #write(operation: string, check: () => void, key: string, text: string, values: unknown[]): Promise<void> {
+    const feed = this.#feed;
+    if (!feed) return this.#clients.point(operation, check, text, values).then(() => undefined);
+    try {
+      check();
+    } catch (error) {
+      return Promise.reject(toStorageError(error, operation));
+    }
+    const keys = [key];
+    const committedAt = Date.now();
+    return this.#clients
+      .point(operation, () => undefined, text, [...values, feed.payload(keys, committedAt)])
+      .then(
+        () => feed.committed(keys, committedAt),
+        (error: unknown) => {
+          if (StorageError.isInstance(error, StorageErrorCode.UNAVAILABLE)) feed.committed(keys, committedAt);
+          throw error;
+        },
+      );
   }
 
   /** @internal Runs a storage statement on a lease, named once it is used often enough. */

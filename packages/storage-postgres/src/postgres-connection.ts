@@ -5,8 +5,14 @@ import { isSslNegotiationFailure, sslAttempts, type PgSsl } from "./postgres-ssl
 /** The `application_name` of Egide's connections, so operators can find them in pg_stat_activity. */
 export const APPLICATION_NAME = "egide";
 
+/**
+ * The `application_name` of the change feed's LISTEN connection, apart from the pool's so that
+ * operators (and tests) can tell the long-lived listener from the pooled connections.
+ */
+export const CHANGE_FEED_APPLICATION_NAME = "egide-listen";
+
 /** The `pg` client settings shared by the pool and one-off clients, for one TLS choice. */
-export function clientConfig(options: ResolvedPostgresOptions, ssl: PgSsl): pg.ClientConfig {
+export function clientConfig(options: ResolvedPostgresOptions, ssl: PgSsl, applicationName = APPLICATION_NAME): pg.ClientConfig {
   return {
     host: options.host,
     port: options.port,
@@ -14,7 +20,7 @@ export function clientConfig(options: ResolvedPostgresOptions, ssl: PgSsl): pg.C
     user: options.username,
     password: options.password,
     ssl,
-    application_name: APPLICATION_NAME,
+    application_name: applicationName,
     connectionTimeoutMillis: options.connectionTimeoutMs,
     // Sent as a startup parameter; behind PgBouncer list it in ignore_startup_parameters and set
     // a role or database default instead (transactions also SET LOCAL it).

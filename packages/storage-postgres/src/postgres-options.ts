@@ -41,6 +41,22 @@ export interface PostgresOptions {
    * recursive walk. Tuning only.
    */
   listProbeKeys?: number;
+  /**
+   * The change feed (default true): every write also sends a NOTIFY on the schema's channel,
+   * and `subscribeChanges` listens for those of other instances. `false` sends no NOTIFY and
+   * leaves `subscribeChanges` (and `changeFeedStatus`) off the backend.
+   */
+  changeFeed?: boolean;
+  /**
+   * Where the change feed's LISTEN connection goes, as `url` (no password in it): LISTEN needs a
+   * session of its own, so behind PgBouncer in transaction mode point this at PostgreSQL
+   * itself (or at a session-mode pool). Defaults to the main connection's settings.
+   */
+  listenUrl?: string;
+  /** The LISTEN connection's host (default: `listenUrl`'s, else `host`). */
+  listenHost?: string;
+  /** The LISTEN connection's port (default: `listenUrl`'s, else `port`). */
+  listenPort?: number;
 }
 
 /** {@link PostgresOptions} with defaults applied and the CA file read. */
@@ -65,6 +81,18 @@ export interface ResolvedPostgresOptions {
   maxValueBytes: number;
   transactionAttempts: number;
   listProbeKeys: number;
+  changeFeed: boolean;
+  /** Where the change feed's LISTEN connection goes (the password and TLS files are the main connection's). */
+  listen: PostgresListenTarget;
+}
+
+/** Where the change feed's dedicated LISTEN connection connects. */
+export interface PostgresListenTarget {
+  host: string;
+  port: number;
+  database: string;
+  username: string;
+  sslMode: PostgresSslMode;
 }
 
 const IDENTIFIER = /^[a-z_][a-z0-9_]{0,62}$/;
@@ -91,6 +119,10 @@ export function resolvePostgresOptions(options: PostgresOptions): ResolvedPostgr
     max_value_bytes: rest.maxValueBytes,
     transaction_attempts: rest.transactionAttempts,
     list_probe_keys: rest.listProbeKeys,
+    change_feed: rest.changeFeed,
+    listen_url: rest.listenUrl,
+    listen_host: rest.listenHost,
+    listen_port: rest.listenPort,
   };
   const resolved = parsePostgresConfig(table, {}, "postgresql");
   return withHiddenPassword({ ...resolved }, password ?? resolved.password);
@@ -114,6 +146,8 @@ export function resolvePostgresOptions(options: PostgresOptions): ResolvedPostgr
  * ssl_root_cert = "/etc/egide/ca.crt"
  * statement_timeout = "30s"
  * prepare_threshold = 5
+ * change_feed = true
+ * listen_host = "db-direct.internal"   # LISTEN needs a direct connection (not PgBouncer transaction mode)
  * ```
  *
  * The password never comes from the file: `password_env` names the variable that holds it.
@@ -135,7 +169,7 @@ export function parsePostgresConfig(
       "must not be in the configuration file; put it in an environment variable and name it with password_env",
     );
   }
-  const fromUrl = parseUrl(config);
+  const fromUrl = parseUrl(config, "url");
   const host = config.string("host") ?? fromUrl.host ?? "localhost";
   const port = config.integer("port", fromUrl.port ?? 5432, { min: 1, max: 65535 });
   const database = config.string("database") ?? fromUrl.database ?? "egide";
@@ -174,6 +208,8 @@ export function parsePostgresConfig(
       throw config.error("ssl_root_cert", `${sslRootCert} holds no PEM certificate`);
   }
   const statementTimeoutMs = config.duration("statement_timeout", "30s");
+  const changeFeed = config.boolean("change_feed", true);
+  const listen = parseListenTarget(config, { host, port, database, username, sslMode });
   const options: ResolvedPostgresOptions = {
     host,
     port,
@@ -194,6 +230,8 @@ export function parsePostgresConfig(
     maxValueBytes: config.integer("max_value_bytes", DEFAULT_MAX_VALUE_BYTES, { min: 1, max: 512 * 1024 * 1024 }),
     transactionAttempts: config.integer("transaction_attempts", 10, { min: 1, max: 100 }),
     listProbeKeys: config.integer("list_probe_keys", 256, { min: 1, max: 100_000 }),
+    changeFeed,
+    listen,
   };
   for (const option of ["connection_timeout", "operation_timeout"] as const) {
     const value = option === "connection_timeout" ? options.connectionTimeoutMs : options.operationTimeoutMs;
@@ -213,27 +251,47 @@ export function withHiddenPassword<T extends { password: string | undefined }>(o
   return options;
 }
 
-function parseUrl(config: ConfigReader): { host?: string; port?: number; database?: string; username?: string; sslMode?: PostgresSslMode } {
-  const text = config.string("url");
+/**
+ * The LISTEN connection's target: `listen_url` read like `url`, `listen_host` and `listen_port`
+ * like `host` and `port`, each falling back to the main connection's (`main`).
+ */
+function parseListenTarget(config: ConfigReader, main: PostgresListenTarget): PostgresListenTarget {
+  const fromUrl = parseUrl(config, "listen_url");
+  const host = config.string("listen_host") ?? fromUrl.host ?? main.host;
+  if (host.trim() === "") throw config.error("listen_host", "must not be empty");
+  return {
+    host,
+    port: config.integer("listen_port", fromUrl.port ?? main.port, { min: 1, max: 65535 }),
+    database: fromUrl.database ?? main.database,
+    username: fromUrl.username ?? main.username,
+    sslMode: fromUrl.sslMode ?? main.sslMode,
+  };
+}
+
+function parseUrl(
+  config: ConfigReader,
+  option: "url" | "listen_url",
+): { host?: string; port?: number; database?: string; username?: string; sslMode?: PostgresSslMode } {
+  const text = config.string(option);
   if (text === undefined) return {};
   let url: URL;
   try {
     url = new URL(text);
   } catch {
-    throw config.error("url", "is not a URL (postgres://user@host:5432/database)");
+    throw config.error(option, "is not a URL (postgres://user@host:5432/database)");
   }
   if (url.protocol !== "postgres:" && url.protocol !== "postgresql:")
-    throw config.error("url", "must start with postgres:// or postgresql://");
-  if (url.password !== "") throw config.error("url", "must not contain a password; use password_env");
+    throw config.error(option, "must start with postgres:// or postgresql://");
+  if (url.password !== "") throw config.error(option, "must not contain a password; use password_env");
   const result: { host?: string; port?: number; database?: string; username?: string; sslMode?: PostgresSslMode } = {};
   if (url.hostname) result.host = decodeURIComponent(url.hostname).replace(/^\[(.*)\]$/, "$1");
   if (url.port) result.port = Number(url.port);
   if (url.pathname.length > 1) result.database = decodeURIComponent(url.pathname.slice(1));
   if (url.username) result.username = decodeURIComponent(url.username);
   for (const [name, value] of url.searchParams) {
-    if (name !== "sslmode") throw config.error("url", `parameter ${name} is not supported; use the matching option`);
+    if (name !== "sslmode") throw config.error(option, `parameter ${name} is not supported; use the matching option`);
     const mode = POSTGRES_SSL_MODES.find((m) => m === value);
-    if (!mode) throw config.error("url", `sslmode must be one of ${POSTGRES_SSL_MODES.join(", ")}`);
+    if (!mode) throw config.error(option, `sslmode must be one of ${POSTGRES_SSL_MODES.join(", ")}`);
     result.sslMode = mode;
   }
   return result;

@@ -3,11 +3,23 @@ import { quoteIdentifier } from "./postgres-schema.js";
 /** The SQL texts of one schema; table names are schema-qualified so no session state is needed. */
 export class PostgresSql {
   readonly get: string;
+  /** The rows of every key of `$1::text[]` present (in no particular order). */
+  readonly getMany: string;
   readonly exists: string;
   readonly put: string;
   /** Upserts `unnest($1::text[], $2::bytea[])`: many rows in one statement. */
   readonly putMany: string;
   readonly delete: string;
+  /**
+   * With the change feed: `put` and `delete` as one statement that also NOTIFYs (`$3` and `$2`
+   * are the payloads). A data-modifying CTE runs exactly once whatever the outer SELECT does,
+   * and the notification is queued in the statement's implicit transaction, so it is sent when,
+   * and only if, the write commits: still one round trip. Without the feed, the plain texts.
+   */
+  readonly putNotifying: string;
+  readonly deleteNotifying: string;
+  /** The NOTIFY channel, or undefined without the change feed. */
+  readonly channel: string | undefined;
   /** Range probes of keys only: `${inclusive}${bounded}`. */
   readonly seek: Record<string, string> = {};
   /** Scan pages: `${inclusive}${bounded}`. */
@@ -15,15 +27,20 @@ export class PostgresSql {
   /** Whole listings in one statement: `${bounded}`. */
   readonly list: Record<string, string> = {};
 
-  constructor(schema: string) {
+  /** @param channel the change feed's NOTIFY channel (a checked lower-case identifier), when the feed is on */
+  constructor(schema: string, channel?: string) {
     const table = `${quoteIdentifier(schema)}.egide_storage`;
+    this.channel = channel;
     this.get = `SELECT value FROM ${table} WHERE key = $1`;
+    this.getMany = `SELECT key, value FROM ${table} WHERE key = ANY($1::text[])`;
     this.exists = `SELECT 1 FROM ${table} WHERE key = $1`;
     this.put = `INSERT INTO ${table} (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, updated_at = NOW()`;
     this.putMany =
       `INSERT INTO ${table} (key, value) SELECT * FROM unnest($1::text[], $2::bytea[]) ` +
       `ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, updated_at = NOW()`;
     this.delete = `DELETE FROM ${table} WHERE key = $1`;
+    this.putNotifying = channel === undefined ? this.put : `WITH w AS (${this.put}) SELECT pg_notify('${channel}', $3)`;
+    this.deleteNotifying = channel === undefined ? this.delete : `WITH w AS (${this.delete}) SELECT pg_notify('${channel}', $2)`;
     for (const inclusive of [true, false]) {
       for (const bounded of [true, false]) {
         const where = `key ${inclusive ? ">=" : ">"} $1${bounded ? " AND key < $2" : ""}`;
@@ -33,6 +50,17 @@ export class PostgresSql {
       }
     }
     for (const bounded of [true, false]) this.list[`${bounded}`] = skipScanSql(table, bounded);
+  }
+
+  /**
+   * The end of a read-write transaction that wrote keys: the NOTIFY and the COMMIT as one
+   * simple-protocol query (one round trip). The notification is queued in the transaction, so it
+   * is sent only if the COMMIT succeeds. `payload` is an SQL literal made by the client's
+   * `escapeLiteral`. Requires the change feed.
+   */
+  notifyAndCommit(payload: string): string {
+    if (this.channel === undefined) throw new Error("notifyAndCommit without a change feed channel");
+    return `SELECT pg_notify('${this.channel}', ${payload}); COMMIT`;
   }
 }
 

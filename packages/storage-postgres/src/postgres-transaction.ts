@@ -1,16 +1,28 @@
-import { TransactionGuard, type AuditEntry, type AuditRecord, type AuditingTransaction, type ScanEntry } from "@egide/storage-core";
+import {
+  StorageError,
+  StorageErrorCode,
+  TransactionGuard,
+  type AuditEntry,
+  type AuditRecord,
+  type AuditingTransaction,
+  type ScanEntry,
+} from "@egide/storage-core";
 import type { ClientLease } from "./client-lease.js";
 import type { PostgresBackend } from "./postgres-backend.js";
 import { POSTGRES_TYPE } from "./postgres-type.js";
 import { toStorageError } from "./postgres-errors.js";
 import { asBuffer } from "./as-buffer.js";
+import { inKeyOrder } from "./in-key-order.js";
 
 /**
  * The operations of one open transaction, on the one client that holds it. Once the callback
- * settles every method fails with `CLOSED`.
+ * settles every method fails with `CLOSED`. It remembers the keys it put or deleted, which the
+ * backend's change feed announces at commit.
  */
 export class PostgresTransaction implements AuditingTransaction {
   readonly #guard: TransactionGuard;
+  readonly #changed = new Set<string>();
+  #open = true;
 
   constructor(
     readonly backend: PostgresBackend,
@@ -22,7 +34,13 @@ export class PostgresTransaction implements AuditingTransaction {
 
   /** Ends the transaction's usability; called when its callback settles. */
   close(): void {
+    this.#open = false;
     this.#guard.close();
+  }
+
+  /** The keys put or deleted so far, each once, in the order first written. */
+  changedKeys(): string[] {
+    return [...this.#changed];
   }
 
   async get(key: string): Promise<Buffer | null> {
@@ -31,9 +49,23 @@ export class PostgresTransaction implements AuditingTransaction {
     return result.rows[0]?.value ?? null;
   }
 
+  /** The values at `keys` in order, in one statement on this transaction's client (its own writes included). */
+  async getMany(keys: readonly string[]): Promise<(Buffer | null)[]> {
+    for (const key of keys) this.#guard.read(key);
+    if (keys.length === 0) {
+      // No round trip, but still CLOSED after the callback, as every other method.
+      if (!this.#open)
+        throw new StorageError(StorageErrorCode.CLOSED, "transaction already committed or rolled back", { backend: POSTGRES_TYPE });
+      return [];
+    }
+    const result = await this.#query<{ key: string; value: Buffer }>("getMany", this.backend.sql.getMany, [[...new Set(keys)]]);
+    return inKeyOrder(keys, result.rows);
+  }
+
   async put(key: string, value: Uint8Array): Promise<void> {
     this.#guard.put(key, value);
     await this.#query("put", this.backend.sql.put, [key, asBuffer(value)]);
+    this.#changed.add(key);
   }
 
   /**
@@ -50,11 +82,13 @@ export class PostgresTransaction implements AuditingTransaction {
     }
     if (latest.size === 0) return;
     await this.#query("put", this.backend.sql.putMany, [[...latest.keys()], Array.from(latest.values(), asBuffer)]);
+    for (const key of latest.keys()) this.#changed.add(key);
   }
 
   async delete(key: string): Promise<void> {
     this.#guard.delete(key);
     await this.#query("delete", this.backend.sql.delete, [key]);
+    this.#changed.add(key);
   }
 
   async exists(key: string): Promise<boolean> {

@@ -21,10 +21,12 @@ describeStorageConformance({
   name: "postgresql (direct, named prepared statements)",
   create: () => schemas.create(),
   destroy: (backend) => schemas.destroy(backend as PostgresBackend),
+  capabilities: { getMany: true, changeFeed: true },
 });
 
 describeStorageConformance({
   name: "postgresql (direct, every listing by the recursive walk)",
   create: () => walking.create(),
   destroy: (backend) => walking.destroy(backend as PostgresBackend),
+  capabilities: { getMany: true, changeFeed: true },
 });

@@ -2,17 +2,21 @@ import { describeStorageConformance } from "@egide/storage-conformance";
 import { afterAll, describe, expect, it } from "vitest";
 import type { PostgresBackend } from "../src/index.js";
 import { startPgBouncer } from "./support/pgbouncer.js";
-import { createTestDatabase, freshSchemaFactory } from "./support/postgres-server.js";
+import { createTestDatabase, freshSchemaFactory, postgresServer } from "./support/postgres-server.js";
 
 // The whole suite again through PgBouncer in transaction pooling mode: consecutive statements
 // of one pg client may land on different server connections, so the backend must keep no
-// session state and, with prepareThreshold 0, use no named prepared statements.
+// session state and, with prepareThreshold 0, use no named prepared statements. The change
+// feed's LISTEN needs a session of its own, so it goes straight to PostgreSQL, as in production.
 const database = await createTestDatabase("conformance_pgbouncer");
 const bouncer = await startPgBouncer();
 const schemas = freshSchemaFactory(
   { ...database.connection, host: bouncer.host, port: bouncer.port },
   // Dropping schemas is administration, not the backend under test: it goes straight to PostgreSQL.
-  { admin: database.connection, backend: { prepareThreshold: 0 } },
+  {
+    admin: database.connection,
+    backend: { prepareThreshold: 0, listenHost: postgresServer.host, listenPort: postgresServer.port },
+  },
 );
 afterAll(async () => {
   try {
@@ -27,6 +31,7 @@ describeStorageConformance({
   name: "postgresql (PgBouncer transaction pooling, prepareThreshold 0)",
   create: () => schemas.create(),
   destroy: (backend) => schemas.destroy(backend as PostgresBackend),
+  capabilities: { getMany: true, changeFeed: true },
 });
 
 // Runs after the suite (vitest keeps file order): proves the suite's traffic really went

@@ -1,0 +1,103 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { PostgresBackend, type PostgresOptions } from "../src/index.js";
+import { feedRecorder, sleep, waitFor, waitLive } from "./support/feed-recorder.js";
+import { startPgBouncer, type PgBouncer } from "./support/pgbouncer.js";
+import { createTestDatabase, postgresServer, type TestDatabase } from "./support/postgres-server.js";
+
+const value = (text: string) => Buffer.from(text, "utf8");
+
+// The production layout behind PgBouncer in transaction mode: every query and every NOTIFY goes
+// through PgBouncer, and only the change feed's LISTEN connection goes straight to PostgreSQL.
+describe("the change feed with queries through PgBouncer (transaction mode)", () => {
+  let database: TestDatabase;
+  let bouncer: PgBouncer;
+  const opened: PostgresBackend[] = [];
+
+  const open = async (options: Partial<PostgresOptions> = {}) => {
+    const backend = await PostgresBackend.open({
+      ...database.connection,
+      host: bouncer.host,
+      port: bouncer.port,
+      prepareThreshold: 0,
+      poolMin: 0,
+      poolMax: 4,
+      ...options,
+    });
+    opened.push(backend);
+    return backend;
+  };
+
+  beforeAll(async () => {
+    database = await createTestDatabase("change_feed_pgbouncer");
+    bouncer = await startPgBouncer({ defaultPoolSize: 4 });
+  }, 30_000);
+
+  afterAll(async () => {
+    try {
+      for (const backend of opened) await backend.close();
+    } finally {
+      await bouncer?.stop();
+      await database?.drop();
+    }
+  });
+
+  it("delivers commits made through PgBouncer to a LISTEN on a direct connection", async () => {
+    const writer = await open();
+    const reader = await open({ listenHost: postgresServer.host, listenPort: postgresServer.port });
+    expect(reader.changeFeedStatus!()).toMatchObject({ host: postgresServer.host, port: postgresServer.port });
+    const seen = feedRecorder();
+    const subscription = reader.subscribeChanges!(seen.listener);
+    try {
+      await waitLive(subscription);
+      await writer.put("bouncer/put", value("x"));
+      await writer.delete("bouncer/delete");
+      await writer.transaction(async (tx) => {
+        await tx.put("bouncer/tx1", value("x"));
+        await tx.putMany?.([{ key: "bouncer/tx2", value: value("y") }]);
+      });
+      await writer
+        .transaction(async (tx) => {
+          await tx.put("bouncer/rolled-back", value("x"));
+          throw new Error("abandon");
+        })
+        .catch(() => undefined);
+      await writer.put("bouncer/last", value("x"));
+      await waitFor("the last change", () => seen.changes.some((change) => change.keys?.includes("bouncer/last")));
+      await sleep(100);
+      expect(seen.keys()).toEqual([["bouncer/put"], ["bouncer/delete"], ["bouncer/tx1", "bouncer/tx2"], ["bouncer/last"]]);
+      // The writes did go through PgBouncer, pooled per transaction.
+      const pools = await bouncer.show("POOLS");
+      expect(pools.find((row) => row.database === database.name)?.pool_mode).toBe("transaction");
+      const stats = await bouncer.show("STATS");
+      expect(Number(stats.find((row) => row.database === database.name)?.total_xact_count)).toBeGreaterThan(5);
+      expect(subscription.live).toBe(true);
+    } finally {
+      subscription.close();
+    }
+  }, 20_000);
+
+  it("does not stay live with its LISTEN through PgBouncer in transaction mode", async () => {
+    // The misconfiguration the listen_* options exist for: LISTEN lands on one server
+    // connection, which PgBouncer then hands to others. The heartbeat asks for the session's
+    // listening channels and so cannot be fooled for long.
+    const writer = await open();
+    // Keep the other server connections busy enough that the listener is moved around.
+    const reader = await open();
+    const seen = feedRecorder();
+    const subscription = reader.subscribeChanges!(seen.listener);
+    const moved = () => seen.lives.some((entry) => !entry.live);
+    const load = (async () => {
+      for (let n = 0; !moved() && n < 2000; n++) {
+        await Promise.all([writer.put(`load/${n}`, value("x")), writer.get("load/0"), reader.get("load/0")]);
+        await sleep(10);
+      }
+    })();
+    try {
+      await waitFor("a live(false)", moved, 20_000);
+      expect(reader.changeFeedStatus!().lastError).toMatch(/LISTEN is not in effect/);
+    } finally {
+      subscription.close();
+      await load;
+    }
+  }, 40_000);
+});
