@@ -60,7 +60,8 @@ export interface StorageCacheStatus {
  * the feed is not live, nothing is served or kept (reads go to storage) and, when it is live
  * again, everything held before is thrown away. A read that was on its way to storage when its
  * key was invalidated still answers its callers but is not kept, so a copy read before a commit
- * cannot outlive that commit's invalidation. Writes through this cache invalidate their keys
+ * cannot outlive that commit's invalidation. Absent keys are not kept: a client sending made-up
+ * tokens, unauthenticated, cannot fill the budget and push real records out. Writes through this cache invalidate their keys
  * before and after they commit. Transactions always read storage: check-and-set is decided in
  * the writing transaction, never against a cache.
  *
@@ -209,7 +210,7 @@ export class StorageCache implements CacheCoherence {
           if (this.#pending.get(key) === token) {
             this.#pending.delete(key);
             this.#inflight.delete(key);
-            if (this.coherent) this.#lru.set(key, value === null ? null : Buffer.from(value));
+            if (this.coherent && value !== null) this.#lru.set(key, Buffer.from(value));
           }
           return value;
         },
@@ -265,7 +266,7 @@ export class StorageCache implements CacheCoherence {
       // Kept only when no invalidation of the key came while the read was out.
       if (this.#pending.get(key) !== tokens[index]) return;
       this.#pending.delete(key);
-      if (this.coherent) this.#lru.set(key, value === null ? null : Buffer.from(value));
+      if (this.coherent && value !== null) this.#lru.set(key, Buffer.from(value));
     });
     return keys.map((key, index) => {
       const answer = answers[index];

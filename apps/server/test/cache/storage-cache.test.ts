@@ -87,12 +87,13 @@ describe("StorageCache over SQLite", () => {
     await cache.storage.put("a", Buffer.from("two"));
     expect((await cache.storage.get("a"))?.toString()).toBe("two");
     expect(counts.get).toBe(2);
-    // Absent keys are remembered too (a token that does not exist, a path never written).
+    // Absent keys are not kept: made-up tokens sent by anyone must not fill the cache.
     expect(await cache.storage.get("none")).toBeNull();
     expect(await cache.storage.get("none")).toBeNull();
     expect(await cache.storage.exists("none")).toBe(false);
-    expect(counts.get).toBe(3);
-    expect(counts.exists).toBe(0);
+    expect(counts.get).toBe(4);
+    expect(counts.exists).toBe(1);
+    expect(cache.status().entries).toBe(1);
     cache.stop();
   });
 
@@ -225,9 +226,12 @@ describe("StorageCache over SQLite", () => {
     const values = await (cache.storage.getMany as NonNullable<StorageBackend["getMany"]>)(["m/1", "m/2", "m/3", "m/1"]);
     expect(values.map((value) => value?.toString() ?? null)).toEqual(["1", "2", null, "1"]);
     expect(counts.getMany).toBe(1);
-    const again = await (cache.storage.getMany as NonNullable<StorageBackend["getMany"]>)(["m/2", "m/3"]);
-    expect(again.map((value) => value?.toString() ?? null)).toEqual(["2", null]);
+    const again = await (cache.storage.getMany as NonNullable<StorageBackend["getMany"]>)(["m/2", "m/1"]);
+    expect(again.map((value) => value?.toString() ?? null)).toEqual(["2", "1"]);
     expect(counts.getMany).toBe(1);
+    // An absent key is read again each time.
+    await (cache.storage.getMany as NonNullable<StorageBackend["getMany"]>)(["m/3"]);
+    expect(counts.getMany).toBe(2);
     cache.stop();
   });
 
