@@ -1,13 +1,19 @@
+import { randomBytes } from "node:crypto";
 import pg from "pg";
 import { destroySocket } from "./client-lease.js";
 import { CHANGE_FEED_APPLICATION_NAME, clientConfig } from "./postgres-connection.js";
 import type { ResolvedPostgresOptions } from "./postgres-options.js";
 import { isSslNegotiationFailure, sslAttempts, type PgSsl } from "./postgres-ssl.js";
 
-/** How long after one heartbeat answered the next is sent, in ms. */
-export const HEARTBEAT_INTERVAL_MS = 200;
-/** How long a heartbeat may take before the connection is given up, in ms. */
-export const HEARTBEAT_DEADLINE_MS = 300;
+/** How long after one probe came back the next is sent, in ms. */
+export const PROBE_INTERVAL_MS = 250;
+/**
+ * How long a probe may take, from sending its NOTIFY through the pool to its notification
+ * arriving on the LISTEN connection (and the pool query answering), in ms.
+ */
+export const PROBE_DEADLINE_MS = 400;
+/** Longest the probe's pool query may run before its connection is destroyed, in ms: it bounds the one probe in flight. */
+export const PROBE_QUERY_TIMEOUT_MS = 1000;
 /** The first wait before reconnecting after a failed attempt, doubled up to {@link RECONNECT_MAX_DELAY_MS}. */
 const RECONNECT_FIRST_DELAY_MS = 50;
 const RECONNECT_MAX_DELAY_MS = 1000;
@@ -18,9 +24,18 @@ const LISTEN_DEADLINE_MS = 5000;
 export interface ListenSessionEvents {
   /** A notification on the channel (its payload, as sent). */
   notification(payload: string | undefined): void;
-  /** LISTEN is in effect (`true`) or the connection that held it was lost (`false`). */
+  /**
+   * Notifications are known to arrive (`true`: a probe made the round trip) or may not any more
+   * (`false`).
+   */
   live(live: boolean): void;
 }
+
+/**
+ * Runs one statement through the backend's pool (the path writes and their NOTIFYs take), giving
+ * up within `timeoutMs`; resolves when it answered, rejects when it failed.
+ */
+export type PoolProbe = (text: string, timeoutMs: number) => Promise<void>;
 
 /** What a {@link ListenSession} is doing, for health checks and metrics. */
 export interface ListenSessionStatus {
@@ -36,29 +51,40 @@ export interface ListenSessionStatus {
  * LISTEN, and a PgBouncer in transaction mode cannot keep one), opened by {@link start} and
  * closed by {@link stop}.
  *
- * It is live only between a successful `LISTEN` and the first sign that notifications may no
- * longer arrive. A TCP connection cut silently (no reset, no FIN) gives no such sign by itself,
- * so a heartbeat runs on the connection: a query every {@link HEARTBEAT_INTERVAL_MS} ms that
- * must answer within {@link HEARTBEAT_DEADLINE_MS} ms and must find the channel among the
- * session's listening channels (which also catches a pooler that moved us to another server
- * connection). A missed heartbeat, an error or the end of the connection makes it not live at
- * once; it then destroys the connection and reconnects with a capped backoff. So the feed is
- * never believed live much more than half a second after notifications stopped arriving.
+ * Being connected and having run `LISTEN` proves little: a TCP connection cut silently gives no
+ * sign, and a LISTEN connection that goes through PgBouncer in transaction mode (a forgotten
+ * `listen_host`) answers every query while PgBouncer drops the notifications that reach its
+ * server connection between them. So liveness is checked end to end: the connection also
+ * LISTENs on a private probe channel, and every {@link PROBE_INTERVAL_MS} ms a
+ * `pg_notify(<probe channel>, <sequence>)` goes out through the backend's pool, the path the
+ * writes take; its notification must arrive here, and the query must answer, within
+ * {@link PROBE_DEADLINE_MS} ms. The session is live only from the first probe that made the round
+ * trip after `LISTEN`; a missing probe, a failed probe query, an error or the end of the
+ * connection makes it not live at once, and it then destroys the connection and reconnects with
+ * a capped backoff. So the feed is never believed live much more than
+ * {@link PROBE_INTERVAL_MS} + {@link PROBE_DEADLINE_MS} ms after notifications stopped arriving.
+ *
+ * The probe replaces the former `pg_listening_channels()` heartbeat on the LISTEN connection,
+ * which it subsumes: a notification that arrived proves both that the connection is up and that
+ * LISTEN is in effect on it, and PgBouncer handing the heartbeat the very server connection that
+ * holds the LISTEN could fool that heartbeat, not the probe.
  */
 export class ListenSession {
   readonly #options: ResolvedPostgresOptions;
   readonly #channel: string;
+  /** This session's private channel for probes, unique per session: no other session's probe counts. */
+  readonly #probeChannel = `egide_probe_${randomBytes(12).toString("hex")}`;
   readonly #database: string | undefined;
   readonly #events: ListenSessionEvents;
+  readonly #poolProbe: PoolProbe;
   readonly #listenSql: string;
-  readonly #heartbeatSql: string;
   /** Bumped by every stop and every lost connection: async work of an older generation gives up. */
   #generation = 0;
   #wanted = false;
   #closed = false;
   #live = false;
   #client: pg.Client | undefined;
-  /** The backoff or heartbeat timer, and the heartbeat's deadline timer. */
+  /** The backoff or next-probe timer, and the probe's deadline timer. */
   #timer: NodeJS.Timeout | undefined;
   #deadline: NodeJS.Timeout | undefined;
   #delayMs = 0;
@@ -66,20 +92,33 @@ export class ListenSession {
   #ssl: PgSsl | undefined;
   #reconnects = 0;
   #lastError: string | undefined;
+  /** The last probe's sequence number; each probe's payload is its own. */
+  #sequence = 0;
+  /** The probe waiting for its notification: its payload, and what to call when it arrives. */
+  #expected: { payload: string; arrived(): void } | undefined;
+  /** The pool query of the probe in flight (there is never more than one), settled or not. */
+  #inFlight: Promise<void> | undefined;
 
   /**
    * @param options the connection options with the LISTEN target applied
    * @param channel the channel, a checked lower-case identifier
    * @param database the database the writes reach: a LISTEN connection that reaches another
    *   one (a wrong `listen_url`) would be live and hear nothing, so it is refused
+   * @param poolProbe runs a probe's `pg_notify` through the pool the writes use
    */
-  constructor(options: ResolvedPostgresOptions, channel: string, database: string | undefined, events: ListenSessionEvents) {
+  constructor(
+    options: ResolvedPostgresOptions,
+    channel: string,
+    database: string | undefined,
+    events: ListenSessionEvents,
+    poolProbe: PoolProbe,
+  ) {
     this.#options = options;
     this.#channel = channel;
     this.#database = database;
     this.#events = events;
-    this.#listenSql = `LISTEN "${channel}"; SELECT current_database() AS name`;
-    this.#heartbeatSql = `SELECT 1 AS listening FROM pg_listening_channels() AS c WHERE c = '${channel}'`;
+    this.#poolProbe = poolProbe;
+    this.#listenSql = `LISTEN "${channel}"; LISTEN "${this.#probeChannel}"; SELECT current_database() AS name`;
   }
 
   /** What the session is doing now. */
@@ -118,8 +157,8 @@ export class ListenSession {
       }
       client.on("error", (error: Error) => this.#lost(generation, error));
       client.on("end", () => this.#lost(generation, new Error("the connection ended")));
-      this.#setLive(true);
-      this.#heartbeat(client, generation);
+      // Live only once a probe has made the round trip: LISTEN succeeding proves nothing about delivery.
+      this.#probe(generation);
     } catch (error) {
       if (generation !== this.#generation) return;
       this.#teardown();
@@ -148,7 +187,14 @@ export class ListenSession {
       if (generation !== this.#generation) return client;
       // Listening before LISTEN runs: a change committed just after LISTEN may arrive before its answer.
       client.on("notification", (message: pg.Notification) => {
-        if (generation === this.#generation && message.channel === this.#channel) this.#events.notification(message.payload);
+        if (generation !== this.#generation) return;
+        if (message.channel === this.#channel) {
+          this.#events.notification(message.payload);
+          return;
+        }
+        // A probe counts only when it is the one awaited: a late one proves nothing about now.
+        const expected = this.#expected;
+        if (message.channel === this.#probeChannel && expected !== undefined && message.payload === expected.payload) expected.arrived();
       });
       const results = await this.#queryWithin(client, this.#listenSql, LISTEN_DEADLINE_MS);
       const reached = (Array.isArray(results) ? results.at(-1) : results)?.rows[0]?.name;
@@ -162,42 +208,84 @@ export class ListenSession {
     throw new Error("no connection attempt to make");
   }
 
-  /** Schedules the next heartbeat on `client`. */
-  #heartbeat(client: pg.Client, generation: number): void {
-    this.#timer = setTimeout(() => this.#beat(client, generation), HEARTBEAT_INTERVAL_MS);
+  /** Schedules the next probe. */
+  #nextProbe(generation: number): void {
+    this.#timer = setTimeout(() => this.#probe(generation), PROBE_INTERVAL_MS);
     this.#timer.unref();
   }
 
-  #beat(client: pg.Client, generation: number): void {
+  /**
+   * Sends one probe through the pool and gives up on the connection unless its notification
+   * arrives here, and the query answers, within {@link PROBE_DEADLINE_MS} ms.
+   */
+  #probe(generation: number): void {
     if (generation !== this.#generation) return;
+    // One probe in flight at a time: a pool query still running (from before a reconnect, or
+    // waiting for a pooled connection) is waited for, not doubled.
+    const previous = this.#inFlight;
+    if (previous) {
+      void previous.then(() => this.#probe(generation));
+      return;
+    }
+    const payload = String(++this.#sequence);
+    let arrived = false;
     let answered = false;
+    const done = () => {
+      if (!arrived || !answered || generation !== this.#generation) return;
+      this.#expected = undefined;
+      clearTimeout(this.#deadline);
+      this.#setLive(true);
+      // A round trip made: the connection is healthy, and the next failure reconnects at once.
+      this.#delayMs = 0;
+      this.#nextProbe(generation);
+    };
+    this.#expected = {
+      payload,
+      arrived: () => {
+        arrived = true;
+        done();
+      },
+    };
     this.#deadline = setTimeout(() => {
-      // Timers run before I/O in each turn of the event loop: after a stalled loop the answer may
-      // be waiting unread. setImmediate runs after that I/O, so only a truly missing answer counts.
+      // Timers run before I/O in each turn of the event loop: after a stalled loop the
+      // notification may be waiting unread. setImmediate runs after that I/O, so only a truly
+      // missing probe counts.
       setImmediate(() => {
-        if (!answered) this.#lost(generation, new Error(`heartbeat: no answer within ${HEARTBEAT_DEADLINE_MS} ms`));
+        if (generation !== this.#generation || (arrived && answered)) return;
+        this.#lost(
+          generation,
+          new Error(
+            arrived
+              ? `heartbeat: the probe query through the pool did not answer within ${PROBE_DEADLINE_MS} ms`
+              : `heartbeat: a probe notification sent through the pool did not arrive within ${PROBE_DEADLINE_MS} ms: the ` +
+                  "connection is lost or LISTEN is not in effect on it (a pooler in transaction mode in the way of the LISTEN connection?)",
+          ),
+        );
       }).unref();
-    }, HEARTBEAT_DEADLINE_MS);
+    }, PROBE_DEADLINE_MS);
     this.#deadline.unref();
-    client.query<{ listening: number }>(this.#heartbeatSql).then(
-      (result) => {
+    const text = `SELECT pg_notify('${this.#probeChannel}', '${payload}')`;
+    let query: Promise<void>;
+    try {
+      query = this.#poolProbe(text, PROBE_QUERY_TIMEOUT_MS);
+    } catch (error) {
+      query = Promise.reject(error);
+    }
+    const inFlight = query.then(
+      () => {
         answered = true;
-        clearTimeout(this.#deadline);
-        if (generation !== this.#generation) return;
-        if (result.rows.length !== 1) {
-          this.#lost(generation, new Error("LISTEN is not in effect on the connection (a pooler in transaction mode in the way?)"));
-          return;
-        }
-        // A connection that answers heartbeats is healthy: the next failure reconnects at once.
-        this.#delayMs = 0;
-        this.#heartbeat(client, generation);
+        done();
       },
       (error: unknown) => {
-        answered = true;
-        clearTimeout(this.#deadline);
-        this.#lost(generation, error);
+        // The database is unreachable through the pool, or the pool is closed: writes fail too,
+        // and nothing proves that notifications still arrive.
+        this.#lost(generation, new Error(`heartbeat: the probe query through the pool failed: ${describe(error)}`));
       },
     );
+    this.#inFlight = inFlight;
+    void inFlight.then(() => {
+      if (this.#inFlight === inFlight) this.#inFlight = undefined;
+    });
   }
 
   /** The connection of `generation` failed: not live any more, destroy it, reconnect. */
@@ -230,6 +318,7 @@ export class ListenSession {
     clearTimeout(this.#deadline);
     this.#timer = undefined;
     this.#deadline = undefined;
+    this.#expected = undefined;
     const client = this.#client;
     this.#client = undefined;
     if (client) destroySocket(client);

@@ -96,7 +96,10 @@ export class PostgresBackend implements AuditingBackend {
 
   private constructor(options: ResolvedPostgresOptions, ssl: PgSsl, database: string | undefined) {
     this.options = options;
-    this.#feed = options.changeFeed ? new PostgresChangeFeed(options, database) : undefined;
+    // The feed's probes run on the pool (read lazily: it is opened just below, and probes start with the first subscriber).
+    const poolProbe = (text: string, timeoutMs: number) =>
+      this.#clients.withClient("change feed probe", (lease) => lease.query({ text }, timeoutMs, "change feed probe")).then(() => undefined);
+    this.#feed = options.changeFeed ? new PostgresChangeFeed(options, database, poolProbe) : undefined;
     this.#sql = new PostgresSql(options.schema, this.#feed?.channel);
     this.#clients = new ClientPool(options, ssl);
     const feed = this.#feed;

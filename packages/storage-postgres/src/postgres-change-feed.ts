@@ -1,12 +1,15 @@
 import { randomBytes } from "node:crypto";
 import { ChangeFeedHub, type ChangeFeedListener, type ChangeFeedSubscription } from "@egide/storage-core";
 import { changeChannel, decodeChange, encodeChange } from "./change-notification.js";
-import { ListenSession } from "./listen-session.js";
+import { ListenSession, type PoolProbe } from "./listen-session.js";
 import { withHiddenPassword, type ResolvedPostgresOptions } from "./postgres-options.js";
 
 /** The change feed's state, for health checks and metrics. Never holds a secret. */
 export interface ChangeFeedStatus {
-  /** Whether the feed is live: LISTEN is in effect and its connection answers heartbeats. */
+  /**
+   * Whether the feed is live: a probe notification sent through the pool, as the writes are,
+   * reached the LISTEN connection within the last probe period (about 650 ms).
+   */
   live: boolean;
   /** Where the LISTEN connection goes. */
   host: string;
@@ -44,17 +47,25 @@ export class PostgresChangeFeed {
    * @param options the backend's options
    * @param database the database the writes reach (`current_database()` on the main connection),
    *   which the LISTEN connection must reach too
+   * @param poolProbe runs one statement through the backend's pool: the feed's delivery probes
+   *   take the path of the writes, so a feed that cannot hear them is not live
    */
-  constructor(options: ResolvedPostgresOptions, database: string | undefined) {
+  constructor(options: ResolvedPostgresOptions, database: string | undefined, poolProbe: PoolProbe) {
     this.channel = changeChannel(options.schema);
     // Spreading drops the hidden password: pass it on explicitly.
     const listen = withHiddenPassword({ ...options, ...options.listen }, options.password);
     this.#host = listen.host;
     this.#port = listen.port;
-    this.#session = new ListenSession(listen, this.channel, database, {
-      notification: (payload) => this.#received(payload),
-      live: (live) => this.#hub.setLive(live),
-    });
+    this.#session = new ListenSession(
+      listen,
+      this.channel,
+      database,
+      {
+        notification: (payload) => this.#received(payload),
+        live: (live) => this.#hub.setLive(live),
+      },
+      poolProbe,
+    );
     this.#hub = new ChangeFeedHub((wanted) => (wanted ? this.#session.start() : this.#session.stop()));
   }
 
