@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { PostgresBackend, type PostgresOptions } from "../src/index.js";
 import { feedRecorder, sleep, waitFor, waitLive } from "./support/feed-recorder.js";
-import { startPgBouncer, type PgBouncer } from "./support/pgbouncer.js";
+import { startPgBouncer, type PgBouncer } from "@egide/test-postgres";
 import { createTestDatabase, postgresServer, type TestDatabase } from "./support/postgres-server.js";
 
 const value = (text: string) => Buffer.from(text, "utf8");

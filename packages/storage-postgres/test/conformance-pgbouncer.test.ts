@@ -1,7 +1,7 @@
 import { describeStorageConformance } from "@egide/storage-conformance";
 import { afterAll, describe, expect, it } from "vitest";
 import type { PostgresBackend } from "../src/index.js";
-import { startPgBouncer } from "./support/pgbouncer.js";
+import { startPgBouncer } from "@egide/test-postgres";
 import { createTestDatabase, freshSchemaFactory, postgresServer } from "./support/postgres-server.js";
 
 // The whole suite again through PgBouncer in transaction pooling mode: consecutive statements

@@ -14,7 +14,7 @@ import {
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { freeLoopbackPort } from "./free-port.js";
+import { freeLoopbackPort } from "@egide/test-postgres";
 
 const run = promisify(execFile);
 
