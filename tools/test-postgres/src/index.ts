@@ -114,3 +114,5 @@ export type { TcpProxyMode, TcpProxyOptions } from "./tcp-proxy.js";
 export { startPgBouncer } from "./pgbouncer.js";
 export type { PgBouncer, PgBouncerOptions } from "./pgbouncer.js";
 export { freeLoopbackPort } from "./free-port.js";
+export { startThrowawayCluster, postgresBinDir } from "./throwaway-cluster.js";
+export type { ThrowawayCluster, ThrowawayClusterOptions, ClusterStopMode } from "./throwaway-cluster.js";
