@@ -11,6 +11,7 @@ import { StorageCache } from "./cache/storage-cache.js";
 import type { ServerConfig } from "./config/server-config.js";
 import { EgideContext } from "./egide-context.js";
 import { HealthProbe } from "./health/health-probe.js";
+import { activeHostGauge, activeHostReader } from "./health/storage-active-host.js";
 import { SHIPPED_STORAGE_PACKAGES } from "./config/shipped-storage-packages.js";
 import { buildApp } from "./http/build-app.js";
 import { MountTable } from "./mounts/mount-table.js";
@@ -107,7 +108,11 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
       void seal.rewrapInBackground();
     }
 
-    const probe = new HealthProbe(metered, config.health);
+    // --- storage active host (issue 15, failover): from the adapter itself, which the decorators do not forward.
+    const activeHost = activeHostReader(raw);
+    if (activeHost) activeHostGauge(metrics, activeHost);
+    const probe = new HealthProbe(metered, { ...config.health, activeHost });
+    // --- end storage active host
     await probe.start();
     const app = buildApp(context, {
       listener: config.listener,

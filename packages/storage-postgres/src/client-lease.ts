@@ -25,10 +25,13 @@ export class ClientLease {
    * @param client the checked-out client
    * @param deadlineAt when set (epoch ms), no query of this lease runs past it: one deadline
    *   covers a whole call
+   * @param onError told of every failed query (before it is rethrown): with several hosts the
+   *   pool looks for another one when the error says this one is gone or read-only
    */
   constructor(
     readonly client: pg.PoolClient,
     readonly deadlineAt?: number,
+    readonly onError?: (error: unknown) => void,
   ) {
     // A checked-out client whose connection dies between queries emits 'error'; without a
     // listener that would crash the process. The next query fails and we destroy the client.
@@ -72,6 +75,7 @@ export class ClientLease {
       return await this.client.query<R>(config);
     } catch (error) {
       this.#broken = true;
+      this.onError?.(error);
       throw timedOut ? new DeadlineExceeded(operation, Math.round(remaining), error) : error;
     } finally {
       clearTimeout(timer);

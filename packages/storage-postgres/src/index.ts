@@ -5,6 +5,8 @@ export { backendDefinition } from "./postgres-backend-definition.js";
 export { POSTGRES_TYPE } from "./postgres-type.js";
 export { parsePostgresConfig, resolvePostgresOptions, POSTGRES_SSL_MODES } from "./postgres-options.js";
 export type { PostgresOptions, ResolvedPostgresOptions, PostgresSslMode, PostgresListenTarget } from "./postgres-options.js";
+export { TARGET_SESSION_ATTRS } from "./postgres-hosts.js";
+export type { ActiveHost, PostgresHost, TargetSessionAttrs } from "./postgres-hosts.js";
 export type { ChangeFeedStatus } from "./postgres-change-feed.js";
 export { migratePostgresSchema, checkPostgresSchema } from "./postgres-schema-check.js";
 export { POSTGRES_SCHEMA_VERSION } from "./postgres-schema.js";

@@ -2,7 +2,8 @@ import { randomBytes } from "node:crypto";
 import pg from "pg";
 import { destroySocket } from "./client-lease.js";
 import { CHANGE_FEED_APPLICATION_NAME, clientConfig } from "./postgres-connection.js";
-import type { ResolvedPostgresOptions } from "./postgres-options.js";
+import type { PostgresHost } from "./postgres-hosts.js";
+import { withHiddenPassword, type ResolvedPostgresOptions } from "./postgres-options.js";
 import { isSslNegotiationFailure, sslAttempts, type PgSsl } from "./postgres-ssl.js";
 
 /** How long after one probe came back the next is sent, in ms. */
@@ -40,6 +41,9 @@ export type PoolProbe = (text: string, timeoutMs: number) => Promise<void>;
 /** What a {@link ListenSession} is doing, for health checks and metrics. */
 export interface ListenSessionStatus {
   live: boolean;
+  /** Where the connection goes (or last went). */
+  host: string;
+  port: number;
   /** Attempts to (re)connect made after a failure or a lost connection, since the backend opened. */
   reconnects: number;
   /** Why the last connection attempt failed or the last connection was lost; never holds a secret. */
@@ -71,6 +75,10 @@ export interface ListenSessionStatus {
  */
 export class ListenSession {
   readonly #options: ResolvedPostgresOptions;
+  /** Where the pool writes now, when this connection follows it. */
+  readonly #follow: (() => PostgresHost | undefined) | undefined;
+  /** The host of the current or last connection attempt. */
+  #target: PostgresHost;
   readonly #channel: string;
   /** This session's private channel for probes, unique per session: no other session's probe counts. */
   readonly #probeChannel = `egide_probe_${randomBytes(12).toString("hex")}`;
@@ -105,6 +113,9 @@ export class ListenSession {
    * @param database the database the writes reach: a LISTEN connection that reaches another
    *   one (a wrong `listen_url`) would be live and hear nothing, so it is refused
    * @param poolProbe runs a probe's `pg_notify` through the pool the writes use
+   * @param follow where the pool writes now: when given, every connection goes to that host
+   *   (its `options.host`/`port` are only the first host's). After a failover the probes, which
+   *   the pool sends to the new host, stop arriving on the old one: the session reconnects, there.
    */
   constructor(
     options: ResolvedPostgresOptions,
@@ -112,8 +123,11 @@ export class ListenSession {
     database: string | undefined,
     events: ListenSessionEvents,
     poolProbe: PoolProbe,
+    follow?: () => PostgresHost | undefined,
   ) {
     this.#options = options;
+    this.#follow = follow;
+    this.#target = { host: options.host, port: options.port };
     this.#channel = channel;
     this.#database = database;
     this.#events = events;
@@ -123,7 +137,13 @@ export class ListenSession {
 
   /** What the session is doing now. */
   status(): ListenSessionStatus {
-    return { live: this.#live, reconnects: this.#reconnects, ...(this.#lastError !== undefined ? { lastError: this.#lastError } : {}) };
+    return {
+      live: this.#live,
+      host: this.#target.host,
+      port: this.#target.port,
+      reconnects: this.#reconnects,
+      ...(this.#lastError !== undefined ? { lastError: this.#lastError } : {}),
+    };
   }
 
   /** Opens the connection and listens, reconnecting until {@link stop}. Does nothing when already started. */
@@ -162,16 +182,26 @@ export class ListenSession {
     } catch (error) {
       if (generation !== this.#generation) return;
       this.#teardown();
-      this.#lastError = `connecting to ${this.#options.host}:${this.#options.port}: ${describe(error)}`;
+      this.#lastError = `connecting to ${this.#target.host}:${this.#target.port}: ${describe(error)}`;
       this.#retry();
     }
   }
 
   /** Connects (walking the `ssl_mode` attempts the first time) and runs `LISTEN`. */
   async #open(generation: number): Promise<pg.Client> {
-    const attempts = this.#ssl !== undefined ? [this.#ssl] : sslAttempts(this.#options);
+    let options = this.#options;
+    if (this.#follow) {
+      const target = this.#follow() ?? this.#target;
+      if (target.host !== this.#target.host || target.port !== this.#target.port) {
+        // Another server: its TLS choice is settled anew.
+        this.#ssl = undefined;
+        this.#target = { host: target.host, port: target.port };
+      }
+      options = withHiddenPassword({ ...options, host: target.host, port: target.port }, options.password);
+    }
+    const attempts = this.#ssl !== undefined ? [this.#ssl] : sslAttempts(options);
     for (const [index, ssl] of attempts.entries()) {
-      const client = new pg.Client(clientConfig(this.#options, ssl, CHANGE_FEED_APPLICATION_NAME));
+      const client = new pg.Client(clientConfig(options, ssl, CHANGE_FEED_APPLICATION_NAME));
       // A failure after connect() settles must not be an unhandled 'error'; #connect adds the real listener.
       client.on("error", () => undefined);
       this.#client = client;
@@ -292,7 +322,7 @@ export class ListenSession {
   #lost(generation: number, error: unknown): void {
     if (generation !== this.#generation) return;
     this.#generation++;
-    this.#lastError = `connection to ${this.#options.host}:${this.#options.port} lost: ${describe(error)}`;
+    this.#lastError = `connection to ${this.#target.host}:${this.#target.port} lost: ${describe(error)}`;
     this.#teardown();
     this.#setLive(false);
     this.#retry();

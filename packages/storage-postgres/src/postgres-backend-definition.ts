@@ -8,11 +8,7 @@ export const backendDefinition: BackendDefinition<ResolvedPostgresOptions, Postg
   type: POSTGRES_TYPE,
   packageName: "@egide/storage-postgres",
   parseConfig: (table, env) => parsePostgresConfig(table, env),
-  // Spreading drops the hidden password: pass it on explicitly. The LISTEN target is resolved
-  // already; it goes back in the programmatic form (a URL carries its database, user and TLS mode).
-  create: (config) => {
-    const { listen, ...rest } = config;
-    const listenUrl = `postgres://${encodeURIComponent(listen.username)}@${listen.host.includes(":") ? `[${listen.host}]` : listen.host}:${listen.port}/${encodeURIComponent(listen.database)}?sslmode=${listen.sslMode}`;
-    return PostgresBackend.open({ ...rest, password: config.password, listenUrl });
-  },
+  // The options are resolved already (the password hidden in them, the LISTEN target and whether
+  // it follows the writable host settled): opened as they are.
+  create: (config) => PostgresBackend.openResolved(config),
 };

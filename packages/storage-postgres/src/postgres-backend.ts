@@ -27,6 +27,8 @@ import { ClientPool, type PoolStats } from "./client-pool.js";
 import { PostgresAuditStore } from "./postgres-audit-store.js";
 import { PostgresChangeFeed, type ChangeFeedStatus } from "./postgres-change-feed.js";
 import { withOneClient } from "./with-one-client.js";
+import { findWritableHost, optionsForHost } from "./find-writable-host.js";
+import type { ActiveHost } from "./postgres-hosts.js";
 import type { PgSsl } from "./postgres-ssl.js";
 import { POSTGRES_TYPE } from "./postgres-type.js";
 import { isRetryableConnectionLoss, toStorageError } from "./postgres-errors.js";
@@ -83,25 +85,39 @@ export class PostgresBackend implements AuditingBackend {
    * Rejects with a StorageError (`UNAVAILABLE` for an unreachable server).
    */
   static async open(options: PostgresOptions): Promise<PostgresBackend> {
-    const resolved = resolvePostgresOptions(options);
-    const { result: database, ssl } = await withOneClient(resolved, "migrating the schema", async (client, schema) => {
+    return PostgresBackend.openResolved(resolvePostgresOptions(options));
+  }
+
+  /**
+   * {@link open} with options resolved already (`parsePostgresConfig`'s or
+   * `resolvePostgresOptions`' result, as the server's backend registry passes them). With
+   * several hosts (or `target_session_attrs = read-write`) it first finds the writable one,
+   * and migrates and opens the pool there.
+   */
+  static async openResolved(resolved: ResolvedPostgresOptions): Promise<PostgresBackend> {
+    const failover = resolved.hosts.length > 1 || resolved.targetSessionAttrs === "read-write";
+    const found = failover ? await findWritableHost(resolved) : undefined;
+    const target = found ? optionsForHost(resolved, found) : resolved;
+    const { result: database, ssl } = await withOneClient(target, "migrating the schema", async (client, schema) => {
       await migrateSchema(client, schema);
       if (!resolved.changeFeed) return undefined;
       // The database the writes (and their NOTIFYs) reach, by its real name even behind a
       // PgBouncer alias: the change feed's LISTEN connection must reach the same one.
       return (await client.query<{ name: string }>("SELECT current_database() AS name")).rows[0]?.name;
     });
-    return new PostgresBackend(resolved, ssl, database);
+    return new PostgresBackend(resolved, ssl, database, found);
   }
 
-  private constructor(options: ResolvedPostgresOptions, ssl: PgSsl, database: string | undefined) {
+  private constructor(options: ResolvedPostgresOptions, ssl: PgSsl, database: string | undefined, host: ActiveHost | undefined) {
     this.options = options;
     // The feed's probes run on the pool (read lazily: it is opened just below, and probes start with the first subscriber).
     const poolProbe = (text: string, timeoutMs: number) =>
       this.#clients.withClient("change feed probe", (lease) => lease.query({ text }, timeoutMs, "change feed probe")).then(() => undefined);
-    this.#feed = options.changeFeed ? new PostgresChangeFeed(options, database, poolProbe) : undefined;
+    // With several hosts the LISTEN connection goes where the pool writes, unless listen_host says otherwise.
+    const follow = options.hosts.length > 1 && options.listenFollowsWritable ? () => this.#clients.activeHost() : undefined;
+    this.#feed = options.changeFeed ? new PostgresChangeFeed(options, database, poolProbe, follow) : undefined;
     this.#sql = new PostgresSql(options.schema, this.#feed?.channel);
-    this.#clients = new ClientPool(options, ssl);
+    this.#clients = new ClientPool(options, ssl, host);
     const feed = this.#feed;
     if (feed) {
       Object.defineProperties(this, {
@@ -274,11 +290,13 @@ export class PostgresBackend implements AuditingBackend {
         attempts: this.options.transactionAttempts,
         maxDelayMs: 500,
         // Serialization conflicts are retried up to the configured attempts; a lost connection
-        // (before COMMIT was sent) gets one fresh try; nothing is retried after the deadline.
+        // (before COMMIT was sent) gets one fresh try, and so does a write refused by a host that
+        // turned read-only when there may be another; nothing is retried after the deadline.
         budgetMs: this.options.operationTimeoutMs,
         shouldRetry: (error, attempt) =>
           StorageError.isInstance(error) &&
-          (error.code === StorageErrorCode.CONFLICT || (attempt === 1 && isRetryableConnectionLoss(error))),
+          (error.code === StorageErrorCode.CONFLICT ||
+            (attempt === 1 && (isRetryableConnectionLoss(error) || this.#clients.movesOnReadOnly(error)))),
       },
     );
   }
@@ -303,6 +321,15 @@ export class PostgresBackend implements AuditingBackend {
   /** Connection counts of the pool. */
   poolStats(): PoolStats {
     return this.#clients.stats();
+  }
+
+  /**
+   * The server the pool connects to now: its host, port and position in the configured list
+   * (`index`, from 0, of `hostCount`). Undefined while no writable host is known (during a
+   * failover, after a search found none). With one host it is always that host.
+   */
+  activeHost(): ActiveHost | undefined {
+    return this.#clients.activeHost();
   }
 
   /**

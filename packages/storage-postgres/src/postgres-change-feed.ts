@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import { ChangeFeedHub, type ChangeFeedListener, type ChangeFeedSubscription } from "@egide/storage-core";
 import { changeChannel, decodeChange, encodeChange } from "./change-notification.js";
 import { ListenSession, type PoolProbe } from "./listen-session.js";
+import type { PostgresHost } from "./postgres-hosts.js";
 import { withHiddenPassword, type ResolvedPostgresOptions } from "./postgres-options.js";
 
 /** The change feed's state, for health checks and metrics. Never holds a secret. */
@@ -11,7 +12,7 @@ export interface ChangeFeedStatus {
    * reached the LISTEN connection within the last probe period (about 650 ms).
    */
   live: boolean;
-  /** Where the LISTEN connection goes. */
+  /** Where the LISTEN connection goes (with several hosts and no `listen_host`: where the pool is now). */
   host: string;
   port: number;
   /** The NOTIFY channel (`egide_changes_<schema>`). */
@@ -40,8 +41,6 @@ export class PostgresChangeFeed {
   readonly channel: string;
   readonly #hub: ChangeFeedHub;
   readonly #session: ListenSession;
-  readonly #host: string;
-  readonly #port: number;
 
   /**
    * @param options the backend's options
@@ -49,13 +48,19 @@ export class PostgresChangeFeed {
    *   which the LISTEN connection must reach too
    * @param poolProbe runs one statement through the backend's pool: the feed's delivery probes
    *   take the path of the writes, so a feed that cannot hear them is not live
+   * @param follow where the pool writes now, when the LISTEN connection must follow it (several
+   *   hosts, no `listen_host`); each (re)connection goes there, and a probe lost after the pool
+   *   moved makes it reconnect
    */
-  constructor(options: ResolvedPostgresOptions, database: string | undefined, poolProbe: PoolProbe) {
+  constructor(
+    options: ResolvedPostgresOptions,
+    database: string | undefined,
+    poolProbe: PoolProbe,
+    follow?: () => PostgresHost | undefined,
+  ) {
     this.channel = changeChannel(options.schema);
     // Spreading drops the hidden password: pass it on explicitly.
     const listen = withHiddenPassword({ ...options, ...options.listen }, options.password);
-    this.#host = listen.host;
-    this.#port = listen.port;
     this.#session = new ListenSession(
       listen,
       this.channel,
@@ -65,6 +70,7 @@ export class PostgresChangeFeed {
         live: (live) => this.#hub.setLive(live),
       },
       poolProbe,
+      follow,
     );
     this.#hub = new ChangeFeedHub((wanted) => (wanted ? this.#session.start() : this.#session.stop()));
   }
@@ -89,8 +95,8 @@ export class PostgresChangeFeed {
     const session = this.#session.status();
     return {
       live: this.#hub.live,
-      host: this.#host,
-      port: this.#port,
+      host: session.host,
+      port: session.port,
       channel: this.channel,
       subscribers: this.#hub.subscribers,
       reconnects: session.reconnects,

@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
 import { ConfigError, ConfigReader, DEFAULT_MAX_VALUE_BYTES } from "@egide/storage-core";
+import { TARGET_SESSION_ATTRS, formatHost, parseHostEntry, type PostgresHost, type TargetSessionAttrs } from "./postgres-hosts.js";
 
 /** libpq's `sslmode` values, with libpq's meanings. */
 export const POSTGRES_SSL_MODES = ["disable", "allow", "prefer", "require", "verify-ca", "verify-full"] as const;
@@ -8,10 +9,25 @@ export type PostgresSslMode = (typeof POSTGRES_SSL_MODES)[number];
 
 /** Options of the PostgreSQL backend, in the programmatic (camelCase) form. */
 export interface PostgresOptions {
-  /** `postgres://user@host:port/database?sslmode=…`; a password in it is refused. */
+  /**
+   * `postgres://user@host:port/database?sslmode=…`; a password in it is refused. Several hosts
+   * are written as libpq does: `postgres://user@db1:5432,db2:5432/database?target_session_attrs=read-write`.
+   */
   url?: string;
   host?: string;
   port?: number;
+  /**
+   * Several servers, tried in order (`"db1:5432"`, `"db2"`, `"[::1]:5433"`; an entry without a port
+   * takes `port`): the pool connects to the first that accepts writes and moves to another when
+   * that one fails or turns read-only. Not together with `host`.
+   */
+  hosts?: string[];
+  /**
+   * libpq's `target_session_attrs`: `read-write` (the default with several hosts) keeps only a
+   * server where `SHOW transaction_read_only` is `off`; `any` (the default with one host) takes
+   * the first that answers.
+   */
+  targetSessionAttrs?: TargetSessionAttrs;
   database?: string;
   username?: string;
   /** Programmatic only: configuration files name an environment variable (`password_env`). */
@@ -61,8 +77,13 @@ export interface PostgresOptions {
 
 /** {@link PostgresOptions} with defaults applied and the CA file read. */
 export interface ResolvedPostgresOptions {
+  /** The first of {@link hosts}. */
   host: string;
+  /** The first of {@link hosts}' port. */
   port: number;
+  /** Every server to try, in order (one unless `hosts` or a multi-host `url` lists several). */
+  hosts: PostgresHost[];
+  targetSessionAttrs: TargetSessionAttrs;
   database: string;
   username: string;
   password: string | undefined;
@@ -84,6 +105,13 @@ export interface ResolvedPostgresOptions {
   changeFeed: boolean;
   /** Where the change feed's LISTEN connection goes (the password and TLS files are the main connection's). */
   listen: PostgresListenTarget;
+  /**
+   * Whether the LISTEN connection follows the pool to the host it writes to (true unless
+   * `listen_host`, `listen_port` or a `listen_url` with a host or port names a target): with
+   * several hosts its `host` and `port` are then only the first host's, and the connection goes
+   * wherever the pool is.
+   */
+  listenFollowsWritable: boolean;
 }
 
 /** Where the change feed's dedicated LISTEN connection connects. */
@@ -104,6 +132,8 @@ export function resolvePostgresOptions(options: PostgresOptions): ResolvedPostgr
     url: rest.url,
     host: rest.host,
     port: rest.port,
+    hosts: rest.hosts,
+    target_session_attrs: rest.targetSessionAttrs,
     database: rest.database,
     username: rest.username,
     schema: rest.schema,
@@ -133,8 +163,9 @@ export function resolvePostgresOptions(options: PostgresOptions): ResolvedPostgr
  *
  * ```toml
  * [storage.postgresql]
- * host = "localhost"
+ * host = "localhost"                   # or hosts = ["db1:5432", "db2:5432"], tried in order
  * port = 5432
+ * target_session_attrs = "read-write"  # the default with several hosts: only a writable server
  * database = "egide"
  * username = "egide"
  * password_env = "EGIDE_DB_PASSWORD"
@@ -158,11 +189,11 @@ export function parsePostgresConfig(
   env: Record<string, string | undefined> = process.env,
   path = "storage.postgresql",
 ): ResolvedPostgresOptions {
-  const defined =
-    typeof table === "object" && table !== null && !Array.isArray(table)
-      ? Object.fromEntries(Object.entries(table).filter(([, v]) => v !== undefined))
-      : table;
-  const config = new ConfigReader(defined, path);
+  const isTable = typeof table === "object" && table !== null && !Array.isArray(table);
+  // `hosts` is a list, which ConfigReader has no accessor for: it is read apart (its errors still
+  // name the option).
+  const { hosts: hostList, ...scalars } = isTable ? Object.fromEntries(Object.entries(table).filter(([, v]) => v !== undefined)) : {};
+  const config = new ConfigReader(isTable ? scalars : table, path);
   if (config.has("password")) {
     throw config.error(
       "password",
@@ -170,8 +201,16 @@ export function parsePostgresConfig(
     );
   }
   const fromUrl = parseUrl(config, "url");
-  const host = config.string("host") ?? fromUrl.host ?? "localhost";
+  const explicitHost = config.string("host");
+  const explicitPort = config.has("port");
   const port = config.integer("port", fromUrl.port ?? 5432, { min: 1, max: 65535 });
+  const hosts = parseHosts(config, hostList, explicitHost, explicitPort ? port : undefined, fromUrl);
+  const host = (hosts[0] as PostgresHost).host;
+  const targetSessionAttrs = config.oneOf(
+    "target_session_attrs",
+    TARGET_SESSION_ATTRS,
+    fromUrl.targetSessionAttrs ?? (hosts.length > 1 ? "read-write" : "any"),
+  );
   const database = config.string("database") ?? fromUrl.database ?? "egide";
   const username = config.string("username") ?? fromUrl.username ?? "egide";
   for (const [option, value] of [
@@ -209,10 +248,13 @@ export function parsePostgresConfig(
   }
   const statementTimeoutMs = config.duration("statement_timeout", "30s");
   const changeFeed = config.boolean("change_feed", true);
-  const listen = parseListenTarget(config, { host, port, database, username, sslMode });
+  const firstPort = (hosts[0] as PostgresHost).port;
+  const { listen, followsWritable } = parseListenTarget(config, { host, port: firstPort, database, username, sslMode });
   const options: ResolvedPostgresOptions = {
     host,
-    port,
+    port: firstPort,
+    hosts,
+    targetSessionAttrs,
     database,
     username,
     password,
@@ -232,6 +274,7 @@ export function parsePostgresConfig(
     listProbeKeys: config.integer("list_probe_keys", 256, { min: 1, max: 100_000 }),
     changeFeed,
     listen,
+    listenFollowsWritable: followsWritable,
   };
   for (const option of ["connection_timeout", "operation_timeout"] as const) {
     const value = option === "connection_timeout" ? options.connectionTimeoutMs : options.operationTimeoutMs;
@@ -255,40 +298,120 @@ export function withHiddenPassword<T extends { password: string | undefined }>(o
  * The LISTEN connection's target: `listen_url` read like `url`, `listen_host` and `listen_port`
  * like `host` and `port`, each falling back to the main connection's (`main`).
  */
-function parseListenTarget(config: ConfigReader, main: PostgresListenTarget): PostgresListenTarget {
+function parseListenTarget(config: ConfigReader, main: PostgresListenTarget): { listen: PostgresListenTarget; followsWritable: boolean } {
   const fromUrl = parseUrl(config, "listen_url");
-  const host = config.string("listen_host") ?? fromUrl.host ?? main.host;
+  if (fromUrl.hosts !== undefined) throw config.error("listen_url", "must name one host: the LISTEN connection goes to one server");
+  if (fromUrl.targetSessionAttrs !== undefined)
+    throw config.error("listen_url", "parameter target_session_attrs is not supported here; the LISTEN connection goes to one server");
+  const explicitHost = config.string("listen_host") ?? fromUrl.host;
+  const host = explicitHost ?? main.host;
   if (host.trim() === "") throw config.error("listen_host", "must not be empty");
-  return {
+  const explicitPort = config.has("listen_port") || fromUrl.port !== undefined;
+  const listen = {
     host,
     port: config.integer("listen_port", fromUrl.port ?? main.port, { min: 1, max: 65535 }),
     database: fromUrl.database ?? main.database,
     username: fromUrl.username ?? main.username,
     sslMode: fromUrl.sslMode ?? main.sslMode,
   };
+  // Any explicit LISTEN target (a host, or a port of its own) is taken as it is: it pins the connection.
+  return { listen, followsWritable: explicitHost === undefined && !explicitPort };
 }
 
-function parseUrl(
+/**
+ * The hosts to try, in order: `hosts` (entries without a port take `port`), else `host`, else the
+ * url's host or hosts, else localhost.
+ */
+function parseHosts(
   config: ConfigReader,
-  option: "url" | "listen_url",
-): { host?: string; port?: number; database?: string; username?: string; sslMode?: PostgresSslMode } {
+  list: unknown,
+  host: string | undefined,
+  port: number | undefined,
+  fromUrl: ParsedUrl,
+): PostgresHost[] {
+  const defaultPort = port ?? fromUrl.port ?? 5432;
+  if (list === undefined) {
+    if (host !== undefined) {
+      if (host.trim() === "") throw config.error("host", "must not be empty");
+      return [{ host, port: defaultPort }];
+    }
+    if (fromUrl.hosts !== undefined) return port === undefined ? fromUrl.hosts : fromUrl.hosts.map((h) => ({ host: h.host, port }));
+    return [{ host: fromUrl.host ?? "localhost", port: defaultPort }];
+  }
+  if (host !== undefined) throw config.error("hosts", "must not be set together with host; list every server in hosts");
+  if (!Array.isArray(list) || list.length === 0 || list.some((entry) => typeof entry !== "string"))
+    throw config.error("hosts", 'must be a non-empty list of "host:port" strings');
+  const hosts: PostgresHost[] = [];
+  for (const entry of list as string[]) {
+    const parsed = parseHostEntry(entry, defaultPort);
+    if (typeof parsed === "string") throw config.error("hosts", parsed);
+    if (hosts.some((h) => h.host === parsed.host && h.port === parsed.port))
+      throw config.error("hosts", `lists ${formatHost(parsed)} twice`);
+    hosts.push(parsed);
+  }
+  return hosts;
+}
+
+interface ParsedUrl {
+  host?: string;
+  /** Set when the url lists several hosts (`h1:5432,h2:5433`). */
+  hosts?: PostgresHost[];
+  port?: number;
+  database?: string;
+  username?: string;
+  sslMode?: PostgresSslMode;
+  targetSessionAttrs?: TargetSessionAttrs;
+}
+
+function parseUrl(config: ConfigReader, option: "url" | "listen_url"): ParsedUrl {
   const text = config.string(option);
   if (text === undefined) return {};
+  // WHATWG URLs take one host: a libpq host list (`h1:5432,h2:5433`) is taken out first and the
+  // rest parsed with a placeholder host.
+  const authority = /^([a-z][a-z0-9+.-]*:)\/\/([^/?#]*)(.*)$/i.exec(text);
+  const userInfoEnd = authority ? (authority[2] as string).lastIndexOf("@") : -1;
+  const hostList = authority ? (authority[2] as string).slice(userInfoEnd + 1) : "";
+  const multiHost = hostList.includes(",");
   let url: URL;
   try {
-    url = new URL(text);
+    url = multiHost
+      ? new URL(`${authority![1]}//${(authority![2] as string).slice(0, userInfoEnd + 1)}placeholder${authority![3]}`)
+      : new URL(text);
   } catch {
     throw config.error(option, "is not a URL (postgres://user@host:5432/database)");
   }
   if (url.protocol !== "postgres:" && url.protocol !== "postgresql:")
     throw config.error(option, "must start with postgres:// or postgresql://");
   if (url.password !== "") throw config.error(option, "must not contain a password; use password_env");
-  const result: { host?: string; port?: number; database?: string; username?: string; sslMode?: PostgresSslMode } = {};
-  if (url.hostname) result.host = decodeURIComponent(url.hostname).replace(/^\[(.*)\]$/, "$1");
-  if (url.port) result.port = Number(url.port);
+  const result: ParsedUrl = {};
+  if (multiHost) {
+    const hosts: PostgresHost[] = [];
+    for (const entry of hostList.split(",")) {
+      let decoded: string;
+      try {
+        decoded = decodeURIComponent(entry);
+      } catch {
+        throw config.error(option, `holds an invalid host ${JSON.stringify(entry)}`);
+      }
+      const parsed = parseHostEntry(decoded, 5432);
+      if (typeof parsed === "string") throw config.error(option, parsed);
+      hosts.push(parsed);
+    }
+    result.hosts = hosts;
+    result.host = (hosts[0] as PostgresHost).host;
+  } else {
+    if (url.hostname) result.host = decodeURIComponent(url.hostname).replace(/^\[(.*)\]$/, "$1");
+    if (url.port) result.port = Number(url.port);
+  }
   if (url.pathname.length > 1) result.database = decodeURIComponent(url.pathname.slice(1));
   if (url.username) result.username = decodeURIComponent(url.username);
   for (const [name, value] of url.searchParams) {
+    if (name === "target_session_attrs") {
+      const attrs = TARGET_SESSION_ATTRS.find((a) => a === value);
+      if (!attrs) throw config.error(option, `target_session_attrs must be one of ${TARGET_SESSION_ATTRS.join(", ")}`);
+      result.targetSessionAttrs = attrs;
+      continue;
+    }
     if (name !== "sslmode") throw config.error(option, `parameter ${name} is not supported; use the matching option`);
     const mode = POSTGRES_SSL_MODES.find((m) => m === value);
     if (!mode) throw config.error(option, `sslmode must be one of ${POSTGRES_SSL_MODES.join(", ")}`);

@@ -249,3 +249,74 @@ describe("the password in resolved options", () => {
     expect(inspect(resolved)).not.toContain("another-secret");
   });
 });
+
+describe("several hosts", () => {
+  it("are read from hosts, entries without a port taking port, with read-write as the default", () => {
+    const parsed = parsePostgresConfig({ hosts: ["db1:5432", "db2", "[::1]:5433"], port: 6000 }, {});
+    expect(parsed.hosts).toEqual([
+      { host: "db1", port: 5432 },
+      { host: "db2", port: 6000 },
+      { host: "::1", port: 5433 },
+    ]);
+    expect(parsed).toMatchObject({ host: "db1", port: 5432, targetSessionAttrs: "read-write", listenFollowsWritable: true });
+    expect(parsePostgresConfig({ hosts: ["a", "b"], target_session_attrs: "any" }, {}).targetSessionAttrs).toBe("any");
+  });
+
+  it("keep one host and target_session_attrs = any by default", () => {
+    expect(parsePostgresConfig({ host: "db", port: 7 }, {})).toMatchObject({ hosts: [{ host: "db", port: 7 }], targetSessionAttrs: "any" });
+    expect(parsePostgresConfig({}, {}).hosts).toEqual([{ host: "localhost", port: 5432 }]);
+  });
+
+  it("are read from a libpq multi-host url, with target_session_attrs", () => {
+    const parsed = parsePostgresConfig({ url: "postgres://u@h1:5432,h2:5433/db?target_session_attrs=read-write&sslmode=require" }, {});
+    expect(parsed).toMatchObject({
+      hosts: [
+        { host: "h1", port: 5432 },
+        { host: "h2", port: 5433 },
+      ],
+      database: "db",
+      username: "u",
+      sslMode: "require",
+      targetSessionAttrs: "read-write",
+    });
+    expect(parsePostgresConfig({ url: "postgresql://u@h1,h2/db" }, {}).hosts).toEqual([
+      { host: "h1", port: 5432 },
+      { host: "h2", port: 5432 },
+    ]);
+    expect(parsePostgresConfig({ url: "postgres://u@h1,h2/db?target_session_attrs=any" }, {}).targetSessionAttrs).toBe("any");
+  });
+
+  it("are taken programmatically as hosts and targetSessionAttrs", () => {
+    expect(resolvePostgresOptions({ hosts: ["a:1", "b:2"], targetSessionAttrs: "any" })).toMatchObject({
+      hosts: [
+        { host: "a", port: 1 },
+        { host: "b", port: 2 },
+      ],
+      targetSessionAttrs: "any",
+    });
+  });
+
+  it("let listen_host, listen_port or listen_url pin the LISTEN connection", () => {
+    expect(parsePostgresConfig({ hosts: ["a", "b"], listen_host: "direct" }, {}).listenFollowsWritable).toBe(false);
+    expect(parsePostgresConfig({ hosts: ["a", "b"], listen_url: "postgres://u@direct/d" }, {}).listenFollowsWritable).toBe(false);
+    expect(parsePostgresConfig({ hosts: ["a", "b"], listen_port: 5433 }, {}).listenFollowsWritable).toBe(false);
+  });
+
+  it.each([
+    [{ hosts: [] }, "storage.postgresql.hosts"],
+    [{ hosts: "a,b" }, "storage.postgresql.hosts"],
+    [{ hosts: ["a", 5] }, "storage.postgresql.hosts"],
+    [{ hosts: ["a:0"] }, "storage.postgresql.hosts"],
+    [{ hosts: ["a:x"] }, "storage.postgresql.hosts"],
+    [{ hosts: [""] }, "storage.postgresql.hosts"],
+    [{ hosts: ["a", "a:5432"] }, "storage.postgresql.hosts"],
+    [{ hosts: ["a"], host: "b" }, "storage.postgresql.hosts"],
+    [{ hosts: ["a", "b"], target_session_attrs: "primary" }, "storage.postgresql.target_session_attrs"],
+    [{ url: "postgres://u@h1,h2/d?target_session_attrs=standby" }, "storage.postgresql.url"],
+    [{ url: "postgres://u@h1,:99999/d" }, "storage.postgresql.url"],
+    [{ url: "postgres://u:pw@h1,h2/d" }, "storage.postgresql.url"],
+    [{ listen_url: "postgres://u@h1,h2/d" }, "storage.postgresql.listen_url"],
+  ])("reject %j naming %s", (table, option) => {
+    expect(configFailure(() => parsePostgresConfig(table, {})).option).toBe(option);
+  });
+});

@@ -46,7 +46,7 @@ export class SqliteAuditStore implements AuditStore {
 
   async append(entry: AuditEntry): Promise<AuditRecord> {
     const row = normalizeAuditEntry(entry, SQLITE_TYPE);
-    const id = await this.access.write((db) => this.#insert(db, row));
+    const id = await this.access.write((db) => db.transaction(() => this.#insert(db, row)).immediate());
     return { id, ...row };
   }
 

@@ -1,4 +1,5 @@
 import type { StorageBackend } from "@egide/storage-core";
+import type { ActiveHostReader } from "./storage-active-host.js";
 
 /** The specification's `storage` object of `/v1/sys/health`. */
 export interface StorageHealth {
@@ -10,6 +11,12 @@ export interface StorageHealth {
    * never carries a driver's message (host names, database names, users).
    */
   error?: string;
+  /**
+   * With several storage hosts (PostgreSQL `hosts`): the position, from 1, in that list of the
+   * one in use; absent while none is known (during a failover). Only a number: health answers
+   * without a token, so it never names a host.
+   */
+  active_host?: number;
 }
 
 /** What the probe found, with the driver's own message for the server log. */
@@ -30,6 +37,7 @@ export class HealthProbe {
   readonly #backend: StorageBackend;
   readonly #intervalMs: number;
   readonly #timeoutMs: number;
+  readonly #activeHost: ActiveHostReader | undefined;
   #last: ProbedHealth;
   /** Called with each unhealthy result that follows a healthy one (or the first one). */
   onUnhealthy: ((health: ProbedHealth) => void) | undefined;
@@ -37,10 +45,15 @@ export class HealthProbe {
   #timer: NodeJS.Timeout | undefined;
   #running: Promise<void> | undefined;
 
-  constructor(backend: StorageBackend, options: { intervalMs: number; timeoutMs: number }) {
+  /**
+   * @param options.activeHost the adapter's active host (see `activeHostReader`), read at each
+   *   answer: shown as `active_host` when the adapter lists several hosts
+   */
+  constructor(backend: StorageBackend, options: { intervalMs: number; timeoutMs: number; activeHost?: ActiveHostReader | undefined }) {
     this.#backend = backend;
     this.#intervalMs = options.intervalMs;
     this.#timeoutMs = options.timeoutMs;
+    this.#activeHost = options.activeHost;
     this.#last = { type: backend.type, status: "unhealthy", latency_ms: 0, error: "not probed yet" };
   }
 
@@ -56,7 +69,7 @@ export class HealthProbe {
     this.#timer = undefined;
   }
 
-  /** The latest result, safe to answer without a token (no driver message). */
+  /** The latest result, safe to answer without a token (no driver message, no host name). */
   current(): StorageHealth {
     if (this.#checkedAt > 0 && Date.now() - this.#checkedAt > 3 * this.#intervalMs + this.#timeoutMs) {
       return {
@@ -64,10 +77,17 @@ export class HealthProbe {
         status: "unhealthy",
         latency_ms: this.#last.latency_ms,
         error: "the storage probe has not answered recently",
+        ...this.#hostPosition(),
       };
     }
     const { detail: _detail, ...shown } = this.#last;
-    return shown;
+    return { ...shown, ...this.#hostPosition() };
+  }
+
+  /** `active_host` (from 1) when the adapter lists several hosts and knows which it uses. */
+  #hostPosition(): { active_host?: number } {
+    const active = this.#activeHost?.();
+    return active && active.hostCount > 1 ? { active_host: active.index + 1 } : {};
   }
 
   /** One probe now (single-flight). */

@@ -11,7 +11,7 @@ import type { ListenerConfig } from "../config/server-config.js";
 import { AuditBatcher } from "../audit/audit-batcher.js";
 import { auditEntry } from "../audit/audit-entry.js";
 import type { EgideContext } from "../egide-context.js";
-import { errorResponse } from "./error-response.js";
+import { auditFailureResponse, errorResponse } from "./error-response.js";
 import { listMethodFilter } from "./list-method-filter.js";
 import { canonicalRewriteUrl, installRequestPipeline } from "./request-pipeline.js";
 import { addJsonBodyParser } from "./json-body.js";
@@ -116,12 +116,9 @@ export function buildApp(ctx: EgideContext, options: BuildAppOptions): FastifyIn
     } catch (error) {
       request.log.error({ err: error, requestId: request.id }, "audit log write failed; request refused");
       state.audited = true;
-      // Storage that is down or slow is the client's 503 (try again); anything else a 500.
-      const unavailable = errorResponse(error).status === 503;
-      reply.code(unavailable ? 503 : 500).header("content-type", "application/json; charset=utf-8");
-      return JSON.stringify({
-        errors: [`the audit log could not be written${unavailable ? " (storage unavailable)" : ""}; the request was refused`],
-      });
+      const refused = auditFailureResponse(error);
+      reply.code(refused.status).header("content-type", "application/json; charset=utf-8");
+      return JSON.stringify({ errors: refused.errors });
     }
   });
 

@@ -12,7 +12,9 @@ import { SERVER_VERSION } from "../server-version.js";
  * `activecode`, `standbycode`, `sealedcode`, `uninitcode`, `drsecondarycode` and
  * `performancestandbycode` are honoured, plus `storageunhealthycode` (default 503) for an
  * active server whose storage probe fails. The body adds the specification's `storage`
- * object, from the background probe, so this never waits on the database, and `cache`: whether
+ * object, from the background probe, so this never waits on the database (with several
+ * PostgreSQL hosts it has `active_host`, the position from 1 of the host in use: never its
+ * name, since health answers without a token), and `cache`: whether
  * the coherent cache is on, the state of the storage change feed (`live`, `not_live`,
  * `absent`, `unused`) and whether reads are answered from the cache now. A feed that is not
  * live does not make the server unhealthy: reads then go to storage.
