@@ -210,7 +210,7 @@ export class StorageCache implements CacheCoherence {
           if (this.#pending.get(key) === token) {
             this.#pending.delete(key);
             this.#inflight.delete(key);
-            if (this.coherent && value !== null) this.#lru.set(key, Buffer.from(value));
+            if (this.coherent && value !== null) this.#lru.set(key, ownCopy(value));
           }
           return value;
         },
@@ -266,7 +266,7 @@ export class StorageCache implements CacheCoherence {
       // Kept only when no invalidation of the key came while the read was out.
       if (this.#pending.get(key) !== tokens[index]) return;
       this.#pending.delete(key);
-      if (this.coherent && value !== null) this.#lru.set(key, Buffer.from(value));
+      if (this.coherent && value !== null) this.#lru.set(key, ownCopy(value));
     });
     return keys.map((key, index) => {
       const answer = answers[index];
@@ -316,4 +316,15 @@ export class StorageCache implements CacheCoherence {
       }
     }
   }
+}
+
+/**
+ * A copy of `value` in memory of its own. `Buffer.from` puts small copies in Node's shared 8 KiB
+ * pool, where one kept slice keeps the whole slab alive: a cache of small records would hold many
+ * times its byte budget.
+ */
+function ownCopy(value: Buffer): Buffer {
+  const copy = Buffer.allocUnsafeSlow(value.length);
+  value.copy(copy);
+  return copy;
 }
