@@ -218,6 +218,12 @@ export class ClientPool {
     // An idle client whose connection dies is reported here; the pool drops it. Without a
     // listener the 'error' event would crash the process.
     pool.on("error", () => undefined);
+    // Every client listens for 'error' from birth, not only once a lease holds it: a session
+    // terminated between its connect and its first lease (a pg-pool hand-over window, e.g. for
+    // a caller that timed out meanwhile) must not crash the process. Its next query fails anyway.
+    pool.on("connect", (client: pg.PoolClient) => {
+      client.on("error", () => undefined);
+    });
     const hostPool: HostPool = {
       pool,
       active: { host: host.host, port: host.port, index: host.index, hostCount: this.#options.hosts.length },
