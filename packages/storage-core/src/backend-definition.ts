@@ -12,6 +12,12 @@ export interface BackendDefinition<TConfig = unknown, TBackend extends StorageBa
   /** The npm package that exports this definition. */
   readonly packageName: string;
   /**
+   * The storage contract version the adapter is written against: `STORAGE_CONTRACT_VERSION`
+   * of the storage-core it was built with. The registry refuses an adapter whose version this
+   * storage-core does not support, instead of running it and failing in ways no test saw.
+   */
+  readonly contractVersion: number;
+  /**
    * Validates the backend's configuration table (`[storage.<type>]`) and returns typed
    * options. Throws a `ConfigError` naming the option at fault. `env` supplies variables such
    * as a password named by `password_env`.

@@ -1,12 +1,12 @@
 /** Codes of {@link ConfigError}. */
-export type ConfigErrorCode = "INVALID_CONFIG" | "UNKNOWN_BACKEND" | "BACKEND_NOT_INSTALLED" | "STORAGE_NOT_FOUND";
+export type ConfigErrorCode = "INVALID_CONFIG" | "UNKNOWN_BACKEND" | "BACKEND_NOT_INSTALLED" | "INCOMPATIBLE_BACKEND" | "STORAGE_NOT_FOUND";
 
 const CONFIG_ERROR_BRAND = Symbol.for("@egide/storage-core/ConfigError");
 
 /**
  * A configuration problem found before any storage is touched: a bad option value, an
- * unknown storage type, an adapter package that is not installed, or (for a storage to read
- * from) a database that does not exist.
+ * unknown storage type, an adapter package that is not installed or built for another storage
+ * contract version, or (for a storage to read from) a database that does not exist.
  */
 export class ConfigError extends Error {
   readonly code: ConfigErrorCode;

@@ -6,6 +6,11 @@ import { ConfigError } from "./config-error.js";
 export interface StorageSelection {
   /** The storage type (`[storage] type`), resolved through a {@link BackendRegistry}. */
   readonly type: string;
+  /**
+   * The npm package that provides `type` (`[storage] package`), for an adapter whose name
+   * follows no convention. Default: the registry's mapping, else the convention.
+   */
+  readonly package?: string;
   /** The adapter's own options (`[storage.<type>]`), validated by its `parseConfig`. */
   readonly options?: unknown;
 }
@@ -14,8 +19,8 @@ export interface StorageSelection {
 export interface OpenStorageAdapterOptions {
   /** Environment for the adapter's options (`password_env`, …). Default: `process.env`. */
   env?: Record<string, string | undefined>;
-  /** Where adapter packages are resolved from (walking up its node_modules). Default: the working directory. */
-  resolveFrom?: string;
+  /** Where adapter packages are resolved from, in order (walking up each one's node_modules). Default: the working directory. */
+  resolveFrom?: string | readonly string[];
   /** Type → package mappings for types whose package is not `@egide/storage-<type>`. */
   packages?: Readonly<Record<string, string>>;
   /** A registry to resolve from instead of a new one (then `resolveFrom` and `packages` are not used). */
@@ -39,7 +44,7 @@ export async function openStorageAdapter(storage: StorageSelection, options: Ope
   const registry =
     options.registry ??
     new BackendRegistry({ resolveFrom: options.resolveFrom ?? process.cwd(), ...(options.packages ? { packages: options.packages } : {}) });
-  const definition = await registry.resolve(storage.type);
+  const definition = await registry.resolve(storage.type, storage.package);
   const config: unknown = definition.parseConfig(storage.options ?? {}, options.env ?? process.env);
   if (options.mustExist) {
     const missing = definition.findMissing?.(config);

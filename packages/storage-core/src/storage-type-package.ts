@@ -3,14 +3,55 @@ import { ConfigError } from "./config-error.js";
 /** The longest storage type name accepted (an npm package name segment, with room to spare). */
 const MAX_STORAGE_TYPE_LENGTH = 64;
 
+/** The longest npm package name (npm's own limit). */
+const MAX_PACKAGE_NAME_LENGTH = 214;
+
 /**
- * The package that provides storage type `type` when nobody maps it to another one:
- * `@egide/storage-<type>` (so `type = "etcd"` loads `@egide/storage-etcd`). The composition
- * root (the server) passes its own mappings for the types whose package is named otherwise.
+ * The project's own package for storage type `type`: `@egide/storage-<type>` (so
+ * `type = "etcd"` loads `@egide/storage-etcd`). See {@link conventionalBackendPackages}.
  */
 export function conventionalBackendPackage(type: string): string {
   assertStorageType(type);
   return `@egide/storage-${type}`;
+}
+
+/**
+ * The packages tried, in order, for storage type `type` when neither the configuration
+ * (`[storage] package`) nor the composition root names one: the project's own
+ * `@egide/storage-<type>`, then `egide-storage-<type>`, the name anyone else can publish under
+ * (as keyv's `@keyv/*` and community `keyv-*` adapters).
+ */
+export function conventionalBackendPackages(type: string): string[] {
+  return [conventionalBackendPackage(type), `egide-storage-${type}`];
+}
+
+/**
+ * Refuses, with `UNKNOWN_BACKEND`, a `[storage] package` that is not an npm package name
+ * (`name` or `@scope/name`: lower-case letters, digits, `-`, `.`, `_`, `~`, not starting with
+ * `.` or `_`). Paths and URLs are refused: an adapter is installed, then named.
+ */
+export function assertPackageName(name: string): void {
+  const scoped = name.startsWith("@");
+  const slash = name.indexOf("/");
+  const parts = scoped ? (slash > 1 ? [name.slice(1, slash), name.slice(slash + 1)] : []) : [name];
+  const valid = name.length <= MAX_PACKAGE_NAME_LENGTH && parts.length > 0 && parts.every(isPackageNamePart);
+  if (!valid) {
+    throw new ConfigError(
+      "UNKNOWN_BACKEND",
+      `${JSON.stringify(name)} is not an npm package name (name or @scope/name; install the adapter, then name its package)`,
+      { option: "storage.package" },
+    );
+  }
+}
+
+function isPackageNamePart(part: string): boolean {
+  if (part.length === 0 || part.startsWith(".") || part.startsWith("_")) return false;
+  for (let i = 0; i < part.length; i++) {
+    const c = part.charCodeAt(i);
+    const ok = (c >= 0x61 && c <= 0x7a) || (c >= 0x30 && c <= 0x39) || c === 0x2d || c === 0x2e || c === 0x5f || c === 0x7e;
+    if (!ok) return false;
+  }
+  return true;
 }
 
 /**

@@ -2,7 +2,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { BackendRegistry, ConfigError, type BackendDefinition } from "../src/index.js";
+import { BackendRegistry, ConfigError, STORAGE_CONTRACT_VERSION, type BackendDefinition } from "../src/index.js";
 
 const app = mkdtempSync(join(tmpdir(), "egide-registry-"));
 afterAll(() => rmSync(app, { recursive: true, force: true }));
@@ -15,13 +15,13 @@ function installPackage(name: string, source: string): void {
   writeFileSync(join(dir, "index.js"), source);
 }
 
-const fakeDefinition = (type: string) => `export const backendDefinition = {
-  type: ${JSON.stringify(type)}, packageName: "x",
+const fakeDefinition = (type: string, contractVersion: unknown = STORAGE_CONTRACT_VERSION) => `export const backendDefinition = {
+  type: ${JSON.stringify(type)}, packageName: "x",${contractVersion === null ? "" : ` contractVersion: ${JSON.stringify(contractVersion)},`}
   parseConfig: (t) => t, create: async () => ({ type: ${JSON.stringify(type)} }),
 };`;
 
 /** A definition-shaped JSON without functions: the registry must refuse it as no definition. */
-const fakeJson = (type: string) => JSON.stringify({ type, packageName: "x" });
+const fakeJson = (type: string) => JSON.stringify({ type, packageName: "x", contractVersion: STORAGE_CONTRACT_VERSION });
 
 describe("BackendRegistry", () => {
   it("loads the adapter package that a storage type names, from the application's node_modules", async () => {
@@ -65,10 +65,105 @@ describe("BackendRegistry", () => {
     const registry = new BackendRegistry({ resolveFrom: app });
     expect((await registry.resolve("etcd")).type).toBe("etcd");
     const failure = await registry.resolve("s3").catch((e: unknown) => e);
-    expect(failure).toMatchObject({ code: "BACKEND_NOT_INSTALLED" });
-    expect((failure as Error).message).toContain(
-      "needs the package @egide/storage-s3, which is not installed; install it with: npm install @egide/storage-s3",
+    expect(failure).toMatchObject({ code: "BACKEND_NOT_INSTALLED", option: "storage.type" });
+    expect((failure as Error).message).toBe(
+      'storage.type: storage type "s3" needs an adapter package, and neither @egide/storage-s3 nor egide-storage-s3 is installed; install it with: npm install @egide/storage-s3, or name its package with [storage] package = "…" (storage types known here: etcd)',
     );
+  });
+
+  it("falls back to egide-storage-<type>, the name a third party publishes under", async () => {
+    installPackage("egide-storage-memkv", fakeDefinition("memkv"));
+    const registry = new BackendRegistry({ resolveFrom: app });
+    expect((await registry.resolve("memkv")).type).toBe("memkv");
+  });
+
+  it("searches each resolveFrom directory in order", async () => {
+    const other = mkdtempSync(join(tmpdir(), "egide-registry-other-"));
+    try {
+      const dir = join(other, "node_modules", "egide-storage-elsewhere");
+      mkdirSync(dir, { recursive: true });
+      writeFileSync(join(dir, "package.json"), JSON.stringify({ name: "egide-storage-elsewhere", type: "module", exports: "./index.js" }));
+      writeFileSync(join(dir, "index.js"), fakeDefinition("elsewhere"));
+      const registry = new BackendRegistry({ resolveFrom: [app, other] });
+      expect((await registry.resolve("elsewhere")).type).toBe("elsewhere");
+      await expect(new BackendRegistry({ resolveFrom: app }).resolve("elsewhere")).rejects.toMatchObject({ code: "BACKEND_NOT_INSTALLED" });
+    } finally {
+      rmSync(other, { recursive: true, force: true });
+    }
+  });
+
+  it("loads the package the configuration names ([storage] package), whatever its name, and names it when missing", async () => {
+    installPackage("@acme/vault-storage-for-egide", fakeDefinition("acme"));
+    const registry = new BackendRegistry({ resolveFrom: app });
+    expect((await registry.resolve("acme", "@acme/vault-storage-for-egide")).type).toBe("acme");
+    // Without the name, the convention does not find it.
+    await expect(registry.resolve("acme")).rejects.toMatchObject({ code: "BACKEND_NOT_INSTALLED" });
+    const failure = await registry.resolve("acme", "@acme/not-there").catch((e: unknown) => e);
+    expect(failure).toMatchObject({ code: "BACKEND_NOT_INSTALLED", option: "storage.package" });
+    expect((failure as Error).message).toBe(
+      'storage.package: storage type "acme" needs the package @acme/not-there (named by storage.package), which is not installed; install it with: npm install @acme/not-there',
+    );
+    // The named package must define the configured type.
+    await expect(registry.resolve("other", "@acme/vault-storage-for-egide")).rejects.toThrow('defines storage type "acme", not "other"');
+  });
+
+  it("refuses, before importing anything, a [storage] package that is not a package name (paths, URLs, spaces)", async () => {
+    const imported: string[] = [];
+    const registry = new BackendRegistry({ importModule: async (specifier) => void imported.push(specifier) });
+    for (const name of [
+      "",
+      "./adapter",
+      "/abs/adapter.js",
+      "file:///x.js",
+      "../x",
+      "@scope",
+      "@scope/",
+      "@/x",
+      "A",
+      "a b",
+      "a/b/c",
+      "_x",
+      ".x",
+      "x\u0000",
+      "a".repeat(215),
+    ]) {
+      const failure = await registry.resolve("mem", name).catch((e: unknown) => e);
+      expect(failure, JSON.stringify(name)).toMatchObject({ code: "UNKNOWN_BACKEND", option: "storage.package" });
+    }
+    expect(imported).toEqual([]);
+    expect(() => new BackendRegistry({ packages: { mem: "./mem.js" } })).toThrow(ConfigError);
+  });
+
+  it("refuses a package that exports no definition with one line saying what it expected", async () => {
+    installPackage("egide-storage-empty", "export const somethingElse = 1;");
+    const failure = await new BackendRegistry({ resolveFrom: app }).resolve("empty").catch((e: unknown) => e);
+    expect(failure).toMatchObject({ code: "INVALID_CONFIG" });
+    expect((failure as Error).message).toBe(
+      "storage.type: egide-storage-empty does not export a backendDefinition (an object with type, contractVersion, parseConfig and create); is it an Egide storage adapter?",
+    );
+  });
+
+  it("refuses an adapter built for another contract version, or for none, naming the versions that match", async () => {
+    installPackage("egide-storage-future", fakeDefinition("future", STORAGE_CONTRACT_VERSION + 1));
+    installPackage("egide-storage-old", fakeDefinition("old", null));
+    installPackage("egide-storage-text", fakeDefinition("text", String(STORAGE_CONTRACT_VERSION)));
+    const registry = new BackendRegistry({ resolveFrom: app });
+    const future = await registry.resolve("future").catch((e: unknown) => e);
+    expect(future).toMatchObject({ code: "INCOMPATIBLE_BACKEND", option: "storage.type" });
+    expect((future as Error).message).toBe(
+      `storage.type: egide-storage-future is built for storage contract version ${STORAGE_CONTRACT_VERSION + 1}, but this Egide supports contract version ${STORAGE_CONTRACT_VERSION}; install a release of egide-storage-future whose backendDefinition.contractVersion is ${STORAGE_CONTRACT_VERSION}`,
+    );
+    await expect(registry.resolve("old")).rejects.toThrow("egide-storage-old declares no contractVersion");
+    await expect(registry.resolve("text")).rejects.toMatchObject({ code: "INCOMPATIBLE_BACKEND" });
+    const direct = {
+      type: "direct",
+      packageName: "direct",
+      contractVersion: 0,
+      parseConfig: (t: unknown) => t,
+      create: async () => ({}) as never,
+    };
+    expect(() => registry.register(direct)).toThrow(/INCOMPATIBLE|contract version/);
+    expect(registry.types()).not.toContain("direct");
   });
 
   it("refuses, before importing anything, a type that cannot be a package name segment", async () => {
@@ -106,7 +201,13 @@ describe("BackendRegistry", () => {
   });
 
   it("prefers registered definitions and accepts a custom importer", async () => {
-    const definition: BackendDefinition = { type: "mem", packageName: "mem", parseConfig: (t) => t, create: async () => ({}) as never };
+    const definition: BackendDefinition = {
+      type: "mem",
+      packageName: "mem",
+      contractVersion: STORAGE_CONTRACT_VERSION,
+      parseConfig: (t) => t,
+      create: async () => ({}) as never,
+    };
     const registry = new BackendRegistry({
       importModule: async () => ({ backendDefinition: { ...definition, type: "other" } }),
       packages: { other: "o" },

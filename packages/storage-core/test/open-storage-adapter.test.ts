@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { BackendRegistry, ConfigError, openStorageAdapter, type BackendDefinition } from "../src/index.js";
+import { BackendRegistry, ConfigError, openStorageAdapter, STORAGE_CONTRACT_VERSION, type BackendDefinition } from "../src/index.js";
 
 /**
  * The protocol of opening a storage from configuration, on definitions registered directly:
@@ -11,6 +11,7 @@ function recordingDefinition(type: string, behaviour: { audit: boolean; missing?
   const definition: BackendDefinition<{ table: unknown; env: unknown }> = {
     type,
     packageName: `@example/${type}`,
+    contractVersion: STORAGE_CONTRACT_VERSION,
     parseConfig: (table, env) => {
       calls.push("parseConfig");
       return { table, env };

@@ -1,4 +1,4 @@
-import type { BackendDefinition } from "@egide/storage-core";
+import { type BackendDefinition, STORAGE_CONTRACT_VERSION } from "@egide/storage-core";
 import { PostgresBackend } from "./postgres-backend.js";
 import { parsePostgresConfig, type ResolvedPostgresOptions } from "./postgres-options.js";
 import { POSTGRES_TYPE } from "./postgres-type.js";
@@ -7,6 +7,7 @@ import { POSTGRES_TYPE } from "./postgres-type.js";
 export const backendDefinition: BackendDefinition<ResolvedPostgresOptions, PostgresBackend> = {
   type: POSTGRES_TYPE,
   packageName: "@egide/storage-postgres",
+  contractVersion: STORAGE_CONTRACT_VERSION,
   parseConfig: (table, env) => parsePostgresConfig(table, env),
   // The options are resolved already (the password hidden in them, the LISTEN target and whether
   // it follows the writable host settled): opened as they are.

@@ -1,5 +1,5 @@
 import { existsSync } from "node:fs";
-import type { BackendDefinition } from "@egide/storage-core";
+import { type BackendDefinition, STORAGE_CONTRACT_VERSION } from "@egide/storage-core";
 import { SqliteBackend } from "./sqlite-backend.js";
 import { parseSqliteConfig, type ResolvedSqliteOptions } from "./sqlite-options.js";
 import { SQLITE_TYPE } from "./sqlite-type.js";
@@ -10,6 +10,7 @@ import { SQLITE_TYPE } from "./sqlite-type.js";
 export const backendDefinition: BackendDefinition<ResolvedSqliteOptions, SqliteBackend> = {
   type: SQLITE_TYPE,
   packageName: "@egide/storage-sqlite",
+  contractVersion: STORAGE_CONTRACT_VERSION,
   parseConfig: (table) => parseSqliteConfig(table),
   create: async (config) => SqliteBackend.open(config),
   // Opening a path creates the file: a source that is not there would become an empty one.
