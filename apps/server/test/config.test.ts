@@ -20,6 +20,17 @@ describe("parseServerConfig", () => {
   test("defaults: 127.0.0.1:8200, 2 MiB requests, Vault-like timeouts, a connection cap, shamir without auto-unseal, 768h tokens", () => {
     const config = parseServerConfig(MINIMAL);
     expect(config.storage).toEqual({ type: "sqlite", options: { path: "/tmp/x.db" } });
+  });
+
+  test("takes any adapter's type and table, and [storage] package naming its npm package", () => {
+    const config = parseServerConfig(
+      `[storage]\ntype = "memkv"\npackage = "@acme/egide-memkv"\n[storage.memkv]\nshards = 4\nname = "a"\n[listener]\ntls_disable = true\n`,
+    );
+    expect(config.storage).toEqual({ type: "memkv", package: "@acme/egide-memkv", options: { shards: 4, name: "a" } });
+    expect(parseServerConfig(`[storage]\ntype = "etcd"\n[listener]\ntls_disable = true\n`).storage).toEqual({
+      type: "etcd",
+      options: undefined,
+    });
     expect(config.listener).toEqual({
       host: "127.0.0.1",
       port: 8200,
@@ -94,6 +105,15 @@ health_checks = false
     [MINIMAL.replace("tls_disable = true", "tls_disable = true\nbind = 1"), "listener.bind", /unknown option/],
     [`surprise = 1\n${MINIMAL}`, "config.surprise", /unknown option/],
     [`${MINIMAL}[storage.postgresql]\nhost = "x"\n`, "storage.postgresql", /storage.type is "sqlite"/],
+    // Any adapter's table, not only the shipped ones: a switched type's old table is named.
+    [`${MINIMAL}[storage.etcd]\nendpoints = ["http://127.0.0.1:2379"]\n`, "storage.etcd", /storage.type is "sqlite"/],
+    // The type and package name packages: checked before anything could be imported.
+    ['[storage]\ntype = "../evil"\n[listener]\ntls_disable = true\n', "storage.type", /not a storage type name/],
+    ['[storage]\ntype = "Etcd"\n[listener]\ntls_disable = true\n', "storage.type", /not a storage type name/],
+    [MINIMAL.replace('type = "sqlite"', 'type = "sqlite"\npackage = "./adapter.js"'), "storage.package", /not an npm package name/],
+    [MINIMAL.replace('type = "sqlite"', 'type = "sqlite"\npackage = "/abs/x"'), "storage.package", /not an npm package name/],
+    [MINIMAL.replace('type = "sqlite"', 'type = "sqlite"\npackage = 1'), "storage.package", /string/],
+    [MINIMAL.replace('type = "sqlite"', 'type = "sqlite"\nmodule = "x"'), "storage.module", /unknown option/],
     [`${MINIMAL}[seal]\ntype = "awskms"\n`, "seal.type", /one of "shamir"/],
     [`default_lease_ttl = "48h"\nmax_lease_ttl = "1h"\n${MINIMAL}`, "config.default_lease_ttl", /max_lease_ttl/],
     [`${MINIMAL}[telemetry]\nunauthenticated_metrics_access = "yes"\n`, "telemetry.unauthenticated_metrics_access", /true or false/],

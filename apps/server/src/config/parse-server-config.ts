@@ -1,4 +1,4 @@
-import { ConfigError, ConfigReader } from "@egide/storage-core";
+import { assertPackageName, assertStorageType, ConfigError, ConfigReader } from "@egide/storage-core";
 import { parse, TomlError } from "smol-toml";
 import { byteSize } from "./byte-size.js";
 import type { ListenerConfig, ServerConfig } from "./server-config.js";
@@ -11,8 +11,10 @@ export const DEFAULT_CACHE_BYTES = 64 * 1024 * 1024;
 const LOG_LEVELS = ["trace", "debug", "info", "warn", "error", "fatal", "silent"] as const;
 
 /**
- * Parses the server's TOML configuration: the specification's `[storage]` with its
- * `[storage.sqlite]` or `[storage.postgresql]` table (validated later by the adapter), plus
+ * Parses the server's TOML configuration: the specification's `[storage]` with its adapter's
+ * table (`[storage.sqlite]`, `[storage.postgresql]`, `[storage.<type>]` of any installed adapter,
+ * validated later by the adapter itself; `package` names an adapter package outside the
+ * conventions), plus
  * `[listener]`, `[seal]`, `[telemetry]`, `[audit]` and `[cache]`. Every error is a `ConfigError` naming
  * the option (or the line, for TOML syntax); unknown options are refused.
  */
@@ -31,13 +33,20 @@ export function parseServerConfig(text: string): ServerConfig {
   if (typeof type !== "string" || type === "") {
     throw new ConfigError("INVALID_CONFIG", 'is required and must be a string (for example type = "sqlite")', { option: "storage.type" });
   }
-  // The adapter's own table is validated by the adapter (its BackendDefinition.parseConfig).
+  // The type names a package (checked here, before anything is imported), and the adapter's
+  // own table is validated by the adapter (its BackendDefinition.parseConfig).
+  assertStorageType(type);
   const options = storageTable[type];
   const storage = new ConfigReader(without(storageTable, [type]), "storage");
   storage.string("type");
+  const packageName = storage.string("package");
+  if (packageName !== undefined) assertPackageName(packageName);
   const health = { intervalMs: storage.duration("health_interval", "5s"), timeoutMs: storage.duration("health_timeout", "2s") };
-  for (const other of ["sqlite", "postgresql"]) {
-    if (other !== type && storage.has(other)) throw storage.error(other, `is configured but storage.type is "${type}"`);
+  // Another adapter's table is a mistake worth naming (a type switched, its old table left).
+  for (const [other, value] of Object.entries(storageTable)) {
+    if (other !== type && typeof value === "object" && value !== null && !Array.isArray(value)) {
+      throw storage.error(other, `is configured but storage.type is "${type}"`);
+    }
   }
   storage.finish();
 
@@ -76,7 +85,7 @@ export function parseServerConfig(text: string): ServerConfig {
   top.finish();
 
   return {
-    storage: { type, options },
+    storage: { type, ...(packageName !== undefined ? { package: packageName } : {}), options },
     listener,
     seal: {
       ...(keyFile !== undefined ? { autoUnseal: { file: keyFile } } : keyEnv !== undefined ? { autoUnseal: { env: keyEnv } } : {}),

@@ -25,6 +25,8 @@ export interface ServerConfig {
   storage: {
     /** `[storage] type`: the adapter to load ("sqlite", "postgresql", …). */
     type: string;
+    /** `[storage] package`: the npm package providing `type`, when its name follows no convention. */
+    package?: string;
     /** The adapter's own table (`[storage.<type>]`), validated by the adapter. */
     options: unknown;
   };
