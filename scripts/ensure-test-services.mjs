@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Sets up what the test suite needs before it runs, from what this machine has: PostgreSQL on
 // PGHOST:PGPORT (default 127.0.0.1:5432, user postgres, trust authentication) and the
-// `pgbouncer` and `openssl` binaries. What is missing is started or installed when that is
+// `pgbouncer`, `openssl` and `etcd` (Debian's etcd-server) binaries. What is missing is started or installed when that is
 // possible (a Debian machine, as root or with sudo); otherwise this fails with one line saying
 // what to install. Run by `pnpm test` before anything else, so the README's test command works
 // on a fresh machine by itself; `.ci/run` calls that same command.
@@ -118,9 +118,11 @@ function ensureBinary(name, debianPackage) {
 await ensurePostgres();
 ensureBinary("pgbouncer", "pgbouncer");
 ensureBinary("openssl", "openssl");
+// @egide/storage-etcd's tests start their own etcd members on loopback ports.
+ensureBinary("etcd", "etcd-server");
 try {
   execFileSync(binary("pgbouncer"), ["--version"], { stdio: "ignore" });
 } catch {
   fail("the pgbouncer binary does not run: reinstall it (Debian: apt-get install --reinstall pgbouncer)");
 }
-log(`PostgreSQL on ${host}:${port}, pgbouncer and openssl are ready`);
+log(`PostgreSQL on ${host}:${port}, pgbouncer, openssl and etcd are ready`);
