@@ -13,11 +13,10 @@
  * - health shows the host in use only by its position (`storage.active_host`: 1, then 2) and
  *   never a host name; the metrics (with a token) name it (`egide_storage_active_host`).
  */
-import { execFile } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { postgresBinDir, startThrowawayCluster, type ThrowawayCluster } from "@egide/test-postgres";
+import { startThrowawayCluster, type ThrowawayCluster } from "@egide/test-postgres";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseServerConfig, type RunningServer, startServer } from "../src/index.js";
 
@@ -27,21 +26,6 @@ const CLIENT_DEADLINE_MS = 8_000;
 const WRITERS = 6;
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** Runs `pg_ctl` without blocking the event loop: the server under test runs in this process. */
-function pgCtl(cluster: ThrowawayCluster, args: string[]): Promise<void> {
-  const bin = join(postgresBinDir(), "pg_ctl");
-  const asRoot = process.getuid?.() === 0;
-  const [file, argv] = asRoot
-    ? ["runuser", ["-u", "postgres", "--", bin, "-D", cluster.dataDir, ...args]]
-    : [bin, ["-D", cluster.dataDir, ...args]];
-  return new Promise((resolve, reject) => {
-    execFile(file, argv, { timeout: 120_000 }, (error, stdout, stderr) => {
-      if (error) reject(new Error(`pg_ctl ${args.join(" ")} failed: ${stdout}${stderr}`, { cause: error }));
-      else resolve();
-    });
-  });
-}
 
 async function request(
   url: string,
@@ -159,10 +143,10 @@ tls_disable = true
     })();
     while (acknowledged.size < 100) await sleep(50);
     const crashedAt = Date.now();
-    await pgCtl(primary, ["-m", "immediate", "-w", "-t", "60", "stop"]);
+    await primary.pgCtl(["-m", "immediate", "-w", "-t", "60", "stop"]);
     await sleep(1000);
     const promoteStarted = Date.now();
-    await pgCtl(replica, ["-w", "-t", "60", "promote"]);
+    await replica.pgCtl(["-w", "-t", "60", "promote"]);
     const promotedAt = Date.now();
     const resumed = async () => [...acknowledged.values()].some((a) => a.at >= promotedAt);
     while (!(await resumed()) && Date.now() - promotedAt < RESUME_BOUND_MS + 5000) await sleep(25);

@@ -26,9 +26,8 @@
  *
  * The figures (503 latencies, recovery times, acknowledged and lost writes) are printed per fault.
  */
-import { execFile } from "node:child_process";
 import { dirname, join } from "node:path";
-import { postgresBinDir, startThrowawayCluster, TcpProxy, type ThrowawayCluster } from "@egide/test-postgres";
+import { startThrowawayCluster, TcpProxy, type ThrowawayCluster } from "@egide/test-postgres";
 import { startTestServer, type TestServer } from "@egide/test-server";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -93,21 +92,6 @@ async function timedRequest(url: string, method: string, path: string, token: st
   }
 }
 
-/** Runs `pg_ctl` without blocking the event loop: the server under test runs in this process. */
-function pgCtlAsync(cluster: ThrowawayCluster, args: string[]): Promise<void> {
-  const pgCtl = join(postgresBinDir(), "pg_ctl");
-  const asRoot = process.getuid?.() === 0;
-  const [file, argv] = asRoot
-    ? ["runuser", ["-u", "postgres", "--", pgCtl, "-D", cluster.dataDir, ...args]]
-    : [pgCtl, ["-D", cluster.dataDir, ...args]];
-  return new Promise((resolve, reject) => {
-    execFile(file, argv, { timeout: 120_000 }, (error, stdout, stderr) => {
-      if (error) reject(new Error(`pg_ctl ${args.join(" ")} failed: ${stdout}${stderr}`, { cause: error }));
-      else resolve();
-    });
-  });
-}
-
 function percentile(values: number[], p: number): number {
   if (values.length === 0) return Number.NaN;
   const sorted = [...values].sort((a, b) => a - b);
@@ -165,7 +149,7 @@ describe("PostgreSQL faults under load, at the server level (a throwaway cluster
   afterAll(async () => {
     // Whatever a failed test left: PostgreSQL up and traffic passing, so close() does not wait on it.
     if (cluster && !cluster.running())
-      await pgCtlAsync(cluster, ["-l", join(dirname(cluster.dataDir), "server.log"), "-w", "-t", "60", "start"]).catch(() => undefined);
+      await cluster.pgCtl(["-l", join(dirname(cluster.dataDir), "server.log"), "-w", "-t", "60", "start"]).catch(() => undefined);
     proxy?.pass();
     await server?.close();
     await proxy?.close();
@@ -394,8 +378,8 @@ describe("PostgreSQL faults under load, at the server level (a throwaway cluster
     await underLoad("immediate-restart", {
       down: true,
       expect503: true,
-      inject: () => pgCtlAsync(cluster, ["-m", "immediate", "-w", "-t", "60", "stop"]),
-      restore: () => pgCtlAsync(cluster, ["-l", join(dirname(cluster.dataDir), "server.log"), "-w", "-t", "60", "start"]),
+      inject: () => cluster.pgCtl(["-m", "immediate", "-w", "-t", "60", "stop"]),
+      restore: () => cluster.pgCtl(["-l", join(dirname(cluster.dataDir), "server.log"), "-w", "-t", "60", "start"]),
     });
   }, 90_000);
 

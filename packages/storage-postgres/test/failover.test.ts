@@ -1,6 +1,4 @@
-import { execFile } from "node:child_process";
-import { join } from "node:path";
-import { postgresBinDir, type ThrowawayCluster, startThrowawayCluster } from "@egide/test-postgres";
+import { type ThrowawayCluster, startThrowawayCluster } from "@egide/test-postgres";
 import pg from "pg";
 import { afterEach, describe, expect, it } from "vitest";
 import { PostgresBackend } from "../src/index.js";
@@ -16,21 +14,6 @@ const WRITERS = 8;
 const ASYNC_RUNS = 3;
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** Runs `pg_ctl` without blocking the event loop, so the writers' timestamps stay true. */
-function pgCtl(cluster: ThrowawayCluster, args: string[]): Promise<void> {
-  const bin = join(postgresBinDir(), "pg_ctl");
-  const asRoot = process.getuid?.() === 0;
-  const [file, argv] = asRoot
-    ? ["runuser", ["-u", "postgres", "--", bin, "-D", cluster.dataDir, ...args]]
-    : [bin, ["-D", cluster.dataDir, ...args]];
-  return new Promise((resolve, reject) => {
-    execFile(file, argv, { timeout: 120_000 }, (error, stdout, stderr) => {
-      if (error) reject(new Error(`pg_ctl ${args.join(" ")} failed: ${stdout}${stderr}`, { cause: error }));
-      else resolve();
-    });
-  });
-}
 
 /** Runs `fn` on a raw client of `cluster`'s postgres database. */
 async function onCluster<T>(cluster: ThrowawayCluster, fn: (client: pg.Client) => Promise<T>): Promise<T> {
@@ -141,11 +124,11 @@ async function failoverUnderLoad(primary: ThrowawayCluster, replica: ThrowawayCl
         )
       ).rows[0],
   );
-  await pgCtl(primary, ["-m", "immediate", "-w", "-t", "60", "stop"]);
+  await primary.pgCtl(["-m", "immediate", "-w", "-t", "60", "stop"]);
   const stoppedAt = Date.now();
   await sleep(500);
   const promoteStarted = Date.now();
-  await pgCtl(replica, ["-w", "-t", "60", "promote"]);
+  await replica.pgCtl(["-w", "-t", "60", "promote"]);
   const promotedAt = Date.now();
   await waitFor("a write after the promotion", () => writers.acknowledged.some((a) => a.at >= promotedAt), RESUME_LIMIT_MS + 5000);
   await sleep(500);

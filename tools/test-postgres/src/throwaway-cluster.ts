@@ -1,4 +1,4 @@
-import { execFileSync, spawnSync } from "node:child_process";
+import { execFile, execFileSync, spawnSync } from "node:child_process";
 import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync, appendFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -35,6 +35,12 @@ export interface ThrowawayCluster {
   promote(): void;
   /** Whether the server runs now. */
   running(): boolean;
+  /**
+   * Runs `pg_ctl -D <dataDir> ...args` without blocking the event loop, for a test whose
+   * server under test runs in the same process (its timers and writers must keep running
+   * while the cluster stops, starts or is promoted).
+   */
+  pgCtl(args: readonly string[]): Promise<void>;
   /** Stops it (immediately) and deletes its data directory. Safe to call twice. */
   destroy(): void;
 }
@@ -144,6 +150,18 @@ export async function startThrowawayCluster(options: ThrowawayClusterOptions = {
     },
     running() {
       return run(pgCtl, ["-D", dataDir, "status"], { allowFailure: true }).status === 0;
+    },
+    pgCtl(args) {
+      const asRoot = process.getuid?.() === 0;
+      const [file, argv] = asRoot
+        ? ["runuser", ["-u", "postgres", "--", pgCtl, "-D", dataDir, ...args]]
+        : [pgCtl, ["-D", dataDir, ...args]];
+      return new Promise((resolve, reject) => {
+        execFile(file, argv, { timeout: 120_000 }, (error, stdout, stderr) => {
+          if (error) reject(new Error(`pg_ctl ${args.join(" ")} failed: ${stdout}${stderr}`, { cause: error }));
+          else resolve();
+        });
+      });
     },
     destroy() {
       if (destroyed) return;
