@@ -1,45 +1,14 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { PostgresBackend, type PostgresOptions } from "../src/index.js";
+import { describe, expect, it } from "vitest";
 import { feedRecorder, sleep, waitFor, waitLive } from "./support/feed-recorder.js";
-import { startPgBouncer, type PgBouncer } from "@egide/test-postgres";
-import { createTestDatabase, postgresServer, type TestDatabase } from "./support/postgres-server.js";
+import { postgresServer } from "./support/postgres-server.js";
+import { usePgBouncer } from "./support/pgbouncer-fixture.js";
 
 const value = (text: string) => Buffer.from(text, "utf8");
 
 // The production layout behind PgBouncer in transaction mode: every query and every NOTIFY goes
 // through PgBouncer, and only the change feed's LISTEN connection goes straight to PostgreSQL.
 describe("the change feed with queries through PgBouncer (transaction mode)", () => {
-  let database: TestDatabase;
-  let bouncer: PgBouncer;
-  const opened: PostgresBackend[] = [];
-
-  const open = async (options: Partial<PostgresOptions> = {}) => {
-    const backend = await PostgresBackend.open({
-      ...database.connection,
-      host: bouncer.host,
-      port: bouncer.port,
-      prepareThreshold: 0,
-      poolMin: 0,
-      poolMax: 4,
-      ...options,
-    });
-    opened.push(backend);
-    return backend;
-  };
-
-  beforeAll(async () => {
-    database = await createTestDatabase("change_feed_pgbouncer");
-    bouncer = await startPgBouncer({ defaultPoolSize: 4 });
-  }, 30_000);
-
-  afterAll(async () => {
-    try {
-      for (const backend of opened) await backend.close();
-    } finally {
-      await bouncer?.stop();
-      await database?.drop();
-    }
-  });
+  const { open, database, bouncer } = usePgBouncer("change_feed_pgbouncer", { defaultPoolSize: 4, poolMax: 4 });
 
   it("delivers commits made through PgBouncer to a LISTEN on a direct connection", async () => {
     const writer = await open();
@@ -66,10 +35,10 @@ describe("the change feed with queries through PgBouncer (transaction mode)", ()
       await sleep(100);
       expect(seen.keys()).toEqual([["bouncer/put"], ["bouncer/delete"], ["bouncer/tx1", "bouncer/tx2"], ["bouncer/last"]]);
       // The writes did go through PgBouncer, pooled per transaction.
-      const pools = await bouncer.show("POOLS");
-      expect(pools.find((row) => row.database === database.name)?.pool_mode).toBe("transaction");
-      const stats = await bouncer.show("STATS");
-      expect(Number(stats.find((row) => row.database === database.name)?.total_xact_count)).toBeGreaterThan(5);
+      const pools = await bouncer().show("POOLS");
+      expect(pools.find((row) => row.database === database().name)?.pool_mode).toBe("transaction");
+      const stats = await bouncer().show("STATS");
+      expect(Number(stats.find((row) => row.database === database().name)?.total_xact_count)).toBeGreaterThan(5);
       expect(subscription.live).toBe(true);
     } finally {
       subscription.close();

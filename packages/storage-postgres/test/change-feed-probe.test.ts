@@ -1,10 +1,9 @@
 import { TcpProxy } from "@egide/test-postgres";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { PostgresBackend, type PostgresOptions } from "../src/index.js";
+import { describe, expect, it } from "vitest";
 import { feedRecorder, sleep, waitFor, waitLive } from "./support/feed-recorder.js";
 import { guardProcess } from "./support/guard-process.js";
-import { startPgBouncer, type PgBouncer } from "@egide/test-postgres";
-import { createTestDatabase, postgresServer, type TestDatabase } from "./support/postgres-server.js";
+import { postgresServer } from "./support/postgres-server.js";
+import { usePgBouncer } from "./support/pgbouncer-fixture.js";
 
 const value = (text: string) => Buffer.from(text, "utf8");
 /** The promise of the design: nobody believes the feed live for longer than this after delivery stopped. */
@@ -25,46 +24,16 @@ function longestLive(lives: readonly { live: boolean; at: number }[], until: num
 // The feed proves delivery end to end: a pg_notify sent through the pool (the writes' path) must
 // reach the LISTEN connection. Writes go through PgBouncer in transaction mode here.
 describe("the change feed's delivery probe", () => {
-  let database: TestDatabase;
-  let bouncer: PgBouncer;
-  const opened: PostgresBackend[] = [];
-
-  const open = async (options: Partial<PostgresOptions> = {}) => {
-    const backend = await PostgresBackend.open({
-      ...database.connection,
-      host: bouncer.host,
-      port: bouncer.port,
-      prepareThreshold: 0,
-      poolMin: 0,
-      poolMax: 2,
-      ...options,
-    });
-    opened.push(backend);
-    return backend;
-  };
-
-  beforeAll(async () => {
-    database = await createTestDatabase("change_feed_probe");
-    // One server connection: PgBouncer hands every query the same one, the one holding a
-    // misplaced LISTEN, which is what made a pg_listening_channels() heartbeat pass.
-    bouncer = await startPgBouncer({ defaultPoolSize: 1 });
-  }, 30_000);
-
-  afterAll(async () => {
-    try {
-      for (const backend of opened) await backend.close();
-    } finally {
-      await bouncer?.stop();
-      await database?.drop();
-    }
-  });
+  // One server connection: PgBouncer hands every query the same one, the one holding a
+  // misplaced LISTEN, which is what made a pg_listening_channels() heartbeat pass.
+  const { open, database, bouncer } = usePgBouncer("change_feed_probe", { defaultPoolSize: 1, poolMax: 2 });
 
   it("is never live for long with its LISTEN misconfigured through PgBouncer in transaction mode, and says why", async () => {
     const guard = guardProcess();
     const writer = await open();
     // No listen_host: the LISTEN connection goes through PgBouncer too.
     const reader = await open();
-    expect(reader.changeFeedStatus!()).toMatchObject({ host: bouncer.host, port: bouncer.port });
+    expect(reader.changeFeedStatus!()).toMatchObject({ host: bouncer().host, port: bouncer().port });
     const seen = feedRecorder();
     const subscribedAt = performance.now();
     const subscription = reader.subscribeChanges!(seen.listener);
@@ -116,8 +85,8 @@ describe("the change feed's delivery probe", () => {
       expect(reader.changeFeedStatus!()).toMatchObject({ live: true, reconnects: 0 });
       expect(reader.changeFeedStatus!().lastError).toBeUndefined();
       // The probes did go through PgBouncer.
-      const stats = await bouncer.show("STATS");
-      expect(Number(stats.find((row) => row.database === database.name)?.total_xact_count)).toBeGreaterThan(10);
+      const stats = await bouncer().show("STATS");
+      expect(Number(stats.find((row) => row.database === database().name)?.total_xact_count)).toBeGreaterThan(10);
     } finally {
       subscription.close();
       guard.dispose();
