@@ -27,6 +27,7 @@ for (const group of ["packages", "apps"]) {
 // The packed-install check and the conformance suite's mutation check, which run before this
 // summary (and stop the command when they fail), are one more passing test each.
 passed += Number(process.argv.includes("--with-packed-install"));
+passed += Number(process.argv.includes("--with-template-path"));
 passed += Number(process.argv.includes("--with-mutants"));
 console.log(`${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ""}`);
 process.exit(failed > 0 || skipped > 0 ? 1 : 0);

@@ -149,15 +149,22 @@ export function describeAuditStoreConformance(options: AuditStoreConformanceOpti
       const gate = new Promise<void>((resolve) => (release = resolve));
       let entered!: () => void;
       const inside = new Promise<void>((resolve) => (entered = resolve));
+      const rollBack = new Error("roll back");
       const tx = backend
         .transaction(async (t) => {
           await t.put("k", Buffer.from("v"));
           entered();
           await gate;
-          throw new Error("roll back");
+          throw rollBack;
         })
-        .catch(() => undefined);
-      await inside;
+        .then(
+          () => expect.fail("the transaction committed"),
+          (error: unknown) => {
+            if (error !== rollBack) throw error;
+          },
+        );
+      // A put that fails ends the transaction before `inside`: its error is the failure.
+      await Promise.race([inside, tx]);
       // Not awaited yet: a backend may queue the append behind the open transaction.
       const append = backend.audit.append({ operation: "update", path: "k", success: false });
       release();
