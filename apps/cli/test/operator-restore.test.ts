@@ -56,10 +56,10 @@ interface Source {
   summary: { records: number; digest: string };
 }
 
-const sources = new Map<Store["kind"], Promise<Source>>();
+const sources = new Map<"sqlite" | "postgresql", Promise<Source>>();
 
 /** The source installation of `kind`, built once per file. */
-function source(kind: Store["kind"]): Promise<Source> {
+function source(kind: "sqlite" | "postgresql"): Promise<Source> {
   let built = sources.get(kind);
   if (!built) {
     built = buildSource(kind);
@@ -68,7 +68,7 @@ function source(kind: Store["kind"]): Promise<Source> {
   return built;
 }
 
-async function buildSource(kind: Store["kind"]): Promise<Source> {
+async function buildSource(kind: "sqlite" | "postgresql"): Promise<Source> {
   const store = await ws.store(kind, `src_${kind}`);
   const server = await ws.startServer(store);
   const installation = await initialize(server);

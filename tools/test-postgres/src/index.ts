@@ -109,10 +109,11 @@ export async function createTestDatabase(label: string, options: TestDatabaseOpt
   };
 }
 
-export { TcpProxy } from "./tcp-proxy.js";
-export type { TcpProxyMode, TcpProxyOptions } from "./tcp-proxy.js";
+export { TcpProxy } from "./postgres-tcp-proxy.js";
+export type { TcpProxyOptions } from "./postgres-tcp-proxy.js";
+export type { TcpProxyMode } from "@egide/test-network";
 export { startPgBouncer } from "./pgbouncer.js";
 export type { PgBouncer, PgBouncerOptions } from "./pgbouncer.js";
-export { freeLoopbackPort } from "./free-port.js";
+export { freeLoopbackPort } from "@egide/test-network";
 export { startThrowawayCluster, postgresBinDir } from "./throwaway-cluster.js";
 export type { ThrowawayCluster, ThrowawayClusterOptions, ClusterStopMode } from "./throwaway-cluster.js";

@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { delimiter, join } from "node:path";
 import pg from "pg";
 import { postgresServer } from "./postgres-server.js";
-import { freeLoopbackPort } from "./free-port.js";
+import { freeLoopbackPort } from "@egide/test-network";
 
 /** A PgBouncer started by a test. */
 export interface PgBouncer {

@@ -2,7 +2,7 @@ import { execFile, execFileSync, spawnSync } from "node:child_process";
 import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync, appendFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { freeLoopbackPort } from "./free-port.js";
+import { freeLoopbackPort } from "@egide/test-network";
 
 /** How a cluster is stopped: `fast` (clean), `immediate` (no checkpoint, like a crash of the server). */
 export type ClusterStopMode = "smart" | "fast" | "immediate";

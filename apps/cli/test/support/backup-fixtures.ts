@@ -25,7 +25,7 @@ import type { CliRun } from "./egide-cli.js";
 
 /** A storage as the CLI sees it: a server configuration file naming it. */
 export interface Store {
-  kind: "sqlite" | "postgresql";
+  kind: "sqlite" | "postgresql" | "etcd";
   /** The TOML configuration file (a complete server configuration). */
   config: string;
   /** The SQLite database file. */
@@ -47,6 +47,9 @@ export interface Installation {
   keys: string[];
   rootToken: string;
 }
+
+/** Where adapters are resolved from: the CLI package's node_modules (as the `egide` command does). */
+const HERE = dirname(fileURLToPath(import.meta.url));
 
 const LISTENER = `[listener]\naddress = "127.0.0.1:0"\ntls_disable = true\n`;
 
@@ -100,14 +103,30 @@ export class Workspace {
     return { kind: "postgresql", config, database };
   }
 
-  /** A new store of `kind`. */
-  async store(kind: Store["kind"], name = "store"): Promise<Store> {
+  /**
+   * A new, empty etcd store: its own key prefix on the cluster at `endpoints` (the cluster is
+   * the caller's, started with `@egide/test-etcd` and closed by it). The server and the CLI find
+   * `@egide/storage-etcd` by the package convention: nothing in them names etcd.
+   */
+  etcd(endpoints: readonly string[], name = "store"): Store {
+    const config = this.path(`${name}.toml`);
+    const prefix = `egide-${this.#label}-${name}-${++this.#counter}/`;
+    writeFileSync(
+      config,
+      `log_level = "silent"\n[storage]\ntype = "etcd"\n[storage.etcd]\nendpoints = ${JSON.stringify(endpoints)}\nprefix = ${JSON.stringify(prefix)}\n${LISTENER}`,
+    );
+    return { kind: "etcd", config };
+  }
+
+  /** A new store of `kind` (SQLite or PostgreSQL). */
+  async store(kind: "sqlite" | "postgresql", name = "store"): Promise<Store> {
     return kind === "sqlite" ? this.sqlite(name) : this.postgres(name);
   }
 
   /** Starts a real server (in this process) on `store`'s configuration. */
   async startServer(store: Store): Promise<StartedServer> {
-    const server = await startServer({ config: parseServerConfig(readFileSync(store.config, "utf8")) });
+    // Adapters resolve from the CLI's folder, as the `egide` command's own would.
+    const server = await startServer({ config: parseServerConfig(readFileSync(store.config, "utf8")), resolveFrom: HERE });
     let closed: Promise<void> | undefined;
     const started: StartedServer = {
       server,
@@ -196,7 +215,7 @@ export async function openRaw(store: Store): Promise<AuditingBackend> {
   return openStorageAdapter(config.storage, {
     env: {},
     packages: SHIPPED_STORAGE_PACKAGES,
-    resolveFrom: dirname(fileURLToPath(import.meta.url)),
+    resolveFrom: HERE,
   });
 }
 

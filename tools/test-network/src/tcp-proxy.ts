@@ -10,10 +10,10 @@ import { createConnection, createServer, type Server, type Socket } from "node:n
  */
 export type TcpProxyMode = "pass" | "blackhole" | "cut";
 
-/** Where the proxy forwards to; PostgreSQL on loopback unless told otherwise. */
+/** Where the proxy forwards to: a loopback service (host 127.0.0.1 unless told otherwise). */
 export interface TcpProxyOptions {
   targetHost?: string;
-  targetPort?: number;
+  targetPort: number;
 }
 
 /** One client connection and, when it was accepted in `pass` mode, its upstream connection. */
@@ -28,8 +28,8 @@ interface ProxiedConnection {
 }
 
 /**
- * A loopback TCP proxy whose behaviour the test switches at any moment, to simulate a database
- * that stops answering or drops its connections.
+ * A loopback TCP proxy whose behaviour the test switches at any moment, to simulate a service
+ * (PostgreSQL, an etcd member) that stops answering or drops its connections.
  *
  * Coming back to `pass` resumes only connections that lost nothing while black-holed (a real
  * network would have retransmitted their bytes); connections that lost bytes, or that were
@@ -44,9 +44,9 @@ export class TcpProxy {
   #mode: TcpProxyMode = "pass";
   #accepted = 0;
 
-  constructor(options: TcpProxyOptions = {}) {
+  constructor(options: TcpProxyOptions) {
     this.#targetHost = options.targetHost ?? "127.0.0.1";
-    this.#targetPort = options.targetPort ?? 5432;
+    this.#targetPort = options.targetPort;
   }
 
   /** The current mode. */

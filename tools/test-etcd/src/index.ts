@@ -1,0 +1,11 @@
+export { startEtcd, startEtcdCluster, EtcdCluster } from "./etcd-cluster.js";
+export type { EtcdClusterOptions } from "./etcd-cluster.js";
+export { EtcdMember } from "./etcd-member.js";
+export type { EtcdMemberSpec, EtcdMemberStatus, EtcdServerTls } from "./etcd-member.js";
+export { etcdBinary, DEFAULT_ETCD_BINARY } from "./etcd-binary.js";
+export { TcpProxy, freeLoopbackPort } from "@egide/test-network";
+export type { TcpProxyMode, TcpProxyOptions } from "@egide/test-network";
+export { createTestCertificates } from "./test-certificates.js";
+export type { TestCertificates } from "./test-certificates.js";
+export { httpJson } from "./http-json.js";
+export type { HttpTls } from "./http-json.js";
