@@ -7,6 +7,7 @@
 // in this repository. The copy builds as it is; its conformance run fails only on the members
 // left to write. See docs/adding-a-backend.md. Plain Node, no dependencies.
 import { existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from "node:fs";
+import { isBuiltin } from "node:module";
 import { dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
@@ -47,7 +48,8 @@ export function isPackageName(name) {
   const scoped = name.startsWith("@");
   const slash = name.indexOf("/");
   const parts = scoped ? (slash > 1 ? [name.slice(1, slash), name.slice(slash + 1)] : []) : [name];
-  return parts.length > 0 && parts.every(isPackageNamePart);
+  // A builtin's name ("events") would never load the adapter: storage-core refuses it too.
+  return parts.length > 0 && parts.every(isPackageNamePart) && !isBuiltin(name);
 }
 
 function isPackageNamePart(part) {

@@ -112,6 +112,8 @@ health_checks = false
     ['[storage]\ntype = "Etcd"\n[listener]\ntls_disable = true\n', "storage.type", /not a storage type name/],
     [MINIMAL.replace('type = "sqlite"', 'type = "sqlite"\npackage = "./adapter.js"'), "storage.package", /not an npm package name/],
     [MINIMAL.replace('type = "sqlite"', 'type = "sqlite"\npackage = "/abs/x"'), "storage.package", /not an npm package name/],
+    // A builtin's name would load the builtin (or a file of the working directory), never a package.
+    [MINIMAL.replace('type = "sqlite"', 'type = "sqlite"\npackage = "events"'), "storage.package", /not an npm package name/],
     [MINIMAL.replace('type = "sqlite"', 'type = "sqlite"\npackage = 1'), "storage.package", /string/],
     [MINIMAL.replace('type = "sqlite"', 'type = "sqlite"\nmodule = "x"'), "storage.module", /unknown option/],
     [`${MINIMAL}[seal]\ntype = "awskms"\n`, "seal.type", /one of "shamir"/],

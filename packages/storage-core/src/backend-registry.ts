@@ -1,11 +1,8 @@
-import { createRequire } from "node:module";
-import { existsSync } from "node:fs";
-import { dirname, join, resolve } from "node:path";
-import { pathToFileURL } from "node:url";
 import type { BackendDefinition } from "./backend-definition.js";
 import type { StorageBackend } from "./storage-backend.js";
 import { ConfigError } from "./config-error.js";
-import { assertContractVersion } from "./contract-version.js";
+import { assertContractVersion, describeValue } from "./contract-version.js";
+import { importInstalledPackage, PackageAbsentError } from "./import-package.js";
 import { assertPackageName, assertStorageType, conventionalBackendPackages } from "./storage-type-package.js";
 
 /** Loads a module by specifier; lets an application import from its own location. */
@@ -49,7 +46,7 @@ export class BackendRegistry {
     for (const name of Object.values(options.packages ?? {})) assertPackageName(name);
     this.#packages = { ...options.packages };
     const from = typeof options.resolveFrom === "string" ? [options.resolveFrom] : [...(options.resolveFrom ?? [process.cwd()])];
-    this.#importModule = options.importModule ?? ((specifier) => importFrom(from, specifier));
+    this.#importModule = options.importModule ?? ((specifier) => importInstalledPackage(from, specifier));
   }
 
   /**
@@ -91,6 +88,7 @@ export class BackendRegistry {
           : conventionalBackendPackages(type);
     let loaded: unknown;
     let chosen = candidates[0] as string;
+    const option = packageName !== undefined ? "storage.package" : "storage.type";
     for (let i = 0; ; i++) {
       chosen = candidates[i] as string;
       try {
@@ -98,30 +96,31 @@ export class BackendRegistry {
         break;
       } catch (error) {
         const missing = missingPackage(error, chosen);
-        if (missing === null) throw error;
-        // The convention's next spelling may be the one installed.
+        // Only an absent package lets the convention's next spelling be tried: one that is
+        // there but broken (not built, a file missing) is reported, never shadowed.
         if (missing === chosen && i + 1 < candidates.length) continue;
-        throw this.#notInstalled(type, chosen, missing, candidates, packageName !== undefined, error);
+        if (missing !== null) throw this.#notInstalled(type, chosen, missing, candidates, packageName !== undefined, error);
+        throw new ConfigError(
+          "INVALID_CONFIG",
+          `${chosen} is installed but cannot be loaded (${firstLine(error)}); reinstall or rebuild it`,
+          {
+            option,
+            cause: error,
+          },
+        );
       }
     }
-    const definition = (loaded as { backendDefinition?: BackendDefinition<unknown, StorageBackend> } | null)?.backendDefinition;
-    if (!definition || typeof definition.create !== "function" || typeof definition.parseConfig !== "function") {
-      throw new ConfigError(
-        "INVALID_CONFIG",
-        `${chosen} does not export a backendDefinition (an object with type, contractVersion, parseConfig and create); is it an Egide storage adapter?`,
-        { option: packageName !== undefined ? "storage.package" : "storage.type" },
-      );
-    }
+    const definition = readDefinition(loaded, chosen, option);
     if (definition.type !== type) {
       throw new ConfigError(
         "INVALID_CONFIG",
-        `${chosen} defines storage type ${JSON.stringify(definition.type)}, not ${JSON.stringify(type)}`,
+        `${chosen} defines storage type ${describeValue(definition.type)}, not ${JSON.stringify(type)}`,
         {
           option: "storage.type",
         },
       );
     }
-    assertContractVersion({ ...definition, packageName: chosen });
+    assertContractVersion({ type: definition.type, contractVersion: definition.contractVersion, packageName: chosen });
     this.#definitions.set(cacheKey, definition);
     return definition;
   }
@@ -151,42 +150,75 @@ export class BackendRegistry {
 }
 
 /**
- * Imports `specifier` as an application in the first of `directories` that has it would: from
- * the nearest node_modules folder, walking up, that holds the package. NODE_PATH is deliberately not searched (package
- * managers' bin shims set it to their whole store, which would find adapters the application
- * never installed).
- */
-async function importFrom(directories: readonly string[], specifier: string): Promise<unknown> {
-  for (const directory of directories) {
-    for (let dir = resolve(directory); ; dir = dirname(dir)) {
-      const modules = join(dir, "node_modules");
-      if (existsSync(join(modules, ...specifier.split("/"), "package.json"))) {
-        const resolved = createRequire(join(modules, "__egide_resolve__.js")).resolve(specifier);
-        return import(pathToFileURL(resolved).href);
-      }
-      if (dirname(dir) === dir) break;
-    }
-  }
-  throw Object.assign(new Error(`Cannot find module '${specifier}' from ${directories.join(", ")}`), { code: "MODULE_NOT_FOUND" });
-}
-
-/**
  * The package to install for a module-not-found error: the package a bare specifier names
  * (`pg` for `pg/lib/client`), or the adapter itself when the missing module is one of its own
  * files. Null for any other error.
  */
 function missingPackage(error: unknown, adapterPackage: string): string | null {
-  const code = (error as { code?: unknown } | null)?.code;
+  if (error instanceof PackageAbsentError) return adapterPackage;
+  let code: unknown;
+  let message: string;
+  try {
+    code = (error as { code?: unknown } | null)?.code;
+    message = String((error as Error).message);
+  } catch {
+    return null;
+  }
   if (code !== "MODULE_NOT_FOUND" && code !== "ERR_MODULE_NOT_FOUND") return null;
-  const message = String((error as Error).message);
   for (const lead of ["Cannot find module '", "Cannot find package '"]) {
     const start = message.indexOf(lead);
     if (start === -1) continue;
     const end = message.indexOf("'", start + lead.length);
-    const specifier = end === -1 ? "" : message.slice(start + lead.length, end);
-    return bareSpecifierPackage(specifier) ?? adapterPackage;
+    // A bare specifier names a package to install (the adapter, or its driver); a path is a
+    // file missing from an installed package: broken, not absent.
+    return bareSpecifierPackage(end === -1 ? "" : message.slice(start + lead.length, end));
   }
-  return adapterPackage;
+  return null;
+}
+
+/**
+ * The `backendDefinition` a loaded module exports, its members read once: a module whose
+ * export is not a definition (or whose getters throw) is an `INVALID_CONFIG` naming the
+ * package, never a raw error.
+ */
+function readDefinition(loaded: unknown, packageName: string, option: string): BackendDefinition<unknown, StorageBackend> {
+  let definition: BackendDefinition<unknown, StorageBackend> | undefined;
+  try {
+    const exported = (loaded as { backendDefinition?: unknown } | null)?.backendDefinition as
+      | BackendDefinition<unknown, StorageBackend>
+      | undefined;
+    const { create, parseConfig, findMissing } = exported ?? {};
+    if (exported && typeof exported === "object" && typeof create === "function" && typeof parseConfig === "function") {
+      // A snapshot: what was checked is what runs.
+      definition = Object.freeze({
+        type: exported.type,
+        packageName: exported.packageName,
+        contractVersion: exported.contractVersion,
+        parseConfig: parseConfig.bind(exported),
+        create: create.bind(exported),
+        ...(typeof findMissing === "function" ? { findMissing: findMissing.bind(exported) } : {}),
+      });
+    }
+  } catch {
+    definition = undefined;
+  }
+  if (!definition) {
+    throw new ConfigError(
+      "INVALID_CONFIG",
+      `${packageName} does not export a backendDefinition (an object with type, contractVersion, parseConfig and create); is it an Egide storage adapter?`,
+      { option },
+    );
+  }
+  return definition;
+}
+
+/** The first line of an error's message, for a one-line report (the error itself goes in `cause`). */
+function firstLine(error: unknown): string {
+  try {
+    return String(error instanceof Error ? error.message : error).split("\n")[0] ?? "";
+  } catch {
+    return "an error that cannot be shown";
+  }
 }
 
 /** The package name of a bare specifier (`@scope/name/sub` → `@scope/name`), or null for a path or URL. */

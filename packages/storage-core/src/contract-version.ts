@@ -24,15 +24,26 @@ export function assertContractVersion(definition: {
   const version = definition.contractVersion;
   if (typeof version === "number" && SUPPORTED_CONTRACT_VERSIONS.includes(version)) return;
   const who =
-    typeof definition.packageName === "string" ? definition.packageName : `the adapter for storage type ${JSON.stringify(definition.type)}`;
+    typeof definition.packageName === "string" ? definition.packageName : `the adapter for storage type ${describeValue(definition.type)}`;
   const built =
     version === undefined
       ? "declares no contractVersion (it predates versioned adapters)"
-      : `is built for storage contract version ${JSON.stringify(version)}`;
+      : `is built for storage contract version ${describeValue(version)}`;
   const supported = SUPPORTED_CONTRACT_VERSIONS.join(", ");
   throw new ConfigError(
     "INCOMPATIBLE_BACKEND",
     `${who} ${built}, but this Egide supports contract version ${supported}; install a release of ${who} whose backendDefinition.contractVersion is ${supported}`,
     { option: "storage.type" },
   );
+}
+
+/**
+ * A value an adapter declared, for a message: a number or a short string as written, anything
+ * else by its kind. Never serialises it (a BigInt, a cycle or a throwing `toJSON` would throw).
+ */
+export function describeValue(value: unknown): string {
+  if (typeof value === "number") return String(value);
+  if (typeof value === "string") return value.length <= 64 ? JSON.stringify(value) : `${JSON.stringify(value.slice(0, 64))}…`;
+  if (value === null) return "null";
+  return `a value of type ${typeof value}`;
 }

@@ -1,4 +1,6 @@
+import { isBuiltin } from "node:module";
 import { ConfigError } from "./config-error.js";
+import { describeValue } from "./contract-version.js";
 
 /** The longest storage type name accepted (an npm package name segment, with room to spare). */
 const MAX_STORAGE_TYPE_LENGTH = 64;
@@ -28,13 +30,20 @@ export function conventionalBackendPackages(type: string): string[] {
 /**
  * Refuses, with `UNKNOWN_BACKEND`, a `[storage] package` that is not an npm package name
  * (`name` or `@scope/name`: lower-case letters, digits, `-`, `.`, `_`, `~`, not starting with
- * `.` or `_`). Paths and URLs are refused: an adapter is installed, then named.
+ * `.` or `_`, and not the name of a Node builtin such as `events`). Paths and URLs are refused:
+ * an adapter is installed, then named.
  */
 export function assertPackageName(name: string): void {
+  if (typeof name !== "string") {
+    throw new ConfigError("UNKNOWN_BACKEND", `must be an npm package name (a string), not ${describeValue(name)}`, {
+      option: "storage.package",
+    });
+  }
   const scoped = name.startsWith("@");
   const slash = name.indexOf("/");
   const parts = scoped ? (slash > 1 ? [name.slice(1, slash), name.slice(slash + 1)] : []) : [name];
-  const valid = name.length <= MAX_PACKAGE_NAME_LENGTH && parts.length > 0 && parts.every(isPackageNamePart);
+  // A builtin's name ("events", "fs") would resolve to the builtin, never to a package file.
+  const valid = name.length <= MAX_PACKAGE_NAME_LENGTH && parts.length > 0 && parts.every(isPackageNamePart) && !isBuiltin(name);
   if (!valid) {
     throw new ConfigError(
       "UNKNOWN_BACKEND",
@@ -60,7 +69,7 @@ function isPackageNamePart(part: string): boolean {
  * (the name comes from a configuration file; nothing here can backtrack).
  */
 export function assertStorageType(type: string): void {
-  let valid = type.length > 0 && type.length <= MAX_STORAGE_TYPE_LENGTH;
+  let valid = typeof type === "string" && type.length > 0 && type.length <= MAX_STORAGE_TYPE_LENGTH;
   for (let i = 0; valid && i < type.length; i++) {
     const c = type.charCodeAt(i);
     const letter = c >= 0x61 && c <= 0x7a;
@@ -69,7 +78,7 @@ export function assertStorageType(type: string): void {
   if (!valid) {
     throw new ConfigError(
       "UNKNOWN_BACKEND",
-      `${JSON.stringify(type)} is not a storage type name (lower-case letters, digits and "-", starting with a letter, at most ${MAX_STORAGE_TYPE_LENGTH} characters)`,
+      `${describeValue(type)} is not a storage type name (lower-case letters, digits and "-", starting with a letter, at most ${MAX_STORAGE_TYPE_LENGTH} characters)`,
       { option: "storage.type" },
     );
   }

@@ -2,7 +2,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { BackendRegistry, ConfigError, STORAGE_CONTRACT_VERSION, type BackendDefinition } from "../src/index.js";
+import { BackendRegistry, ConfigError, openStorageAdapter, STORAGE_CONTRACT_VERSION, type BackendDefinition } from "../src/index.js";
 
 const app = mkdtempSync(join(tmpdir(), "egide-registry-"));
 afterAll(() => rmSync(app, { recursive: true, force: true }));
@@ -216,5 +216,181 @@ describe("BackendRegistry", () => {
     expect(await registry.resolve("mem")).toBe(definition);
     expect((await registry.resolve("other")).type).toBe("other");
     expect(registry.types()).toContain("mem");
+  });
+});
+
+/** Installs a package with a manifest and files of the test's choosing under `root`'s node_modules. */
+function installRaw(root: string, name: string, manifest: Record<string, unknown>, files: Record<string, string>): void {
+  const dir = join(root, "node_modules", ...name.split("/"));
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, "package.json"), JSON.stringify({ name, type: "module", ...manifest }));
+  for (const [file, text] of Object.entries(files)) {
+    mkdirSync(join(dir, file, ".."), { recursive: true });
+    writeFileSync(join(dir, file), text);
+  }
+}
+
+describe("BackendRegistry: what a configuration can make it load (review findings)", () => {
+  it("refuses the name of any Node builtin as [storage] package: it would resolve to the builtin, or to a file of the working directory", async () => {
+    const imported: string[] = [];
+    const registry = new BackendRegistry({ importModule: async (specifier) => void imported.push(specifier) });
+    for (const name of ["events", "fs", "buffer", "string_decoder", "process", "path", "node:fs", "node:test", "crypto"]) {
+      await expect(registry.resolve("mem", name), name).rejects.toMatchObject({ code: "UNKNOWN_BACKEND", option: "storage.package" });
+    }
+    expect(imported).toEqual([]);
+    // Even installed under that name and present in the working directory, nothing is loaded.
+    const planted = mkdtempSync(join(tmpdir(), "egide-registry-builtin-"));
+    try {
+      installRaw(planted, "events", { exports: "./index.js" }, { "index.js": fakeDefinition("mem") });
+      writeFileSync(join(planted, "events"), "globalThis.__egidePlanted = true;");
+      await expect(new BackendRegistry({ resolveFrom: planted }).resolve("mem", "events")).rejects.toMatchObject({
+        code: "UNKNOWN_BACKEND",
+      });
+      expect((globalThis as { __egidePlanted?: boolean }).__egidePlanted).toBeUndefined();
+    } finally {
+      rmSync(planted, { recursive: true, force: true });
+    }
+  });
+
+  it("reports an installed but broken adapter instead of falling back to another package's spelling", async () => {
+    const root = mkdtempSync(join(tmpdir(), "egide-registry-broken-"));
+    try {
+      // @egide/storage-brk is linked but not built (its entry file is missing); a package of the
+      // third-party spelling is there too and must not be loaded in its place.
+      installRaw(root, "@egide/storage-brk", { exports: { ".": { default: "./dist/index.js" } } }, {});
+      installRaw(
+        root,
+        "egide-storage-brk",
+        { exports: "./index.js" },
+        { "index.js": `${fakeDefinition("brk")}\nglobalThis.__egideShadow = true;` },
+      );
+      const failure = await new BackendRegistry({ resolveFrom: root }).resolve("brk").catch((e: unknown) => e);
+      expect(failure).toMatchObject({ code: "INVALID_CONFIG", option: "storage.type" });
+      expect((failure as Error).message).toMatch(
+        /^storage\.type: @egide\/storage-brk is installed but cannot be loaded \(.*\); reinstall or rebuild it$/,
+      );
+      expect((globalThis as { __egideShadow?: boolean }).__egideShadow).toBeUndefined();
+      // An adapter that throws while loading: the same one line, the error as the cause.
+      installRaw(root, "egide-storage-throws", { exports: "./index.js" }, { "index.js": 'throw new Error("boom at load\\nsecond line");' });
+      const thrown = await new BackendRegistry({ resolveFrom: root }).resolve("throws").catch((e: unknown) => e);
+      expect((thrown as Error).message).toBe(
+        "storage.type: egide-storage-throws is installed but cannot be loaded (boom at load); reinstall or rebuild it",
+      );
+      expect(((thrown as Error).cause as Error).message).toContain("second line");
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+
+  it("loads an adapter through its exports map with the conditions of an ESM import, and never a file outside the package", async () => {
+    const root = mkdtempSync(join(tmpdir(), "egide-registry-exports-"));
+    try {
+      installRaw(
+        root,
+        "egide-storage-esm",
+        { exports: { ".": { types: "./index.d.ts", import: "./esm.js" } } },
+        { "esm.js": fakeDefinition("esm") },
+      );
+      installRaw(
+        root,
+        "egide-storage-nested",
+        { exports: { ".": { node: { import: "./n/index.js" }, default: "./nope.js" } } },
+        {
+          "n/index.js": fakeDefinition("nested"),
+        },
+      );
+      installRaw(root, "egide-storage-sugar", { exports: { import: "./s.js", require: "./s.cjs" } }, { "s.js": fakeDefinition("sugar") });
+      installRaw(root, "egide-storage-main", { main: "lib/main.js" }, { "lib/main.js": fakeDefinition("main") });
+      installRaw(root, "egide-storage-bare", {}, { "index.js": fakeDefinition("bare") });
+      installRaw(root, "egide-storage-requireonly", { exports: { ".": { require: "./r.cjs" } } }, { "r.cjs": "" });
+      installRaw(root, "egide-storage-escape", { main: "../egide-storage-esm/esm.js" }, {});
+      const registry = new BackendRegistry({ resolveFrom: root });
+      for (const type of ["esm", "nested", "sugar", "main", "bare"]) expect((await registry.resolve(type)).type, type).toBe(type);
+      await expect(registry.resolve("requireonly")).rejects.toMatchObject({ code: "INVALID_CONFIG" });
+      await expect(registry.resolve("escape")).rejects.toThrow(/points outside the package/);
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+
+  it("does not search pnpm's hoisted store (node_modules/.pnpm/node_modules) on the way up", async () => {
+    const root = mkdtempSync(join(tmpdir(), "egide-registry-pnpm-"));
+    try {
+      installRaw(
+        join(root, "node_modules", ".pnpm"),
+        "egide-storage-hoisted",
+        { exports: "./index.js" },
+        { "index.js": fakeDefinition("hoisted") },
+      );
+      const serverDir = join(root, "node_modules", ".pnpm", "@egide+server@1", "node_modules", "@egide", "server", "dist");
+      mkdirSync(serverDir, { recursive: true });
+      await expect(new BackendRegistry({ resolveFrom: serverDir }).resolve("hoisted")).rejects.toMatchObject({
+        code: "BACKEND_NOT_INSTALLED",
+      });
+      // Installed in the application's own node_modules, it is found from the same place.
+      installRaw(root, "egide-storage-hoisted", { exports: "./index.js" }, { "index.js": fakeDefinition("hoisted") });
+      expect((await new BackendRegistry({ resolveFrom: serverDir }).resolve("hoisted")).type).toBe("hoisted");
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+
+  it("turns whatever a definition declares (BigInt, Symbol, NaN, cycles, throwing getters) into a one-line ConfigError", async () => {
+    const cyclic: Record<string, unknown> = {};
+    cyclic.self = cyclic;
+    const versions: [unknown, string][] = [
+      [1n, "a value of type bigint"],
+      [Symbol("v"), "a value of type symbol"],
+      [Number.NaN, "NaN"],
+      [cyclic, "a value of type object"],
+      [
+        {
+          toJSON: () => {
+            throw new Error("no");
+          },
+        },
+        "a value of type object",
+      ],
+      ["1", '"1"'],
+    ];
+    for (const [contractVersion, shown] of versions) {
+      const registry = new BackendRegistry({
+        importModule: async () => ({
+          backendDefinition: { type: "odd", packageName: "odd", contractVersion, parseConfig: () => 0, create: async () => ({}) },
+        }),
+      });
+      const failure = await registry.resolve("odd").catch((e: unknown) => e);
+      expect(ConfigError.isInstance(failure), shown).toBe(true);
+      expect(failure).toMatchObject({ code: "INCOMPATIBLE_BACKEND" });
+      expect((failure as Error).message).toContain(`is built for storage contract version ${shown},`);
+    }
+    const throwing = new BackendRegistry({
+      importModule: async () => ({
+        backendDefinition: new Proxy(
+          {},
+          {
+            get: () => {
+              throw new Error("trap");
+            },
+          },
+        ),
+      }),
+    });
+    await expect(throwing.resolve("trap")).rejects.toMatchObject({ code: "INVALID_CONFIG" });
+    const wrongType = new BackendRegistry({
+      importModule: async () => ({
+        backendDefinition: { type: 1n, contractVersion: STORAGE_CONTRACT_VERSION, parseConfig: () => 0, create: async () => ({}) },
+      }),
+    });
+    await expect(wrongType.resolve("typed")).rejects.toThrow('defines storage type a value of type bigint, not "typed"');
+    // Values that are not strings where names belong: a ConfigError, not a TypeError.
+    await expect(new BackendRegistry().resolve(null as unknown as string)).rejects.toMatchObject({ code: "UNKNOWN_BACKEND" });
+    await expect(new BackendRegistry().resolve("mem", null as unknown as string)).rejects.toMatchObject({ code: "UNKNOWN_BACKEND" });
+    await expect(
+      openStorageAdapter({ type: "mem", package: 5 as unknown as string }, { registry: new BackendRegistry() }),
+    ).rejects.toMatchObject({
+      code: "UNKNOWN_BACKEND",
+      option: "storage.package",
+    });
   });
 });
