@@ -20,8 +20,6 @@ export interface PreparedAudit {
   key: Buffer;
   value: Buffer;
   record: AuditRecord;
-  /** Makes the write create-only: an id another writer took already is a conflict, never an overwrite. */
-  compare: ICompare;
 }
 
 /** Records read per range request of a query. */
@@ -31,6 +29,17 @@ export const AUDIT_PRUNE_BATCH = 1000;
 const AUDIT_PRUNE_MAX_BATCHES = 100;
 /** Ids are milliseconds since the epoch times this, plus a counter: below 2^53 until the year 2255. */
 const IDS_PER_MS = 1000;
+/** No id is larger (2^53 - 1, 16 digits): a 17-digit key would sort before the records, not after. */
+const MAX_AUDIT_ID = Number.MAX_SAFE_INTEGER;
+/** The first id window of a query: one second of appends. */
+const INITIAL_QUERY_WINDOW = 1000 * IDS_PER_MS;
+/**
+ * How far before `since` a query starts reading ids. A record's id is never earlier than its
+ * timestamp minus this (see `prepare`), so the margin only covers the appending process's clock
+ * stepping back between the two readings; a record whose timestamp is given further in the
+ * future than this moves the process's ids forward instead.
+ */
+export const AUDIT_SINCE_MARGIN_MS = 1000;
 
 /** The stored form of a record: short field names, the time in milliseconds. */
 interface StoredAudit {
@@ -90,13 +99,11 @@ export class EtcdAuditStore implements AuditStore {
     return withRetries(
       async () => {
         const prepared = normalized.map((entry) => this.prepare(entry));
-        const first = prepared[0] as PreparedAudit;
         await this.#store.commit({
           what: "audit append",
-          compares: prepared.map((p) => p.compare),
+          compares: this.createOnly(prepared, this.#store.options.maxTxnOps / 2 - 1),
           ops: prepared.map((p): IRequestOp => ({ request_put: { key: p.key, value: p.value } })),
           changed: [],
-          witness: { key: first.key, value: first.value },
         });
         return prepared.map((p) => p.record);
       },
@@ -110,7 +117,9 @@ export class EtcdAuditStore implements AuditStore {
    */
   prepare(entry: AuditEntry): PreparedAudit {
     const normal = normalizeAuditEntry(entry, ETCD_TYPE);
-    this.#lastId = Math.max(this.#lastId + 1, Date.now() * IDS_PER_MS + this.#offset);
+    // Never earlier than the timestamp minus the margin, so that `since` can start a query (see AUDIT_SINCE_MARGIN_MS).
+    const time = Math.max(Date.now(), normal.timestamp.getTime() - AUDIT_SINCE_MARGIN_MS);
+    this.#lastId = Math.max(this.#lastId + 1, time * IDS_PER_MS + this.#offset);
     const id = this.#lastId;
     const record: AuditRecord = { id, ...normal };
     const stored: StoredAudit = {
@@ -127,29 +136,64 @@ export class EtcdAuditStore implements AuditStore {
       meta: normal.metadata,
     };
     const key = this.#store.keys.auditKey(id);
-    return {
-      key,
-      value: Buffer.from(JSON.stringify(stored), "utf8"),
-      record,
-      compare: { key, target: CompareTarget.Version, result: CompareResult.Equal, version: 0 },
-    };
+    return { key, value: Buffer.from(JSON.stringify(stored), "utf8"), record };
   }
 
-  /** Records matching `filter`, oldest first. */
+  /**
+   * The compares that make writing `records` create-only (an id another writer took already is
+   * a conflict, never an overwrite): one range compare "no key created" per run of consecutive
+   * ids, whatever the number of records; past `budget` runs, one over the whole span (stricter:
+   * a record another process appended in between also conflicts).
+   */
+  createOnly(records: readonly PreparedAudit[], budget: number): ICompare[] {
+    const ids = records.map((record) => record.record.id).sort((a, b) => a - b);
+    const runs: [number, number][] = [];
+    for (const id of ids) {
+      const last = runs[runs.length - 1];
+      if (last && id <= last[1] + 1) last[1] = Math.max(last[1], id);
+      else runs.push([id, id]);
+    }
+    const first = runs[0];
+    const final = runs[runs.length - 1];
+    if (first === undefined || final === undefined) return [];
+    const spans = runs.length <= Math.max(1, budget) ? runs : [[first[0], final[1]] as [number, number]];
+    const keys = this.#store.keys;
+    return spans.map(([from, to]) => ({
+      key: keys.auditKey(from),
+      range_end: keys.auditKey(to + 1),
+      target: CompareTarget.Create,
+      result: CompareResult.Equal,
+      create_revision: "0",
+    }));
+  }
+
+  /**
+   * Records matching `filter`, oldest first. The log is read in id order from `afterId` (and,
+   * with `since`, from the ids of `since` minus {@link AUDIT_SINCE_MARGIN_MS}) in pages, each
+   * bounded by an id window (doubling while sparse; while dense, twice the ids the last page
+   * spanned) so that etcd walks the keys of that window only, not the whole rest of the log; an
+   * empty window is followed by one request for the next record, which skips the gap.
+   */
   async query(filter: AuditQuery = {}): Promise<AuditRecord[]> {
     this.#store.checkOpen();
     const limit = auditQueryLimit(filter);
     const keys = this.#store.keys;
     const afterId = filter.afterId !== undefined && Number.isFinite(filter.afterId) ? Math.max(-1, Math.floor(filter.afterId)) : -1;
-    let from = keys.auditKey(afterId + 1);
+    let cursor = afterId + 1;
+    const since = filter.since?.getTime();
+    if (since !== undefined && Number.isFinite(since)) cursor = Math.max(cursor, Math.floor((since - AUDIT_SINCE_MARGIN_MS) * IDS_PER_MS));
+    if (!(cursor <= MAX_AUDIT_ID)) return [];
     const found: AuditRecord[] = [];
     let revision: string | undefined;
+    let span = INITIAL_QUERY_WINDOW;
+    const at = () => (revision !== undefined ? { revision } : {});
     for (;;) {
+      const windowEnd = cursor + span;
       const response = await this.#store.range("audit query", {
-        key: from,
-        range_end: keys.auditEnd,
+        key: keys.auditKey(cursor),
+        range_end: windowEnd > MAX_AUDIT_ID ? keys.auditEnd : keys.auditKey(windowEnd),
         limit: QUERY_PAGE,
-        ...(revision !== undefined ? { revision } : {}),
+        ...at(),
       });
       revision ??= response.header.revision;
       for (const kv of response.kvs) {
@@ -160,9 +204,36 @@ export class EtcdAuditStore implements AuditStore {
         }
       }
       const last = response.kvs[response.kvs.length - 1];
-      if (!response.more || last === undefined) return found;
-      from = justAfter(last.key);
+      if (response.more && last !== undefined) {
+        // Dense: the next window spans twice the ids this page's records did (about two pages of records).
+        const next = this.#idOf(last.key) + 1;
+        span = Math.max(IDS_PER_MS, 2 * (next - cursor));
+        cursor = next;
+        continue;
+      }
+      if (windowEnd > MAX_AUDIT_ID) return found;
+      span = Math.min(MAX_AUDIT_ID, span * 2);
+      if (last !== undefined) {
+        cursor = windowEnd;
+        continue;
+      }
+      // An empty window: jump to the next record, if any (one request walking the rest once).
+      const next = await this.#store.range("audit query", {
+        key: keys.auditKey(windowEnd),
+        range_end: keys.auditEnd,
+        limit: 1,
+        keys_only: true,
+        ...at(),
+      });
+      const nextKey = next.kvs[0]?.key;
+      if (nextKey === undefined) return found;
+      cursor = this.#idOf(nextKey);
     }
+  }
+
+  /** The id of an audit key. */
+  #idOf(key: Buffer): number {
+    return Number(key.toString("ascii", this.#store.keys.auditPrefix.length));
   }
 
   /**

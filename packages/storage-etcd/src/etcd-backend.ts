@@ -29,8 +29,13 @@ import { EtcdStore } from "./etcd-store.js";
 import { EtcdTransaction } from "./etcd-transaction.js";
 import { ETCD_TYPE } from "./etcd-type.js";
 
-/** Entries a scan reads per range request. */
+/** Entries a scan reads per range request, at most. */
 export const ETCD_SCAN_PAGE_SIZE = 256;
+/**
+ * The value bytes a scan page aims at: a page holds as many entries as fit at the largest value
+ * size seen so far (at first `max_value_bytes`), so that 256 large values never arrive at once.
+ */
+export const ETCD_SCAN_PAGE_BYTES = 4 * 1024 * 1024;
 
 const EMPTY = Buffer.alloc(0);
 
@@ -121,23 +126,27 @@ export class EtcdBackend implements AuditingBackend {
     this.#store.checkOpen();
     // A copy taken now: the request is encoded later, and may be sent again.
     const stored = Buffer.from(value);
-    const request = { key: this.#keys.dataKey(key), value: stored };
-    const response = await this.#connection.run("put", (options) => this.#connection.kv.put(request, options));
-    this.#feed?.committed(Number(response.header.revision), [key]);
+    // One guarded Txn rather than a bare put, so that a lost answer never makes it apply twice (see EtcdStore.apply).
+    await this.#store.apply({
+      what: "put",
+      compares: [],
+      ops: [{ request_put: { key: this.#keys.dataKey(key), value: stored } }],
+      changed: [key],
+    });
   }
 
   async delete(key: string): Promise<void> {
     validateKey(key, ETCD_TYPE);
     this.#store.checkOpen();
     const etcdKey = this.#keys.dataKey(key);
-    // Deleting a present key also rewrites the deletion marker (see EtcdKeyspace), in the same Txn.
-    const request = {
-      compare: [{ key: etcdKey, target: CompareTarget.Version, result: CompareResult.Greater, version: 0 }],
-      success: [{ request_delete_range: { key: etcdKey } }, { request_put: { key: this.#keys.deletionMarker, value: EMPTY } }],
-      failure: [],
-    };
-    const response = await this.#connection.run("delete", (options) => this.#connection.kv.txn(request, options));
-    if (response.succeeded) this.#feed?.committed(Number(response.header.revision), [key]);
+    // Deleting a present key also rewrites the deletion marker (see EtcdKeyspace), in the same Txn;
+    // an absent key makes the compare fail, and there is nothing to do.
+    await this.#store.apply({
+      what: "delete",
+      compares: [{ key: etcdKey, target: CompareTarget.Version, result: CompareResult.Greater, version: 0 }],
+      ops: [{ request_delete_range: { key: etcdKey } }, { request_put: { key: this.#keys.deletionMarker, value: EMPTY } }],
+      changed: [key],
+    });
   }
 
   list(prefix: string): Promise<string[]> {
@@ -148,7 +157,7 @@ export class EtcdBackend implements AuditingBackend {
     validateListPage(prefix, after, limit, ETCD_TYPE);
     this.#store.checkOpen();
     let revision: string | undefined;
-    const prober = new ListingProber(this.#store);
+    const prober = new ListingProber(this.#store, limit);
     return runSkipScanAsync(listChildren(prefix, after, limit, NETWORK_SEEK_BATCH), async (probe) => {
       // Every probe after the first reads at the first one's revision: one snapshot.
       const page = await prober.seek(probe, revision);
@@ -163,14 +172,22 @@ export class EtcdBackend implements AuditingBackend {
     const end = this.#keys.dataRangeEnd(prefix);
     let from = this.#keys.dataKey(prefix);
     let revision: string | undefined;
+    // The largest value seen (at first the largest allowed); small values let pages grow to 256 entries.
+    let largest = this.options.maxValueBytes;
+    let seen = 0;
     for (;;) {
+      const limit = Math.max(1, Math.min(ETCD_SCAN_PAGE_SIZE, Math.floor(ETCD_SCAN_PAGE_BYTES / Math.max(1024, largest))));
       const response = await this.#store.range("scan", {
         key: from,
         range_end: end,
-        limit: ETCD_SCAN_PAGE_SIZE,
+        limit,
         ...(revision !== undefined ? { revision } : {}),
       });
       revision ??= response.header.revision;
+      let pageLargest = 0;
+      for (const kv of response.kvs) pageLargest = Math.max(pageLargest, kv.value.length);
+      largest = seen === 0 ? pageLargest : Math.max(largest, pageLargest);
+      seen += response.kvs.length;
       for (const kv of response.kvs) yield { key: this.#keys.storageKey(kv.key), value: kv.value };
       const last = response.kvs[response.kvs.length - 1];
       if (!response.more || last === undefined) return;

@@ -34,8 +34,10 @@ const REMEMBERED_REVISIONS = 4096;
  *   are then dropped; an event that overtakes the writer's own response is published from the
  *   watch and the writer's publication is dropped instead, so each commit is told once.
  * - Liveness: the watch stream is asked for progress every 250 ms (etcd answers on the same
- *   stream); the feed is live from the watch's creation until an answer is missing for a second,
- *   the stream fails, or the member loses its leader (the stream requires one). Then it
+ *   stream); the feed is live from the watch's creation until the oldest unanswered request is a
+ *   second old (judged after the answers already received are handled, and never across a stall
+ *   of this process's event loop), the stream fails, or the member loses its leader (the stream
+ *   requires one). Then it
  *   reconnects (50 ms doubling to 1 s) and is live again once the new watch is created. Missed
  *   changes are not replayed: the new watch starts at the current revision.
  */
@@ -53,7 +55,10 @@ export class EtcdChangeFeed {
   #stream: IDuplexStream<IWatchRequest, IWatchResponse> | undefined;
   #probe: NodeJS.Timeout | undefined;
   #retry: NodeJS.Timeout | undefined;
-  #lastAnswer = 0;
+  /** When the oldest progress request not answered yet was sent (undefined: all answered). */
+  #unansweredSince: number | undefined;
+  /** When the probe timer last fired. */
+  #lastTick = 0;
   #backoff = 50;
   #opened = 0;
   #lastError: string | undefined;
@@ -126,24 +131,37 @@ export class EtcdChangeFeed {
     }
     this.#opened += 1;
     this.#stream = stream;
-    this.#lastAnswer = Date.now();
+    this.#unansweredSince = undefined;
+    this.#lastTick = Date.now();
     stream.on("data", (response: IWatchResponse) => this.#answer(generation, response));
     stream.on("error", (error: unknown) => this.#lost(generation, error));
     stream.on("end", () => this.#lost(generation, new Error("the watch stream ended")));
     stream.write({ create_request: { key: this.#keys.dataPrefix, range_end: this.#keys.dataEnd } });
     this.#probe = setInterval(() => {
-      if (Date.now() - this.#lastAnswer > this.#timing.probeTimeoutMs) {
-        this.#lost(generation, new Error(`the watch stream did not answer a progress request within ${this.#timing.probeTimeoutMs} ms`));
-        return;
-      }
-      stream.write({ progress_request: {} });
+      const now = Date.now();
+      // A tick far later than its interval means this process stalled (synchronous work, a GC
+      // pause, CPU starvation): the silence measured across the stall is its own, not etcd's,
+      // so the probe in flight gets a whole timeout from now.
+      if (now - this.#lastTick > 2 * this.#timing.probeIntervalMs && this.#unansweredSince !== undefined) this.#unansweredSince = now;
+      this.#lastTick = now;
+      // Judged after the answers already received are handled (I/O callbacks run before setImmediate's).
+      setImmediate(() => {
+        if (generation !== this.#generation) return;
+        const since = this.#unansweredSince;
+        if (since !== undefined && Date.now() - since > this.#timing.probeTimeoutMs) {
+          this.#lost(generation, new Error(`the watch stream did not answer a progress request within ${this.#timing.probeTimeoutMs} ms`));
+          return;
+        }
+        stream.write({ progress_request: {} });
+        this.#unansweredSince ??= Date.now();
+      });
     }, this.#timing.probeIntervalMs);
     this.#probe.unref();
   }
 
   #answer(generation: number, response: IWatchResponse): void {
     if (generation !== this.#generation) return;
-    this.#lastAnswer = Date.now();
+    this.#unansweredSince = undefined;
     if (response.canceled) {
       this.#lost(generation, new Error(`etcd canceled the watch: ${response.cancel_reason || "no reason given"}`));
       return;

@@ -74,6 +74,11 @@ export class EtcdConnection {
     this.kv = this.client.kv;
   }
 
+  /** The longest one attempt may take (`dial_timeout`). */
+  get dialTimeoutMs(): number {
+    return this.#options.dialTimeoutMs;
+  }
+
   /** Whether {@link close} was called. */
   get closed(): boolean {
     return this.#closed;

@@ -42,7 +42,7 @@ export interface ResolvedEtcdOptions {
   tls: boolean;
   prefix: string;
   username: string | undefined;
-  /** Not enumerable: never shown when the options are logged or serialised. */
+  /** Not enumerable: never shown when the options are logged, listed or serialised. */
   password: string | undefined;
   tlsCaFile: string | undefined;
   tlsCertFile: string | undefined;
@@ -50,6 +50,7 @@ export interface ResolvedEtcdOptions {
   /** The PEM contents of the TLS files. */
   tlsCa: Buffer | undefined;
   tlsCert: Buffer | undefined;
+  /** The client's private key; not enumerable, as the password. */
   tlsKey: Buffer | undefined;
   dialTimeoutMs: number;
   requestTimeoutMs: number;
@@ -203,15 +204,21 @@ export function parseEtcdConfig(
     changeFeed: config.boolean("change_feed", true),
   };
   config.finish();
-  return withHiddenPassword(options, password);
+  return withHiddenSecrets(options, password, tlsKey);
 }
 
 /**
- * Sets `password` as a non-enumerable property, so logging, inspecting or serialising the
- * options never shows it, while `options.password` still reads it.
+ * Sets `password` and `tlsKey` as non-enumerable properties, so logging, inspecting, listing,
+ * spreading or serialising the options never shows them, while `options.password` and
+ * `options.tlsKey` still read them.
  */
-export function withHiddenPassword<T extends { password: string | undefined }>(options: T, password: string | undefined): T {
+export function withHiddenSecrets<T extends { password: string | undefined; tlsKey: Buffer | undefined }>(
+  options: T,
+  password: string | undefined,
+  tlsKey: Buffer | undefined,
+): T {
   Object.defineProperty(options, "password", { value: password, enumerable: false, writable: false, configurable: true });
+  Object.defineProperty(options, "tlsKey", { value: tlsKey, enumerable: false, writable: false, configurable: true });
   return options;
 }
 

@@ -1,32 +1,36 @@
 import { randomBytes } from "node:crypto";
-import type { ICompare, IKeyValue, IRangeRequest, IRangeResponse, IRequestOp, ITxnRequest } from "etcd3";
+import {
+  CompareResult,
+  CompareTarget,
+  EtcdLeaseInvalidError,
+  type ICompare,
+  type IKeyValue,
+  type IRangeRequest,
+  type IRangeResponse,
+  type IRequestOp,
+  type ITxnRequest,
+  type ITxnResponse,
+} from "etcd3";
 import { StorageError, StorageErrorCode } from "@egide/storage-core";
 import type { EtcdChangeFeed } from "./etcd-change-feed.js";
 import type { EtcdConnection } from "./etcd-connection.js";
 import type { EtcdKeyspace } from "./etcd-keyspace.js";
 import type { ResolvedEtcdOptions } from "./etcd-options.js";
-import { guardedTxn, nestOps, rangeResponses } from "./etcd-txn.js";
+import { nestOps, rangeResponses } from "./etcd-txn.js";
 import { ETCD_TYPE } from "./etcd-type.js";
+import { EtcdWitness, type WitnessSlot } from "./etcd-witness.js";
 
-/** A write whose landing can be checked after a connection failure: this key holds this value only if the write applied. */
-export interface CommitWitness {
-  key: Buffer;
-  value: Buffer;
-}
+const EMPTY = Buffer.alloc(0);
 
-/** What a commit needs besides its operations. */
+/** What a write needs besides its operations. */
 export interface CommitRequest {
   /** For messages ("commit", "audit append"). */
   what: string;
+  /** The conditions of the write (besides its witness slot's, which every write gets). */
   compares: ICompare[];
   ops: IRequestOp[];
-  /** The storage keys the commit changes, for the change feed. */
+  /** The storage keys the write changes, for the change feed. */
   changed: readonly string[];
-  /**
-   * See {@link CommitWitness}. Without one, a commit that has compares gets a witness key of its
-   * own (see {@link EtcdStore.commit}).
-   */
-  witness?: CommitWitness;
 }
 
 /**
@@ -34,11 +38,8 @@ export interface CommitRequest {
  * {@link EtcdConnection} and one {@link EtcdKeyspace}.
  */
 export class EtcdStore {
-  /** This backend object's witness keys' prefix (`P` + `meta/witness/<random>/`). */
-  readonly witnessPrefix: Buffer;
-  /** Witness slots no commit in flight holds. */
-  readonly #freeSlots: number[] = [];
-  #slots = 0;
+  /** The witness slots every write is guarded by (see {@link apply}). */
+  readonly witness: EtcdWitness;
 
   constructor(
     readonly connection: EtcdConnection,
@@ -46,7 +47,7 @@ export class EtcdStore {
     readonly options: ResolvedEtcdOptions,
     readonly feed: EtcdChangeFeed | undefined,
   ) {
-    this.witnessPrefix = keys.witnessPrefix(randomBytes(6).toString("hex"));
+    this.witness = new EtcdWitness(connection, keys, options.requestTimeoutMs);
   }
 
   /** Throws `CLOSED` once the backend is closed. */
@@ -86,81 +87,121 @@ export class EtcdStore {
   }
 
   /**
-   * Commits a transaction: `ops` apply only if every compare holds. A compare that fails is a
-   * `CONFLICT` (retryable: the caller's transaction runs again). The request is sent again after
-   * a transient failure, which is safe: a second application either finds its compares broken by
-   * the first or rewrites the same values. But when an attempt failed in a way that may have
-   * applied it and the compares then fail, whether the first one landed is unknown (unless a
-   * witness tells), and that is an `UNAVAILABLE` that must not be retried blindly.
-   *
-   * Resolves with the commit's revision, after the change feed heard of it.
+   * Commits a transaction: `ops` apply only if every compare holds; a compare that fails is a
+   * `CONFLICT` (retryable: the caller's transaction runs again). See {@link apply}.
    */
   async commit(request: CommitRequest): Promise<number> {
-    // A commit guarded by compares and without a witness of its own writes one: a key only this
-    // commit uses while it is in flight (a slot of this backend object, reused afterwards), set
-    // to a fresh random value. So after a failure that may have applied the commit, reading the
-    // slot tells exactly whether it did.
-    let slot: number | undefined;
-    let { witness, ops } = request;
-    if (witness === undefined && request.compares.length > 0) {
-      slot = this.#freeSlots.pop() ?? this.#slots++;
-      witness = { key: Buffer.concat([this.witnessPrefix, Buffer.from(String(slot))]), value: randomBytes(12) };
-      ops = [...ops, { request_put: { key: witness.key, value: witness.value } }];
+    const revision = await this.apply(request);
+    if (revision === null) {
+      throw new StorageError(StorageErrorCode.CONFLICT, `${request.what}: a concurrent write changed what the transaction read`, {
+        backend: ETCD_TYPE,
+        retryable: true,
+      });
     }
-    try {
-      return await this.#commit(request, ops, witness);
-    } finally {
-      if (slot !== undefined) this.#freeSlots.push(slot);
-    }
-  }
-
-  async #commit(request: CommitRequest, ops: IRequestOp[], witness: CommitWitness | undefined): Promise<number> {
-    const txn = guardedTxn(request.compares, ops, this.options.maxTxnOps);
-    this.#checkSize(txn, request.what);
-    let ambiguous = false;
-    const response = await this.connection.run(request.what, (options) => this.connection.kv.txn(txn, options), {
-      onFailure: (failure) => {
-        if (!failure.notApplied) ambiguous = true;
-      },
-    });
-    let revision = Number(response.header.revision);
-    if (!response.succeeded) {
-      const landed = ambiguous && witness ? await this.#witnessed(witness) : undefined;
-      if (landed === undefined) {
-        if (ambiguous && !witness) {
-          throw new StorageError(
-            StorageErrorCode.UNAVAILABLE,
-            `${request.what}: the connection failed while etcd may have applied the transaction, and what it read has changed since; whether it committed is unknown`,
-            { backend: ETCD_TYPE, retryable: false },
-          );
-        }
-        throw new StorageError(StorageErrorCode.CONFLICT, `${request.what}: a concurrent write changed what the transaction read`, {
-          backend: ETCD_TYPE,
-          retryable: true,
-        });
-      }
-      revision = landed;
-    }
-    this.feed?.committed(revision, request.changed);
     return revision;
   }
 
-  /** Deletes this backend object's witness keys (on close; best effort). */
-  async dropWitnesses(): Promise<void> {
-    if (this.#slots === 0) return;
-    const end = Buffer.from(this.witnessPrefix);
-    end[end.length - 1] = (end[end.length - 1] as number) + 1;
-    await this.connection.kv.deleteRange(
-      { key: this.witnessPrefix, range_end: end },
-      { deadline: Date.now() + this.options.dialTimeoutMs },
-    );
+  /**
+   * Applies a write at most once: resolves with its revision once etcd applied it (after the
+   * change feed heard of it), or with null when its compares failed (nothing applied).
+   *
+   * The write is one `Txn` that also compares a witness slot of this backend object (a key only
+   * this write uses while it is in flight) with its last known mod revision, and puts the slot
+   * to a fresh operation id; when a compare fails, the `Txn` instead reads the slot and rewrites
+   * it. So every send of the write is guarded by the slot: once one send applied, or once any
+   * answer came back, no other send of it can apply any more. After a failure that may have
+   * applied the write (a lost answer: the connection dropped, a deadline passed, the leader
+   * changed), sending it again is therefore safe, and its answer tells what happened: applied
+   * now, applied earlier (the slot holds the id), or not applied (the slot is as it was: the
+   * write's own compares failed). When no answer comes within `request_timeout`, the outcome is
+   * unknown, and that is an `UNAVAILABLE` that is not retryable.
+   */
+  async apply(request: CommitRequest): Promise<number | null> {
+    const slot = this.witness.take();
+    try {
+      const revision = await this.#apply(request, slot);
+      if (revision !== null) this.feed?.committed(revision, request.changed);
+      return revision;
+    } finally {
+      this.witness.release(slot);
+    }
   }
 
-  /** The revision at which the witness's write landed, or undefined when it did not. */
-  async #witnessed(witness: CommitWitness): Promise<number | undefined> {
-    const response = await this.range("commit check", { key: witness.key });
-    const kv = response.kvs[0];
-    return kv?.value.equals(witness.value) ? Number(kv.mod_revision) : undefined;
+  async #apply(request: CommitRequest, slot: WitnessSlot): Promise<number | null> {
+    const id = randomBytes(12);
+    const end = Date.now() + this.options.requestTimeoutMs;
+    let ambiguous = false;
+    let lastError: unknown;
+    while (Date.now() < end) {
+      let lease: string;
+      try {
+        lease = await this.witness.lease();
+      } catch (error) {
+        throw ambiguous ? this.#unknown(request.what, error) : error;
+      }
+      const expected = slot.modRevision;
+      const compares: ICompare[] = [
+        { key: slot.key, target: CompareTarget.Mod, result: CompareResult.Equal, mod_revision: expected },
+        ...request.compares,
+      ];
+      const txn: ITxnRequest = {
+        compare: compares,
+        // A slot that exists keeps its lease (cheaper for etcd than attaching it again on every write).
+        success: nestOps(
+          [...request.ops, { request_put: { key: slot.key, value: id, ...(expected === "0" ? { lease } : { ignore_lease: true }) } }],
+          this.options.maxTxnOps,
+          compares.length,
+        ),
+        failure: [{ request_range: { key: slot.key } }, { request_put: { key: slot.key, value: EMPTY, lease } }],
+      };
+      this.#checkSize(txn, request.what);
+      let response: ITxnResponse;
+      try {
+        response = await this.connection.run(request.what, (options) => this.connection.kv.txn(txn, options), {
+          budgetMs: Math.max(1, end - Date.now()),
+          onFailure: (failure) => {
+            if (!failure.notApplied && !isLeaseGone(failure.error)) ambiguous = true;
+          },
+        });
+      } catch (error) {
+        if (isLeaseGone(error)) {
+          // etcd refused the request as a whole (its lease expired while this process was cut off): not applied.
+          this.witness.leaseLost(lease);
+          lastError = error;
+          continue;
+        }
+        throw ambiguous ? this.#unknown(request.what, error) : error;
+      }
+      // Either branch ends by putting the slot: the answer's revision is its mod revision now.
+      slot.modRevision = response.header.revision;
+      if (response.succeeded) return Number(response.header.revision);
+      const before = rangeResponses(response.responses)[0]?.kvs[0];
+      if (before?.value.equals(id)) return Number(before.mod_revision);
+      if ((before?.mod_revision ?? "0") === expected) return null;
+      // The slot moved without this write (its lease expired): whatever landed before may be gone with it.
+      if (ambiguous) throw this.#unknown(request.what, undefined);
+      lastError = undefined;
+    }
+    if (ambiguous) throw this.#unknown(request.what, lastError);
+    throw new StorageError(StorageErrorCode.UNAVAILABLE, `${request.what}: etcd did not take the write within request_timeout`, {
+      backend: ETCD_TYPE,
+      retryable: true,
+      ...(lastError === undefined ? {} : { cause: lastError }),
+    });
+  }
+
+  /** Revokes the witness slots' lease (on close; best effort). */
+  async dropWitnesses(): Promise<void> {
+    await this.witness.close();
+  }
+
+  #unknown(what: string, cause: unknown): StorageError {
+    const detail = cause instanceof Error ? `: ${cause.message.replace(/^etcd: /, "")}` : "";
+    return new StorageError(
+      StorageErrorCode.UNAVAILABLE,
+      `${what}: the outcome is unknown: etcd may have applied the write, but no answer came back within request_timeout${detail}; read the data back before writing it again`,
+      { backend: ETCD_TYPE, retryable: false, ...(cause === undefined ? {} : { cause }) },
+    );
   }
 
   /** Refuses, before sending it, a request etcd would refuse as too large. */
@@ -188,4 +229,10 @@ function txnBytes(txn: ITxnRequest): number {
     else if (op.request_txn) size += txnBytes(op.request_txn) + 8;
   }
   return size;
+}
+
+/** Whether `error` (or its cause) is etcd's answer that a lease does not exist (any more). */
+function isLeaseGone(error: unknown): boolean {
+  const cause = StorageError.isInstance(error) ? error.cause : error;
+  return cause instanceof EtcdLeaseInvalidError || (cause instanceof Error && cause.message.includes("requested lease not found"));
 }

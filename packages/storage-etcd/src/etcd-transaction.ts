@@ -118,7 +118,7 @@ export class EtcdTransaction implements AuditingTransaction {
   async listPage(prefix: string, after: string, limit: number): Promise<string[]> {
     this.#guard.list(prefix, after, limit);
     const fetched = new Map<string, IKeyValue>();
-    const prober = new ListingProber(this.#store);
+    const prober = new ListingProber(this.#store, limit);
     const entries = await runSkipScanAsync(listChildren(prefix, after, limit, NETWORK_SEEK_BATCH), (probe) =>
       this.#seek(probe, prober, fetched),
     );
@@ -153,19 +153,18 @@ export class EtcdTransaction implements AuditingTransaction {
     }
     if (deletes) ops.push({ request_put: { key: keys.deletionMarker, value: EMPTY } });
     for (const record of this.#auditRecords) ops.push({ request_put: { key: record.key, value: record.value } });
-    const witness = this.#auditRecords[0];
     await this.#store.commit({
       what: "commit",
       compares: this.#compares(),
       ops,
       changed: [...this.#writes.keys()].sort(compareKeys),
-      ...(witness ? { witness: { key: witness.key, value: witness.value } } : {}),
     });
   }
 
   /** The compares that guard the commit: what was read is as it was at the snapshot. */
   #compares(): ICompare[] {
-    const audit = this.#auditRecords.map((record) => record.compare);
+    // A transaction's records are prepared as its callback runs, so their ids may come in a few runs.
+    const audit = this.#audit.createOnly(this.#auditRecords, 8);
     if (this.#revision === undefined) return audit;
     const keys = this.#store.keys;
     const after = String(Number(this.#revision) + 1);
@@ -183,7 +182,8 @@ export class EtcdTransaction implements AuditingTransaction {
         }),
       ),
     ];
-    if (exact.length + audit.length <= this.#store.options.maxTxnOps / 2) return [...exact, ...audit];
+    // One compare more goes to the write's witness slot (see EtcdStore.apply).
+    if (exact.length + audit.length + 1 <= this.#store.options.maxTxnOps / 2) return [...exact, ...audit];
     // Too many reads to compare one by one within etcd's --max-txn-ops: the commit requires that
     // no data key was written and nothing deleted since the snapshot (a stricter test, which
     // may report conflicts that the exact one would not).

@@ -1,4 +1,4 @@
-import type { ICompare, IRangeResponse, IRequestOp, IResponseOp, ITxnRequest, ITxnResponse } from "etcd3";
+import type { IRangeResponse, IRequestOp, IResponseOp, ITxnResponse } from "etcd3";
 import { StorageError, StorageErrorCode } from "@egide/storage-core";
 import { ETCD_TYPE } from "./etcd-type.js";
 
@@ -24,11 +24,6 @@ export function nestOps(ops: IRequestOp[], budget: number, reserved = 0): IReque
     nested.push({ request_txn: { success: nestOps(ops.slice(start, start + size), childBudget) } });
   }
   return nested;
-}
-
-/** A transaction of `ops` that applies only when every one of `compares` holds (at most `budget / 2` of them). */
-export function guardedTxn(compares: ICompare[], ops: IRequestOp[], budget: number): ITxnRequest {
-  return { compare: compares, success: nestOps(ops, budget, compares.length), failure: [] };
 }
 
 /** Every range response of a transaction of (possibly nested) range requests, in request order. */

@@ -1,4 +1,4 @@
-export { EtcdBackend, ETCD_SCAN_PAGE_SIZE } from "./etcd-backend.js";
+export { EtcdBackend, ETCD_SCAN_PAGE_BYTES, ETCD_SCAN_PAGE_SIZE } from "./etcd-backend.js";
 export type { EtcdBackendInternals } from "./etcd-backend.js";
 export { EtcdAuditStore, AUDIT_PRUNE_BATCH } from "./etcd-audit-store.js";
 export { LISTING_FULL_READ_AFTER_PROBES } from "./etcd-listing.js";

@@ -204,6 +204,32 @@ describe("parseEtcdConfig", () => {
     expect(configError(() => parseEtcdConfig({ endpoints: https, tls_key_file: key }, {})).option).toBe("storage.etcd.tls_cert_file");
   });
 
+  it("keeps the TLS private key out of serialised, listed and inspected options, while the client can read it", () => {
+    const ca = join(dir, "hidden-ca.crt");
+    const key = join(dir, "hidden.key");
+    const material = "MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC-key-material";
+    writeFileSync(ca, "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n");
+    writeFileSync(key, `-----BEGIN PRIVATE KEY-----\n${material}\n-----END PRIVATE KEY-----\n`);
+    const https = ["https://127.0.0.1:2379"];
+    for (const options of [
+      parseEtcdConfig({ endpoints: https, tls_ca_file: ca, tls_cert_file: ca, tls_key_file: key }, {}),
+      resolveEtcdOptions({ endpoints: https, tlsCaFile: ca, tlsCertFile: ca, tlsKeyFile: key }),
+    ]) {
+      expect(options.tlsKey?.toString()).toContain(material);
+      expect(Object.keys(options)).not.toContain("tlsKey");
+      const json = JSON.stringify(options);
+      expect(json).not.toContain("PRIVATE KEY");
+      // A Buffer serialises and inspects as its bytes.
+      const bytes = Buffer.from("PRIVATE KEY");
+      expect(json).not.toContain(bytes.toJSON().data.join(","));
+      expect(inspect(options, { depth: 5 })).not.toContain("PRIVATE KEY");
+      // "BEGIN PR" as inspect shows a Buffer's bytes.
+      expect(inspect(options, { depth: 5 })).not.toContain("42 45 47 49 4e 20 50 52");
+      expect({ ...options }).not.toHaveProperty("tlsKey");
+      expect(options.tlsKeyFile).toBe(key);
+    }
+  });
+
   it("refuses a table that is not a table", () => {
     expect(configError(() => parseEtcdConfig("endpoints", {})).option).toBe("storage.etcd");
   });
