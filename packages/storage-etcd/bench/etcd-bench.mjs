@@ -89,6 +89,31 @@ async function seed(client, entries) {
   await Promise.all(Array.from({ length: 8 }, worker));
 }
 
+/**
+ * A raw put shaped as the adapter's at-most-once write: one Txn that compares a witness slot of
+ * the caller's own (one per caller in flight, as the adapter's) and puts the key and the slot.
+ */
+function guardedRawPut(client, rawKey) {
+  const slots = [];
+  return async (n) => {
+    const slot = slots.pop() ?? { key: Buffer.from(`${PREFIX}meta/bench-witness/${n}-${slots.length}-${Math.random()}`), modRevision: "0" };
+    try {
+      const answer = await client.kv.txn({
+        compare: [{ key: slot.key, target: "Mod", result: "Equal", mod_revision: slot.modRevision }],
+        success: [
+          { request_put: { key: rawKey(pick(n)), value: VALUE } },
+          { request_put: { key: slot.key, value: Buffer.from(String(n)) } },
+        ],
+        failure: [],
+      });
+      if (!answer.succeeded) throw new Error("bench witness slot moved");
+      slot.modRevision = answer.header.revision;
+    } finally {
+      slots.push(slot);
+    }
+  };
+}
+
 async function pointOperations(backend, client) {
   await seed(
     client,
@@ -100,6 +125,10 @@ async function pointOperations(backend, client) {
     ["get", (n) => client.kv.range({ key: rawKey(pick(n)) }), (n) => backend.get(key(pick(n)))],
     ["put", (n) => client.kv.put({ key: rawKey(pick(n)), value: VALUE }), (n) => backend.put(key(pick(n)), VALUE)],
     ["exists", (n) => client.kv.range({ key: rawKey(pick(n)), count_only: true }), (n) => backend.exists(key(pick(n)))],
+    // Where put's time goes: the raw client sending the very request shape of the adapter's put
+    // (a Txn comparing a witness slot's mod revision and putting the key and the slot), so the
+    // ratio separates etcd's cost of that shape from the adapter's own code.
+    ["put-as-txn", guardedRawPut(client, rawKey), (n) => backend.put(key(pick(n)), VALUE)],
   ];
   console.log(`Point operations: ${fmt(KEYS)} keys of 256 bytes; one etcd member (etcd-server 3.4) on loopback, fsync on`);
   console.log(
@@ -136,10 +165,12 @@ async function pointOperations(backend, client) {
     "\nraw = the etcd3 client's KV calls (kv.range / kv.put, default client options) on the same keys;" +
       "\nbackend = EtcdBackend.get / put / exists (validation, key encoding, deadlines, retries, change-feed bookkeeping).",
   );
-  const met = results.every(([, ratio]) => ratio >= POINT_GOAL);
-  const worst = results.reduce((a, b) => (b[1] < a[1] ? b : a));
+  // The put-as-txn row explains put's figure; the goal is about the raw client's plain calls.
+  const goalRows = results.filter(([label]) => !label.startsWith("put-as-txn"));
+  const met = goalRows.every(([, ratio]) => ratio >= POINT_GOAL);
+  const worst = goalRows.reduce((a, b) => (b[1] < a[1] ? b : a));
   console.log(
-    `\ngoal ≥ ${POINT_GOAL}× for get/put/exists: ${met ? "MET" : "NOT MET"} (${results.map(([l, r]) => `${l}: ${r.toFixed(2)}×`).join(", ")}; lowest ${worst[0]})`,
+    `\ngoal ≥ ${POINT_GOAL}× for get/put/exists: ${met ? "MET" : "NOT MET"} (${goalRows.map(([l, r]) => `${l}: ${r.toFixed(2)}×`).join(", ")}; lowest ${worst[0]})`,
   );
 }
 
