@@ -20,6 +20,24 @@ export async function opsPerSecond(op, ms, { sync = false } = {}) {
   return (n * 1000) / (performance.now() - started);
 }
 
+/**
+ * Runs `op(n)` for n = 0, 1, … with `concurrency` calls in flight for about `ms`; returns
+ * operations per second (`rate`) and this process's user CPU time per operation in µs (`cpu`:
+ * the client-side cost, steadier than throughput on a busy machine).
+ */
+export async function timeConcurrent(op, ms, concurrency) {
+  let n = 0;
+  const started = performance.now();
+  const cpu = process.cpuUsage();
+  const end = started + ms;
+  const worker = async () => {
+    while (performance.now() < end) await op(n++);
+  };
+  await Promise.all(Array.from({ length: concurrency }, worker));
+  const elapsed = performance.now() - started;
+  return { rate: (n * 1000) / elapsed, cpu: process.cpuUsage(cpu).user / n };
+}
+
 /** The median of `values` (the upper one of an even count). */
 export const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
 

@@ -10,7 +10,7 @@
 // order flips each round); the per-round medians are reported.
 import { randomBytes } from "node:crypto";
 import { performance } from "node:perf_hooks";
-import { formatCount as fmt, median, randomPicker } from "@egide/bench-timing";
+import { formatCount as fmt, median, randomPicker, timeConcurrent } from "@egide/bench-timing";
 import { startEtcd } from "@egide/test-etcd";
 import { Etcd3, KVClient } from "etcd3";
 import { EtcdBackend } from "../dist/index.js";
@@ -39,28 +39,15 @@ KVClient.prototype.range = async function countedRange(...args) {
   return response;
 };
 
-/** Runs `op(n)` with `concurrency` calls in flight for about `ms`; ops/s and user CPU µs per op. */
-async function time(op, ms, concurrency) {
-  let n = 0;
-  const started = performance.now();
-  const cpu = process.cpuUsage();
-  const end = started + ms;
-  const worker = async () => {
-    while (performance.now() < end) await op(n++);
-  };
-  await Promise.all(Array.from({ length: concurrency }, worker));
-  return { rate: (n * 1000) / (performance.now() - started), cpu: process.cpuUsage(cpu).user / n };
-}
-
 async function compare(raw, backend, concurrency) {
-  await time(raw, WARMUP_MS, concurrency);
-  await time(backend, WARMUP_MS, concurrency);
+  await timeConcurrent(raw, WARMUP_MS, concurrency);
+  await timeConcurrent(backend, WARMUP_MS, concurrency);
   const rates = { raw: [], backend: [] };
   const cpu = { raw: [], backend: [] };
   const ratios = [];
   for (let round = 0; round < ROUNDS; round++) {
     for (const side of round % 2 === 0 ? ["raw", "backend"] : ["backend", "raw"]) {
-      const result = await time(side === "raw" ? raw : backend, ROUND_MS, concurrency);
+      const result = await timeConcurrent(side === "raw" ? raw : backend, ROUND_MS, concurrency);
       rates[side].push(result.rate);
       cpu[side].push(result.cpu);
     }

@@ -12,6 +12,7 @@
 import { randomBytes } from "node:crypto";
 import { performance } from "node:perf_hooks";
 import pg from "pg";
+import { timeConcurrent } from "@egide/bench-timing";
 import { prefixSuccessor } from "@egide/storage-core";
 import { APPLICATION_NAME, POSTGRES_SCAN_PAGE_SIZE, PostgresBackend } from "../dist/index.js";
 
@@ -197,24 +198,6 @@ function openRaw(options, ssl) {
   return { pool, side, retries: () => retries };
 }
 
-/**
- * Runs `op(n)` for n = 0, 1, … with `concurrency` calls in flight for about `ms`; returns
- * operations per second and this process's user CPU time per operation in µs (the client-side
- * cost, steadier than throughput on a busy machine).
- */
-async function time(op, ms, concurrency) {
-  let n = 0;
-  const started = performance.now();
-  const cpu = process.cpuUsage();
-  const end = started + ms;
-  const worker = async () => {
-    while (performance.now() < end) await op(n++);
-  };
-  await Promise.all(Array.from({ length: concurrency }, worker));
-  const elapsed = performance.now() - started;
-  return { rate: (n * 1000) / elapsed, cpu: process.cpuUsage(cpu).user / n };
-}
-
 const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
 const percentile = (values, p) => [...values].sort((a, b) => a - b)[Math.min(values.length - 1, Math.ceil((p / 100) * values.length) - 1)];
 
@@ -223,9 +206,9 @@ const percentile = (values, p) => [...values].sort((a, b) => a - b)[Math.min(val
  * medians of ops/s, of the per-round ratios, and the reconnects per side.
  */
 async function compare(raw, backend, unnamed, concurrency) {
-  await time(raw, WARMUP_MS, concurrency);
-  await time(backend, WARMUP_MS, concurrency);
-  if (unnamed) await time(unnamed, WARMUP_MS, concurrency);
+  await timeConcurrent(raw, WARMUP_MS, concurrency);
+  await timeConcurrent(backend, WARMUP_MS, concurrency);
+  if (unnamed) await timeConcurrent(unnamed, WARMUP_MS, concurrency);
   const rates = { raw: [], backend: [], unnamed: [] };
   const cpu = { raw: [], backend: [], unnamed: [] };
   const reconnects = { raw: 0, backend: 0 };
@@ -236,7 +219,7 @@ async function compare(raw, backend, unnamed, concurrency) {
       const op = { raw, backend, unnamed }[side];
       if (!op) continue;
       const before = connections;
-      const result = await time(op, ROUND_MS, concurrency);
+      const result = await timeConcurrent(op, ROUND_MS, concurrency);
       rates[side].push(result.rate);
       cpu[side].push(result.cpu);
       if (side !== "unnamed") reconnects[side] += connections - before;
