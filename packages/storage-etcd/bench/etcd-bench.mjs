@@ -240,6 +240,12 @@ async function listingCost(backend, client) {
 }
 
 const etcd = await startEtcd();
+// Stopped by a signal (Ctrl-C, a timeout), the bench still removes its etcd member and data.
+for (const signal of ["SIGINT", "SIGTERM"]) {
+  process.once(signal, () => {
+    void etcd.close().finally(() => process.exit(130));
+  });
+}
 const backend = await EtcdBackend.open({ endpoints: etcd.endpoints, prefix: PREFIX });
 const client = new Etcd3({ hosts: etcd.endpoints });
 try {

@@ -24,7 +24,7 @@ export class EtcdCluster {
   readonly members: readonly EtcdMember[];
   /** The temporary directory holding every member's data directory. */
   readonly dir: string;
-  #closed = false;
+  #closing: Promise<void> | undefined;
 
   constructor(members: readonly EtcdMember[], dir: string) {
     this.members = members;
@@ -64,12 +64,16 @@ export class EtcdCluster {
     return this.members.filter((member) => member !== leader && member.running);
   }
 
-  /** Kills every member and deletes the data. Idempotent. */
-  async close(): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
-    await Promise.all(this.members.map((member) => member.kill()));
-    rmSync(this.dir, { recursive: true, force: true });
+  /** Kills every member and deletes the data. Idempotent: every call waits for the one close. */
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      try {
+        await Promise.all(this.members.map((member) => member.kill()));
+      } finally {
+        rmSync(this.dir, { recursive: true, force: true });
+      }
+    })();
+    return this.#closing;
   }
 }
 
