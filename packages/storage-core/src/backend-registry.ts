@@ -38,6 +38,8 @@ export interface BackendRegistryOptions {
  */
 export class BackendRegistry {
   readonly #definitions = new Map<string, BackendDefinition<unknown, StorageBackend>>();
+  /** Definitions loaded from a named package (`[storage] package`), by type and package. */
+  readonly #named = new Map<string, BackendDefinition<unknown, StorageBackend>>();
   readonly #packages: Record<string, string>;
   readonly #importModule: ModuleImporter;
 
@@ -62,8 +64,7 @@ export class BackendRegistry {
 
   /** The storage types this registry knows by name (registered or mapped); any other type is tried by convention. */
   types(): string[] {
-    const registered = [...this.#definitions.keys()].filter((key) => !key.includes("\u0000"));
-    return [...new Set([...registered, ...Object.keys(this.#packages)])].sort();
+    return [...new Set([...this.#definitions.keys(), ...Object.keys(this.#packages)])].sort();
   }
 
   /**
@@ -77,8 +78,11 @@ export class BackendRegistry {
   async resolve(type: string, packageName?: string): Promise<BackendDefinition<unknown, StorageBackend>> {
     assertStorageType(type);
     if (packageName !== undefined) assertPackageName(packageName);
-    const cacheKey = packageName === undefined ? type : `${type}\u0000${packageName}`;
-    const registered = this.#definitions.get(cacheKey);
+    // A definition loaded from a package the configuration names is kept apart from those
+    // known by type: naming a package never changes what the bare type resolves to.
+    const cache = packageName === undefined ? this.#definitions : this.#named;
+    const cacheKey = packageName === undefined ? type : `${type} ${packageName}`;
+    const registered = cache.get(cacheKey);
     if (registered) return registered;
     const candidates =
       packageName !== undefined
@@ -121,7 +125,7 @@ export class BackendRegistry {
       );
     }
     assertContractVersion({ type: definition.type, contractVersion: definition.contractVersion, packageName: chosen });
-    this.#definitions.set(cacheKey, definition);
+    cache.set(cacheKey, definition);
     return definition;
   }
 
